@@ -1,0 +1,173 @@
+#pragma once
+// The typed Kubernetes objects that the agent reads: v1 Service, Pod, Namespace, Node, ConfigMap,
+// Secret and discovery.k8s.io/v1 EndpointSlice. Only the fields the agent uses are kept. Other
+// kinds (the Cilium CRDs) stay as generic Objects and are decoded by the library that owns them.
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netagent/k8s/selector.hpp"
+
+namespace netagent::k8s {
+
+// Where an object came from: a manifest file and the index of the YAML document in it.
+struct SourceRef {
+  std::string file;
+  int document = -1;
+  std::string str() const {
+    return document < 0 ? file : file + " (document " + std::to_string(document) + ")";
+  }
+};
+
+struct ObjectMeta {
+  std::string name;
+  std::string ns;  // empty for cluster-scoped objects
+  Labels labels;
+  std::map<std::string, std::string> annotations;
+
+  // "ns/name" or "name".
+  std::string key() const { return ns.empty() ? name : ns + "/" + name; }
+  const std::string* annotation(const std::string& k) const {
+    auto it = annotations.find(k);
+    return it == annotations.end() ? nullptr : &it->second;
+  }
+};
+
+enum class Protocol : uint8_t { TCP = 6, UDP = 17, SCTP = 132 };
+const char* to_string(Protocol p);
+std::optional<Protocol> parse_protocol(const std::string& s);
+
+// An int-or-string field such as Service.spec.ports[].targetPort.
+struct PortRef {
+  uint16_t number = 0;  // 0 when named
+  std::string name;
+  bool empty() const { return number == 0 && name.empty(); }
+};
+
+struct ServicePort {
+  std::string name;
+  Protocol protocol = Protocol::TCP;
+  uint16_t port = 0;
+  PortRef target_port;  // defaults to port
+  uint16_t node_port = 0;
+};
+
+struct Service {
+  ObjectMeta meta;
+  std::string type = "ClusterIP";  // ClusterIP | NodePort | LoadBalancer | ExternalName
+  std::vector<std::string> cluster_ips;  // spec.clusterIPs (or [spec.clusterIP]); "None" = headless
+  std::vector<ServicePort> ports;
+  std::optional<Labels> selector;
+  std::vector<std::string> external_ips;
+  std::string load_balancer_ip;  // deprecated spec.loadBalancerIP
+  std::optional<std::string> load_balancer_class;
+  std::vector<std::string> load_balancer_source_ranges;
+  bool external_traffic_local = false;  // externalTrafficPolicy: Local
+  bool internal_traffic_local = false;  // internalTrafficPolicy: Local
+  bool session_affinity_client_ip = false;
+  uint32_t session_affinity_timeout = 10800;  // seconds, default 3 h
+  bool publish_not_ready_addresses = false;
+  std::vector<std::string> status_ingress_ips;  // status.loadBalancer.ingress[].ip
+  SourceRef source;
+
+  bool headless() const { return !cluster_ips.empty() && cluster_ips.front() == "None"; }
+};
+
+struct EndpointConditions {
+  std::optional<bool> ready, serving, terminating;
+  // discovery.k8s.io/v1 semantics: nil ready means ready; nil serving defers to ready; nil
+  // terminating means not terminating.
+  bool is_ready() const { return ready.value_or(true); }
+  bool is_serving() const { return serving.value_or(is_ready()); }
+  bool is_terminating() const { return terminating.value_or(false); }
+};
+
+struct Endpoint {
+  std::vector<std::string> addresses;
+  EndpointConditions conditions;
+  std::string node_name;
+  std::string zone;
+  std::string target_pod;  // targetRef name when kind is Pod
+  std::vector<std::string> zone_hints;
+};
+
+struct EndpointPort {
+  std::string name;
+  Protocol protocol = Protocol::TCP;
+  uint16_t port = 0;
+};
+
+struct EndpointSlice {
+  ObjectMeta meta;
+  std::string service_name;  // label kubernetes.io/service-name
+  std::string address_type = "IPv4";
+  std::vector<Endpoint> endpoints;
+  std::vector<EndpointPort> ports;
+  SourceRef source;
+};
+
+struct ContainerPort {
+  std::string name;
+  uint16_t container_port = 0;
+  Protocol protocol = Protocol::TCP;
+};
+
+struct Pod {
+  ObjectMeta meta;
+  std::string node_name;
+  std::vector<std::string> pod_ips;  // status.podIPs (or status.podIP)
+  std::vector<ContainerPort> ports;  // all containers
+  bool host_network = false;
+  SourceRef source;
+};
+
+struct Namespace {
+  ObjectMeta meta;
+  SourceRef source;
+};
+
+struct NodeAddress {
+  std::string type;  // InternalIP | ExternalIP | Hostname
+  std::string address;
+};
+
+struct Node {
+  ObjectMeta meta;
+  std::vector<NodeAddress> addresses;
+  std::vector<std::string> pod_cidrs;  // spec.podCIDRs (or [spec.podCIDR])
+  SourceRef source;
+  // First InternalIP, else first ExternalIP, else empty.
+  std::string primary_ip() const;
+};
+
+struct ConfigMap {
+  ObjectMeta meta;
+  std::map<std::string, std::string> data;
+  SourceRef source;
+};
+
+struct Secret {
+  ObjectMeta meta;
+  std::string type;
+  std::map<std::string, std::string> data;  // base64-decoded data merged with stringData
+  SourceRef source;
+};
+
+// Any object as read from a manifest: used for the kinds that feature libraries decode
+// (CiliumLoadBalancerIPPool, CiliumBGPPeeringPolicy, NetworkPolicy, ...).
+struct Object {
+  std::string api_version;
+  std::string kind;
+  ObjectMeta meta;
+  YAML::Node raw;  // the whole document after variable substitution
+  SourceRef source;
+
+  // "Kind ns/name" for messages.
+  std::string display() const { return kind + " " + meta.key(); }
+};
+
+}  // namespace netagent::k8s
