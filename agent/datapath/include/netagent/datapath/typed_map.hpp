@@ -69,7 +69,7 @@ class TypedMap {
     uint32_t count = uint32_t(keys.size());
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
     if (bpf_map_update_batch(fd_, keys.data(), values.data(), &count, &opts) == 0) return {};
-    if (errno != EINVAL && errno != ENOTSUPP && errno != EOPNOTSUPP) {
+    if (errno != EINVAL && errno != EOPNOTSUPP && errno != 524 /* ENOTSUPP */) {
       return sys_error("batch update map " + name_);
     }
     for (size_t i = 0; i < keys.size(); ++i) {
