@@ -21,6 +21,10 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_events SEC(".maps");
 
+/* Keeps struct flow_event in the object's BTF (ring buffer records have no map type): the ABI test
+ * compares it with the C++ side. Read-only data, never read. */
+const volatile struct flow_event flow_event_btf_anchor = {};
+
 static __always_inline void count_drop(__u32 reason, __u32 len)
 {
 	struct drop_counter *c = bpf_map_lookup_elem(&drop_stats, &reason);
