@@ -69,8 +69,8 @@ bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds tim
 }
 
 NetNs::NetNs(const std::string& base) : name_(base + "-" + unique_suffix()) {
-  sh_ok("ip netns add " + name_);
-  sh_ok("ip -n " + name_ + " link set lo up");
+  ::netagent::testing::sh_ok("ip netns add " + name_);
+  ::netagent::testing::sh_ok("ip -n " + name_ + " link set lo up");
 }
 
 NetNs::~NetNs() {
