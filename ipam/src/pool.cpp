@@ -52,10 +52,13 @@ PoolBlock decode_range_block(const Field& start, const Field& stop) {
   auto a = start.str();
   auto z = stop.present() ? stop.str() : a;  // a lone start is a single address
   b.text = stop.present() ? a + "-" + z : a;
-  if (is_ipv6(a) || is_ipv6(z)) {
-    if (!Ipv6Addr::parse(a)) start.fail("\"" + a + "\" is not an IP address");
-    if (!Ipv6Addr::parse(z)) stop.fail("\"" + z + "\" is not an IPv6 address like start");
-    if (*Ipv6Addr::parse(z) < *Ipv6Addr::parse(a)) stop.fail("stop is before start");
+  // The family is the start's; stop must be of the same family.
+  if (is_ipv6(a)) {
+    auto first = Ipv6Addr::parse(a);
+    if (!first) start.fail("\"" + a + "\" is not an IP address");
+    auto last = Ipv6Addr::parse(z);
+    if (!last) stop.fail("\"" + z + "\" is not an IPv6 address like start");
+    if (*last < *first) stop.fail("stop " + z + " is before start " + a);
     b.ipv6 = true;
     return b;
   }
