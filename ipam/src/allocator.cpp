@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <memory>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "netagent/ipam/allocation.hpp"
@@ -508,12 +509,18 @@ Allocation allocate(const std::vector<Pool>& pools, const std::vector<k8s::Servi
   if (pools.empty()) return out;  // dormant until the first pool exists
   out.dormant = false;
 
-  std::vector<ServiceView> views;
+  // Canonical order: namespace, then name (the order of "namespace/name" keys).
+  std::vector<const k8s::Service*> handled;
   for (const auto& svc : services) {
-    if (handled_by_lb_ipam(svc)) views.push_back(make_view(svc));
+    if (handled_by_lb_ipam(svc)) handled.push_back(&svc);
   }
-  std::sort(views.begin(), views.end(),
-            [](const ServiceView& a, const ServiceView& b) { return a.key < b.key; });
+  std::sort(handled.begin(), handled.end(), [](const k8s::Service* a, const k8s::Service* b) {
+    return std::tie(a->meta.ns, a->meta.name) < std::tie(b->meta.ns, b->meta.name);
+  });
+  std::vector<ServiceView> views;
+  views.reserve(handled.size());
+  for (const auto* svc : handled)
+    views.push_back(make_view(*svc));
 
   auto run = run_allocation(pools, views, &previous);
   std::unique_ptr<Run> fresh;
