@@ -43,7 +43,8 @@ struct lb4_svc_key {
 };
 
 struct lb4_svc_value {
-	__u32 backend_id;       /* slot > 0: the backend in this slot */
+	__u32 backend_id;       /* slot > 0: the backend in this slot; slot 0: the Maglev table id
+				 * (shared by the frontends of one service port and scope) */
 	__u32 svc_id;           /* service id: rev-NAT index and Maglev table key */
 	__u16 count;            /* slot 0: active backend slots (1..count) */
 	__u16 flags;            /* slot 0: enum lb_svc_flags */
