@@ -2,7 +2,9 @@
 // ignored kinds, and errors that say file, document, object and field.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <stdexcept>
 
 #include "netagent/source/manifest_loader.hpp"
 #include "netagent/testing/netns.hpp"
@@ -373,6 +375,27 @@ TEST(Loader, DuplicateObjectsNameBothPlaces) {
       << r.errors[0].message;
 }
 
+TEST(Loader, DuplicateObjectsInOneFile) {
+  auto r =
+      load({mf("a.yaml", service("web") + "---\n" + service("api") + "---\n" + service("web"))});
+  ASSERT_EQ(r.errors.size(), 1u) << all_errors(r);
+  EXPECT_EQ(r.errors[0].source.document, 2);
+  EXPECT_NE(r.errors[0].message.find("first in tree/a.yaml (document 0)"), std::string::npos)
+      << r.errors[0].message;
+}
+
+TEST(Loader, ErrorsStayUntilFixedAndUnchangedReloadsRepeatThem) {
+  ManifestLoader loader;
+  std::vector<ManifestFile> files{mf("a.yaml", service("a", "0"))};
+  auto r1 = loader.load_files(files);
+  auto r2 = loader.load_files(files);
+  ASSERT_FALSE(r2.ok());
+  EXPECT_TRUE(r2.unchanged);
+  EXPECT_EQ(all_errors(r1), all_errors(r2));
+  files[0] = mf("a.yaml", service("a", "1"));
+  EXPECT_TRUE(loader.load_files(files).ok());
+}
+
 TEST(Loader, SameNameInOtherNamespaceOrKindIsNotADuplicate) {
   auto other_ns = service("web");
   other_ns.replace(other_ns.find("demo"), 4, "prod");
@@ -381,6 +404,35 @@ TEST(Loader, SameNameInOtherNamespaceOrKindIsNotADuplicate) {
                     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web, namespace: "
                     "demo}\n")});
   ASSERT_TRUE(r.ok()) << all_errors(r);
+}
+
+TEST(Loader, SettingsChangeReappliesToCachedFiles) {
+  // Only the settings change: the other file comes from the parse cache and must be substituted
+  // afresh (the cache keeps the text as written, never a substituted copy).
+  ManifestLoader loader;
+  auto settings = [](const std::string& cluster) {
+    return mf("settings.yaml",
+              "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster-settings, namespace: "
+              "flux-system}\ndata: {CLUSTER: " +
+                  cluster + "}\n");
+  };
+  std::string list =
+      "apiVersion: v1\nkind: ServiceList\nitems:\n- metadata:\n    name: "
+      "web-${CLUSTER}\n    namespace: prod\n  spec: {clusterIP: 10.96.0.1, ports: "
+      "[{port: 80}]}\n";
+  auto r1 = loader.load_files(
+      {settings("a"), mf("svc.yaml", service("web-${CLUSTER}")), mf("list.yaml", list)});
+  ASSERT_TRUE(r1.ok()) << all_errors(r1);
+  auto r2 = loader.load_files(
+      {settings("b"), mf("svc.yaml", service("web-${CLUSTER}")), mf("list.yaml", list)});
+  ASSERT_TRUE(r2.ok()) << all_errors(r2);
+  EXPECT_EQ(r2.stats.files_parsed, 1u);
+  EXPECT_EQ(r2.stats.files_decoded, 3u);  // both files use the variables that changed
+  ASSERT_EQ(r2.snapshot->services.size(), 2u);
+  EXPECT_EQ(r2.snapshot->services[0].meta.name, "web-b");
+  EXPECT_EQ(r2.snapshot->services[1].meta.name, "web-b");
+  // And the first snapshot, already delivered, is untouched by the second load.
+  EXPECT_EQ(r1.snapshot->services[0].meta.name, "web-a");
 }
 
 TEST(Loader, CacheParsesOnlyChangedFiles) {
@@ -399,11 +451,57 @@ TEST(Loader, CacheParsesOnlyChangedFiles) {
   auto r3 = loader.load_files(files);
   EXPECT_FALSE(r3.unchanged);
   EXPECT_EQ(r3.stats.files_parsed, 1u);
+  EXPECT_EQ(r3.stats.files_decoded, 1u);  // a.yaml's decoded objects are reused
   EXPECT_EQ(r3.snapshot->service("demo", "b")->ports[0].port, 81);
   files.pop_back();
   auto r4 = loader.load_files(files);
   EXPECT_FALSE(r4.unchanged);
   EXPECT_EQ(r4.snapshot->services.size(), 1u);
+}
+
+TEST(Loader, ThreadsDoNotChangeTheResult) {
+  // Enough files for the loader to use several threads; some bad, some with variables.
+  std::vector<ManifestFile> files{mf("flux-system/settings.yaml", kSettings)};
+  for (int i = 0; i < 300; ++i) {
+    std::string n = std::to_string(i);
+    std::string port = i % 97 == 5 ? "0" : std::to_string(1000 + i);
+    files.push_back(mf("d" + std::to_string(i % 7) + "/s" + n + ".yaml",
+                       service("s" + n + "-${CLUSTER}", port)));
+  }
+  std::sort(files.begin(), files.end(),
+            [](const ManifestFile& a, const ManifestFile& b) { return a.relative < b.relative; });
+  auto run = [&](size_t threads, bool break_some) {
+    ManifestOptions opts;
+    opts.threads = threads;
+    auto copy = files;
+    if (!break_some) {
+      for (auto& f : copy) {
+        auto p = f.content.find("port: 0\n");
+        if (p != std::string::npos) f.content.replace(p, 8, "port: 1\n");
+      }
+    }
+    return load(copy, opts);
+  };
+  auto one = run(1, true), four = run(4, true);
+  ASSERT_FALSE(one.ok());
+  EXPECT_EQ(one.errors.size(), 4u) << all_errors(one);  // i = 5, 102, 199, 296
+  EXPECT_EQ(all_errors(one), all_errors(four));
+  auto ok1 = run(1, false), ok4 = run(4, false);
+  ASSERT_TRUE(ok1.ok() && ok4.ok()) << all_errors(ok4);
+  ASSERT_EQ(ok1.snapshot->services.size(), 300u);
+  for (size_t i = 0; i < 300; ++i) {
+    EXPECT_EQ(ok1.snapshot->services[i].meta.name, ok4.snapshot->services[i].meta.name);
+    EXPECT_EQ(ok1.snapshot->services[i].source.file, ok4.snapshot->services[i].source.file);
+  }
+}
+
+TEST(Loader, ValidatorExceptionsBecomeErrors) {
+  ManifestOptions opts;
+  opts.registry.add("Widget", {}, [](const k8s::Object&) { throw std::out_of_range("stoi"); });
+  auto r = load({mf("w.yaml", "apiVersion: x/v1\nkind: Widget\nmetadata: {name: w}\n")}, opts);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].object, "Widget w");
+  EXPECT_NE(r.errors[0].message.find("stoi"), std::string::npos);
 }
 
 void write(const std::string& path, const std::string& content) {

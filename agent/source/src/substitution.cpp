@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "netagent/source/yaml_documents.hpp"
+
 namespace netagent::source {
 namespace {
 
@@ -128,14 +130,16 @@ void substitute_scalar(YAML::Node node, const std::string& path, const Variables
     node.SetTag("!");
     return;
   }
-  YAML::Node typed;
-  try {
-    typed = YAML::Load(result.text);
-  } catch (const YAML::Exception& e) {
-    errors.push_back(SubstitutionError{
-        "", path, "the substituted value \"" + result.text + "\" is not valid YAML: " + e.msg});
+  auto parsed = parse_yaml_documents(result.text);
+  if (parsed.error || parsed.documents.size() > 1) {
+    errors.push_back(SubstitutionError{"", path,
+                                       "the substituted value \"" + result.text +
+                                           "\" is not a YAML value" +
+                                           (parsed.error ? ": " + parsed.error->message : "")});
     return;
   }
+  YAML::Node typed =
+      parsed.documents.empty() ? YAML::Node(YAML::NodeType::Null) : parsed.documents[0];
   if (typed.IsScalar()) {
     node = typed.Scalar();
     node.SetTag(typed.Tag());

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,17 +35,21 @@ struct SettingsRef {
 struct ManifestOptions {
   // Flux clusters keep cluster-settings in flux-system, next to the Kustomizations that use it.
   std::vector<SettingsRef> substitute_from{SettingsRef{}};
-  // CRD kinds other parts consume (validated and kept raw in Snapshot::objects).
+  // CRD kinds other parts consume (validated and kept raw in Snapshot::objects). Validators may
+  // run on several threads at once (one file each): they must not share mutable state.
   k8s::KindRegistry registry;
+  // Threads that parse and decode files on large loads; 0: the machine's cores, at most 4.
+  size_t threads = 0;
 };
 
 struct LoadStats {
   size_t files = 0;
-  size_t files_parsed = 0;  // parsed by this load; the others were unchanged and came from cache
-  size_t documents = 0;     // non-empty documents
-  size_t objects = 0;       // objects added to the snapshot
-  size_t ignored = 0;       // objects of kinds nobody consumes
-  size_t substituted = 0;   // objects that went through variable substitution
+  size_t files_parsed = 0;   // parsed by this load; the others were unchanged and came from cache
+  size_t files_decoded = 0;  // whose objects were decoded again (parsed, or variables changed)
+  size_t documents = 0;      // non-empty documents
+  size_t objects = 0;        // objects added to the snapshot
+  size_t ignored = 0;        // objects of kinds nobody consumes
+  size_t substituted = 0;    // objects that went through variable substitution
   std::chrono::microseconds duration{0};
 };
 
@@ -56,8 +61,13 @@ struct TreeLoad {
   bool ok() const { return snapshot != nullptr; }
 };
 
-// Keeps the parsed form of each file between loads, so that a reload after one edit parses only
-// the edited file (an edit still rebuilds the whole snapshot: consumers get complete state).
+namespace detail {
+struct RawObject;
+}
+
+// Keeps, for each file, its parsed form and its decoded objects between loads, so that a reload
+// after one edit parses and decodes only the edited file (and the files that use variables, when
+// the variables changed). Every load still delivers a whole snapshot: consumers get complete state.
 class ManifestLoader {
  public:
   explicit ManifestLoader(ManifestOptions options = {});
@@ -74,9 +84,27 @@ class ManifestLoader {
 
  private:
   struct ParsedFile;
+  struct Fragment;
+  struct Settings {
+    Variables vars;
+    std::set<const detail::RawObject*> objects;  // the settings objects: never substituted
+    std::string hint;                            // where variables come from, for messages
+  };
+  struct CacheEntry {
+    std::shared_ptr<const ParsedFile> parsed;
+    std::shared_ptr<const Fragment> fragment;
+  };
+
+  size_t threads() const;
+  static std::shared_ptr<const ParsedFile> parse(const std::string& path, std::string content);
+  Settings read_settings(const std::vector<const ParsedFile*>& files,
+                         std::vector<k8s::DecodeError>& errors) const;
+  std::shared_ptr<const Fragment> build(const ParsedFile& file, const Settings& settings) const;
+
   ManifestOptions options_;
-  std::map<std::string, std::shared_ptr<const ParsedFile>> cache_;  // by path
+  std::map<std::string, CacheEntry> cache_;  // by path
   bool loaded_once_ = false;
+  TreeLoad last_;
 };
 
 // One-shot load without watching: `netctl policy trace --manifests DIR`, tests, benchmarks.
