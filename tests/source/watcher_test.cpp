@@ -244,6 +244,21 @@ TEST_F(WatchedTree, BadFirstLoadDeliversNothingUntilFixed) {
   EXPECT_EQ(port_of(s, "web"), 80);
 }
 
+TEST_F(WatchedTree, RootThatAppearsLater) {
+  start(root_ / "not-yet");
+  EXPECT_EQ(error_count(), 1u);  // reported, and watched for through its parent
+  {
+    std::lock_guard lock(mu_);
+    EXPECT_NE(error_reports_[0][0].message.find("cannot open manifest directory"),
+              std::string::npos);
+  }
+  auto s = apply([&] { write(root_ / "not-yet/web.yaml", service("web", 89)); });
+  EXPECT_EQ(port_of(s, "web"), 89);
+  // And its contents are watched from then on.
+  s = apply([&] { write(root_ / "not-yet/web.yaml", service("web", 90)); });
+  EXPECT_EQ(port_of(s, "web"), 90);
+}
+
 TEST_F(WatchedTree, IrrelevantAndNoOpChangesDeliverNothing) {
   write(root_ / "web.yaml", service("web", 80));
   start(root_);

@@ -72,8 +72,15 @@ void ManifestSource::apply(TreeLoad load) {
     if (on_snapshot_) on_snapshot_(load.snapshot);
     return;
   }
-  for (const auto& e : load.errors)
-    spdlog::error("manifests: {}", e.str());
+  // The ErrorFn gets every error; the log gets enough to act on without flooding it when one
+  // change breaks thousands of objects (a removed variable, say).
+  constexpr size_t kLogged = 20;
+  for (size_t i = 0; i < load.errors.size() && i < kLogged; ++i) {
+    spdlog::error("manifests: {}", load.errors[i].str());
+  }
+  if (load.errors.size() > kLogged) {
+    spdlog::error("manifests: ... and {} more errors", load.errors.size() - kLogged);
+  }
   spdlog::warn("manifests {}: {} error(s); the last good state stays in effect", root_.string(),
                load.errors.size());
   if (on_error_) on_error_(load.errors);

@@ -3,8 +3,11 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
+
 #include <cerrno>
+#include <cstring>
 #include <set>
 
 #include "netagent/source/manifest_tree.hpp"
@@ -80,10 +83,21 @@ void TreeWatcher::sync_watches() {
   int fd = fd_->native_handle();
   auto listing = list_tree(root_);
   std::map<int, fs::path> next;
+  uint64_t failed = 0;
   for (const auto& dir : listing.dirs) {
     // Adding a watch for an inode already watched returns the same wd (and sets its mask).
     int wd = ::inotify_add_watch(fd, dir.c_str(), kTreeMask);
-    if (wd >= 0) next[wd] = dir;
+    if (wd >= 0) {
+      next[wd] = dir;
+    } else if (errno != ENOENT) {  // ENOENT: removed since it was listed, nothing to watch
+      if (failed++ == 0) {
+        // ENOSPC: the fs.inotify.max_user_watches sysctl is exhausted.
+        spdlog::warn(
+            "manifests {}: cannot watch {} ({}); edits there are seen only with the "
+            "next change elsewhere or a reload",
+            root_.string(), dir.string(), std::strerror(errno));
+      }
+    }
   }
   for (const auto& [wd, path] : watches_) {
     if (!next.count(wd) && wd != parent_wd_) ::inotify_rm_watch(fd, wd);
@@ -91,6 +105,7 @@ void TreeWatcher::sync_watches() {
   watches_ = std::move(next);
   std::lock_guard lock(stats_mu_);
   stats_.watches = watches_.size();
+  stats_.watch_failures += failed;
 }
 
 void TreeWatcher::wait_for_events() {

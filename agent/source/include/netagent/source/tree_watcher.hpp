@@ -36,11 +36,12 @@ struct WatchOptions {
 };
 
 struct WatchStats {
-  uint64_t events = 0;     // inotify events read
-  uint64_t relevant = 0;   // events that can change the manifests
-  uint64_t overflows = 0;  // IN_Q_OVERFLOW
-  uint64_t reports = 0;    // debounced change reports
-  size_t watches = 0;      // directories watched now (the root's parent not counted)
+  uint64_t events = 0;          // inotify events read
+  uint64_t relevant = 0;        // events that can change the manifests
+  uint64_t overflows = 0;       // IN_Q_OVERFLOW
+  uint64_t reports = 0;         // debounced change reports
+  size_t watches = 0;           // directories watched now (the root's parent not counted)
+  uint64_t watch_failures = 0;  // inotify_add_watch refused (ENOSPC: max_user_watches)
 };
 
 class TreeWatcher {
