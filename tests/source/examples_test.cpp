@@ -212,3 +212,17 @@ TEST(ExampleTrees, ClustersCanMesh) {
 
 }  // namespace
 }  // namespace netagent::source
+
+namespace netagent::source {
+namespace {
+
+TEST(DeployManifests, DaemonSetTreeLoads) {
+  auto r = load_manifest_tree(std::string(NETAGENT_SOURCE_DIR) + "/deploy/netagent");
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.snapshot->ignored_kinds.at("DaemonSet"), 1);
+  EXPECT_TRUE(r.snapshot->find_namespace("netagent"));
+  ASSERT_EQ(r.snapshot->config_maps.size(), 1u);
+}
+
+}  // namespace
+}  // namespace netagent::source
