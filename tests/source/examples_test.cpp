@@ -27,7 +27,7 @@ k8s::KindRegistry crd_registry() {
   k8s::KindRegistry reg;
   reg.add("CiliumLoadBalancerIPPool", {"cilium.io/v2alpha1", "cilium.io/v2"},
           [](const k8s::Object& o) {
-            k8s::Field spec(o.raw["spec"], "spec");
+            k8s::Field spec(o.raw.node()["spec"], "spec");
             spec["disabled"].boolean();
             for (auto& b : spec["blocks"].items()) {
               k8s::decode_ipv4(b["start"]);
@@ -35,7 +35,7 @@ k8s::KindRegistry crd_registry() {
             }
           });
   reg.add("CiliumBGPPeeringPolicy", {"cilium.io/v2alpha1"}, [](const k8s::Object& o) {
-    k8s::Field spec(o.raw["spec"], "spec");
+    k8s::Field spec(o.raw.node()["spec"], "spec");
     for (auto& vr : spec["virtualRouters"].items()) {
       vr["localASN"].integer(1, 4294967295);
       for (auto& n : vr["neighbors"].items()) {
@@ -91,14 +91,14 @@ TEST_P(ExampleTree, SaysWhatTheDesignSays) {
   auto pools = s.of_kind("CiliumLoadBalancerIPPool");
   ASSERT_EQ(pools.size(), 1u);
   EXPECT_EQ(pools[0]->meta.name, x.cluster + "-pool");
-  EXPECT_EQ(pools[0]->raw["spec"]["disabled"].as<bool>(), false);
-  EXPECT_EQ(pools[0]->raw["spec"]["blocks"][0]["start"].Scalar(), x.pool_start);
-  EXPECT_EQ(pools[0]->raw["spec"]["blocks"][0]["stop"].Scalar(), x.pool_end);
+  EXPECT_EQ(pools[0]->raw.node()["spec"]["disabled"].as<bool>(), false);
+  EXPECT_EQ(pools[0]->raw.node()["spec"]["blocks"][0]["start"].Scalar(), x.pool_start);
+  EXPECT_EQ(pools[0]->raw.node()["spec"]["blocks"][0]["stop"].Scalar(), x.pool_end);
 
   // BGP towards the SRX.
   auto bgp = s.of_kind("CiliumBGPPeeringPolicy");
   ASSERT_EQ(bgp.size(), 1u);
-  auto vr = bgp[0]->raw["spec"]["virtualRouters"][0];
+  auto vr = bgp[0]->raw.node()["spec"]["virtualRouters"][0];
   EXPECT_EQ(vr["localASN"].as<int64_t>(), std::stoll(x.asn));
   EXPECT_EQ(vr["neighbors"][0]["peerAddress"].Scalar(), "10.25.11.1/32");
   EXPECT_EQ(vr["neighbors"][0]["peerASN"].as<int64_t>(), 64501);

@@ -56,7 +56,7 @@ k8s::KindRegistry pool_registry() {
   k8s::KindRegistry reg;
   reg.add("CiliumLoadBalancerIPPool", {"cilium.io/v2alpha1", "cilium.io/v2"},
           [](const k8s::Object& o) {
-            k8s::Field spec(o.raw["spec"], "spec");
+            k8s::Field spec(o.raw.node()["spec"], "spec");
             spec["disabled"].opt_boolean();
             for (auto& b : spec["blocks"].items()) {
               k8s::decode_ipv4(b["start"]);
@@ -141,9 +141,9 @@ spec:
   auto pools = r.snapshot->of_kind("CiliumLoadBalancerIPPool");
   ASSERT_EQ(pools.size(), 1u);
   EXPECT_EQ(pools[0]->meta.name, "infra-pool");
-  k8s::Field spec(pools[0]->raw["spec"], "spec");
+  k8s::Field spec(pools[0]->raw.node()["spec"], "spec");
   EXPECT_EQ(spec["disabled"].boolean(), false);
-  EXPECT_EQ(pools[0]->raw["spec"]["disabled"].as<bool>(), false);  // a YAML boolean
+  EXPECT_EQ(pools[0]->raw.node()["spec"]["disabled"].as<bool>(), false);  // a YAML boolean
   EXPECT_EQ(spec["blocks"].items()[0]["start"].str(), "10.25.11.100");
   EXPECT_EQ(r.snapshot->settings.at("CLUSTER"), "infra");
   EXPECT_EQ(r.stats.substituted, 1u);
