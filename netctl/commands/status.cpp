@@ -39,6 +39,7 @@ void print_status(const json& s, std::ostream& out) {
   const json src = s.value("source", json::object());
   std::string src_line = netctl::text(src.value("description", json())) + ": " +
                          netctl::text(src.value("state", json()));
+  if (src.contains("message")) src_line += " (" + netctl::text(src["message"]) + ")";
   if (src.contains("loads_ok")) {
     src_line += " (" + netctl::text(src["loads_ok"]) + " loads, " +
                 netctl::text(src.value("loads_failed", json())) + " rejected; last good " +

@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstring>
+#include <limits>
 
 namespace netagent::netctl {
 
@@ -214,7 +215,9 @@ Status Client::stream(const std::string& target,
   if (auto st = c.connect(); !st) return st;
   if (auto st = c.send("GET", target, nullptr); !st) return st;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(boost::none);  // a stream has no length
+  // A stream has no length. (Not boost::none: Boost 1.74 then rejects every body that has a
+  // Content-Length, as `len > none` is true.)
+  parser.body_limit(std::numeric_limits<uint64_t>::max());
   if (auto st = c.read_header(parser); !st) return st;
 
   const int status = static_cast<int>(parser.get().result_int());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <sstream>
 
 namespace netagent::netctl {
@@ -54,7 +55,7 @@ std::string text(const nlohmann::json& v) {
     double d = v.get<double>();
     if (d == std::floor(d) && std::fabs(d) < 1e15) return std::to_string(int64_t(d));
     std::ostringstream s;
-    s << d;
+    s << std::setprecision(12) << d;  // no exponent for Unix times and byte counts
     return s.str();
   }
   return dump(v);
