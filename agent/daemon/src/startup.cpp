@@ -62,12 +62,11 @@ Check check_privilege() {
   std::string list;
   for (const auto& m : missing)
     list += (list.empty() ? "" : ", ") + m;
-  return StartupError{
-      kExitNoPrivilege,
-      "netagent needs root privileges: missing " + list + " (running as uid " +
-          std::to_string(::geteuid()) +
-          "). Run it as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN (e.g. in the "
-          "DaemonSet's securityContext)."};
+  return StartupError{kExitNoPrivilege,
+                      "netagent needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN but lacks " + list +
+                          " (running as uid " + std::to_string(::geteuid()) +
+                          "): run it as root with these capabilities (in a DaemonSet: "
+                          "privileged: true, or securityContext.capabilities.add)"};
 }
 
 Check check_manifests(const Config& c) {
