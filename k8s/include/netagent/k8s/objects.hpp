@@ -58,7 +58,7 @@ struct ServicePort {
 
 struct Service {
   ObjectMeta meta;
-  std::string type = "ClusterIP";  // ClusterIP | NodePort | LoadBalancer | ExternalName
+  std::string type = "ClusterIP";        // ClusterIP | NodePort | LoadBalancer | ExternalName
   std::vector<std::string> cluster_ips;  // spec.clusterIPs (or [spec.clusterIP]); "None" = headless
   std::vector<ServicePort> ports;
   std::optional<Labels> selector;
