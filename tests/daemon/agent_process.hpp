@@ -26,10 +26,9 @@ class AgentNode {
   std::string log_path() const { return dir.path() + "/netagent.log"; }
 
   std::vector<std::string> args(const std::vector<std::string>& extra = {}) const {
-    std::vector<std::string> a = {NETAGENT_BIN,   "--manifests",  manifests(),
-                                  "--node-name",  "node-1",       "--bpf-root",
-                                  bpf_root(),     "--state-dir",  state_dir(),
-                                  "--api-socket", socket(),       "--log-level",
+    std::vector<std::string> a = {NETAGENT_BIN, "--manifests",  manifests(), "--node-name",
+                                  "node-1",     "--bpf-root",   bpf_root(),  "--state-dir",
+                                  state_dir(),  "--api-socket", socket(),    "--log-level",
                                   "debug"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
@@ -50,13 +49,15 @@ class AgentNode {
   int run(const std::vector<std::string>& argv, std::string* output,
           const std::string& prefix = "") const {
     std::string cmd = ns.prefix() + prefix;
-    for (const auto& a : argv) cmd += " " + quote(a);
+    for (const auto& a : argv)
+      cmd += " " + quote(a);
     return testing::sh(cmd, output);
   }
 
   static std::string quote(const std::string& s) {
     std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    for (char c : s)
+      q += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return q + "'";
   }
 

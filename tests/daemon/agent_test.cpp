@@ -174,8 +174,8 @@ class AgentTest : public ::testing::Test {
     for (const auto& f : *m) {
       if (f["name"] != name) continue;
       for (const auto& s : f["samples"]) {
-        if (s["labels"] == labels) return s.contains("value") ? s["value"].get<double>()
-                                                              : s["count"].get<double>();
+        if (s["labels"] == labels)
+          return s.contains("value") ? s["value"].get<double>() : s["count"].get<double>();
       }
     }
     return -1;
@@ -218,8 +218,8 @@ TEST_F(AgentTest, AppliesEverySnapshotToEveryReconcilerInOrder) {
   EXPECT_TRUE(source->stopped());
   EXPECT_EQ(journal.get(),
             (std::vector<std::string>{"a:start", "b:start", "c:start", "a:apply:2", "b:apply:2",
-                                      "c:apply:2", "a:apply:3", "b:apply:3", "c:apply:3",
-                                      "c:stop", "b:stop", "a:stop"}));
+                                      "c:apply:2", "a:apply:3", "b:apply:3", "c:apply:3", "c:stop",
+                                      "b:stop", "a:stop"}));
   // Shutdown removes the API socket but never calls cleanup (pins stay).
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/api.sock"));
 }
@@ -253,11 +253,10 @@ TEST_F(AgentTest, SourceErrorsAreVisibleAndTheLastGoodStateStays) {
   start();
   source->push(snapshot_with(2));
   ASSERT_TRUE(wait_applied(1));
-  k8s::DecodeError e{{"/m/svc.yaml", 2}, "Service default/web", "spec.ports[0].port",
-                     "value out of range"};
+  k8s::DecodeError e{
+      {"/m/svc.yaml", 2}, "Service default/web", "spec.ports[0].port", "value out of range"};
   source->fail({e});
-  ASSERT_TRUE(nt::wait_until(
-      [&] { return status()["source"]["loads_failed"] == 1; }, 5s));
+  ASSERT_TRUE(nt::wait_until([&] { return status()["source"]["loads_failed"] == 1; }, 5s));
   auto st = status();
   EXPECT_EQ(st["source"]["state"], "error (serving the last good snapshot)");
   EXPECT_EQ(st["source"]["last_errors"], json::array({e.str()}));

@@ -14,7 +14,8 @@ namespace {
 ParsedArgs parse(std::vector<std::string> args) {
   args.insert(args.begin(), "netagent");
   std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
+  for (const auto& a : args)
+    argv.push_back(a.c_str());
   return parse_args(static_cast<int>(argv.size()), argv.data());
 }
 
@@ -41,8 +42,8 @@ TEST(Flags, DefaultsMatchTheDocumentation) {
   EXPECT_EQ(c.log_level, "info");
   EXPECT_EQ(c.maglev_table_size, 16381u);
   EXPECT_EQ(c.maglev_hash_seed, "JLfvgnHc2kaSUFaI");
-  EXPECT_EQ(c.maglev_seed, (std::array<uint8_t, 12>{36, 183, 239, 130, 113, 220, 218, 70, 146,
-                                                     80, 86, 136}));
+  EXPECT_EQ(c.maglev_seed,
+            (std::array<uint8_t, 12>{36, 183, 239, 130, 113, 220, 218, 70, 146, 80, 86, 136}));
   EXPECT_EQ(c.node_port_min, 30000);
   EXPECT_EQ(c.node_port_max, 32767);
   EXPECT_EQ(c.policy_enforcement, PolicyEnforcement::Default);
@@ -50,12 +51,34 @@ TEST(Flags, DefaultsMatchTheDocumentation) {
 }
 
 TEST(Flags, EverySettingCanBeGiven) {
-  auto p = parse({"--manifests", "/m", "--node-name", "infra-1", "--devices", "eth0,eth1",
-                  "--devices", "bond0", "--cgroup", "/sys/fs/cgroup/unified/node1",
-                  "--bpf-root", "/sys/fs/bpf/n1", "--state-dir", "/tmp/s", "--api-socket",
-                  "/tmp/s/api.sock", "--metrics-addr", "[::1]:9999", "--log-level", "debug",
-                  "--lb-maglev-table-size", "65521", "--lb-maglev-hash-seed", "AAECAwQFBgcICQoL",
-                  "--node-port-range", "20000-22767", "--policy-enforcement", "always",
+  auto p = parse({"--manifests",
+                  "/m",
+                  "--node-name",
+                  "infra-1",
+                  "--devices",
+                  "eth0,eth1",
+                  "--devices",
+                  "bond0",
+                  "--cgroup",
+                  "/sys/fs/cgroup/unified/node1",
+                  "--bpf-root",
+                  "/sys/fs/bpf/n1",
+                  "--state-dir",
+                  "/tmp/s",
+                  "--api-socket",
+                  "/tmp/s/api.sock",
+                  "--metrics-addr",
+                  "[::1]:9999",
+                  "--log-level",
+                  "debug",
+                  "--lb-maglev-table-size",
+                  "65521",
+                  "--lb-maglev-hash-seed",
+                  "AAECAwQFBgcICQoL",
+                  "--node-port-range",
+                  "20000-22767",
+                  "--policy-enforcement",
+                  "always",
                   "--policy-audit-mode"});
   ASSERT_EQ(p.action, Action::Run) << p.message;
   const Config& c = p.config;
@@ -72,6 +95,13 @@ TEST(Flags, EverySettingCanBeGiven) {
   EXPECT_EQ(c.node_port_max, 22767);
   EXPECT_EQ(c.policy_enforcement, PolicyEnforcement::Always);
   EXPECT_TRUE(c.policy_audit_mode);
+}
+
+TEST(Flags, ASettingGivenTwiceTakesTheLastValue) {
+  auto p = parse({"--manifests", "/a", "--manifests", "/b", "--devices", "x", "--devices", "y"});
+  ASSERT_EQ(p.action, Action::Run) << p.message;
+  EXPECT_EQ(p.config.manifests, "/b");
+  EXPECT_EQ(p.config.devices, (std::vector<std::string>{"x", "y"}));
 }
 
 TEST(Flags, MetricsAddressForms) {
@@ -130,7 +160,8 @@ TEST(Flags, BadValuesAreRejectedWithTheSettingNamed) {
       {{"--log-level", "verbose"}, "bad value for log-level: 'verbose'"},
       {{"--devices", "eth0/1"}, "bad value for devices: 'eth0/1' is not a network interface name"},
       {{"--devices", "averyveryverylongname"}, "is not a network interface name"},
-      {{"--bpf-root", "relative/dir"}, "bad value for bpf-root: 'relative/dir' must be an absolute path"},
+      {{"--bpf-root", "relative/dir"},
+       "bad value for bpf-root: 'relative/dir' must be an absolute path"},
       {{"--api-socket", "api.sock"}, "bad value for api-socket"},
       {{"--cgroup", "cg"}, "bad value for cgroup"},
       {{"--config", "/nonexistent/netagent.yaml"}, "/nonexistent/netagent.yaml"},
@@ -214,10 +245,10 @@ policy-audit-mode: true
 }
 
 TEST_F(ConfigFile, FlagsWinOverTheFile) {
-  auto path = write("manifests: /from/file\nnode-name: file-node\ndevices: eth0,eth1\n"
-                    "lb-maglev-table-size: 4093\n");
-  auto p = parse({"--config", path, "--node-name", "flag-node", "--lb-maglev-table-size",
-                  "251"});
+  auto path = write(
+      "manifests: /from/file\nnode-name: file-node\ndevices: eth0,eth1\n"
+      "lb-maglev-table-size: 4093\n");
+  auto p = parse({"--config", path, "--node-name", "flag-node", "--lb-maglev-table-size", "251"});
   ASSERT_EQ(p.action, Action::Run) << p.message;
   EXPECT_EQ(p.config.manifests, "/from/file");
   EXPECT_EQ(p.config.node_name, "flag-node");
@@ -239,8 +270,9 @@ TEST_F(ConfigFile, MistakesNameTheFileAndLine) {
     std::string message;
   };
   const Case cases[] = {
-      {"manifests: /m\n\ndevicess: [eth0]\n", " line 3: unknown setting 'devicess' (settings are "
-                                              "the flag names without dashes: "},
+      {"manifests: /m\n\ndevicess: [eth0]\n",
+       " line 3: unknown setting 'devicess' (settings are "
+       "the flag names without dashes: "},
       {"manifests: /m\ncleanup: true\n", "unknown setting 'cleanup'"},
       {"manifests: /m\nconfig: /other.yaml\n", "unknown setting 'config'"},
       {"manifests: [/m\n", ": not valid YAML at line"},

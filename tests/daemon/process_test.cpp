@@ -68,9 +68,9 @@ TEST_F(NetagentProcess, ServesUntilSigtermThenExitsZeroLeavingPinsInPlace) {
   EXPECT_EQ(exit_code_of(status), kExitOk) << agent->log();
   EXPECT_TRUE(fs::exists(pin));
   EXPECT_FALSE(fs::exists(node->socket()));
-  EXPECT_NE(agent->log().find("pinned BPF maps and programs stay in place under " +
-                              node->bpf_root()),
-            std::string::npos)
+  EXPECT_NE(
+      agent->log().find("pinned BPF maps and programs stay in place under " + node->bpf_root()),
+      std::string::npos)
       << agent->log();
 }
 
@@ -121,8 +121,7 @@ TEST_F(NetagentProcess, BadFlagsAndValues) {
 
 TEST_F(NetagentProcess, NotRoot) {
   std::string out;
-  EXPECT_EQ(fails({}, &out, "setpriv --reuid=65534 --regid=65534 --clear-groups"),
-            kExitNoPrivilege)
+  EXPECT_EQ(fails({}, &out, "setpriv --reuid=65534 --regid=65534 --clear-groups"), kExitNoPrivilege)
       << out;
   EXPECT_NE(out.find("netagent needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN but lacks "
                      "CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN (running as uid 65534)"),
@@ -198,7 +197,7 @@ TEST_F(NetagentProcess, CleanupRemovesPinsButNotWhileTheAgentRuns) {
   auto agent = node->start();
   ASSERT_TRUE(node->wait_ready()) << agent->log();
   const std::string pin = pin_map("na_cleanup_map");
-  const std::vector<std::string> cleanup = {NETAGENT_BIN, "--cleanup", "--bpf-root",
+  const std::vector<std::string> cleanup = {NETAGENT_BIN,     "--cleanup",    "--bpf-root",
                                             node->bpf_root(), "--api-socket", node->socket()};
   std::string out;
   EXPECT_EQ(node->run(cleanup, &out), kExitAlreadyRunning) << out;

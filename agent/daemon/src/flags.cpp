@@ -114,10 +114,11 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
   app.add_option("--node-name", c.node_name,
                  "This node's name, matched against a Node manifest (default: host name)")
       ->type_name("NAME");
-  app.add_option("--devices", c.devices,
-                 "External devices that NodePort/LoadBalancer traffic arrives on")
-      ->delimiter(',')
-      ->type_name("IFACE[,IFACE]");
+  auto* devices_opt =
+      app.add_option("--devices", c.devices,
+                     "External devices that NodePort/LoadBalancer traffic arrives on")
+          ->delimiter(',')
+          ->type_name("IFACE[,IFACE]");
   app.add_option("--cgroup", c.cgroup,
                  "cgroup v2 directory where socket-level LB attaches (default: the cgroup v2 "
                  "mount root, detected)")
@@ -159,6 +160,12 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
                "Remove everything the agent pinned and attached, then exit (the agent must be "
                "stopped)")
       ->configurable(false);
+
+  // A setting given twice takes the last value (so scripts can append overrides); --devices
+  // accumulates.
+  for (CLI::Option* o : app.get_options()) {
+    if (o != devices_opt) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
 
   std::set<std::string> keys;
   for (const CLI::Option* o : app.get_options()) {
