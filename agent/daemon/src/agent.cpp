@@ -348,8 +348,16 @@ int Agent::run() {
     asio::post(io_, [this] {
       if (stopping_) return;
       spdlog::info("loading desired state from {}", source_->describe());
-      source_->start([this](std::shared_ptr<const k8s::Snapshot> s) { on_snapshot(std::move(s)); },
-                     [this](const std::vector<k8s::DecodeError>& e) { on_source_errors(e); });
+      try {
+        source_->start(
+            [this](std::shared_ptr<const k8s::Snapshot> s) { on_snapshot(std::move(s)); },
+            [this](const std::vector<k8s::DecodeError>& e) { on_source_errors(e); });
+      } catch (const std::exception& e) {
+        spdlog::critical("the desired-state source {} failed to start: {}", source_->describe(),
+                         e.what());
+        exit_code_ = kExitFailed;
+        shutdown("source failure");
+      }
     });
   } else {
     spdlog::warn(
@@ -359,6 +367,7 @@ int Agent::run() {
 
   io_.run();
   running_ = false;
+  if (exit_code_ != kExitOk) return exit_code_;
   spdlog::info(
       "netagent stopped; pinned BPF maps and programs stay in place under {} "
       "(netagent --cleanup removes them)",

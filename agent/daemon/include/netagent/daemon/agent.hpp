@@ -105,6 +105,7 @@ class Agent {
   std::vector<k8s::DecodeError> source_errors_;  // latest rejected load, as reported
   std::chrono::system_clock::time_point started_at_;
   std::chrono::steady_clock::time_point started_steady_;
+  int exit_code_ = 0;  // kExitOk unless a fatal error stopped the agent
   bool running_ = false;
   bool stopping_ = false;
   bool node_found_ = false;
