@@ -37,9 +37,10 @@ void print_status(const json& s, std::ostream& out) {
   rows.emplace_back("Cgroup", netctl::text(cfg.value("cgroup", json())));
 
   const json src = s.value("source", json::object());
-  std::string src_line = netctl::text(src.value("description", json())) + ": " +
-                         netctl::text(src.value("state", json()));
-  if (src.contains("message")) src_line += " (" + netctl::text(src["message"]) + ")";
+  std::string src_line = src.value("state", "") == "none"
+                             ? "none (" + netctl::text(src.value("message", json())) + ")"
+                             : netctl::text(src.value("description", json())) + ": " +
+                                   netctl::text(src.value("state", json()));
   if (src.contains("loads_ok")) {
     src_line += " (" + netctl::text(src["loads_ok"]) + " loads, " +
                 netctl::text(src.value("loads_failed", json())) + " rejected; last good " +

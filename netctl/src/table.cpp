@@ -169,6 +169,7 @@ CellFormat lines() {
 
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "-";
+  if (seconds < 0.001) return std::to_string(int64_t(std::llround(seconds * 1e6))) + "µs";
   if (seconds < 1) return std::to_string(int64_t(std::llround(seconds * 1000))) + "ms";
   int64_t s = static_cast<int64_t>(seconds);
   int64_t d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60, sec = s % 60;

@@ -69,6 +69,7 @@ TEST(Text, Scalars) {
 }
 
 TEST(Duration, Formats) {
+  EXPECT_EQ(format_duration(0.0004), "400µs");
   EXPECT_EQ(format_duration(0.25), "250ms");
   EXPECT_EQ(format_duration(5), "5s");
   EXPECT_EQ(format_duration(303), "5m3s");
