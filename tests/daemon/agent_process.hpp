@@ -2,10 +2,12 @@
 // A `netagent` process on a simulated node: its own network namespace (so 127.0.0.1:9962 and
 // devices are its own), a unique bpffs directory, and a temp dir holding the manifests, state
 // and API socket. Everything is removed when the object goes away.
+
 #include <sys/wait.h>
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,11 +17,35 @@
 
 namespace netagent::agent::test {
 
+// This node and one service, as the manifests of a cluster would have them.
+inline constexpr const char* kNodeAndService = R"(apiVersion: v1
+kind: Node
+metadata:
+  name: node-1
+  labels: {topology.kubernetes.io/zone: a}
+status:
+  addresses:
+  - {type: InternalIP, address: 10.25.11.11}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  type: ClusterIP
+  clusterIP: 10.96.0.10
+  ports: [{port: 80, protocol: TCP, targetPort: 8080}]
+  selector: {app: web}
+)";
+
 class AgentNode {
  public:
   AgentNode() { std::filesystem::create_directories(manifests()); }
 
   std::string manifests() const { return dir.path() + "/manifests"; }
+  // Writes a manifest file into the tree (the agent watches it).
+  void write_manifest(const std::string& file, const std::string& yaml) const {
+    std::ofstream(manifests() + "/" + file) << yaml;
+  }
   std::string socket() const { return dir.path() + "/api.sock"; }
   std::string bpf_root() const { return bpf.path() + "/root"; }
   std::string state_dir() const { return dir.path() + "/state"; }

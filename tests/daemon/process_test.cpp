@@ -74,6 +74,48 @@ TEST_F(NetagentProcess, ServesUntilSigtermThenExitsZeroLeavingPinsInPlace) {
       << agent->log();
 }
 
+TEST_F(NetagentProcess, ServesTheManifestsAndKeepsTheLastGoodStateOnBadInput) {
+  node->write_manifest("cluster.yaml", test::kNodeAndService);
+  auto agent = node->start();
+  ASSERT_TRUE(node->wait_ready()) << agent->log();
+  netctl::Client c(node->socket());
+  auto st = c.get("/v1/status");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ((*st)["source"]["state"], "ok");
+  EXPECT_EQ((*st)["source"]["description"], "manifests " + node->manifests());
+  EXPECT_EQ((*st)["snapshot"]["services"], 1);
+  EXPECT_EQ((*st)["node"]["found"], true);
+  EXPECT_EQ((*st)["node"]["addresses"][0]["address"], "10.25.11.11");
+
+  // A broken file: the agent keeps running with the last good state and says what is wrong.
+  node->write_manifest("broken.yaml", "kind: [\n");
+  ASSERT_TRUE(netagent::testing::wait_until(
+      [&] {
+        auto s = c.get("/v1/status");
+        return s.ok() && (*s)["source"]["loads_failed"].get<int>() >= 1;
+      },
+      5s));
+  st = c.get("/v1/status");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ((*st)["source"]["state"], "error (serving the last good snapshot)");
+  ASSERT_EQ((*st)["source"]["last_errors"].size(), 1u);
+  EXPECT_NE(
+      (*st)["source"]["last_errors"][0].get<std::string>().find(node->manifests() + "/broken.yaml"),
+      std::string::npos);
+  EXPECT_EQ((*st)["snapshot"]["services"], 1);
+  EXPECT_TRUE(agent->alive());
+
+  // Fixed: the next load is applied (inotify, within a second or so).
+  fs::remove(node->manifests() + "/broken.yaml");
+  ASSERT_TRUE(netagent::testing::wait_until(
+      [&] {
+        auto s = c.get("/v1/status");
+        return s.ok() && (*s)["source"]["state"] == "ok";
+      },
+      5s));
+  EXPECT_EQ(exit_code_of(agent->stop(SIGTERM, 5s)), kExitOk) << agent->log();
+}
+
 TEST_F(NetagentProcess, SigintAlsoExitsZero) {
   auto agent = node->start({"--metrics-addr", ""});
   ASSERT_TRUE(node->wait_ready()) << agent->log();
@@ -85,7 +127,8 @@ TEST_F(NetagentProcess, SighupDoesNotStopTheAgent) {
   ASSERT_TRUE(node->wait_ready()) << agent->log();
   agent->signal(SIGHUP);
   ASSERT_TRUE(netagent::testing::wait_until(
-      [&] { return agent->log().find("SIGHUP: re-applying") != std::string::npos; }, 5s));
+      [&] { return agent->log().find("SIGHUP: reloading the desired state") != std::string::npos; },
+      5s));
   EXPECT_TRUE(agent->alive());
   EXPECT_TRUE(node->wait_ready(2s));
 }

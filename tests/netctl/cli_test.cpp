@@ -17,6 +17,7 @@ class NetctlCli : public ::testing::Test {
  protected:
   void SetUp() override {
     NETAGENT_REQUIRE_ROOT();
+    node.write_manifest("cluster.yaml", agent::test::kNodeAndService);
     agent = node.start();
     ASSERT_TRUE(node.wait_ready()) << agent->log();
   }
@@ -41,7 +42,9 @@ TEST_F(NetctlCli, StatusAsJson) {
   EXPECT_EQ(s["config"]["bpf_root"], node.bpf_root());
   EXPECT_EQ(s["config"]["lb_maglev_table_size"], 16381);
   EXPECT_TRUE(s["reconcilers"].is_array());
-  EXPECT_TRUE(s.contains("source"));
+  EXPECT_EQ(s["source"]["state"], "ok");
+  EXPECT_EQ(s["snapshot"]["services"], 1);
+  EXPECT_EQ(s["node"]["found"], true);
 
   // SIGTERM still exits 0 after serving netctl.
   EXPECT_EQ(exit_code_of(agent->stop(SIGTERM, 5s)), 0) << agent->log();
@@ -54,6 +57,9 @@ TEST_F(NetctlCli, StatusForPeople) {
   EXPECT_NE(out.find("netagent 0.1.0, pid " + std::to_string(agent->pid())), std::string::npos)
       << out;
   EXPECT_NE(out.find("BPF root:       " + node.bpf_root()), std::string::npos) << out;
+  EXPECT_NE(out.find("Node:           node-1 (10.25.11.11)"), std::string::npos) << out;
+  EXPECT_NE(out.find("Source:         manifests " + node.manifests() + ": ok"), std::string::npos)
+      << out;
   EXPECT_NE(out.find("Reconcilers:"), std::string::npos) << out;
 }
 

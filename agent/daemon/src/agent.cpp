@@ -382,7 +382,7 @@ void Agent::watch_signals() {
   signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      spdlog::info("SIGHUP: re-applying the latest snapshot to every reconciler");
+      spdlog::info("SIGHUP: reloading the desired state and re-applying it to every reconciler");
       request_resync();
       watch_signals();
       return;
@@ -397,7 +397,18 @@ void Agent::request_stop() {
 
 void Agent::request_resync() {
   asio::post(io_, [this] {
-    if (stopping_ || !snapshot_) return;
+    if (stopping_) return;
+    const uint64_t before = generation_;
+    if (reload_) {
+      try {
+        reload_();
+      } catch (const std::exception& e) {
+        spdlog::error("reloading {} failed: {}", source_ ? source_->describe() : "the source",
+                      e.what());
+      }
+    }
+    // A reload that found changes has applied the new snapshot already.
+    if (generation_ != before || !snapshot_) return;
     for (auto& p : parts_)
       apply(*p);
   });
@@ -456,10 +467,13 @@ void Agent::on_snapshot(std::shared_ptr<const k8s::Snapshot> snapshot) {
 void Agent::on_source_errors(const std::vector<k8s::DecodeError>& errors) {
   if (stopping_) return;
   source_errors_ = errors;
-  spdlog::error("desired state rejected: {} error(s); keeping the last good state{}", errors.size(),
-                snapshot_ ? "" : " (none loaded yet)");
+  spdlog::error(
+      "desired state rejected: {} error(s); keeping the last good state{}; fix the "
+      "manifests (netctl status lists the errors)",
+      errors.size(), snapshot_ ? "" : " (none loaded yet)");
+  // The source logs each error where it finds it; repeat them only for debugging.
   for (const auto& e : errors)
-    spdlog::error("  {}", e.str());
+    spdlog::debug("rejected: {}", e.str());
 }
 
 void Agent::apply(Part& p) {

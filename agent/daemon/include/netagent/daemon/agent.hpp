@@ -16,6 +16,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,12 +55,15 @@ class Agent {
   void add(std::unique_ptr<Reconciler> reconciler);
   // Before run(). Without a source the agent runs with no desired state and says so in status.
   void set_source(std::unique_ptr<k8s::Source> source);
+  // Optional: how to make the source read its input again (called on the control thread by a
+  // resync, before re-applying; a reload that delivers a new snapshot applies it itself).
+  void set_reload(std::function<void()> reload) { reload_ = std::move(reload); }
 
   // Listens on the API socket and metrics address, starts the reconcilers and the source, and
   // runs the control loop on the calling thread until stopped. Returns the process exit code:
   // kExitOk after SIGTERM/SIGINT/request_stop(), else the start-up failure's code (logged).
   int run();
-  // Thread-safe: stop as on SIGTERM / resync as on SIGHUP.
+  // Thread-safe: stop as on SIGTERM / resync as on SIGHUP (reload the source, re-apply).
   void request_stop();
   void request_resync();
 
@@ -97,6 +101,7 @@ class Agent {
   metrics::MetricsServer metrics_server_;
   boost::asio::signal_set signals_;
   std::unique_ptr<k8s::Source> source_;
+  std::function<void()> reload_;
   std::vector<std::unique_ptr<Part>> parts_;
 
   std::shared_ptr<const k8s::Snapshot> snapshot_;
