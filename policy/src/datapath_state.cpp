@@ -59,7 +59,7 @@ policy_value to_policy_value(const MapEntry& e) {
   policy_value v{};
   v.rule = e.rule;
   v.action = uint8_t(e.action);
-  v.l4 = e.l4() ? 1 : 0;
+  v.l4 = e.reports_l4() ? 1 : 0;
   return v;
 }
 

@@ -47,8 +47,8 @@ DirectionDecision decide(const CompiledPolicy& cp, const EndpointInfo& ep, Direc
       action = e->action;
       matched = true;
       d.rule = e->rule;
-      d.match_type = id ? (e->l4() ? POLICY_MATCH_L3_L4 : POLICY_MATCH_L3_ONLY)
-                        : (e->l4() ? POLICY_MATCH_L4_ONLY : POLICY_MATCH_ALL);
+      d.match_type = id ? (e->reports_l4() ? POLICY_MATCH_L3_L4 : POLICY_MATCH_L3_ONLY)
+                        : (e->reports_l4() ? POLICY_MATCH_L4_ONLY : POLICY_MATCH_ALL);
     }
   };
   if (lookup) {

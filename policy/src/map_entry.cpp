@@ -89,6 +89,7 @@ void normalize_entries(std::vector<MapEntry>& entries,
           if (d->covers(e)) {
             e.action = Action::Deny;
             e.rule = d->rule;
+            e.l3_deny = d->proto == 0;
             break;
           }
         }

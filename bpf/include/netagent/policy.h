@@ -50,7 +50,7 @@ struct policy_key {
 struct policy_value {
 	__u32 rule;   /* cookie of the rule that produced the entry (the agent's rule table) */
 	__u8 action;  /* enum policy_action */
-	__u8 l4;      /* 1 when the entry names a protocol (or port): L3-L4 / L4-only match */
+	__u8 l4;      /* 1: a match is reported as L3-L4 / L4-only (the entry names a protocol) */
 	__u16 pad;
 };
 

@@ -3,6 +3,7 @@
 // the local endpoints of one node, and the ordered diff between two such states. Pure: the
 // agent applies a diff through its typed maps (netagent_policy_datapath does it for tests and
 // netctl); reading the pinned maps back gives the "from" state after a restart.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,6 +26,7 @@ static_assert(sizeof(policy_endpoint) == 16);
 static_assert(sizeof(policy_ct_key) == 20);
 static_assert(sizeof(policy_ct_value) == 24);
 static_assert(sizeof(policy_flow_record) == sizeof(flow_event) + 8);
+static_assert(offsetof(policy_flow_record, rule) == sizeof(flow_event));
 
 // An endpoint on this node: a pod known to the compiler (by namespace/name), its id in the
 // policy map and its host-side veth.

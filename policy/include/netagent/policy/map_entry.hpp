@@ -21,6 +21,9 @@ struct MapEntry {
   uint8_t port_bits = 0;  // leading bits of the port that must match: 0 any, 16 one port
   Action action = Action::Allow;
   uint32_t rule = 0;  // cookie of the producing rule (CompiledPolicy::rules)
+  // An allow entry that an any-protocol deny covers becomes that deny; it then reports the
+  // deny's L3 match, not its own port.
+  bool l3_deny = false;
 
   // Bits of struct policy_key after prefixlen that must match.
   uint32_t prefixlen() const {
@@ -28,6 +31,8 @@ struct MapEntry {
   }
   uint16_t port_mask() const { return port_bits ? uint16_t(0xffffu << (16 - port_bits)) : 0; }
   bool l4() const { return proto != 0; }
+  // What a match on this entry is reported as: L3-L4 / L4-only when true.
+  bool reports_l4() const { return proto != 0 && !l3_deny; }
   // Whether a packet of (proto, port) falls in this entry's key space (peer/direction aside).
   bool matches(uint8_t p, uint16_t dport) const {
     return proto == 0 || (proto == p && (dport & port_mask()) == port);
