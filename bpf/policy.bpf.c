@@ -19,8 +19,20 @@
 #include "netagent/events.h"
 #include "netagent/ipcache.h"
 #include "netagent/policy.h"
+
+/* Load-time configuration; the loader measures hz (see policy_probe_jiffies). */
+const volatile struct policy_config policy_cfg = {.hz = 250};
+
 #include "lib/policy_ct.h"
 #include "lib/policy_parse.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, POLICY_EP_DEV_MAX);
+	__type(key, __u32);
+	__type(value, struct policy_endpoint);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} policy_ep_dev SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -187,10 +199,23 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		return drop(skb, &p, dir, -ret);
 
 	local_addr = dir == FLOW_DIR_EGRESS ? p.saddr : p.daddr;
-	ep = bpf_map_lookup_elem(&policy_eps, &local_addr);
-	/* The endpoint's address on another device is a spoofed source (or a stray destination). */
-	if (!ep || (ep->ifindex && ep->ifindex != skb->ifindex))
-		return drop(skb, &p, dir, DROP_UNKNOWN_ENDPOINT);
+	/* The device's endpoint first (an inlined array lookup); other addresses of endpoints,
+	 * large ifindexes and packets from no endpoint device (offline evaluation) by address. */
+	ep = 0;
+	if (skb->ifindex < POLICY_EP_DEV_MAX) {
+		__u32 dev = skb->ifindex;
+
+		ep = bpf_map_lookup_elem(&policy_ep_dev, &dev);
+		if (ep && (!ep->endpoint_id || ep->addr != local_addr))
+			ep = 0;
+	}
+	if (!ep) {
+		ep = bpf_map_lookup_elem(&policy_eps, &local_addr);
+		/* The endpoint's address on another device is a spoofed source (or a stray
+		 * destination). */
+		if (!ep || (ep->ifindex && ep->ifindex != skb->ifindex))
+			return drop(skb, &p, dir, DROP_UNKNOWN_ENDPOINT);
+	}
 
 	if (dir == FLOW_DIR_INGRESS) {
 		enforce = ep->flags & POLICY_EP_F_INGRESS_ENFORCE;
@@ -205,7 +230,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (!enforce && !lookup && !other)
 		return TC_ACT_OK;
 
-	now = bpf_ktime_get_ns();
+	now = bpf_jiffies64();
 	if (policy_ct_established(&p, dir, ep->endpoint_id, now))
 		return TC_ACT_OK;
 
@@ -274,6 +299,14 @@ SEC("tc")
 int policy_to_endpoint(struct __sk_buff *skb)
 {
 	return handle(skb, FLOW_DIR_INGRESS);
+}
+
+/* Returns the low 32 bits of jiffies. The loader runs it twice a known time apart to measure the
+ * kernel's HZ, which conntrack needs to count seconds in jiffies. */
+SEC("tc")
+int policy_probe_jiffies(struct __sk_buff *skb)
+{
+	return (__u32)bpf_jiffies64();
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Policy conntrack: connections an endpoint's policy allowed, so that their later packets and
- * their replies pass without another policy decision. */
+ * their replies pass without another policy decision; and the per-CPU flow cache in front of it.
+ * Times are jiffies (bpf_jiffies64() is inlined); policy_cfg.hz converts seconds. */
 #ifndef NETAGENT_BPF_LIB_POLICY_CT_H
 #define NETAGENT_BPF_LIB_POLICY_CT_H
 
@@ -13,7 +14,9 @@
 
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_RST 0x04
-#define NSEC_PER_SEC 1000000000ULL
+
+/* Set by the loader before load; policy.bpf.c defines it. */
+extern const volatile struct policy_config policy_cfg;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -23,11 +26,23 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } policy_ct SEC(".maps");
 
+/* Not pinned: a restarted agent starts with an empty cache, which only costs conntrack lookups. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, POLICY_FLOW_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct policy_flow_cache_entry);
+} policy_flow_cache SEC(".maps");
+
 static __always_inline __u64 policy_ct_lifetime(const struct policy_ct_value *v, __u8 proto)
 {
+	__u64 s;
+
 	if (v->flags & POLICY_CT_F_CLOSING)
-		return POLICY_CT_LIFETIME_CLOSING_NS;
-	return proto == IPPROTO_TCP ? POLICY_CT_LIFETIME_TCP_NS : POLICY_CT_LIFETIME_NONTCP_NS;
+		s = POLICY_CT_LIFETIME_CLOSING;
+	else
+		s = proto == IPPROTO_TCP ? POLICY_CT_LIFETIME_TCP : POLICY_CT_LIFETIME_NONTCP;
+	return s * policy_cfg.hz;
 }
 
 /* Refreshes a live entry and notes FIN/RST and replies; returns 0 when it has expired. */
@@ -36,7 +51,7 @@ static __always_inline int policy_ct_touch(struct policy_ct_value *v, const stru
 {
 	__u8 flags = v->flags;
 
-	if (now - v->last_seen_ns > policy_ct_lifetime(v, p->proto))
+	if (now - v->last_seen > policy_ct_lifetime(v, p->proto))
 		return 0; /* expired: decide again (the new entry replaces it) */
 	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		flags |= POLICY_CT_F_CLOSING;
@@ -44,9 +59,28 @@ static __always_inline int policy_ct_touch(struct policy_ct_value *v, const stru
 	if (flags != v->flags)
 		v->flags = flags;
 	/* Refresh at most once a second: a write per packet would bounce the cache line. */
-	if (now - v->last_seen_ns > NSEC_PER_SEC)
-		v->last_seen_ns = now;
+	if (now - v->last_seen > policy_cfg.hz)
+		v->last_seen = now;
 	return 1;
+}
+
+static __always_inline __u32 policy_flow_cache_slot(const struct policy_ct_key *k)
+{
+	__u32 h = k->saddr * 0x9e3779b1U;
+
+	h ^= k->daddr * 0x85ebca77U;
+	h ^= (((__u32)k->sport << 16) | k->dport) * 0xc2b2ae3dU;
+	h ^= (k->proto | ((__u32)k->direction << 8)) ^ k->endpoint_id * 0x27d4eb2fU;
+	h ^= h >> 15;
+	return h & (POLICY_FLOW_CACHE_SLOTS - 1);
+}
+
+static __always_inline int policy_ct_key_equal(const struct policy_ct_key *a,
+					       const struct policy_ct_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
 }
 
 /* Looks the packet up as its own connection's packet, then as a reply. Returns 1 (and
@@ -63,20 +97,40 @@ static __always_inline int policy_ct_established(const struct policy_pkt *p, __u
 		.direction = dir,
 		.endpoint_id = ep_id,
 	};
+	struct policy_ct_key r = {
+		.saddr = p->daddr,
+		.daddr = p->saddr,
+		.sport = p->dport,
+		.dport = p->sport,
+		.proto = p->proto,
+		.direction = !dir,
+		.endpoint_id = ep_id,
+	};
+	const int closing = p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST);
+	struct policy_flow_cache_entry *c;
 	struct policy_ct_value *v;
+	__u32 slot = policy_flow_cache_slot(&k);
+	int live;
+
+	c = bpf_map_lookup_elem(&policy_flow_cache, &slot);
+	if (c && !closing && c->checked && now - c->checked < policy_cfg.hz &&
+	    policy_ct_key_equal(&c->key, &k))
+		return 1;
 
 	v = bpf_map_lookup_elem(&policy_ct, &k);
-	if (v)
-		return policy_ct_touch(v, p, 0, now);
-	k.saddr = p->daddr;
-	k.daddr = p->saddr;
-	k.sport = p->dport;
-	k.dport = p->sport;
-	k.direction = !dir;
-	v = bpf_map_lookup_elem(&policy_ct, &k);
-	if (v)
-		return policy_ct_touch(v, p, POLICY_CT_F_SEEN_REPLY, now);
-	return 0;
+	if (v) {
+		live = policy_ct_touch(v, p, 0, now);
+	} else {
+		v = bpf_map_lookup_elem(&policy_ct, &r);
+		if (!v)
+			return 0;
+		live = policy_ct_touch(v, p, POLICY_CT_F_SEEN_REPLY, now);
+	}
+	if (live && c && !closing) {
+		c->key = k;
+		c->checked = now;
+	}
+	return live;
 }
 
 static __always_inline void policy_ct_create(const struct policy_pkt *p, __u8 dir, __u32 ep_id,
@@ -92,8 +146,8 @@ static __always_inline void policy_ct_create(const struct policy_pkt *p, __u8 di
 		.endpoint_id = ep_id,
 	};
 	struct policy_ct_value v = {
-		.created_ns = now,
-		.last_seen_ns = now,
+		.created = now,
+		.last_seen = now,
 		.rule = rule,
 		.verdict = verdict,
 	};

@@ -104,10 +104,19 @@ DatapathState datapath_state(const CompiledPolicy& cp, const std::vector<LocalEn
     }
     if (l.audit.value_or(ep->audit)) pe.flags |= POLICY_EP_F_AUDIT;
     const auto& ips = l.ips.empty() ? ep->ips : l.ips;
-    for (auto ip : ips) st.endpoints.entries.emplace_back(ip.to_be(), pe);
+    for (auto ip : ips) {
+      pe.addr = ip.to_be();
+      st.endpoints.entries.emplace_back(ip.to_be(), pe);
+    }
+    // The device's slot carries the first address: its packets are checked against it.
+    if (l.ifindex && l.ifindex < POLICY_EP_DEV_MAX && !ips.empty()) {
+      pe.addr = ips.front().to_be();
+      st.endpoints_by_dev.entries.emplace_back(l.ifindex, pe);
+    }
   }
   sort_contents(st.ipcache);
   sort_contents(st.endpoints);
+  sort_contents(st.endpoints_by_dev);
   sort_contents(st.policy);
   return st;
 }
@@ -124,12 +133,14 @@ std::vector<LocalEndpoint> all_endpoints(const CompiledPolicy& cp) {
 
 size_t DatapathDiff::size() const {
   return policy.upserts.size() + policy.deletes.size() + ipcache.upserts.size() +
-         ipcache.deletes.size() + endpoints.upserts.size() + endpoints.deletes.size();
+         ipcache.deletes.size() + endpoints.upserts.size() + endpoints.deletes.size() +
+         endpoints_by_dev.upserts.size() + endpoints_by_dev.deletes.size();
 }
 
 DatapathDiff diff(const DatapathState& from, const DatapathState& to) {
   return DatapathDiff{diff_contents(from.policy, to.policy), diff_contents(from.ipcache, to.ipcache),
-                      diff_contents(from.endpoints, to.endpoints)};
+                      diff_contents(from.endpoints, to.endpoints),
+                      diff_contents(from.endpoints_by_dev, to.endpoints_by_dev)};
 }
 
 }  // namespace netagent::policy

@@ -821,6 +821,11 @@ spec:
   }
   EXPECT_TRUE(range);
   EXPECT_EQ(st.ipcache.entries.size(), 9u);
+  // By device: each slot carries the address its packets must have.
+  ASSERT_EQ(st.endpoints_by_dev.entries.size(), 2u);
+  EXPECT_EQ(st.endpoints_by_dev.entries[0].first, 42u);
+  EXPECT_EQ(st.endpoints_by_dev.entries[0].second.addr, Model::pod_ip("x/a").to_be());
+  EXPECT_EQ(st.endpoints_by_dev.entries[1].first, 43u);
 
   // Removing the policy: policy entries are deleted, the endpoint's flags cleared.
   auto none = m.compile("");

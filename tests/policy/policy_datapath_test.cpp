@@ -121,7 +121,8 @@ std::vector<uint8_t> icmp_echo(const char* s, const char* d, uint16_t id, bool r
 }
 
 // Endpoint ids in the table: x/a 1, x/b 2, y/a 3 (audit), y/c 4, z/a 5 (bound to a device that
-// is not the test device), z/b 6 (no policy).
+// is not the test device), z/b 6 (no policy; bound to ifindex 1, the loopback device test runs
+// use, so its packets take the by-device lookup).
 const char* XA = "10.0.1.10";
 const char* XB = "10.0.1.20";
 const char* YA = "10.0.2.10";
@@ -184,7 +185,8 @@ std::vector<PacketCase> packet_cases() {
       {"spoofed: the endpoint's address on another device", {{"z/a on the wrong device", Direction::Egress, tcp(ZA, 1, XA, 80), denied(DROP_UNKNOWN_ENDPOINT, POLICY_MATCH_NONE, "", 0)}}},
       {"non-IPv4 passes", {{"ARP", Direction::Ingress, arp, pass_silently()}}},
       {"fragment: a non-first fragment has no port", {{"x/b -> x/a fragment", Direction::Ingress, fragment, denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
-      {"no policy: fast path", {{"x/a -> z/b at z/b", Direction::Ingress, tcp(XA, 40000, ZB, 80), pass_silently()}}},
+      {"no policy: fast path (the endpoint found by its device)", {{"x/a -> z/b at z/b", Direction::Ingress, tcp(XA, 40000, ZB, 80), pass_silently()}}},
+      {"spoofed: another endpoint's address on a bound device", {{"z/a's address from z/b's device", Direction::Egress, tcp(ZA, 1, ZB, 80), denied(DROP_UNKNOWN_ENDPOINT, POLICY_MATCH_NONE, "", 0)}}},
   };
 }
 
@@ -201,8 +203,9 @@ TEST_F(PolicyProgram, PacketTable) {
                                        {"y", "a", 3, 0, true, {}},
                                        {"y", "c", 4, 0, std::nullopt, {}},
                                        {"z", "a", 5, 9999, std::nullopt, {}},
-                                       {"z", "b", 6, 0, std::nullopt, {}}};
+                                       {"z", "b", 6, 1, std::nullopt, {}}};
   auto state = datapath_state(cp, locals);
+  ASSERT_EQ(state.endpoints_by_dev.entries.size(), 2u);  // z/a at 9999, z/b at 1
   for (const auto& c : packet_cases()) {
     SCOPED_TRACE(c.name);
     PolicyDatapathOptions o;
@@ -258,6 +261,41 @@ TEST_F(PolicyProgram, PacketTable) {
       }
     }
   }
+}
+
+TEST_F(PolicyProgram, ConntrackSeesTheCloseThroughTheFlowCache) {
+  Model model;
+  CompiledPolicy cp = model.compile(kTablePolicies);
+  PolicyDatapathOptions o;
+  o.ct_max_entries = 1024;
+  auto dp = PolicyDatapath::load(o);
+  ASSERT_TRUE(dp) << dp.error().str();
+  ASSERT_TRUE((*dp)->apply(diff({}, datapath_state(cp, {{"x", "a", 1, 0, std::nullopt, {}}}))));
+  int fd = (*dp)->from_endpoint_fd();
+  auto run = [&](uint8_t flags) { return datapath::test_run(fd, tcp(XA, 40100, "192.0.2.10", 443, flags))->retval; };
+  policy_ct_key k{};
+  k.saddr = ip(XA).to_be();
+  k.daddr = ip("192.0.2.10").to_be();
+  k.sport = htons(40100);
+  k.dport = htons(443);
+  k.proto = IPPROTO_TCP;
+  k.direction = FLOW_DIR_EGRESS;
+  k.endpoint_id = 1;
+  ASSERT_EQ(run(tcpf::SYN), uint32_t(TC_ACT_OK));
+  auto ct = (*dp)->conntrack().lookup(k);
+  ASSERT_TRUE(ct && *ct);
+  EXPECT_EQ((*ct)->verdict, FLOW_VERDICT_FORWARDED);
+  EXPECT_NE((*ct)->rule, 0u);
+  EXPECT_EQ((*ct)->flags, 0);
+  // Later packets: conntrack, then the flow cache; a FIN bypasses the cache and marks the close.
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(run(tcpf::ACK), uint32_t(TC_ACT_OK));
+  ASSERT_EQ(run(tcpf::FIN | tcpf::ACK), uint32_t(TC_ACT_OK));
+  ct = (*dp)->conntrack().lookup(k);
+  ASSERT_TRUE(ct && *ct);
+  EXPECT_EQ((*ct)->flags & POLICY_CT_F_CLOSING, POLICY_CT_F_CLOSING);
+  auto hz = measure_kernel_hz();
+  ASSERT_TRUE(hz);
+  EXPECT_TRUE(*hz == 100 || *hz == 250 || *hz == 300 || *hz == 1000) << *hz;
 }
 
 TEST_F(PolicyProgram, CountersFollowVerdictsAndDrops) {
@@ -427,9 +465,11 @@ TEST(PolicyAbi, MatchesTheObjectsBtf) {
   std::vector<Struct> structs = {
       {"policy_key", sizeof(policy_key), {F(policy_key, prefixlen), F(policy_key, endpoint_id), F(policy_key, identity), F(policy_key, direction), F(policy_key, proto), F(policy_key, dport)}},
       {"policy_value", sizeof(policy_value), {F(policy_value, rule), F(policy_value, action), F(policy_value, l4), F(policy_value, pad)}},
-      {"policy_endpoint", sizeof(policy_endpoint), {F(policy_endpoint, endpoint_id), F(policy_endpoint, identity), F(policy_endpoint, ifindex), F(policy_endpoint, flags), F(policy_endpoint, pad)}},
+      {"policy_endpoint", sizeof(policy_endpoint), {F(policy_endpoint, endpoint_id), F(policy_endpoint, identity), F(policy_endpoint, ifindex), F(policy_endpoint, addr), F(policy_endpoint, flags), F(policy_endpoint, pad)}},
       {"policy_ct_key", sizeof(policy_ct_key), {F(policy_ct_key, saddr), F(policy_ct_key, daddr), F(policy_ct_key, sport), F(policy_ct_key, dport), F(policy_ct_key, proto), F(policy_ct_key, direction), F(policy_ct_key, pad), F(policy_ct_key, endpoint_id)}},
-      {"policy_ct_value", sizeof(policy_ct_value), {F(policy_ct_value, created_ns), F(policy_ct_value, last_seen_ns), F(policy_ct_value, rule), F(policy_ct_value, verdict), F(policy_ct_value, flags), F(policy_ct_value, pad)}},
+      {"policy_ct_value", sizeof(policy_ct_value), {F(policy_ct_value, created), F(policy_ct_value, last_seen), F(policy_ct_value, rule), F(policy_ct_value, verdict), F(policy_ct_value, flags), F(policy_ct_value, pad)}},
+      {"policy_flow_cache_entry", sizeof(policy_flow_cache_entry), {F(policy_flow_cache_entry, key), F(policy_flow_cache_entry, pad), F(policy_flow_cache_entry, checked)}},
+      {"policy_config", sizeof(policy_config), {F(policy_config, hz), F(policy_config, flags)}},
       {"ipcache4_key", sizeof(ipcache4_key), {F(ipcache4_key, prefixlen), F(ipcache4_key, addr)}},
       {"ipcache4_value", sizeof(ipcache4_value), {F(ipcache4_value, identity), F(ipcache4_value, cidr_identity), F(ipcache4_value, flags), F(ipcache4_value, cluster_id), F(ipcache4_value, pad)}},
   };

@@ -18,7 +18,9 @@
 
 #define POLICY_MAP_MAX_ENTRIES 262144 /* all endpoints together (Cilium: 16k per endpoint) */
 #define POLICY_ENDPOINTS_MAX 65536    /* local endpoints (Cilium's endpoints map default) */
+#define POLICY_EP_DEV_MAX 65536       /* endpoints by host-side ifindex: ifindexes below this */
 #define POLICY_CT_MAX_ENTRIES 65536   /* policy conntrack, LRU */
+#define POLICY_FLOW_CACHE_SLOTS 4096  /* per-CPU direct-mapped cache in front of conntrack */
 
 #define POLICY_KEY_FIXED_BITS 72 /* endpoint_id + identity + direction: always matched */
 #define POLICY_KEY_PROTO_BITS 80 /* ... + proto: any port of that protocol */
@@ -62,12 +64,16 @@ enum policy_endpoint_flags {
 	POLICY_EP_F_AUDIT = 1 << 4,           /* audit mode: report would-be denials, let them pass */
 };
 
-/* Local endpoints by IPv4 address (network order key). */
+/* A local endpoint, in two maps: policy_ep_dev, an array indexed by the host-side veth's ifindex
+ * (the program's first, inlined lookup), and policy_eps, a hash by IPv4 address (network order)
+ * for every address of the endpoint (secondary addresses, ifindexes beyond the array, and offline
+ * evaluation, where packets come from no endpoint device). */
 struct policy_endpoint {
-	__u32 endpoint_id; /* key of the endpoint's policy entries */
+	__u32 endpoint_id; /* key of the endpoint's policy entries; 0 = empty array slot */
 	__u32 identity;    /* the endpoint's own security identity (for flow events) */
 	__u32 ifindex;     /* host-side veth; packets of this address on another device are
 			    * dropped as spoofed. 0: not bound to a device (offline evaluation) */
+	__be32 addr;       /* policy_ep_dev: the address this device's packets must carry */
 	__u8 flags;        /* enum policy_endpoint_flags */
 	__u8 pad[3];
 };
@@ -91,19 +97,38 @@ enum policy_ct_flags {
 	POLICY_CT_F_SEEN_REPLY = 1 << 1, /* a reply passed */
 };
 
+/* Conntrack times are in jiffies: bpf_jiffies64() is inlined by the verifier, while
+ * bpf_ktime_get_ns() is a call costing more than the rest of the established path. */
 struct policy_ct_value {
-	__u64 created_ns;
-	__u64 last_seen_ns; /* refreshed at most once a second */
+	__u64 created;   /* jiffies */
+	__u64 last_seen; /* jiffies; refreshed at most once a second */
 	__u32 rule;         /* cookie of the rule that allowed the connection, 0 = default */
 	__u8 verdict;       /* enum flow_verdict: FORWARDED or AUDIT */
 	__u8 flags;         /* enum policy_ct_flags */
 	__u16 pad;
 };
 
-/* Connection lifetimes without traffic, as Cilium's defaults. */
-#define POLICY_CT_LIFETIME_TCP_NS (21600ULL * 1000000000ULL) /* 6 h */
-#define POLICY_CT_LIFETIME_NONTCP_NS (60ULL * 1000000000ULL)
-#define POLICY_CT_LIFETIME_CLOSING_NS (10ULL * 1000000000ULL)
+/* Connection lifetimes without traffic, in seconds, as Cilium's defaults. */
+#define POLICY_CT_LIFETIME_TCP 21600 /* 6 h */
+#define POLICY_CT_LIFETIME_NONTCP 60
+#define POLICY_CT_LIFETIME_CLOSING 10
+
+/* The flow cache: a per-CPU direct-mapped cache of packets that conntrack found established,
+ * checked before conntrack (an inlined array lookup against a hash lookup). An entry is trusted
+ * for a second, then the packet goes to conntrack again (which refreshes the connection). It is
+ * filled only on conntrack hits, never by a connection's first packet, and bypassed by TCP
+ * FIN/RST so conntrack sees the close. */
+struct policy_flow_cache_entry {
+	struct policy_ct_key key; /* the packet's own tuple, direction and endpoint */
+	__u32 pad;
+	__u64 checked; /* jiffies when conntrack last confirmed it; 0 = empty */
+};
+
+/* Load-time configuration, in the program's read-only data. */
+struct policy_config {
+	__u32 hz;    /* the kernel's CONFIG_HZ (jiffies per second), measured by the loader */
+	__u32 flags; /* reserved */
+};
 
 /* The record the policy program writes to its ring buffer: a struct flow_event followed by the
  * policy rule that decided. Readers that know only struct flow_event read its first bytes. */

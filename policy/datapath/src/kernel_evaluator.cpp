@@ -27,6 +27,7 @@ Result<std::unique_ptr<KernelEvaluator>> KernelEvaluator::create(const CompiledP
   PolicyDatapathOptions o;
   o.ct_max_entries = 4096;
   o.ring_buffer_bytes = 1 << 16;
+  o.kernel_hz = 250;  // one-shot probes never live long enough for lifetimes to matter
   auto dp = PolicyDatapath::load(o);
   if (!dp) return dp.error();
   ke->dp_ = std::move(*dp);

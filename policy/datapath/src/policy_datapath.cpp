@@ -1,8 +1,14 @@
 #include "netagent/policy/policy_datapath.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
+#include "netagent/datapath/packet.hpp"
+#include "netagent/datapath/test_run.hpp"
 #include "policy.skel.h"
 
 namespace netagent::policy {
@@ -14,12 +20,62 @@ struct PolicyDatapath::Skel {
 PolicyDatapath::PolicyDatapath() = default;
 PolicyDatapath::~PolicyDatapath() = default;
 
+namespace {
+
+Result<uint32_t> probe_hz() {
+  auto sk = datapath::Skeleton<::policy>::open({}, "policy-hz-probe");
+  if (!sk) return sk.error();
+  bpf_map__set_max_entries(sk->get()->maps.policy_ct, 16);
+  if (auto st = sk->load(); !st) return st.error();
+  int fd = bpf_program__fd(sk->get()->progs.policy_probe_jiffies);
+  auto pkt = datapath::PacketBuilder().ipv4(Ipv4Addr{1}, Ipv4Addr{2}).udp(1, 2).build();
+  auto sample = [&]() -> Result<std::pair<uint32_t, std::chrono::steady_clock::time_point>> {
+    auto r = datapath::test_run(fd, pkt);
+    if (!r) return r.error();
+    return std::make_pair(r->retval, std::chrono::steady_clock::now());
+  };
+  auto a = sample();
+  if (!a) return a.error();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto b = sample();
+  if (!b) return b.error();
+  double secs = std::chrono::duration<double>(b->second - a->second).count();
+  double rate = double(uint32_t(b->first - a->first)) / secs;
+  // CONFIG_HZ is one of these; take the nearest.
+  uint32_t best = 250;
+  for (uint32_t hz : {100u, 250u, 300u, 1000u}) {
+    if (std::abs(rate - hz) < std::abs(rate - best)) best = hz;
+  }
+  return best;
+}
+
+}  // namespace
+
+Result<uint32_t> measure_kernel_hz() {
+  static std::mutex mu;
+  static std::optional<uint32_t> cached;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!cached) {
+    auto hz = probe_hz();
+    if (!hz) return hz.error().wrap("measure the kernel's HZ");
+    cached = *hz;
+  }
+  return *cached;
+}
+
 Result<std::unique_ptr<PolicyDatapath>> PolicyDatapath::load(const PolicyDatapathOptions& opts) {
+  uint32_t hz = opts.kernel_hz;
+  if (!hz) {
+    auto m = measure_kernel_hz();
+    if (!m) return m.error();
+    hz = *m;
+  }
   datapath::OpenOptions oo;
   oo.pin_root = opts.pin_root;
   auto sk = datapath::Skeleton<::policy>::open(oo, "policy");
   if (!sk) return sk.error();
   auto* s = sk->get();
+  s->rodata->policy_cfg.hz = hz;
   if (opts.ct_max_entries && bpf_map__set_max_entries(s->maps.policy_ct, opts.ct_max_entries)) {
     return sys_error("size map policy_ct");
   }
@@ -46,6 +102,7 @@ using EntriesMap = datapath::TypedMap<policy_key, policy_value>;
   NETAGENT_WRAP(entries_, policy_entries, EntriesMap);
   NETAGENT_WRAP(ipcache_, ipcache4, IpcacheMap);
   NETAGENT_WRAP(endpoints_, policy_eps, EndpointsMap);
+  NETAGENT_WRAP(endpoints_by_dev_, policy_ep_dev, EndpointsMap);
   NETAGENT_WRAP(ct_, policy_ct, CtMap);
   NETAGENT_WRAP(drops_, policy_drops, Counters);
   NETAGENT_WRAP(verdicts_, policy_verdicts, Counters);
@@ -73,6 +130,12 @@ Status PolicyDatapath::apply(const DatapathDiff& d) {
   for (const auto& [k, v] : d.endpoints.upserts) {
     if (auto st = endpoints_.update(k, v); !st) return st;
   }
+  for (const auto& [k, v] : d.endpoints_by_dev.upserts) {
+    if (auto st = endpoints_by_dev_.update(k, v); !st) return st;
+  }
+  for (const auto& k : d.endpoints_by_dev.deletes) {
+    if (auto st = endpoints_by_dev_.update(k, policy_endpoint{}); !st) return st;
+  }
   for (const auto& k : d.endpoints.deletes) {
     if (auto st = endpoints_.remove(k); !st) return st;
   }
@@ -98,12 +161,35 @@ Status read_into(const datapath::TypedMap<K, V>& m, MapContents<K, V>& out) {
   return {};
 }
 
+// The array's occupied slots, read in batches (a lookup per slot would be 64k syscalls).
+Status read_slots(const datapath::TypedMap<uint32_t, policy_endpoint>& m,
+                  MapContents<uint32_t, policy_endpoint>& out) {
+  constexpr uint32_t kBatch = 4096;
+  std::vector<uint32_t> keys(kBatch);
+  std::vector<policy_endpoint> values(kBatch);
+  uint32_t out_batch = 0;
+  void* in_batch = nullptr;
+  for (;;) {
+    uint32_t count = kBatch;
+    LIBBPF_OPTS(bpf_map_batch_opts, o);
+    int err = bpf_map_lookup_batch(m.fd(), in_batch, &out_batch, keys.data(), values.data(), &count, &o);
+    if (err && errno != ENOENT) return sys_error("read map " + m.name());
+    for (uint32_t i = 0; i < count; ++i) {
+      if (values[i].endpoint_id) out.entries.emplace_back(keys[i], values[i]);
+    }
+    if (err) break;  // ENOENT: that was the last batch
+    in_batch = &out_batch;
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<DatapathState> PolicyDatapath::read_state() const {
   DatapathState st;
   if (auto s = read_into(ipcache_, st.ipcache); !s) return s.error();
   if (auto s = read_into(endpoints_, st.endpoints); !s) return s.error();
+  if (auto s = read_slots(endpoints_by_dev_, st.endpoints_by_dev); !s) return s.error();
   if (auto s = read_into(entries_, st.policy); !s) return s.error();
   return st;
 }

@@ -22,9 +22,11 @@ static_assert(sizeof(ipcache4_key) == 8);
 static_assert(sizeof(ipcache4_value) == 12);
 static_assert(sizeof(policy_key) == 16);
 static_assert(sizeof(policy_value) == 8);
-static_assert(sizeof(policy_endpoint) == 16);
+static_assert(sizeof(policy_endpoint) == 20);
 static_assert(sizeof(policy_ct_key) == 20);
 static_assert(sizeof(policy_ct_value) == 24);
+static_assert(sizeof(policy_flow_cache_entry) == 32);
+static_assert(sizeof(policy_config) == 8);
 static_assert(sizeof(policy_flow_record) == sizeof(flow_event) + 8);
 static_assert(offsetof(policy_flow_record, rule) == sizeof(flow_event));
 
@@ -45,7 +47,8 @@ struct MapContents {
 
 struct DatapathState {
   MapContents<ipcache4_key, ipcache4_value> ipcache;
-  MapContents<uint32_t, policy_endpoint> endpoints;  // key: IPv4 address, network order
+  MapContents<uint32_t, policy_endpoint> endpoints;         // key: IPv4 address, network order
+  MapContents<uint32_t, policy_endpoint> endpoints_by_dev;  // key: ifindex (< POLICY_EP_DEV_MAX)
   MapContents<policy_key, policy_value> policy;
 };
 
@@ -68,11 +71,15 @@ struct MapDiff {
 // upserts, ipcache upserts, endpoint upserts, then endpoint deletes, ipcache deletes and policy
 // deletes. A flow sees the old rules, the new ones, or both (deny still winning); never an
 // endpoint flagged as enforcing before its allow entries exist.
+// endpoints_by_dev is an array: a delete there is a write of an empty (all-zero) slot.
 struct DatapathDiff {
   MapDiff<policy_key, policy_value> policy;
   MapDiff<ipcache4_key, ipcache4_value> ipcache;
   MapDiff<uint32_t, policy_endpoint> endpoints;
-  bool empty() const { return policy.empty() && ipcache.empty() && endpoints.empty(); }
+  MapDiff<uint32_t, policy_endpoint> endpoints_by_dev;
+  bool empty() const {
+    return policy.empty() && ipcache.empty() && endpoints.empty() && endpoints_by_dev.empty();
+  }
   size_t size() const;
 };
 

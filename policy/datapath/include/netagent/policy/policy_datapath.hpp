@@ -34,6 +34,9 @@ struct PolicyDatapathOptions {
   // Overrides of map sizes before load (0 keeps the ABI default), e.g. small private instances.
   uint32_t ct_max_entries = 0;
   uint32_t ring_buffer_bytes = 0;  // a power of two multiple of the page size
+  // The kernel's CONFIG_HZ (conntrack counts seconds in jiffies). 0: measure it once per process
+  // (two runs of policy_probe_jiffies 100 ms apart).
+  uint32_t kernel_hz = 0;
 };
 
 struct PolicyCounters {
@@ -57,6 +60,7 @@ class PolicyDatapath {
   datapath::TypedMap<policy_key, policy_value>& entries() { return entries_; }
   datapath::TypedMap<ipcache4_key, ipcache4_value>& ipcache() { return ipcache_; }
   datapath::TypedMap<uint32_t, policy_endpoint>& endpoints() { return endpoints_; }
+  datapath::TypedMap<uint32_t, policy_endpoint>& endpoints_by_dev() { return endpoints_by_dev_; }
   datapath::TypedMap<policy_ct_key, policy_ct_value>& conntrack() { return ct_; }
 
   // Applies a diff in the order DatapathDiff documents. Stops at the first failing update
@@ -74,9 +78,13 @@ class PolicyDatapath {
   datapath::TypedMap<policy_key, policy_value> entries_;
   datapath::TypedMap<ipcache4_key, ipcache4_value> ipcache_;
   datapath::TypedMap<uint32_t, policy_endpoint> endpoints_;
+  datapath::TypedMap<uint32_t, policy_endpoint> endpoints_by_dev_;
   datapath::TypedMap<policy_ct_key, policy_ct_value> ct_;
   datapath::PerCpuArray<drop_counter> drops_, verdicts_;
 };
+
+// The kernel's HZ measured with the policy object's probe program (cached per process).
+Result<uint32_t> measure_kernel_hz();
 
 // A record from the policy ring buffer.
 struct PolicyFlowRecord {
