@@ -176,12 +176,28 @@ void BM_PolicyCompileFromSnapshot(benchmark::State& state) {
 }
 BENCHMARK(BM_PolicyCompileFromSnapshot)->Unit(benchmark::kMillisecond)->MinTime(2);
 
+// What the agent compiles: identities and the ipcache for every pod, endpoint policies for the
+// pods of its node.
+void BM_PolicyCompileForNode(benchmark::State& state) {
+  const auto& sc = scenario();
+  CompileOptions o = sc.options;
+  o.policies_for_node = "node-0";
+  for (auto _ : state) {
+    auto cp = compile(sc.input, o);
+    benchmark::DoNotOptimize(cp);
+  }
+  if (auto cp = compile(sc.input, o)) report(state, *cp);
+}
+BENCHMARK(BM_PolicyCompileForNode)->Unit(benchmark::kMillisecond)->MinTime(2);
+
 // One policy changes (the world port of a namespace-wide CiliumNetworkPolicy that selects a
-// local endpoint): decode it, recompile, rebuild this node's map contents and diff them against
-// what is programmed.
+// local endpoint): decode it, recompile as the agent does (policies for node-0), rebuild this
+// node's map contents and diff them against what is programmed.
 void BM_PolicyApplyOneChange(benchmark::State& state) {
   const auto& sc = scenario();
-  auto base = compile(sc.input, sc.options);
+  CompileOptions opts = sc.options;
+  opts.policies_for_node = "node-0";
+  auto base = compile(sc.input, opts);
   auto programmed = datapath_state(*base, sc.locals);
   auto changed_obj = k8s::read_object(YAML::Load(scenario_policy(0, 9, 1)), {"change.yaml", 0});
   size_t changed_index = 0;
@@ -193,7 +209,7 @@ void BM_PolicyApplyOneChange(benchmark::State& state) {
   for (auto _ : state) {
     CompileInput in = sc.input;  // shares the other decoded policies
     in.policies[changed_index] = std::make_shared<const PolicyDocument>(decode_policy(changed_obj));
-    auto cp = compile(in, sc.options);
+    auto cp = compile(in, opts);
     auto d = diff(programmed, datapath_state(*cp, sc.locals));
     diff_size = d.size();
     benchmark::DoNotOptimize(d);

@@ -222,12 +222,13 @@ class Compiler {
   // Workloads in (namespace, name) order with their identity labels.
   struct Pod {
     const Workload* w;
-    LabelSet labels;
+    const LabelSet* labels;  // shared by the pods with the same labels (label_sets_)
     Identity id = 0;
     std::vector<Ipv4Addr> ips;
     bool synthetic = false;
   };
   std::vector<Pod> pods_;
+  std::unordered_map<std::string, LabelSet> label_sets_;  // by namespace, account and pod labels
   std::map<uint32_t, std::set<std::string>> address_roles_;  // address -> reserved labels
   std::map<uint32_t, Identity> address_identity_;
   std::vector<Identity> all_ids_;
@@ -244,7 +245,6 @@ class Compiler {
   std::unordered_map<std::string, std::vector<Identity>> selector_cache_;
   std::vector<SectionRef> sections_;
   std::vector<RuleRef> rule_refs_;
-  std::unordered_map<uint32_t, uint32_t> order_;
   uint32_t localhost_cookie_ = 0;
 };
 
@@ -262,11 +262,26 @@ Status Compiler::run() {
 Status Compiler::build_identities() {
   // Pods, sorted so that synthesized addresses and first-wins conflicts are deterministic.
   pods_.reserve(in_.workloads.size());
+  std::string key;
   for (const auto& w : in_.workloads) {
-    auto nsit = in_.namespaces.find(w.ns);
-    PodLabelInput pl{&w.labels, nsit == in_.namespaces.end() ? nullptr : &nsit->second, w.ns,
-                     opts_.cluster_name, w.service_account};
-    pods_.push_back({&w, pod_identity_labels(pl), 0, w.ips, false});
+    // Pods of one workload share their labels: build each distinct label set once.
+    key = w.ns;
+    key += '\0';
+    key += w.service_account;
+    for (const auto& [k, v] : w.labels) {
+      key += '\0';
+      key += k;
+      key += '=';
+      key += v;
+    }
+    auto [it, inserted] = label_sets_.try_emplace(key);
+    if (inserted) {
+      auto nsit = in_.namespaces.find(w.ns);
+      PodLabelInput pl{&w.labels, nsit == in_.namespaces.end() ? nullptr : &nsit->second, w.ns,
+                       opts_.cluster_name, w.service_account};
+      it->second = pod_identity_labels(pl);
+    }
+    pods_.push_back({&w, &it->second, 0, w.ips, false});
   }
   std::sort(pods_.begin(), pods_.end(), [](const Pod& a, const Pod& b) {
     return std::tie(a.w->ns, a.w->name) < std::tie(b.w->ns, b.w->name);
@@ -304,7 +319,7 @@ Status Compiler::build_identities() {
   // Cluster-local identities for pod label sets and for addresses with several roles (e.g. a
   // node that also serves the kube-apiserver).
   std::vector<const LabelSet*> to_allocate;
-  for (const auto& p : pods_) to_allocate.push_back(&p.labels);
+  for (const auto& [k, ls] : label_sets_) to_allocate.push_back(&ls);
   for (const auto& [roles, ls] : role_sets) {
     if (!reserved_identity_of(ls)) to_allocate.push_back(&ls);
   }
@@ -318,8 +333,8 @@ Status Compiler::build_identities() {
     out_.identities.emplace(id, reserved_labels({reserved_identity_name(id)}));
   }
   for (auto& p : pods_) {
-    p.id = local->at(p.labels.canonical());
-    out_.identities.emplace(p.id, p.labels);
+    p.id = local->at(p.labels->canonical());
+    if (out_.identities.find(p.id) == out_.identities.end()) out_.identities.emplace(p.id, *p.labels);
   }
   for (const auto& [addr, roles] : address_roles_) {
     const LabelSet& ls = role_sets.at(roles);
@@ -520,7 +535,6 @@ void Compiler::build_rules() {
     }
     out_.statuses.push_back(std::move(st));
   }
-  for (const auto& [c, info] : out_.rules) order_[c] = info.order;
 }
 
 void Compiler::expand(const PortSpec& spec, const SectionRef& s, Identity subject,
@@ -600,6 +614,11 @@ std::shared_ptr<const IdentityPolicy> Compiler::policy_for(Identity subject,
         opts_.mode == EnforcementMode::Always || !pol->isolated_by[index_of(d)].empty();
   }
   std::vector<MapEntry> raw;
+  // Built-in rules first, then the policies' in rule order: the merge keeps the first.
+  if (pol->enforced[index_of(Direction::Ingress)] && opts_.allow_localhost) {
+    raw.push_back(MapEntry{identity::kHost, Direction::Ingress, 0, 0, 0, Action::Allow,
+                           localhost_cookie_});
+  }
   static const PortSpec kAnyPort;
   for (size_t r : refs) {
     for (size_t si : rule_refs_[r].sections) {
@@ -615,11 +634,7 @@ std::shared_ptr<const IdentityPolicy> Compiler::policy_for(Identity subject,
       }
     }
   }
-  if (pol->enforced[index_of(Direction::Ingress)] && opts_.allow_localhost) {
-    raw.push_back(MapEntry{identity::kHost, Direction::Ingress, 0, 0, 0, Action::Allow,
-                           localhost_cookie_});
-  }
-  normalize_entries(raw, [this](uint32_t c) { return order_.at(c); });
+  normalize_entries(raw);
   pol->entries = std::move(raw);
   return pol;
 }
@@ -669,7 +684,17 @@ void Compiler::build_endpoint_policies() {
     return k;
   };
   const bool always = opts_.mode == EnforcementMode::Always;
-  for (Identity id : local_pod_ids_) {
+  std::vector<Identity> subjects;
+  if (opts_.policies_for_node.empty()) {
+    subjects = local_pod_ids_;
+  } else {
+    for (const auto& p : pods_) {
+      if (p.w->node == opts_.policies_for_node) subjects.push_back(p.id);
+    }
+    std::sort(subjects.begin(), subjects.end());
+    subjects.erase(std::unique(subjects.begin(), subjects.end()), subjects.end());
+  }
+  for (Identity id : subjects) {
     auto it = rules_of.find(id);
     static const std::vector<size_t> kNoRules;
     const auto& refs = it == rules_of.end() ? kNoRules : it->second;
@@ -680,9 +705,11 @@ void Compiler::build_endpoint_policies() {
     by_identity[id] = kit->second;
   }
 
+  std::unordered_map<Identity, size_t> pods_of;
+  for (const auto& p : pods_) pods_of[p.id]++;
   for (size_t d = 0; d < in_.policies.size(); ++d) {
     size_t n = 0;
-    for (const auto& p : pods_) n += selected_by_doc[d].count(p.id);
+    for (Identity id : selected_by_doc[d]) n += pods_of[id];
     out_.statuses[d].selected_endpoints = n;
   }
 

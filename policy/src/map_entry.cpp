@@ -3,7 +3,6 @@
 #include <netinet/in.h>
 
 #include <algorithm>
-#include <tuple>
 
 namespace netagent::policy {
 
@@ -47,23 +46,12 @@ std::vector<std::pair<uint16_t, uint8_t>> port_range_blocks(uint16_t lo, uint16_
   return out;
 }
 
-namespace {
-
-auto key_tuple(const MapEntry& e) {
-  return std::make_tuple(e.peer, uint8_t(e.direction), e.proto, e.port_bits, e.port);
-}
-
-}  // namespace
-
-void normalize_entries(std::vector<MapEntry>& entries,
-                       const std::function<uint32_t(uint32_t)>& order) {
-  auto rank = [&](const MapEntry& e) { return order ? order(e.rule) : e.rule; };
-  // Same key: deny first, then by rule precedence; keep the first.
-  std::sort(entries.begin(), entries.end(), [&](const MapEntry& a, const MapEntry& b) {
-    auto ka = key_tuple(a), kb = key_tuple(b);
+void normalize_entries(std::vector<MapEntry>& entries) {
+  // Same key: deny first, then the earlier entry (stable); keep the first.
+  std::stable_sort(entries.begin(), entries.end(), [](const MapEntry& a, const MapEntry& b) {
+    uint64_t ka = a.sort_key(), kb = b.sort_key();
     if (ka != kb) return ka < kb;
-    if (a.action != b.action) return a.action == Action::Deny;
-    return rank(a) < rank(b);
+    return a.action == Action::Deny && b.action != Action::Deny;
   });
   entries.erase(std::unique(entries.begin(), entries.end(),
                             [](const MapEntry& a, const MapEntry& b) { return a.same_key(b); }),

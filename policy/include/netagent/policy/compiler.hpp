@@ -53,6 +53,10 @@ struct CompileOptions {
   // 240.0.0.0/4 (reserved, never routed) so that every pod can be probed. ipBlock rules do not
   // apply to such addresses.
   bool synthesize_pod_ips = false;
+  // The agent: compute endpoint policies only for the pods on this node (the others' policies
+  // are enforced on their own nodes); identities and the ipcache still cover every pod. Empty:
+  // every pod (offline tools, tests).
+  std::string policies_for_node;
 };
 
 // A pod as policy sees it: from the snapshot, or registered by the CNI plugin.

@@ -3,7 +3,6 @@
 // direction, protocol, port prefix) -> allow/deny and the rule that produced it. The port is a
 // prefix so that ranges fit an LPM trie (bpf/include/netagent/policy.h).
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +43,11 @@ struct MapEntry {
   }
   // "ingress peer=1234 80/TCP allow", "egress any any deny", "ingress peer=2 8000-8063/UDP ..."
   std::string str() const;
+  // The key packed for sorting: (peer, direction, protocol, prefix bits, port).
+  uint64_t sort_key() const {
+    return uint64_t(peer) << 32 | uint64_t(uint8_t(direction)) << 31 | uint64_t(proto) << 21 |
+           uint64_t(port_bits) << 16 | port;
+  }
   bool same_key(const MapEntry& o) const {
     return peer == o.peer && direction == o.direction && proto == o.proto && port == o.port &&
            port_bits == o.port_bits;
@@ -55,12 +59,10 @@ struct MapEntry {
 std::vector<std::pair<uint16_t, uint8_t>> port_range_blocks(uint16_t lo, uint16_t hi);
 
 // Sorts entries, merges entries with the same key (deny beats allow; among equals the earlier
-// one, by `order` of their rules, keeps its rule) and turns every allow entry that a deny entry
-// of the same peer covers into a deny: after this, the longest matching entry of a peer is its
-// verdict, which is what the kernel's LPM lookup returns.
-// `order` maps a rule cookie to its precedence (lower first); it may be null.
-void normalize_entries(std::vector<MapEntry>& entries,
-                       const std::function<uint32_t(uint32_t)>& order = nullptr);
+// in `entries` keeps its rule: pass them in rule precedence order) and turns every allow entry
+// that a deny entry of the same peer covers into a deny: after this, the longest matching entry
+// of a peer is its verdict, which is what the kernel's LPM lookup returns.
+void normalize_entries(std::vector<MapEntry>& entries);
 
 // The longest entry for (peer, direction) matching (proto, port): the LPM lookup.
 const MapEntry* longest_match(const std::vector<MapEntry>& sorted_entries, Identity peer,
