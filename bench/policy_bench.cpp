@@ -34,9 +34,12 @@ using namespace netagent::policy;
 constexpr int kNamespaces = 100, kPodsPerNamespace = 100, kPoliciesPerNamespace = 10;
 constexpr int kNodes = 100;
 
-std::string ns_name(int n) { return "ns-" + std::to_string(n); }
+std::string ns_name(int n) {
+  return "ns-" + std::to_string(n);
+}
 std::string pod_ip(int n, int i) {
-  return "10." + std::to_string(1 + n / 200) + "." + std::to_string(n % 200) + "." + std::to_string(i + 1);
+  return "10." + std::to_string(1 + n / 200) + "." + std::to_string(n % 200) + "." +
+         std::to_string(i + 1);
 }
 
 // 100 namespaces x 100 pods (40 label sets per namespace: app-0..19 x version 1/2), spread over
@@ -47,20 +50,21 @@ std::string scenario_objects() {
   y.reserve(8 << 20);
   for (int n = 0; n < kNodes; ++n) {
     y += "apiVersion: v1\nkind: Node\nmetadata: {name: node-" + std::to_string(n) +
-         "}\nstatus:\n  addresses: [{type: InternalIP, address: 10.25.11." + std::to_string(10 + n) +
-         "}]\n---\n";
+         "}\nstatus:\n  addresses: [{type: InternalIP, address: 10.25.11." +
+         std::to_string(10 + n) + "}]\n---\n";
   }
   for (int n = 0; n < kNamespaces; ++n) {
     auto ns = ns_name(n);
     y += "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + ns + ", labels: {team: team-" +
          std::to_string(n % 10) + "}}\n---\n";
     for (int i = 0; i < kPodsPerNamespace; ++i) {
-      y += "apiVersion: v1\nkind: Pod\nmetadata: {name: pod-" + std::to_string(i) + ", namespace: " +
-           ns + ", labels: {app: app-" + std::to_string(i % 20) + ", version: v" +
+      y += "apiVersion: v1\nkind: Pod\nmetadata: {name: pod-" + std::to_string(i) +
+           ", namespace: " + ns + ", labels: {app: app-" + std::to_string(i % 20) + ", version: v" +
            std::to_string(1 + i % 2) + ", pod-template-hash: h" + std::to_string(i) +
            "}}\nspec:\n  nodeName: node-" + std::to_string((n + i) % kNodes) +
            "\n  containers:\n  - name: c\n    ports:\n    - {name: http, containerPort: 8080}\n"
-           "    - {name: metrics, containerPort: 9090}\nstatus: {podIP: " + pod_ip(n, i) + "}\n---\n";
+           "    - {name: metrics, containerPort: 9090}\nstatus: {podIP: " +
+           pod_ip(n, i) + "}\n---\n";
     }
   }
   return y;
@@ -76,37 +80,51 @@ std::string scenario_policy(int n, int k, int variant = 0) {
   }
   if (k <= 4) {
     return "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" + head +
-           "spec:\n  podSelector: {matchLabels: {app: " + app(k) + "}}\n  ingress:\n  - from:\n"
-           "    - podSelector: {matchLabels: {app: " + app(k + 1) + "}}\n    ports: [{port: http}]\n"
-           "  - from:\n    - namespaceSelector: {matchLabels: {team: team-" + std::to_string(k) +
-           "}}\n    ports: [{port: " + std::to_string(9090 + variant) + "}]\n";
+           "spec:\n  podSelector: {matchLabels: {app: " + app(k) +
+           "}}\n  ingress:\n  - from:\n"
+           "    - podSelector: {matchLabels: {app: " +
+           app(k + 1) +
+           "}}\n    ports: [{port: http}]\n"
+           "  - from:\n    - namespaceSelector: {matchLabels: {team: team-" +
+           std::to_string(k) + "}}\n    ports: [{port: " + std::to_string(9090 + variant) + "}]\n";
   }
   if (k == 5) {
     return "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" + head +
-           "spec:\n  podSelector: {matchLabels: {app: " + app(k) + "}}\n  egress:\n  - to:\n"
-           "    - podSelector: {matchLabels: {app: " + app(k + 2) + "}}\n    ports: [{port: 8080}]\n"
+           "spec:\n  podSelector: {matchLabels: {app: " + app(k) +
+           "}}\n  egress:\n  - to:\n"
+           "    - podSelector: {matchLabels: {app: " +
+           app(k + 2) +
+           "}}\n    ports: [{port: 8080}]\n"
            "  - to:\n    - ipBlock: {cidr: 10.200.0.0/16, except: [10.200.1.0/24]}\n"
            "  policyTypes: [Egress]\n";
   }
   if (k <= 8) {
     return "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n" + head +
-           "spec:\n  endpointSelector: {matchLabels: {app: " + app(k) + "}}\n  egress:\n"
-           "  - toEndpoints:\n    - matchLabels: {io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}\n"
+           "spec:\n  endpointSelector: {matchLabels: {app: " + app(k) +
+           "}}\n  egress:\n"
+           "  - toEndpoints:\n    - matchLabels: {io.kubernetes.pod.namespace: kube-system, "
+           "k8s-app: kube-dns}\n"
            "    toPorts: [{ports: [{port: \"53\", protocol: UDP}]}]\n  ingress:\n"
-           "  - fromEntities: [cluster]\n    toPorts: [{ports: [{port: \"8080\", protocol: TCP}]}]\n"
-           "  ingressDeny:\n  - fromEndpoints: [{matchLabels: {app: " + app(k + 5) + "}}]\n"
+           "  - fromEntities: [cluster]\n    toPorts: [{ports: [{port: \"8080\", protocol: "
+           "TCP}]}]\n"
+           "  ingressDeny:\n  - fromEndpoints: [{matchLabels: {app: " +
+           app(k + 5) +
+           "}}]\n"
            "    toPorts: [{ports: [{port: \"9090\", protocol: TCP}]}]\n";
   }
   return "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n" + head +
          "spec:\n  endpointSelector: {}\n  egress:\n  - toCIDRSet: [{cidr: 192.168." +
-         std::to_string(n) + ".0/24}]\n  - toEntities: [world]\n"
-         "    toPorts: [{ports: [{port: \"" + std::to_string(443 + variant) + "\", protocol: TCP}]}]\n";
+         std::to_string(n) +
+         ".0/24}]\n  - toEntities: [world]\n"
+         "    toPorts: [{ports: [{port: \"" +
+         std::to_string(443 + variant) + "\", protocol: TCP}]}]\n";
 }
 
 std::string scenario_policies() {
   std::string y;
   for (int n = 0; n < kNamespaces; ++n) {
-    for (int k = 0; k < kPoliciesPerNamespace; ++k) y += scenario_policy(n, k) + "---\n";
+    for (int k = 0; k < kPoliciesPerNamespace; ++k)
+      y += scenario_policy(n, k) + "---\n";
   }
   return y;
 }
@@ -291,8 +309,14 @@ PacketBench* packet_bench(std::string* error) {
         err = st.error().str();
         return;
       }
-      b->established = datapath::PacketBuilder().ipv4(peer, local).tcp(40000, 8080, datapath::tcp_flags::ACK).build();
-      b->denied = datapath::PacketBuilder().ipv4(*Ipv4Addr::parse("203.0.113.7"), local).tcp(40000, 22).build();
+      b->established = datapath::PacketBuilder()
+                           .ipv4(peer, local)
+                           .tcp(40000, 8080, datapath::tcp_flags::ACK)
+                           .build();
+      b->denied = datapath::PacketBuilder()
+                      .ipv4(*Ipv4Addr::parse("203.0.113.7"), local)
+                      .tcp(40000, 22)
+                      .build();
       // Open the connection once: every later packet of it is a conntrack hit.
       auto first = datapath::test_run(b->dp->to_endpoint_fd(), b->established);
       if (!first || first->retval != TC_ACT_OK) {
@@ -331,7 +355,7 @@ void BM_PolicyPacket(benchmark::State& state) {
     state.SetIterationTime(double(r->duration_ns) * 1e-9);
     if (path == kDenied) pb->events->poll_now();
   }
-  state.SetLabel(path == kFloor ? "pass-through floor (tc_pass)"
+  state.SetLabel(path == kFloor         ? "pass-through floor (tc_pass)"
                  : path == kEstablished ? "policy: established connection (conntrack hit)"
                                         : "policy: denied new flow (lookups, drop record)");
 }

@@ -154,12 +154,12 @@ static __always_inline void lookup_entries(__u32 ep_id, __u32 identity, __u8 dir
 					   const struct policy_pkt *p, struct policy_decision *d)
 {
 	struct policy_key k = {
-		.prefixlen = POLICY_KEY_FULL_BITS,
-		.endpoint_id = ep_id,
-		.identity = identity,
-		.direction = dir,
-		.proto = p->proto,
-		.dport = p->policy_port,
+	    .prefixlen = POLICY_KEY_FULL_BITS,
+	    .endpoint_id = ep_id,
+	    .identity = identity,
+	    .direction = dir,
+	    .proto = p->proto,
+	    .dport = p->policy_port,
 	};
 	struct policy_value *v;
 	__u8 match;
@@ -242,8 +242,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 	{
 		struct ipcache4_key ik = {
-			.prefixlen = 32,
-			.addr = dir == FLOW_DIR_EGRESS ? p.daddr : p.saddr,
+		    .prefixlen = 32,
+		    .addr = dir == FLOW_DIR_EGRESS ? p.daddr : p.saddr,
 		};
 
 		peer = bpf_map_lookup_elem(&ipcache4, &ik);
@@ -262,7 +262,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 	if (d.action == POLICY_ACTION_ALLOW || (!d.action && !enforce)) {
 		policy_ct_create(&p, dir, ep->endpoint_id, now, d.rule, FLOW_VERDICT_FORWARDED);
-		count(&policy_verdicts, dir * POLICY_VERDICT_SLOTS + FLOW_VERDICT_FORWARDED, skb->len);
+		count(&policy_verdicts, dir * POLICY_VERDICT_SLOTS + FLOW_VERDICT_FORWARDED,
+		      skb->len);
 		emit(skb, &p, FLOW_EVENT_POLICY_VERDICT, FLOW_VERDICT_FORWARDED, dir, 0, ep,
 		     peer_identity, &d);
 		return TC_ACT_OK;
@@ -270,8 +271,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 	/* Denied, by a deny rule or by default. */
 	{
-		__u16 reason = d.action == POLICY_ACTION_DENY ? DROP_POLICY_DENY_RULE
-							      : DROP_POLICY_DENIED;
+		__u16 reason =
+		    d.action == POLICY_ACTION_DENY ? DROP_POLICY_DENY_RULE : DROP_POLICY_DENIED;
 
 		if (ep->flags & POLICY_EP_F_AUDIT) {
 			verdict = FLOW_VERDICT_AUDIT;
@@ -281,7 +282,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			     peer_identity, &d);
 			return TC_ACT_OK;
 		}
-		count(&policy_verdicts, dir * POLICY_VERDICT_SLOTS + FLOW_VERDICT_DROPPED, skb->len);
+		count(&policy_verdicts, dir * POLICY_VERDICT_SLOTS + FLOW_VERDICT_DROPPED,
+		      skb->len);
 		count(&policy_drops, reason, skb->len);
 		emit(skb, &p, FLOW_EVENT_DROP, FLOW_VERDICT_DROPPED, dir, reason, ep, peer_identity,
 		     &d);

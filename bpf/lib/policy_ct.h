@@ -89,22 +89,22 @@ static __always_inline int policy_ct_established(const struct policy_pkt *p, __u
 						 __u64 now)
 {
 	struct policy_ct_key k = {
-		.saddr = p->saddr,
-		.daddr = p->daddr,
-		.sport = p->sport,
-		.dport = p->dport,
-		.proto = p->proto,
-		.direction = dir,
-		.endpoint_id = ep_id,
+	    .saddr = p->saddr,
+	    .daddr = p->daddr,
+	    .sport = p->sport,
+	    .dport = p->dport,
+	    .proto = p->proto,
+	    .direction = dir,
+	    .endpoint_id = ep_id,
 	};
 	struct policy_ct_key r = {
-		.saddr = p->daddr,
-		.daddr = p->saddr,
-		.sport = p->dport,
-		.dport = p->sport,
-		.proto = p->proto,
-		.direction = !dir,
-		.endpoint_id = ep_id,
+	    .saddr = p->daddr,
+	    .daddr = p->saddr,
+	    .sport = p->dport,
+	    .dport = p->sport,
+	    .proto = p->proto,
+	    .direction = !dir,
+	    .endpoint_id = ep_id,
 	};
 	const int closing = p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST);
 	struct policy_flow_cache_entry *c;
@@ -137,19 +137,19 @@ static __always_inline void policy_ct_create(const struct policy_pkt *p, __u8 di
 					     __u64 now, __u32 rule, __u8 verdict)
 {
 	struct policy_ct_key k = {
-		.saddr = p->saddr,
-		.daddr = p->daddr,
-		.sport = p->sport,
-		.dport = p->dport,
-		.proto = p->proto,
-		.direction = dir,
-		.endpoint_id = ep_id,
+	    .saddr = p->saddr,
+	    .daddr = p->daddr,
+	    .sport = p->sport,
+	    .dport = p->dport,
+	    .proto = p->proto,
+	    .direction = dir,
+	    .endpoint_id = ep_id,
 	};
 	struct policy_ct_value v = {
-		.created = now,
-		.last_seen = now,
-		.rule = rule,
-		.verdict = verdict,
+	    .created = now,
+	    .last_seen = now,
+	    .rule = rule,
+	    .verdict = verdict,
 	};
 
 	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))

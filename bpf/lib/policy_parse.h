@@ -18,7 +18,7 @@
 struct policy_pkt {
 	__be32 saddr;
 	__be32 daddr;
-	__be16 sport;       /* conntrack tuple ports */
+	__be16 sport; /* conntrack tuple ports */
 	__be16 dport;
 	__be16 policy_port; /* destination port policy matches; 0 for protocols without ports */
 	__u8 proto;

@@ -32,7 +32,9 @@ std::string RuleInfo::policy() const {
   return kind + " " + (ns.empty() ? name : ns + "/" + name);
 }
 
-std::string RuleInfo::str() const { return policy() + " " + path; }
+std::string RuleInfo::str() const {
+  return policy() + " " + path;
+}
 
 bool IdentityPolicy::has_entries(Direction d) const {
   return std::any_of(entries.begin(), entries.end(),
@@ -49,9 +51,11 @@ std::string PolicyStatus::display() const {
 void CompiledPolicy::index() {
   endpoint_by_ip_.clear();
   for (size_t i = 0; i < endpoints.size(); ++i) {
-    for (auto ip : endpoints[i].ips) endpoint_by_ip_.emplace(ip.value, i);
+    for (auto ip : endpoints[i].ips)
+      endpoint_by_ip_.emplace(ip.value, i);
   }
-  for (auto& m : ipcache_by_len_) m.clear();
+  for (auto& m : ipcache_by_len_)
+    m.clear();
   for (size_t i = 0; i < ipcache.size(); ++i) {
     ipcache_by_len_[ipcache[i].prefix.len].emplace(ipcache[i].prefix.addr.value, i);
   }
@@ -134,7 +138,8 @@ size_t CompiledPolicy::entry_count() const {
 
 Result<CompileInput> input_from_snapshot(const k8s::Snapshot& snap) {
   CompileInput in;
-  for (const auto& n : snap.namespaces) in.namespaces[n.meta.name] = n.meta.labels;
+  for (const auto& n : snap.namespaces)
+    in.namespaces[n.meta.name] = n.meta.labels;
   for (const auto& p : snap.pods) {
     if (p.host_network) continue;  // the node's own address and identity
     Workload w;
@@ -228,7 +233,7 @@ class Compiler {
     bool synthetic = false;
   };
   std::vector<Pod> pods_;
-  std::unordered_map<std::string, LabelSet> label_sets_;  // by namespace, account and pod labels
+  std::unordered_map<std::string, LabelSet> label_sets_;     // by namespace, account and pod labels
   std::map<uint32_t, std::set<std::string>> address_roles_;  // address -> reserved labels
   std::map<uint32_t, Identity> address_identity_;
   std::vector<Identity> all_ids_;
@@ -298,20 +303,27 @@ Status Compiler::build_identities() {
 
   // Reserved roles of node, kube-apiserver and ingress addresses.
   for (const auto& n : in_.nodes) {
-    const char* role = !opts_.local_node.empty() && n.name == opts_.local_node ? "host" : "remote-node";
-    for (auto ip : n.ips) address_roles_[ip.value].insert(role);
+    const char* role =
+        !opts_.local_node.empty() && n.name == opts_.local_node ? "host" : "remote-node";
+    for (auto ip : n.ips)
+      address_roles_[ip.value].insert(role);
   }
-  for (auto ip : opts_.host_ips) address_roles_[ip.value].insert("host");
-  for (auto ip : in_.kube_apiserver_ips) address_roles_[ip.value].insert("kube-apiserver");
-  for (auto ip : opts_.kube_apiserver_ips) address_roles_[ip.value].insert("kube-apiserver");
-  for (auto ip : opts_.ingress_ips) address_roles_[ip.value].insert("ingress");
+  for (auto ip : opts_.host_ips)
+    address_roles_[ip.value].insert("host");
+  for (auto ip : in_.kube_apiserver_ips)
+    address_roles_[ip.value].insert("kube-apiserver");
+  for (auto ip : opts_.kube_apiserver_ips)
+    address_roles_[ip.value].insert("kube-apiserver");
+  for (auto ip : opts_.ingress_ips)
+    address_roles_[ip.value].insert("ingress");
   // An address with both host and remote-node roles is this node.
   std::map<std::set<std::string>, LabelSet> role_sets;
   for (auto& [addr, roles] : address_roles_) {
     if (roles.count("host")) roles.erase("remote-node");
     if (!role_sets.count(roles)) {
       std::vector<Label> ls;
-      for (const auto& r : roles) ls.push_back({std::string(label_source::kReserved), r, ""});
+      for (const auto& r : roles)
+        ls.push_back({std::string(label_source::kReserved), r, ""});
       role_sets.emplace(roles, LabelSet(std::move(ls)));
     }
   }
@@ -319,7 +331,8 @@ Status Compiler::build_identities() {
   // Cluster-local identities for pod label sets and for addresses with several roles (e.g. a
   // node that also serves the kube-apiserver).
   std::vector<const LabelSet*> to_allocate;
-  for (const auto& [k, ls] : label_sets_) to_allocate.push_back(&ls);
+  for (const auto& [k, ls] : label_sets_)
+    to_allocate.push_back(&ls);
   for (const auto& [roles, ls] : role_sets) {
     if (!reserved_identity_of(ls)) to_allocate.push_back(&ls);
   }
@@ -334,7 +347,8 @@ Status Compiler::build_identities() {
   }
   for (auto& p : pods_) {
     p.id = local->at(p.labels->canonical());
-    if (out_.identities.find(p.id) == out_.identities.end()) out_.identities.emplace(p.id, *p.labels);
+    if (out_.identities.find(p.id) == out_.identities.end())
+      out_.identities.emplace(p.id, *p.labels);
   }
   for (const auto& [addr, roles] : address_roles_) {
     const LabelSet& ls = role_sets.at(roles);
@@ -379,7 +393,8 @@ void Compiler::build_cidr_identities() {
       for (const auto& s : r.sections) {
         for (const auto& c : s.peers.cidrs) {
           policy_prefixes_.push_back(c.prefix);
-          for (const auto& e : c.except) policy_prefixes_.push_back(e);
+          for (const auto& e : c.except)
+            policy_prefixes_.push_back(e);
           if (c.cluster_addresses) ipblock_rules_ = true;
         }
       }
@@ -398,7 +413,8 @@ void Compiler::build_cidr_identities() {
                                       {std::string(label_source::kReserved), "world", ""}}));
   }
   all_ids_.clear();
-  for (const auto& [id, ls] : out_.identities) all_ids_.push_back(id);
+  for (const auto& [id, ls] : out_.identities)
+    all_ids_.push_back(id);
 }
 
 Identity Compiler::cluster_cidr_identity_of(Ipv4Addr a) {
@@ -450,7 +466,8 @@ void Compiler::build_ipcache() {
     entries.emplace(prefix, IpcacheEntry{prefix, IDENTITY_SCOPE_CIDR | slot, 0, 0, 0});
   }
   out_.ipcache.reserve(entries.size());
-  for (auto& [p, e] : entries) out_.ipcache.push_back(e);
+  for (auto& [p, e] : entries)
+    out_.ipcache.push_back(e);
 }
 
 const std::vector<Identity>& Compiler::select(const PeerSelector& ps) {
@@ -506,15 +523,15 @@ void Compiler::build_rules() {
   std::unordered_set<uint32_t> used{0};
   auto cookie_of = [&](const std::string& name) {
     uint32_t c = uint32_t(stable_hash(name));
-    while (!used.insert(c).second) ++c;  // probe past collisions (and past 0)
+    while (!used.insert(c).second)
+      ++c;  // probe past collisions (and past 0)
     return c;
   };
   uint32_t order = 0;
   localhost_cookie_ = cookie_of("built-in/allow-localhost");
-  out_.rules.emplace(localhost_cookie_, RuleInfo{localhost_cookie_, "", "", "", "allow-localhost",
-                                                 Direction::Ingress, Action::Allow,
-                                                 "the node may always reach its endpoints",
-                                                 order++});
+  out_.rules.emplace(localhost_cookie_,
+                     RuleInfo{localhost_cookie_, "", "", "", "allow-localhost", Direction::Ingress,
+                              Action::Allow, "the node may always reach its endpoints", order++});
   for (size_t d = 0; d < in_.policies.size(); ++d) {
     const auto& doc = *in_.policies[d];
     PolicyStatus st{doc.kind, doc.ns, doc.name, doc.source, doc.warnings, 0};
@@ -523,12 +540,13 @@ void Compiler::build_rules() {
       RuleRef rr{&doc, &rule, d, {}, false};
       for (const auto& s : rule.sections) {
         uint32_t c = cookie_of(doc.display() + " " + s.path);
-        out_.rules.emplace(c, RuleInfo{c, doc.kind, doc.ns, doc.name, s.path, s.direction,
-                                       s.action, rule.description, order++});
+        out_.rules.emplace(c, RuleInfo{c, doc.kind, doc.ns, doc.name, s.path, s.direction, s.action,
+                                       rule.description, order++});
         rr.sections.push_back(sections_.size());
         sections_.push_back({&doc, &rule, &s, c, resolve_peers(s.peers)});
         if (s.direction == Direction::Ingress) {
-          for (const auto& p : s.ports) rr.ingress_named_ports |= !p.name.empty();
+          for (const auto& p : s.ports)
+            rr.ingress_named_ports |= !p.name.empty();
         }
       }
       rule_refs_.push_back(std::move(rr));
@@ -559,11 +577,13 @@ void Compiler::expand(const PortSpec& spec, const SectionRef& s, Identity subjec
     if (dir == Direction::Ingress) {
       auto it = ports_by_identity_.find(subject);
       if (it == ports_by_identity_.end()) return;
-      for (Identity peer : peers) push_ports(peer, it->second);
+      for (Identity peer : peers)
+        push_ports(peer, it->second);
     } else {
       for (Identity peer : peers) {
         if (peer == identity::kUnknown) {
-          for (const auto& [id, ports] : ports_by_identity_) push_ports(id, ports);
+          for (const auto& [id, ports] : ports_by_identity_)
+            push_ports(id, ports);
         } else if (auto it = ports_by_identity_.find(peer); it != ports_by_identity_.end()) {
           push_ports(peer, it->second);
         }
@@ -579,7 +599,8 @@ void Compiler::expand(const PortSpec& spec, const SectionRef& s, Identity subjec
       } else if (spec.port == 0) {
         push(peer, proto, 0, 0);
       } else {
-        for (auto [first, bits] : port_range_blocks(spec.port, spec.end_port ? spec.end_port : spec.port)) {
+        for (auto [first, bits] :
+             port_range_blocks(spec.port, spec.end_port ? spec.end_port : spec.port)) {
           push(peer, proto, first, bits);
         }
       }
@@ -590,7 +611,8 @@ void Compiler::expand(const PortSpec& spec, const SectionRef& s, Identity subjec
   } else if (spec.port == 0) {
     one(0);
   } else {
-    for (uint8_t p : kAnyProtos) one(p);  // Cilium's ANY with a port: TCP, UDP and SCTP
+    for (uint8_t p : kAnyProtos)
+      one(p);  // Cilium's ANY with a port: TCP, UDP and SCTP
   }
 }
 
@@ -616,8 +638,8 @@ std::shared_ptr<const IdentityPolicy> Compiler::policy_for(Identity subject,
   std::vector<MapEntry> raw;
   // Built-in rules first, then the policies' in rule order: the merge keeps the first.
   if (pol->enforced[index_of(Direction::Ingress)] && opts_.allow_localhost) {
-    raw.push_back(MapEntry{identity::kHost, Direction::Ingress, 0, 0, 0, Action::Allow,
-                           localhost_cookie_});
+    raw.push_back(
+        MapEntry{identity::kHost, Direction::Ingress, 0, 0, 0, Action::Allow, localhost_cookie_});
   }
   static const PortSpec kAnyPort;
   for (size_t r : refs) {
@@ -706,10 +728,12 @@ void Compiler::build_endpoint_policies() {
   }
 
   std::unordered_map<Identity, size_t> pods_of;
-  for (const auto& p : pods_) pods_of[p.id]++;
+  for (const auto& p : pods_)
+    pods_of[p.id]++;
   for (size_t d = 0; d < in_.policies.size(); ++d) {
     size_t n = 0;
-    for (Identity id : selected_by_doc[d]) n += pods_of[id];
+    for (Identity id : selected_by_doc[d])
+      n += pods_of[id];
     out_.statuses[d].selected_endpoints = n;
   }
 

@@ -34,7 +34,8 @@ MapDiff<K, V> diff_contents(const MapContents<K, V>& from, const MapContents<K, 
     } else if (i == from.entries.size() || bytes_less(to.entries[j].first, from.entries[i].first)) {
       d.upserts.push_back(to.entries[j++]);
     } else {
-      if (!bytes_equal(from.entries[i].second, to.entries[j].second)) d.upserts.push_back(to.entries[j]);
+      if (!bytes_equal(from.entries[i].second, to.entries[j].second))
+        d.upserts.push_back(to.entries[j]);
       ++i;
       ++j;
     }
@@ -138,7 +139,8 @@ size_t DatapathDiff::size() const {
 }
 
 DatapathDiff diff(const DatapathState& from, const DatapathState& to) {
-  return DatapathDiff{diff_contents(from.policy, to.policy), diff_contents(from.ipcache, to.ipcache),
+  return DatapathDiff{diff_contents(from.policy, to.policy),
+                      diff_contents(from.ipcache, to.ipcache),
                       diff_contents(from.endpoints, to.endpoints),
                       diff_contents(from.endpoints_by_dev, to.endpoints_by_dev)};
 }

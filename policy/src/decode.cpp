@@ -14,8 +14,12 @@ namespace netagent::policy {
 using k8s::Field;
 using k8s::FieldError;
 
-const char* to_string(Direction d) { return d == Direction::Ingress ? "ingress" : "egress"; }
-const char* to_string(Action a) { return a == Action::Allow ? "allow" : "deny"; }
+const char* to_string(Direction d) {
+  return d == Direction::Ingress ? "ingress" : "egress";
+}
+const char* to_string(Action a) {
+  return a == Action::Allow ? "allow" : "deny";
+}
 
 std::string PortSpec::str() const {
   const char* p = proto == IPPROTO_TCP    ? "TCP"
@@ -104,7 +108,8 @@ void decode_end_port(const Field& f, PortSpec& out) {
   auto e = f.integer(1, 65535);
   if (!out.name.empty()) f.fail("endPort requires a numeric port");
   if (out.port == 0) f.fail("endPort requires a port");
-  if (e < out.port) f.fail("endPort " + std::to_string(e) + " is below port " + std::to_string(out.port));
+  if (e < out.port)
+    f.fail("endPort " + std::to_string(e) + " is below port " + std::to_string(out.port));
   out.end_port = uint16_t(e);
 }
 
@@ -115,7 +120,9 @@ Ipv4Prefix decode_prefix(const Field& f) {
   return *p;
 }
 
-bool is_ipv6(const std::string& s) { return s.find(':') != std::string::npos; }
+bool is_ipv6(const std::string& s) {
+  return s.find(':') != std::string::npos;
+}
 
 // ipBlock / CIDRRule: returns nullopt (with a warning) for IPv6, which this datapath does not
 // police.
@@ -231,7 +238,8 @@ PolicyDocument decode_network_policy(const k8s::Object& obj) {
       s.action = Action::Allow;
       s.path = r.path();
       s.peers = decode_knp_peers(r[in ? "from" : "to"], doc.ns, doc);
-      for (const auto& p : r["ports"].items()) s.ports.push_back(decode_knp_port(p));
+      for (const auto& p : r["ports"].items())
+        s.ports.push_back(decode_knp_port(p));
       // A peer list of only IPv6 blocks selects nothing here (a warning was recorded).
       if (!s.peers.any && s.peers.selectors.empty() && s.peers.cidrs.empty()) continue;
       // Policy types not listed make the direction's rules inert (the API server keeps them).
@@ -376,7 +384,8 @@ RuleSection decode_cilium_section(const Field& f, const SectionSpec& spec, const
   bool l4 = false;
   for (const auto& pr : f["toPorts"].items()) {
     l4 = true;
-    check_keys(pr, {"ports", "rules", "terminatingTLS", "originatingTLS", "serverNames", "listener"});
+    check_keys(pr,
+               {"ports", "rules", "terminatingTLS", "originatingTLS", "serverNames", "listener"});
     bool l7 = false;
     for (const char* k : {"rules", "terminatingTLS", "originatingTLS", "serverNames", "listener"}) {
       if (pr[k].present()) {
@@ -398,9 +407,10 @@ RuleSection decode_cilium_section(const Field& f, const SectionSpec& spec, const
       PortSpec ps;
       ps.l7 = l7;
       auto proto = p["protocol"].one_of({"TCP", "UDP", "SCTP", "ANY"}, "ANY");
-      ps.proto = proto == "TCP" ? IPPROTO_TCP : proto == "UDP" ? IPPROTO_UDP
-                                            : proto == "SCTP" ? IPPROTO_SCTP
-                                                              : 0;
+      ps.proto = proto == "TCP"    ? IPPROTO_TCP
+                 : proto == "UDP"  ? IPPROTO_UDP
+                 : proto == "SCTP" ? IPPROTO_SCTP
+                                   : 0;
       if (p["port"].present()) decode_port_value(p["port"], 0, ps);
       decode_end_port(p["endPort"], ps);
       s.ports.push_back(std::move(ps));
@@ -489,7 +499,8 @@ PolicyDocument decode_cilium_policy(const k8s::Object& obj) {
     root["spec"].fail("spec or specs is required");
   }
   if (root["spec"].present()) doc.rules.push_back(decode_cilium_rule(root["spec"], doc.ns, doc));
-  for (const auto& s : root["specs"].items()) doc.rules.push_back(decode_cilium_rule(s, doc.ns, doc));
+  for (const auto& s : root["specs"].items())
+    doc.rules.push_back(decode_cilium_rule(s, doc.ns, doc));
   return doc;
 }
 

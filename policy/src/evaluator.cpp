@@ -113,7 +113,8 @@ std::string explain(const CompiledPolicy& cp, const DirectionDecision& d, Direct
     out += "  rule: none matched; the direction is default-deny because of:";
     const auto& by = d.endpoint->policy->isolated_by[index_of(dir)];
     if (by.empty()) out += " policy enforcement mode " + std::string(to_string(cp.options.mode));
-    for (const auto& p : by) out += "\n    " + p;
+    for (const auto& p : by)
+      out += "\n    " + p;
     out += "\n";
   }
   return out;

@@ -67,7 +67,8 @@ std::optional<std::vector<uint32_t>> probe(const std::vector<std::string_view>& 
   out.reserve(keys.size());
   for (auto k : keys) {
     uint32_t s = uint32_t(stable_hash(k) % slots);
-    while (!used.insert(s).second) s = s + 1 == slots ? 0 : s + 1;
+    while (!used.insert(s).second)
+      s = s + 1 == slots ? 0 : s + 1;
     out.push_back(s);
   }
   return out;
@@ -79,7 +80,8 @@ std::optional<std::map<std::string, Identity>> allocate_local_identities(
     const std::vector<const LabelSet*>& sets, uint8_t cluster_id) {
   std::vector<std::string_view> keys;
   keys.reserve(sets.size());
-  for (const auto* s : sets) keys.push_back(s->canonical());
+  for (const auto* s : sets)
+    keys.push_back(s->canonical());
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   auto slots = probe(keys, identity::kLocalSlots);
@@ -98,12 +100,14 @@ std::map<Ipv4Prefix, uint32_t> allocate_cidr_slots(const std::vector<Ipv4Prefix>
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
   std::vector<std::string> names;
   names.reserve(sorted.size());
-  for (const auto& p : sorted) names.push_back(p.str());
+  for (const auto& p : sorted)
+    names.push_back(p.str());
   std::vector<std::string_view> keys(names.begin(), names.end());
   // 2^24-1 slots: a policy set can never name that many prefixes, so this cannot fail.
   auto slots = probe(keys, identity::kCidrSlots);
   std::map<Ipv4Prefix, uint32_t> out;
-  for (size_t i = 0; i < sorted.size(); ++i) out.emplace(sorted[i], 1 + (*slots)[i]);
+  for (size_t i = 0; i < sorted.size(); ++i)
+    out.emplace(sorted[i], 1 + (*slots)[i]);
   return out;
 }
 

@@ -66,7 +66,8 @@ LabelSet pod_identity_labels(const PodLabelInput& in) {
   out.push_back({k8s, std::string(label_key::kPodNamespace), in.ns});
   const std::string ns_prefix(label_key::kNamespaceLabelsPrefix);
   if (in.namespace_labels) {
-    for (const auto& [k, v] : *in.namespace_labels) out.push_back({k8s, ns_prefix + k, v});
+    for (const auto& [k, v] : *in.namespace_labels)
+      out.push_back({k8s, ns_prefix + k, v});
   }
   // The API server labels every namespace with its name (Kubernetes 1.21+).
   out.push_back({k8s, ns_prefix + "kubernetes.io/metadata.name", in.ns});
@@ -79,7 +80,8 @@ LabelSet pod_identity_labels(const PodLabelInput& in) {
 
 LabelSet reserved_labels(std::initializer_list<std::string_view> names) {
   std::vector<Label> out;
-  for (auto n : names) out.push_back({std::string(label_source::kReserved), std::string(n), ""});
+  for (auto n : names)
+    out.push_back({std::string(label_source::kReserved), std::string(n), ""});
   return LabelSet(std::move(out));
 }
 

@@ -1,5 +1,7 @@
 #include "netagent/policy/reachability.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <sstream>
 
@@ -25,7 +27,8 @@ std::optional<Reachability> Reachability::parse(const std::string& text, std::st
   while (std::getline(in, line)) {
     std::istringstream ls(line);
     std::vector<std::string> toks;
-    for (std::string t; ls >> t;) toks.push_back(t);
+    for (std::string t; ls >> t;)
+      toks.push_back(t);
     if (!toks.empty()) rows.push_back(std::move(toks));
   }
   if (rows.empty()) return fail("empty matrix");
@@ -52,19 +55,33 @@ std::optional<Reachability> Reachability::parse(const std::string& text, std::st
 
 std::string Reachability::str() const {
   size_t w = 1;
-  for (const auto& p : pods_) w = std::max(w, p.size());
+  for (const auto& p : pods_)
+    w = std::max(w, p.size());
   auto pad = [&](const std::string& s) { return s + std::string(w - s.size() + 1, ' '); };
   std::string out = pad("-");
-  for (const auto& p : pods_) out += pad(p);
+  for (const auto& p : pods_)
+    out += pad(p);
   out.pop_back();
   out += "\n";
   for (size_t i = 0; i < pods_.size(); ++i) {
     out += pad(pods_[i]);
-    for (size_t j = 0; j < pods_.size(); ++j) out += pad(at(i, j) ? "." : "X");
+    for (size_t j = 0; j < pods_.size(); ++j)
+      out += pad(at(i, j) ? "." : "X");
     out.pop_back();
     out += "\n";
   }
   return out;
+}
+
+std::string Reachability::json() const {
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t i = 0; i < pods_.size(); ++i) {
+    nlohmann::json row = nlohmann::json::array();
+    for (size_t j = 0; j < pods_.size(); ++j)
+      row.push_back(bool(at(i, j)));
+    rows.push_back(std::move(row));
+  }
+  return nlohmann::json{{"pods", pods_}, {"allowed", std::move(rows)}}.dump();
 }
 
 std::vector<std::string> Reachability::diff(const Reachability& actual,

@@ -23,7 +23,8 @@ bool LabelRequirement::matches(const LabelSet& labels) const {
 std::string LabelRequirement::str() const {
   std::string k = source + ":" + key;
   std::string vals;
-  for (const auto& v : values) vals += (vals.empty() ? "" : ",") + v;
+  for (const auto& v : values)
+    vals += (vals.empty() ? "" : ",") + v;
   switch (op) {
     case Op::In:
       return values.size() == 1 ? k + "=" + values[0] : k + " in (" + vals + ")";
@@ -86,7 +87,8 @@ void EndpointSelector::normalize() {
   std::sort(reqs_.begin(), reqs_.end());
   reqs_.erase(std::unique(reqs_.begin(), reqs_.end()), reqs_.end());
   str_.clear();
-  for (const auto& r : reqs_) str_ += (str_.empty() ? "" : ",") + r.str();
+  for (const auto& r : reqs_)
+    str_ += (str_.empty() ? "" : ",") + r.str();
   if (str_.empty()) str_ = "<all>";
 }
 
@@ -113,7 +115,8 @@ bool EndpointSelector::has_source(std::string_view source) const {
 std::optional<std::string> EndpointSelector::pinned_namespace() const {
   for (const auto& r : reqs_) {
     if (r.key == label_key::kPodNamespace && r.op == LabelRequirement::Op::In &&
-        r.values.size() == 1 && (r.source == label_source::kK8s || r.source == label_source::kAny)) {
+        r.values.size() == 1 &&
+        (r.source == label_source::kK8s || r.source == label_source::kAny)) {
       return r.values[0];
     }
   }

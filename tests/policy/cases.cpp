@@ -386,7 +386,8 @@ E2eCase knp(std::string name, std::string yaml, std::vector<Probe> probes) {
 
 const std::vector<E2eCase>& network_policy_cases() {
   static const std::vector<E2eCase> cases = {
-      knp("no policy: everything is allowed", "", {{80, IPPROTO_TCP, k_all}, {81, IPPROTO_UDP, k_all}}),
+      knp("no policy: everything is allowed", "",
+          {{80, IPPROTO_TCP, k_all}, {81, IPPROTO_UDP, k_all}}),
 
       // ExpectPeer(&Peer{}, &Peer{Namespace: nsX}, false)
       knp("should support a 'default-deny-ingress' policy", R"(
@@ -397,10 +398,12 @@ spec:
   podSelector: {}
   policyTypes: [Ingress]
 )",
-          {{80, IPPROTO_TCP, k_deny_ingress_x}, {80, IPPROTO_UDP, k_deny_ingress_x},
+          {{80, IPPROTO_TCP, k_deny_ingress_x},
+           {80, IPPROTO_UDP, k_deny_ingress_x},
            {80, IPPROTO_SCTP, k_deny_ingress_x}}),
 
-      // ExpectPeer(&Peer{}, &Peer{Namespace: nsX}, false); ExpectPeer(&Peer{Namespace: nsX}, &Peer{}, false)
+      // ExpectPeer(&Peer{}, &Peer{Namespace: nsX}, false); ExpectPeer(&Peer{Namespace: nsX},
+      // &Peer{}, false)
       knp("should support a 'default-deny-all' policy", R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -412,7 +415,9 @@ spec:
           {{80, IPPROTO_TCP, k_deny_all_x}}),
 
       // ExpectAllIngress(x/a, false); Expect(x/b, x/a, true)
-      knp("should enforce policy to allow traffic from pods within server namespace based on PodSelector", R"(
+      knp("should enforce policy to allow traffic from pods within server namespace based on "
+          "PodSelector",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: x-a-allows-x-b, namespace: x}
@@ -459,7 +464,9 @@ spec:
 
       // ExpectPeer(&Peer{Namespace: nsX}, &Peer{Namespace: nsX, Pod: "a"}, false);
       // ExpectPeer(&Peer{Namespace: nsZ}, &Peer{Namespace: nsX, Pod: "a"}, false)
-      knp("should enforce policy to allow traffic only from a different namespace, based on NamespaceSelector", R"(
+      knp("should enforce policy to allow traffic only from a different namespace, based on "
+          "NamespaceSelector",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-client-a-via-ns-selector, namespace: x}
@@ -559,7 +566,9 @@ spec:
           {{80, IPPROTO_TCP, k_any_podsel}}),
 
       // ExpectAllIngress(x/a, false); Expect(y/a, x/a, true)
-      knp("should enforce policy to allow traffic only from a pod in a different namespace based on PodSelector and NamespaceSelector", R"(
+      knp("should enforce policy to allow traffic only from a pod in a different namespace based "
+          "on PodSelector and NamespaceSelector",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-ns-y-pod-a-via-namespace-pod-selector, namespace: x}
@@ -570,7 +579,9 @@ spec:
     - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}
       podSelector: {matchLabels: {pod: a}}
 )",
-          {{80, IPPROTO_TCP, k_only_ya}, {80, IPPROTO_UDP, k_only_ya}, {80, IPPROTO_SCTP, k_only_ya}}),
+          {{80, IPPROTO_TCP, k_only_ya},
+           {80, IPPROTO_UDP, k_only_ya},
+           {80, IPPROTO_SCTP, k_only_ya}}),
 
       // ExpectPeer(x -> x/a, false); ExpectPeer(y -> x/a, true); ExpectPeer(z -> x/a, false)
       knp("should enforce policy based on Ports", R"(
@@ -639,7 +650,9 @@ spec:
     ports:
     - {port: 80, protocol: TCP}
 )",
-          {{81, IPPROTO_TCP, k_ports81}, {80, IPPROTO_TCP, k_ports81}, {82, IPPROTO_TCP, k_xa_closed}}),
+          {{81, IPPROTO_TCP, k_ports81},
+           {80, IPPROTO_TCP, k_ports81},
+           {82, IPPROTO_TCP, k_xa_closed}}),
 
       knp("should support allow-all policy", R"(
 apiVersion: networking.k8s.io/v1
@@ -663,7 +676,9 @@ spec:
   - ports:
     - port: serve-81-tcp
 )",
-          {{81, IPPROTO_TCP, k_all}, {80, IPPROTO_TCP, k_deny_ingress_x}, {81, IPPROTO_UDP, k_deny_ingress_x}}),
+          {{81, IPPROTO_TCP, k_all},
+           {80, IPPROTO_TCP, k_deny_ingress_x},
+           {81, IPPROTO_UDP, k_deny_ingress_x}}),
 
       // 80: x and z -> x/a denied; 81: ExpectAllIngress(x/a, false)
       knp("should allow ingress access from namespace on one named port", R"(
@@ -692,7 +707,9 @@ spec:
     - port: serve-80-tcp
   policyTypes: [Egress]
 )",
-          {{80, IPPROTO_TCP, k_all}, {81, IPPROTO_TCP, k_egress_x_closed}, {80, IPPROTO_UDP, k_egress_x_closed}}),
+          {{80, IPPROTO_TCP, k_all},
+           {81, IPPROTO_TCP, k_egress_x_closed},
+           {80, IPPROTO_UDP, k_egress_x_closed}}),
 
       knp("should enforce updated policy (allow-all mutated to deny-all)", R"(
 apiVersion: networking.k8s.io/v1
@@ -730,7 +747,9 @@ spec:
 )",
           {{80, IPPROTO_TCP, k_deny_other_ns}}),
 
-      knp("should deny ingress access to updated pod (policy selects target=isolated; no pod has it)", R"(
+      knp("should deny ingress access to updated pod (policy selects target=isolated; no pod has "
+          "it)",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: deny-ingress-via-label-selector, namespace: x}
@@ -782,7 +801,9 @@ spec:
 
       // ExpectPeer(x/a -> *, false); ExpectPeer(* -> y/a, false); ExpectPeer(x/a -> y/a, true);
       // ExpectPeer(* -> y/b, false)
-      knp("should support denying of egress traffic on the client side (even if the server explicitly allows this traffic)", R"(
+      knp("should support denying of egress traffic on the client side (even if the server "
+          "explicitly allows this traffic)",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-to-ns-y-pod-a, namespace: x}
@@ -817,7 +838,9 @@ spec:
           {{80, IPPROTO_TCP, k_client_side}}),
 
       // ExpectAllEgress(x/a, false); Expect(x/a, y/a, true)
-      knp("should enforce egress policy allowing traffic to a server in a different namespace based on PodSelector and NamespaceSelector", R"(
+      knp("should enforce egress policy allowing traffic to a server in a different namespace "
+          "based on PodSelector and NamespaceSelector",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-to-ns-y-pod-a, namespace: x}
@@ -832,7 +855,9 @@ spec:
           {{80, IPPROTO_TCP, k_egress_to_ya}}),
 
       // TCP: all allowed; UDP: ExpectPeer(&Peer{}, x/a, false)
-      knp("should enforce ingress policy allowing any port traffic to a server on a specific protocol", R"(
+      knp("should enforce ingress policy allowing any port traffic to a server on a specific "
+          "protocol",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-ingress-by-proto, namespace: x}
@@ -844,7 +869,9 @@ spec:
 )",
           {{80, IPPROTO_TCP, k_all}, {81, IPPROTO_TCP, k_all}, {80, IPPROTO_UDP, k_xa_closed}}),
 
-      knp("should enforce multiple ingress policies with ingress allow-all policy taking precedence", R"(
+      knp("should enforce multiple ingress policies with ingress allow-all policy taking "
+          "precedence",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-ingress-port-80, namespace: x}
@@ -876,7 +903,8 @@ spec:
 )",
           {{81, IPPROTO_TCP, k_deny_ingress_x}, {80, IPPROTO_TCP, k_all}}),
 
-      knp("should enforce multiple egress policies with egress allow-all policy taking precedence", R"(
+      knp("should enforce multiple egress policies with egress allow-all policy taking precedence",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-egress-port-80, namespace: x}
@@ -968,7 +996,9 @@ spec:
           {{80, IPPROTO_TCP, k_all}}),
 
       // Upstream's final step replaces the first policy by one allowing only x/b.
-      knp("should ensure an IP overlapping both IPBlock.CIDR and IPBlock.Except is allowed (after update)", R"(
+      knp("should ensure an IP overlapping both IPBlock.CIDR and IPBlock.Except is allowed (after "
+          "update)",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-client-a-via-cidr-egress-rule, namespace: x}
@@ -992,7 +1022,9 @@ z/b  .   .   .   .   .   .   .   .   .
 z/c  .   .   .   .   .   .   .   .   .
 )"}}),
 
-      knp("should enforce policies to check ingress and egress policies can be controlled independently based on PodSelector", R"(
+      knp("should enforce policies to check ingress and egress policies can be controlled "
+          "independently based on PodSelector",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-egress-for-target, namespace: x}
@@ -1011,7 +1043,9 @@ spec:
 )",
           {{80, IPPROTO_TCP, k_xa_closed}}),
 
-      knp("should not mistakenly treat 'protocol: SCTP' as 'protocol: TCP', even if the plugin doesn't support SCTP", R"(
+      knp("should not mistakenly treat 'protocol: SCTP' as 'protocol: TCP', even if the plugin "
+          "doesn't support SCTP",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: deny-ingress, namespace: x}
@@ -1030,7 +1064,9 @@ spec:
 )",
           {{81, IPPROTO_TCP, k_deny_ingress_x}}),
 
-      knp("should properly isolate pods that are selected by a policy allowing SCTP, even if the plugin doesn't support SCTP", R"(
+      knp("should properly isolate pods that are selected by a policy allowing SCTP, even if the "
+          "plugin doesn't support SCTP",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-only-sctp-ingress-on-port-80, namespace: x}
@@ -1054,7 +1090,9 @@ spec:
 )",
           {{81, IPPROTO_TCP, k_xa_closed}, {81, IPPROTO_UDP, k_all}}),
 
-      knp("should enforce policy to allow traffic based on NamespaceSelector with MatchLabels using default ns label", R"(
+      knp("should enforce policy to allow traffic based on NamespaceSelector with MatchLabels "
+          "using default ns label",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-client-a-via-ns-selector-for-immutable-ns-label, namespace: x}
@@ -1067,7 +1105,9 @@ spec:
           {{80, IPPROTO_TCP, k_xa_from_ns_y}}),
 
       // ExpectPeer(x/a -> y, false)
-      knp("should enforce policy based on NamespaceSelector with MatchExpressions using default ns label", R"(
+      knp("should enforce policy based on NamespaceSelector with MatchExpressions using default ns "
+          "label",
+          R"(
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: allow-ns-y-match-selector-for-immutable-ns-label, namespace: x}
@@ -1093,7 +1133,9 @@ spec:
     ports:
     - {port: 80, endPort: 81, protocol: TCP}
 )",
-          {{80, IPPROTO_TCP, k_ports81}, {81, IPPROTO_TCP, k_ports81}, {82, IPPROTO_TCP, k_xa_closed},
+          {{80, IPPROTO_TCP, k_ports81},
+           {81, IPPROTO_TCP, k_ports81},
+           {82, IPPROTO_TCP, k_xa_closed},
            {79, IPPROTO_TCP, k_xa_closed}}),
   };
   return cases;
@@ -1213,7 +1255,8 @@ spec:
     toPorts:
     - ports: [{port: "79", endPort: 80}]
 )",
-          {{80, IPPROTO_TCP, k_egress_to_ya}, {80, IPPROTO_UDP, k_egress_to_ya},
+          {{80, IPPROTO_TCP, k_egress_to_ya},
+           {80, IPPROTO_UDP, k_egress_to_ya},
            {81, IPPROTO_TCP, k_egress_xa_closed}}),
 
       knp("CCNP with namespace matchExpressions selects across namespaces", R"(

@@ -18,7 +18,9 @@ extern "C" {
 namespace netagent::policy::testing {
 namespace {
 
-Ipv4Addr ip(const char* s) { return *Ipv4Addr::parse(s); }
+Ipv4Addr ip(const char* s) {
+  return *Ipv4Addr::parse(s);
+}
 
 FlowDecision flow(const CompiledPolicy& cp, const char* src, const char* dst, uint8_t proto,
                   uint16_t port) {
@@ -59,11 +61,13 @@ TEST(Identity, ReservedNumbers) {
 TEST(Identity, AllocationIsAFunctionOfTheSetOfLabelSets) {
   std::vector<LabelSet> sets;
   for (int i = 0; i < 3000; ++i) {
-    sets.push_back(LabelSet({{"k8s", "app", "app-" + std::to_string(i)},
-                             {"k8s", "io.kubernetes.pod.namespace", "ns-" + std::to_string(i % 37)}}));
+    sets.push_back(
+        LabelSet({{"k8s", "app", "app-" + std::to_string(i)},
+                  {"k8s", "io.kubernetes.pod.namespace", "ns-" + std::to_string(i % 37)}}));
   }
   std::vector<const LabelSet*> ptrs;
-  for (const auto& s : sets) ptrs.push_back(&s);
+  for (const auto& s : sets)
+    ptrs.push_back(&s);
   auto a = allocate_local_identities(ptrs, 2);
   std::mt19937 rng(7);
   std::shuffle(ptrs.begin(), ptrs.end(), rng);
@@ -82,15 +86,18 @@ TEST(Identity, AllocationIsAFunctionOfTheSetOfLabelSets) {
 
 TEST(Identity, AddingALabelSetKeepsTheOthersUnlessItTakesTheirSlot) {
   std::vector<LabelSet> sets;
-  for (int i = 0; i < 500; ++i) sets.push_back(LabelSet({{"k8s", "app", std::to_string(i)}}));
+  for (int i = 0; i < 500; ++i)
+    sets.push_back(LabelSet({{"k8s", "app", std::to_string(i)}}));
   std::vector<const LabelSet*> ptrs;
-  for (const auto& s : sets) ptrs.push_back(&s);
+  for (const auto& s : sets)
+    ptrs.push_back(&s);
   auto before = *allocate_local_identities(ptrs, 0);
   LabelSet extra({{"k8s", "app", "newcomer"}});
   ptrs.push_back(&extra);
   auto after = *allocate_local_identities(ptrs, 0);
   size_t moved = 0;
-  for (const auto& [k, id] : before) moved += after.at(k) != id;
+  for (const auto& [k, id] : before)
+    moved += after.at(k) != id;
   // Only label sets in the newcomer's probe chain can move (at 0.8% load: rarely any).
   EXPECT_LE(moved, 2u);
 }
@@ -115,8 +122,7 @@ TEST(Identity, ModelPodsGetDistinctIdentitiesAndNamespaceIndexes) {
   ASSERT_NE(xa, nullptr);
   EXPECT_EQ(cp.ipcache_lookup(ip("10.0.1.10"))->identity, xa->identity);
   EXPECT_EQ(cp.ipcache_lookup(ip("8.8.8.8")), nullptr);  // world
-  EXPECT_EQ(cp.describe_identity(xa->identity),
-            "x/pod=a (" + std::to_string(xa->identity) + ")");
+  EXPECT_EQ(cp.describe_identity(xa->identity), "x/pod=a (" + std::to_string(xa->identity) + ")");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,8 +192,10 @@ TEST(MapEntry, NormalizeMergesAndPropagatesDeny) {
   EXPECT_EQ(longest_match(e, 100, Direction::Ingress, IPPROTO_UDP, 53)->rule, 1u);
 
   // Same key twice: deny wins; among allows the earlier one (rule precedence order).
-  e = {entry(7, IPPROTO_TCP, 80, 16, Action::Allow, 5), entry(7, IPPROTO_TCP, 80, 16, Action::Deny, 9),
-       entry(8, IPPROTO_TCP, 80, 16, Action::Allow, 3), entry(8, IPPROTO_TCP, 80, 16, Action::Allow, 5)};
+  e = {entry(7, IPPROTO_TCP, 80, 16, Action::Allow, 5),
+       entry(7, IPPROTO_TCP, 80, 16, Action::Deny, 9),
+       entry(8, IPPROTO_TCP, 80, 16, Action::Allow, 3),
+       entry(8, IPPROTO_TCP, 80, 16, Action::Allow, 5)};
   normalize_entries(e);
   ASSERT_EQ(e.size(), 2u);
   EXPECT_EQ(e[0].action, Action::Deny);
@@ -196,7 +204,8 @@ TEST(MapEntry, NormalizeMergesAndPropagatesDeny) {
 
   // A deny over a range turns the allows inside it into denies; the LPM answer stays right.
   // 8064/10 is 8064-8127.
-  e = {entry(7, IPPROTO_TCP, 8064, 10, Action::Deny, 1), entry(7, IPPROTO_TCP, 8080, 16, Action::Allow, 2),
+  e = {entry(7, IPPROTO_TCP, 8064, 10, Action::Deny, 1),
+       entry(7, IPPROTO_TCP, 8080, 16, Action::Allow, 2),
        entry(7, IPPROTO_TCP, 9000, 16, Action::Allow, 3), entry(7, 0, 0, 0, Action::Allow, 4)};
   normalize_entries(e);
   EXPECT_EQ(longest_match(e, 7, Direction::Ingress, IPPROTO_TCP, 8080)->action, Action::Deny);
@@ -236,7 +245,8 @@ TEST(Decode, ErrorsNameTheField) {
        "spec:\n  podSelector: {}\n  ingress:\n  - ports:\n    - {port: 90, endPort: 80}\n",
        "endPort 80 is below port 90"},
       {"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
-       "spec:\n  podSelector: {}\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/16, except: [10.1.0.0/24]}\n",
+       "spec:\n  podSelector: {}\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/16, except: "
+       "[10.1.0.0/24]}\n",
        "must be a strict subset of 10.0.0.0/16"},
       {"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
        "spec:\n  podSelector: {}\n  ingres: []\n",
@@ -244,7 +254,8 @@ TEST(Decode, ErrorsNameTheField) {
       {"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
        "spec:\n  podSelector: {}\n  policyTypes: [Sideways]\n",
        "spec.policyTypes[0]"},
-      {"apiVersion: networking.k8s.io/v1beta1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
+      {"apiVersion: networking.k8s.io/v1beta1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: "
+       "x}\n"
        "spec:\n  podSelector: {}\n",
        "unsupported apiVersion"},
       {"apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: x}\n"
@@ -254,10 +265,12 @@ TEST(Decode, ErrorsNameTheField) {
        "spec:\n  endpointSelector: {}\n  egress:\n  - toEntities: [everyone]\n",
        "spec.egress[0].toEntities[0]"},
       {"apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: x}\n"
-       "spec:\n  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports: [{port: \"53\", protocol: ICMP}]\n",
+       "spec:\n  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports: [{port: \"53\", "
+       "protocol: ICMP}]\n",
        "spec.egress[0].toPorts[0].ports[0].protocol"},
       {"apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: x}\n"
-       "spec:\n  endpointSelector: {}\n  ingressDeny:\n  - toPorts:\n    - ports: [{port: \"80\"}]\n"
+       "spec:\n  endpointSelector: {}\n  ingressDeny:\n  - toPorts:\n    - ports: [{port: "
+       "\"80\"}]\n"
        "      rules: {http: [{method: GET}]}\n",
        "not allowed in a deny rule"},
       {"apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: x}\n"
@@ -268,7 +281,8 @@ TEST(Decode, ErrorsNameTheField) {
   };
   for (const auto& c : cases) {
     auto err = decode_error(c.yaml);
-    EXPECT_NE(err.find(c.expect), std::string::npos) << "expected \"" << c.expect << "\" in: " << err;
+    EXPECT_NE(err.find(c.expect), std::string::npos)
+        << "expected \"" << c.expect << "\" in: " << err;
     EXPECT_NE(err.find("policies.yaml (document 0)"), std::string::npos) << err;
   }
 }
@@ -555,13 +569,17 @@ z/c  X   X   X   X   X   X   X   X   X
     const char* rule;  // the deciding rule of the policed direction, "" for a default verdict
   };
   std::vector<FlowCase> flows = {
-      {"10.0.1.10", "10.0.9.10", IPPROTO_UDP, 53, true, "CiliumClusterwideNetworkPolicy allow-dns spec.egress[0]"},
-      {"10.0.1.10", "10.0.9.10", IPPROTO_TCP, 53, true, "CiliumClusterwideNetworkPolicy allow-dns spec.egress[0]"},
+      {"10.0.1.10", "10.0.9.10", IPPROTO_UDP, 53, true,
+       "CiliumClusterwideNetworkPolicy allow-dns spec.egress[0]"},
+      {"10.0.1.10", "10.0.9.10", IPPROTO_TCP, 53, true,
+       "CiliumClusterwideNetworkPolicy allow-dns spec.egress[0]"},
       {"10.0.1.10", "10.0.9.10", IPPROTO_UDP, 54, false, ""},
-      {"10.0.1.10", "10.25.11.5", IPPROTO_TCP, 6443, true, "CiliumClusterwideNetworkPolicy allow-kube-apiserver spec.egress[0]"},
+      {"10.0.1.10", "10.25.11.5", IPPROTO_TCP, 6443, true,
+       "CiliumClusterwideNetworkPolicy allow-kube-apiserver spec.egress[0]"},
       {"10.0.1.10", "10.25.11.5", IPPROTO_TCP, 443, false, ""},
       {"10.0.1.10", "8.8.8.8", IPPROTO_UDP, 53, false, ""},
-      {"10.0.0.200", "10.0.2.20", IPPROTO_TCP, 8080, true, "CiliumClusterwideNetworkPolicy allow-from-gateway spec.ingress[0]"},
+      {"10.0.0.200", "10.0.2.20", IPPROTO_TCP, 8080, true,
+       "CiliumClusterwideNetworkPolicy allow-from-gateway spec.ingress[0]"},
       {"8.8.8.8", "10.0.2.20", IPPROTO_TCP, 80, false, ""},
       {"10.25.11.11", "10.0.2.20", IPPROTO_TCP, 80, true, "built-in allow-localhost"},
   };
@@ -623,10 +641,10 @@ spec:
       {"192.0.2.200", 80, false, DROP_POLICY_DENIED},   // in the except
       {"198.51.100.7", 443, true, 0},
       {"198.51.100.7", 80, false, DROP_POLICY_DENIED},
-      {"203.0.113.1", 8443, true, 0},                   // world
-      {"192.0.2.200", 8443, true, 0},                   // the except is still world
+      {"203.0.113.1", 8443, true, 0},  // world
+      {"192.0.2.200", 8443, true, 0},  // the except is still world
       {"192.0.2.9", 8443, false, DROP_POLICY_DENY_RULE},
-      {"10.0.2.10", 8443, false, DROP_POLICY_DENIED},   // a pod is not world
+      {"10.0.2.10", 8443, false, DROP_POLICY_DENIED},  // a pod is not world
   };
   for (const auto& c : cases) {
     auto d = flow(cp, "10.0.1.10", c.dst, IPPROTO_TCP, c.port);

@@ -11,7 +11,8 @@ namespace {
 
 std::string test_name(const std::string& s) {
   std::string out;
-  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  for (char c : s)
+    out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   return out;
 }
 
@@ -26,9 +27,10 @@ void check_case(const E2eCase& c) {
     auto actual = Model::evaluate(cp, probe.port, probe.proto);
     auto diffs = expected->diff(actual);
     std::string lines;
-    for (const auto& d : diffs) lines += "  " + d + "\n";
-    EXPECT_TRUE(diffs.empty()) << c.name << ": port " << probe.port << " proto "
-                               << int(probe.proto) << "\n"
+    for (const auto& d : diffs)
+      lines += "  " + d + "\n";
+    EXPECT_TRUE(diffs.empty()) << c.name << ": port " << probe.port << " proto " << int(probe.proto)
+                               << "\n"
                                << lines << "expected:\n"
                                << expected->str() << "actual:\n"
                                << actual.str();
@@ -36,7 +38,9 @@ void check_case(const E2eCase& c) {
 }
 
 class NetworkPolicyE2e : public ::testing::TestWithParam<size_t> {};
-TEST_P(NetworkPolicyE2e, Matrix) { check_case(network_policy_cases()[GetParam()]); }
+TEST_P(NetworkPolicyE2e, Matrix) {
+  check_case(network_policy_cases()[GetParam()]);
+}
 INSTANTIATE_TEST_SUITE_P(Upstream, NetworkPolicyE2e,
                          ::testing::Range(size_t(0), network_policy_cases().size()),
                          [](const auto& info) {
@@ -45,7 +49,9 @@ INSTANTIATE_TEST_SUITE_P(Upstream, NetworkPolicyE2e,
                          });
 
 class CiliumPolicyE2e : public ::testing::TestWithParam<size_t> {};
-TEST_P(CiliumPolicyE2e, Matrix) { check_case(cilium_policy_cases()[GetParam()]); }
+TEST_P(CiliumPolicyE2e, Matrix) {
+  check_case(cilium_policy_cases()[GetParam()]);
+}
 INSTANTIATE_TEST_SUITE_P(Cilium, CiliumPolicyE2e,
                          ::testing::Range(size_t(0), cilium_policy_cases().size()),
                          [](const auto& info) {
@@ -65,6 +71,7 @@ TEST(Reachability, ParsesAndPrintsTheUpstreamForm) {
   auto again = Reachability::parse(r->str());
   ASSERT_TRUE(again);
   EXPECT_TRUE(r->diff(*again, false).empty());
+  EXPECT_EQ(r->json(), R"({"allowed":[[true,false],[false,true]],"pods":["x/a","x/b"]})");
   std::string err;
   EXPECT_FALSE(Reachability::parse("- x/a\nx/a ?\n", &err));
   EXPECT_NE(err.find("mark"), std::string::npos);

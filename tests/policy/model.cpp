@@ -28,7 +28,8 @@ std::string model_manifests() {
       for (const char* port : {"80", "81"}) {
         for (const char* proto : {"tcp", "udp", "sctp"}) {
           std::string upper = proto;
-          for (auto& c : upper) c = char(std::toupper(c));
+          for (auto& c : upper)
+            c = char(std::toupper(c));
           out += std::string("  - name: cont-") + port + "-" + proto +
                  "\n    image: agnhost\n    ports:\n    - name: serve-" + port + "-" + proto +
                  "\n      containerPort: " + port + "\n      protocol: " + upper + "\n";
@@ -58,7 +59,8 @@ const std::vector<std::string>& Model::pod_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> v;
     for (auto ns : kNamespaces) {
-      for (auto p : kPods) v.push_back(std::string(ns) + "/" + p);
+      for (auto p : kPods)
+        v.push_back(std::string(ns) + "/" + p);
     }
     return v;
   }();
@@ -75,7 +77,8 @@ k8s::Snapshot Model::snapshot(const std::string& policies) const {
   register_kinds(reg);
   k8s::SnapshotBuilder b(&reg);
   for (const auto* part : {&manifests_, &policies}) {
-    for (const auto& obj : parse_objects(*part, part == &manifests_ ? "model.yaml" : "policies.yaml")) {
+    for (const auto& obj :
+         parse_objects(*part, part == &manifests_ ? "model.yaml" : "policies.yaml")) {
       if (auto err = b.add(obj)) throw std::runtime_error(err->str());
     }
   }

@@ -18,7 +18,7 @@ namespace netagent::policy::testing {
 
 struct Probe {
   uint16_t port = 80;
-  uint8_t proto = 6;  // IPPROTO_*
+  uint8_t proto = 6;     // IPPROTO_*
   std::string expected;  // the matrix in the printed e2e form
 };
 
@@ -35,7 +35,7 @@ class Model {
   explicit Model(const std::string& extra_manifests = "");
 
   static const std::vector<std::string>& pod_names();  // "x/a" ... "z/c"
-  static Ipv4Addr pod_ip(const std::string& pod);       // "x/a" -> 10.0.1.10
+  static Ipv4Addr pod_ip(const std::string& pod);      // "x/a" -> 10.0.1.10
 
   // The snapshot of the model plus `policies`; throws std::runtime_error with the decode error.
   k8s::Snapshot snapshot(const std::string& policies) const;

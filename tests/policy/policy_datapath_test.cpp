@@ -27,7 +27,9 @@ namespace {
 using datapath::PacketBuilder;
 namespace tcpf = datapath::tcp_flags;
 
-Ipv4Addr ip(const char* s) { return *Ipv4Addr::parse(s); }
+Ipv4Addr ip(const char* s) {
+  return *Ipv4Addr::parse(s);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Packet table
@@ -79,20 +81,30 @@ struct Expect {
   uint8_t type = 0, verdict = 0;
   uint16_t reason = 0;
   uint8_t match = POLICY_MATCH_NONE;
-  std::string rule;            // "" = no rule (default verdict or not a policy decision)
-  uint32_t endpoint_id = 0;    // of the record
+  std::string rule;          // "" = no rule (default verdict or not a policy decision)
+  uint32_t endpoint_id = 0;  // of the record
 };
 
-Expect pass_silently() { return Expect{}; }
+Expect pass_silently() {
+  return Expect{};
+}
 Expect forwarded(uint8_t match, std::string rule, uint32_t ep) {
-  return {TC_ACT_OK, true, FLOW_EVENT_POLICY_VERDICT, FLOW_VERDICT_FORWARDED, 0, match, std::move(rule), ep};
+  return {TC_ACT_OK, true,  FLOW_EVENT_POLICY_VERDICT, FLOW_VERDICT_FORWARDED,
+          0,         match, std::move(rule),           ep};
 }
 Expect denied(uint16_t reason, uint8_t match, std::string rule, uint32_t ep) {
-  return {TC_ACT_SHOT, true, FLOW_EVENT_DROP, FLOW_VERDICT_DROPPED, reason, match, std::move(rule), ep};
+  return {TC_ACT_SHOT, true,  FLOW_EVENT_DROP, FLOW_VERDICT_DROPPED,
+          reason,      match, std::move(rule), ep};
 }
 Expect audited(uint32_t ep) {
-  return {TC_ACT_OK, true, FLOW_EVENT_POLICY_VERDICT, FLOW_VERDICT_AUDIT, DROP_POLICY_DENIED,
-          POLICY_MATCH_NONE, "", ep};
+  return {TC_ACT_OK,
+          true,
+          FLOW_EVENT_POLICY_VERDICT,
+          FLOW_VERDICT_AUDIT,
+          DROP_POLICY_DENIED,
+          POLICY_MATCH_NONE,
+          "",
+          ep};
 }
 
 struct Step {
@@ -146,47 +158,102 @@ std::vector<PacketCase> packet_cases() {
   auto arp = tcp(XB, 1, XA, 2);
   arp[12] = 0x08;
   arp[13] = 0x06;
-  auto fragment = PacketBuilder().ipv4(ip(XB), ip(XA)).fragment(100, false).proto(IPPROTO_TCP).payload("data").build();
+  auto fragment = PacketBuilder()
+                      .ipv4(ip(XB), ip(XA))
+                      .fragment(100, false)
+                      .proto(IPPROTO_TCP)
+                      .payload("data")
+                      .build();
   return {
-      {"allow: L3-L4 rule", {{"x/b -> x/a:80", Direction::Ingress, tcp(XB, 40000, XA, 80), forwarded(POLICY_MATCH_L3_L4, allow_b, 1)}}},
-      {"allow: namespace peer", {{"y/a -> x/a:80", Direction::Ingress, tcp(YA, 40000, XA, 80), forwarded(POLICY_MATCH_L3_L4, allow_b, 1)}}},
-      {"default deny: port not allowed", {{"x/b -> x/a:81", Direction::Ingress, tcp(XB, 40000, XA, 81), denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
-      {"default deny: protocol not allowed", {{"x/b -> x/a:80/UDP", Direction::Ingress, udp(XB, 40000, XA, 80), denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
-      {"deny precedence: an explicit deny beats the namespace allow", {{"y/c -> x/a:80", Direction::Ingress, tcp(YC, 40000, XA, 80), denied(DROP_POLICY_DENY_RULE, POLICY_MATCH_L3_ONLY, deny_yc, 1)}}},
-      {"audit: would-be denial passes and is reported", {{"x/a -> y/a:80 at y/a", Direction::Ingress, tcp(XA, 40000, YA, 80), audited(3)}}},
-      {"no audit elsewhere", {{"x/a -> y/c:80 at y/c", Direction::Ingress, tcp(XA, 40000, YC, 80), denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 4)}}},
-      {"CIDR: inside the block", {{"x/a -> 192.0.2.10:443", Direction::Egress, tcp(XA, 40000, "192.0.2.10", 443), forwarded(POLICY_MATCH_L3_ONLY, cidr, 1)}}},
-      {"CIDR: in the except", {{"x/a -> 192.0.2.200:443", Direction::Egress, tcp(XA, 40000, "192.0.2.200", 443), denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
-      {"L4-only rule: any peer", {{"x/a -> 8.8.8.8:53/UDP", Direction::Egress, udp(XA, 40000, "8.8.8.8", 53), forwarded(POLICY_MATCH_L4_ONLY, dns, 1)}}},
+      {"allow: L3-L4 rule",
+       {{"x/b -> x/a:80", Direction::Ingress, tcp(XB, 40000, XA, 80),
+         forwarded(POLICY_MATCH_L3_L4, allow_b, 1)}}},
+      {"allow: namespace peer",
+       {{"y/a -> x/a:80", Direction::Ingress, tcp(YA, 40000, XA, 80),
+         forwarded(POLICY_MATCH_L3_L4, allow_b, 1)}}},
+      {"default deny: port not allowed",
+       {{"x/b -> x/a:81", Direction::Ingress, tcp(XB, 40000, XA, 81),
+         denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
+      {"default deny: protocol not allowed",
+       {{"x/b -> x/a:80/UDP", Direction::Ingress, udp(XB, 40000, XA, 80),
+         denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
+      {"deny precedence: an explicit deny beats the namespace allow",
+       {{"y/c -> x/a:80", Direction::Ingress, tcp(YC, 40000, XA, 80),
+         denied(DROP_POLICY_DENY_RULE, POLICY_MATCH_L3_ONLY, deny_yc, 1)}}},
+      {"audit: would-be denial passes and is reported",
+       {{"x/a -> y/a:80 at y/a", Direction::Ingress, tcp(XA, 40000, YA, 80), audited(3)}}},
+      {"no audit elsewhere",
+       {{"x/a -> y/c:80 at y/c", Direction::Ingress, tcp(XA, 40000, YC, 80),
+         denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 4)}}},
+      {"CIDR: inside the block",
+       {{"x/a -> 192.0.2.10:443", Direction::Egress, tcp(XA, 40000, "192.0.2.10", 443),
+         forwarded(POLICY_MATCH_L3_ONLY, cidr, 1)}}},
+      {"CIDR: in the except",
+       {{"x/a -> 192.0.2.200:443", Direction::Egress, tcp(XA, 40000, "192.0.2.200", 443),
+         denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
+      {"L4-only rule: any peer",
+       {{"x/a -> 8.8.8.8:53/UDP", Direction::Egress, udp(XA, 40000, "8.8.8.8", 53),
+         forwarded(POLICY_MATCH_L4_ONLY, dns, 1)}}},
       {"conntrack: the reply of an allowed connection passes",
-       {{"x/a -> 192.0.2.10:443 SYN", Direction::Egress, tcp(XA, 40001, "192.0.2.10", 443), forwarded(POLICY_MATCH_L3_ONLY, cidr, 1)},
-        {"192.0.2.10:443 -> x/a SYN-ACK", Direction::Ingress, tcp("192.0.2.10", 443, XA, 40001, tcpf::SYN | tcpf::ACK), pass_silently()},
-        {"x/a -> 192.0.2.10:443 ACK", Direction::Egress, tcp(XA, 40001, "192.0.2.10", 443, tcpf::ACK), pass_silently()},
-        {"a new connection from that peer is still denied", Direction::Ingress, tcp("192.0.2.10", 443, XA, 40002), denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)},
-        {"x/a -> 192.0.2.10:443 FIN", Direction::Egress, tcp(XA, 40001, "192.0.2.10", 443, tcpf::FIN | tcpf::ACK), pass_silently()},
-        {"192.0.2.10:443 -> x/a FIN-ACK", Direction::Ingress, tcp("192.0.2.10", 443, XA, 40001, tcpf::FIN | tcpf::ACK), pass_silently()}}},
+       {{"x/a -> 192.0.2.10:443 SYN", Direction::Egress, tcp(XA, 40001, "192.0.2.10", 443),
+         forwarded(POLICY_MATCH_L3_ONLY, cidr, 1)},
+        {"192.0.2.10:443 -> x/a SYN-ACK", Direction::Ingress,
+         tcp("192.0.2.10", 443, XA, 40001, tcpf::SYN | tcpf::ACK), pass_silently()},
+        {"x/a -> 192.0.2.10:443 ACK", Direction::Egress,
+         tcp(XA, 40001, "192.0.2.10", 443, tcpf::ACK), pass_silently()},
+        {"a new connection from that peer is still denied", Direction::Ingress,
+         tcp("192.0.2.10", 443, XA, 40002), denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)},
+        {"x/a -> 192.0.2.10:443 FIN", Direction::Egress,
+         tcp(XA, 40001, "192.0.2.10", 443, tcpf::FIN | tcpf::ACK), pass_silently()},
+        {"192.0.2.10:443 -> x/a FIN-ACK", Direction::Ingress,
+         tcp("192.0.2.10", 443, XA, 40001, tcpf::FIN | tcpf::ACK), pass_silently()}}},
       {"conntrack: UDP replies",
-       {{"x/a -> 8.8.8.8:53", Direction::Egress, udp(XA, 5353, "8.8.8.8", 53), forwarded(POLICY_MATCH_L4_ONLY, dns, 1)},
+       {{"x/a -> 8.8.8.8:53", Direction::Egress, udp(XA, 5353, "8.8.8.8", 53),
+         forwarded(POLICY_MATCH_L4_ONLY, dns, 1)},
         {"8.8.8.8:53 -> x/a", Direction::Ingress, udp("8.8.8.8", 53, XA, 5353), pass_silently()},
-        {"8.8.8.8:53 -> x/a other port", Direction::Ingress, udp("8.8.8.8", 53, XA, 5354), denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
+        {"8.8.8.8:53 -> x/a other port", Direction::Ingress, udp("8.8.8.8", 53, XA, 5354),
+         denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
       {"conntrack: later packets of an allowed connection pass silently",
-       {{"x/b -> x/a:80 SYN", Direction::Ingress, tcp(XB, 40003, XA, 80), forwarded(POLICY_MATCH_L3_L4, allow_b, 1)},
-        {"x/b -> x/a:80 ACK", Direction::Ingress, tcp(XB, 40003, XA, 80, tcpf::ACK), pass_silently()},
-        {"x/a -> x/b reply leaves x/a", Direction::Egress, tcp(XA, 80, XB, 40003, tcpf::SYN | tcpf::ACK), pass_silently()}}},
+       {{"x/b -> x/a:80 SYN", Direction::Ingress, tcp(XB, 40003, XA, 80),
+         forwarded(POLICY_MATCH_L3_L4, allow_b, 1)},
+        {"x/b -> x/a:80 ACK", Direction::Ingress, tcp(XB, 40003, XA, 80, tcpf::ACK),
+         pass_silently()},
+        {"x/a -> x/b reply leaves x/a", Direction::Egress,
+         tcp(XA, 80, XB, 40003, tcpf::SYN | tcpf::ACK), pass_silently()}}},
       {"ICMP: echo needs an L3 rule; the reply follows the request",
-       {{"x/b -> x/a echo", Direction::Ingress, icmp_echo(XB, XA, 7, false), denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)},
-        {"x/a -> 192.0.2.10 echo", Direction::Egress, icmp_echo(XA, "192.0.2.10", 8, false), forwarded(POLICY_MATCH_L3_ONLY, cidr, 1)},
-        {"192.0.2.10 -> x/a echo reply", Direction::Ingress, icmp_echo("192.0.2.10", XA, 8, true), pass_silently()},
-        {"192.0.2.10 -> x/a echo reply, other id", Direction::Ingress, icmp_echo("192.0.2.10", XA, 9, true), denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
-      {"malformed: IHL below 5", {{"x/b -> x/a", Direction::Ingress, short_ihl, denied(DROP_MALFORMED_L3, POLICY_MATCH_NONE, "", 0)}}},
-      {"malformed: IHL beyond the packet", {{"x/b -> x/a", Direction::Ingress, long_ihl, denied(DROP_MALFORMED_L3, POLICY_MATCH_NONE, "", 0)}}},
-      {"malformed: truncated TCP header", {{"x/b -> x/a", Direction::Ingress, truncated_tcp, denied(DROP_MALFORMED_L4, POLICY_MATCH_NONE, "", 0)}}},
-      {"unknown endpoint: no such local address", {{"10.9.9.9 -> x/a", Direction::Egress, tcp("10.9.9.9", 1, XA, 80), denied(DROP_UNKNOWN_ENDPOINT, POLICY_MATCH_NONE, "", 0)}}},
-      {"spoofed: the endpoint's address on another device", {{"z/a on the wrong device", Direction::Egress, tcp(ZA, 1, XA, 80), denied(DROP_UNKNOWN_ENDPOINT, POLICY_MATCH_NONE, "", 0)}}},
+       {{"x/b -> x/a echo", Direction::Ingress, icmp_echo(XB, XA, 7, false),
+         denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)},
+        {"x/a -> 192.0.2.10 echo", Direction::Egress, icmp_echo(XA, "192.0.2.10", 8, false),
+         forwarded(POLICY_MATCH_L3_ONLY, cidr, 1)},
+        {"192.0.2.10 -> x/a echo reply", Direction::Ingress, icmp_echo("192.0.2.10", XA, 8, true),
+         pass_silently()},
+        {"192.0.2.10 -> x/a echo reply, other id", Direction::Ingress,
+         icmp_echo("192.0.2.10", XA, 9, true),
+         denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
+      {"malformed: IHL below 5",
+       {{"x/b -> x/a", Direction::Ingress, short_ihl,
+         denied(DROP_MALFORMED_L3, POLICY_MATCH_NONE, "", 0)}}},
+      {"malformed: IHL beyond the packet",
+       {{"x/b -> x/a", Direction::Ingress, long_ihl,
+         denied(DROP_MALFORMED_L3, POLICY_MATCH_NONE, "", 0)}}},
+      {"malformed: truncated TCP header",
+       {{"x/b -> x/a", Direction::Ingress, truncated_tcp,
+         denied(DROP_MALFORMED_L4, POLICY_MATCH_NONE, "", 0)}}},
+      {"unknown endpoint: no such local address",
+       {{"10.9.9.9 -> x/a", Direction::Egress, tcp("10.9.9.9", 1, XA, 80),
+         denied(DROP_UNKNOWN_ENDPOINT, POLICY_MATCH_NONE, "", 0)}}},
+      {"spoofed: the endpoint's address on another device",
+       {{"z/a on the wrong device", Direction::Egress, tcp(ZA, 1, XA, 80),
+         denied(DROP_UNKNOWN_ENDPOINT, POLICY_MATCH_NONE, "", 0)}}},
       {"non-IPv4 passes", {{"ARP", Direction::Ingress, arp, pass_silently()}}},
-      {"fragment: a non-first fragment has no port", {{"x/b -> x/a fragment", Direction::Ingress, fragment, denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
-      {"no policy: fast path (the endpoint found by its device)", {{"x/a -> z/b at z/b", Direction::Ingress, tcp(XA, 40000, ZB, 80), pass_silently()}}},
-      {"spoofed: another endpoint's address on a bound device", {{"z/a's address from z/b's device", Direction::Egress, tcp(ZA, 1, ZB, 80), denied(DROP_UNKNOWN_ENDPOINT, POLICY_MATCH_NONE, "", 0)}}},
+      {"fragment: a non-first fragment has no port",
+       {{"x/b -> x/a fragment", Direction::Ingress, fragment,
+         denied(DROP_POLICY_DENIED, POLICY_MATCH_NONE, "", 1)}}},
+      {"no policy: fast path (the endpoint found by its device)",
+       {{"x/a -> z/b at z/b", Direction::Ingress, tcp(XA, 40000, ZB, 80), pass_silently()}}},
+      {"spoofed: another endpoint's address on a bound device",
+       {{"z/a's address from z/b's device", Direction::Egress, tcp(ZA, 1, ZB, 80),
+         denied(DROP_UNKNOWN_ENDPOINT, POLICY_MATCH_NONE, "", 0)}}},
   };
 }
 
@@ -272,7 +339,9 @@ TEST_F(PolicyProgram, ConntrackSeesTheCloseThroughTheFlowCache) {
   ASSERT_TRUE(dp) << dp.error().str();
   ASSERT_TRUE((*dp)->apply(diff({}, datapath_state(cp, {{"x", "a", 1, 0, std::nullopt, {}}}))));
   int fd = (*dp)->from_endpoint_fd();
-  auto run = [&](uint8_t flags) { return datapath::test_run(fd, tcp(XA, 40100, "192.0.2.10", 443, flags))->retval; };
+  auto run = [&](uint8_t flags) {
+    return datapath::test_run(fd, tcp(XA, 40100, "192.0.2.10", 443, flags))->retval;
+  };
   policy_ct_key k{};
   k.saddr = ip(XA).to_be();
   k.daddr = ip("192.0.2.10").to_be();
@@ -288,7 +357,8 @@ TEST_F(PolicyProgram, ConntrackSeesTheCloseThroughTheFlowCache) {
   EXPECT_NE((*ct)->rule, 0u);
   EXPECT_EQ((*ct)->flags, 0);
   // Later packets: conntrack, then the flow cache; a FIN bypasses the cache and marks the close.
-  for (int i = 0; i < 3; ++i) ASSERT_EQ(run(tcpf::ACK), uint32_t(TC_ACT_OK));
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(run(tcpf::ACK), uint32_t(TC_ACT_OK));
   ASSERT_EQ(run(tcpf::FIN | tcpf::ACK), uint32_t(TC_ACT_OK));
   ct = (*dp)->conntrack().lookup(k);
   ASSERT_TRUE(ct && *ct);
@@ -324,7 +394,9 @@ TEST_F(PolicyProgram, CountersFollowVerdictsAndDrops) {
 // ---------------------------------------------------------------------------------------------
 // Applying diffs and reading back
 
-bool same_state(const DatapathState& a, const DatapathState& b) { return diff(a, b).empty(); }
+bool same_state(const DatapathState& a, const DatapathState& b) {
+  return diff(a, b).empty();
+}
 
 TEST_F(PolicyProgram, DiffsApplyAndReadBack) {
   Model model;
@@ -371,9 +443,12 @@ void check_kernel_case(const E2eCase& c) {
     ASSERT_TRUE(kernel) << kernel.error().str();
     auto diffs = expected->diff(*kernel);
     std::string lines;
-    for (const auto& d : diffs) lines += "  " + d + "\n";
+    for (const auto& d : diffs)
+      lines += "  " + d + "\n";
     EXPECT_TRUE(diffs.empty()) << c.name << ": port " << probe.port << " proto " << int(probe.proto)
-                               << "\n" << lines << "kernel:\n" << kernel->str();
+                               << "\n"
+                               << lines << "kernel:\n"
+                               << kernel->str();
     // Cell by cell, the kernel and the pure evaluator agree on everything they report.
     for (const auto& from : Model::pod_names()) {
       for (const auto& to : Model::pod_names()) {
@@ -397,7 +472,8 @@ void check_kernel_case(const E2eCase& c) {
 
 std::string test_name(const std::string& s) {
   std::string out;
-  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  for (char c : s)
+    out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   return out;
 }
 
@@ -405,7 +481,9 @@ class KernelNetworkPolicyE2e : public ::testing::TestWithParam<size_t> {
  protected:
   void SetUp() override { NETAGENT_REQUIRE_ROOT(); }
 };
-TEST_P(KernelNetworkPolicyE2e, Matrix) { check_kernel_case(network_policy_cases()[GetParam()]); }
+TEST_P(KernelNetworkPolicyE2e, Matrix) {
+  check_kernel_case(network_policy_cases()[GetParam()]);
+}
 INSTANTIATE_TEST_SUITE_P(Upstream, KernelNetworkPolicyE2e,
                          ::testing::Range(size_t(0), network_policy_cases().size()),
                          [](const auto& info) {
@@ -417,7 +495,9 @@ class KernelCiliumPolicyE2e : public ::testing::TestWithParam<size_t> {
  protected:
   void SetUp() override { NETAGENT_REQUIRE_ROOT(); }
 };
-TEST_P(KernelCiliumPolicyE2e, Matrix) { check_kernel_case(cilium_policy_cases()[GetParam()]); }
+TEST_P(KernelCiliumPolicyE2e, Matrix) {
+  check_kernel_case(cilium_policy_cases()[GetParam()]);
+}
 INSTANTIATE_TEST_SUITE_P(Cilium, KernelCiliumPolicyE2e,
                          ::testing::Range(size_t(0), cilium_policy_cases().size()),
                          [](const auto& info) {
@@ -432,8 +512,9 @@ TEST_F(PolicyProgram, KernelEvaluatorMatchesAuditAndTheWorld) {
   CompiledPolicy cp = model.compile(kTablePolicies, audit);
   auto ke = KernelEvaluator::create(cp);
   ASSERT_TRUE(ke);
-  for (Flow f : {Flow{ip(XB), ip(XA), IPPROTO_TCP, 81}, Flow{ip("203.0.113.9"), ip(XA), IPPROTO_TCP, 80},
-                 Flow{ip(XA), ip("192.0.2.9"), IPPROTO_ICMP, 0}, Flow{ip(YC), ip(XA), IPPROTO_TCP, 80}}) {
+  for (Flow f :
+       {Flow{ip(XB), ip(XA), IPPROTO_TCP, 81}, Flow{ip("203.0.113.9"), ip(XA), IPPROTO_TCP, 80},
+        Flow{ip(XA), ip("192.0.2.9"), IPPROTO_ICMP, 0}, Flow{ip(YC), ip(XA), IPPROTO_TCP, 80}}) {
     auto k = (*ke)->decide(f);
     ASSERT_TRUE(k);
     auto p = decide(cp, f);
@@ -442,7 +523,8 @@ TEST_F(PolicyProgram, KernelEvaluatorMatchesAuditAndTheWorld) {
     EXPECT_EQ(k->ingress.rule, p.ingress.rule);
     EXPECT_TRUE(k->allowed());  // audit mode lets everything through
   }
-  EXPECT_EQ((*ke)->decide(Flow{ip(YC), ip(XA), IPPROTO_TCP, 80})->ingress.verdict, Verdict::Audited);
+  EXPECT_EQ((*ke)->decide(Flow{ip(YC), ip(XA), IPPROTO_TCP, 80})->ingress.verdict,
+            Verdict::Audited);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,19 +541,43 @@ struct Struct {
   std::vector<Field> fields;
 };
 
-#define F(S, f) Field{#f, offsetof(S, f), sizeof(static_cast<S*>(nullptr)->f)}
+#define F(S, f)                                              \
+  Field {                                                    \
+#f, offsetof(S, f), sizeof(static_cast <S*>(nullptr)->f) \
+  }
 
 TEST(PolicyAbi, MatchesTheObjectsBtf) {
   std::vector<Struct> structs = {
-      {"policy_key", sizeof(policy_key), {F(policy_key, prefixlen), F(policy_key, endpoint_id), F(policy_key, identity), F(policy_key, direction), F(policy_key, proto), F(policy_key, dport)}},
-      {"policy_value", sizeof(policy_value), {F(policy_value, rule), F(policy_value, action), F(policy_value, l4), F(policy_value, pad)}},
-      {"policy_endpoint", sizeof(policy_endpoint), {F(policy_endpoint, endpoint_id), F(policy_endpoint, identity), F(policy_endpoint, ifindex), F(policy_endpoint, addr), F(policy_endpoint, flags), F(policy_endpoint, pad)}},
-      {"policy_ct_key", sizeof(policy_ct_key), {F(policy_ct_key, saddr), F(policy_ct_key, daddr), F(policy_ct_key, sport), F(policy_ct_key, dport), F(policy_ct_key, proto), F(policy_ct_key, direction), F(policy_ct_key, pad), F(policy_ct_key, endpoint_id)}},
-      {"policy_ct_value", sizeof(policy_ct_value), {F(policy_ct_value, created), F(policy_ct_value, last_seen), F(policy_ct_value, rule), F(policy_ct_value, verdict), F(policy_ct_value, flags), F(policy_ct_value, pad)}},
-      {"policy_flow_cache_entry", sizeof(policy_flow_cache_entry), {F(policy_flow_cache_entry, key), F(policy_flow_cache_entry, pad), F(policy_flow_cache_entry, checked)}},
+      {"policy_key",
+       sizeof(policy_key),
+       {F(policy_key, prefixlen), F(policy_key, endpoint_id), F(policy_key, identity),
+        F(policy_key, direction), F(policy_key, proto), F(policy_key, dport)}},
+      {"policy_value",
+       sizeof(policy_value),
+       {F(policy_value, rule), F(policy_value, action), F(policy_value, l4), F(policy_value, pad)}},
+      {"policy_endpoint",
+       sizeof(policy_endpoint),
+       {F(policy_endpoint, endpoint_id), F(policy_endpoint, identity), F(policy_endpoint, ifindex),
+        F(policy_endpoint, addr), F(policy_endpoint, flags), F(policy_endpoint, pad)}},
+      {"policy_ct_key",
+       sizeof(policy_ct_key),
+       {F(policy_ct_key, saddr), F(policy_ct_key, daddr), F(policy_ct_key, sport),
+        F(policy_ct_key, dport), F(policy_ct_key, proto), F(policy_ct_key, direction),
+        F(policy_ct_key, pad), F(policy_ct_key, endpoint_id)}},
+      {"policy_ct_value",
+       sizeof(policy_ct_value),
+       {F(policy_ct_value, created), F(policy_ct_value, last_seen), F(policy_ct_value, rule),
+        F(policy_ct_value, verdict), F(policy_ct_value, flags), F(policy_ct_value, pad)}},
+      {"policy_flow_cache_entry",
+       sizeof(policy_flow_cache_entry),
+       {F(policy_flow_cache_entry, key), F(policy_flow_cache_entry, pad),
+        F(policy_flow_cache_entry, checked)}},
       {"policy_config", sizeof(policy_config), {F(policy_config, hz), F(policy_config, flags)}},
       {"ipcache4_key", sizeof(ipcache4_key), {F(ipcache4_key, prefixlen), F(ipcache4_key, addr)}},
-      {"ipcache4_value", sizeof(ipcache4_value), {F(ipcache4_value, identity), F(ipcache4_value, cidr_identity), F(ipcache4_value, flags), F(ipcache4_value, cluster_id), F(ipcache4_value, pad)}},
+      {"ipcache4_value",
+       sizeof(ipcache4_value),
+       {F(ipcache4_value, identity), F(ipcache4_value, cidr_identity), F(ipcache4_value, flags),
+        F(ipcache4_value, cluster_id), F(ipcache4_value, pad)}},
   };
   btf* b = btf__parse(NETAGENT_POLICY_BPF_OBJECT, nullptr);
   ASSERT_NE(b, nullptr) << NETAGENT_POLICY_BPF_OBJECT;

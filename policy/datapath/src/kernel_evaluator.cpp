@@ -32,7 +32,8 @@ Result<std::unique_ptr<KernelEvaluator>> KernelEvaluator::create(const CompiledP
   if (!dp) return dp.error();
   ke->dp_ = std::move(*dp);
   auto locals = all_endpoints(cp);
-  for (const auto& l : locals) ke->endpoint_ids_[l.ns + "/" + l.name] = l.endpoint_id;
+  for (const auto& l : locals)
+    ke->endpoint_ids_[l.ns + "/" + l.name] = l.endpoint_id;
   if (auto st = ke->dp_->apply(diff(DatapathState{}, datapath_state(cp, locals))); !st) {
     return st.error().wrap("fill the policy maps");
   }

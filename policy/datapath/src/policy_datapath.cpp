@@ -88,7 +88,7 @@ Result<std::unique_ptr<PolicyDatapath>> PolicyDatapath::load(const PolicyDatapat
   std::unique_ptr<PolicyDatapath> dp(new PolicyDatapath());
   dp->skel_ = std::make_unique<Skel>(Skel{std::move(*sk)});
   s = dp->skel_->s.get();
-using EntriesMap = datapath::TypedMap<policy_key, policy_value>;
+  using EntriesMap = datapath::TypedMap<policy_key, policy_value>;
   using IpcacheMap = datapath::TypedMap<ipcache4_key, ipcache4_value>;
   using EndpointsMap = datapath::TypedMap<uint32_t, policy_endpoint>;
   using CtMap = datapath::TypedMap<policy_ct_key, policy_ct_value>;
@@ -116,7 +116,9 @@ int PolicyDatapath::from_endpoint_fd() const {
 int PolicyDatapath::to_endpoint_fd() const {
   return bpf_program__fd(skel_->s->progs.policy_to_endpoint);
 }
-int PolicyDatapath::events_fd() const { return bpf_map__fd(skel_->s->maps.policy_events); }
+int PolicyDatapath::events_fd() const {
+  return bpf_map__fd(skel_->s->maps.policy_events);
+}
 
 Status PolicyDatapath::apply(const DatapathDiff& d) {
   // One update per entry: LPM tries have no batch update (and TypedMap::update_batch does not
@@ -172,7 +174,8 @@ Status read_slots(const datapath::TypedMap<uint32_t, policy_endpoint>& m,
   for (;;) {
     uint32_t count = kBatch;
     LIBBPF_OPTS(bpf_map_batch_opts, o);
-    int err = bpf_map_lookup_batch(m.fd(), in_batch, &out_batch, keys.data(), values.data(), &count, &o);
+    int err =
+        bpf_map_lookup_batch(m.fd(), in_batch, &out_batch, keys.data(), values.data(), &count, &o);
     if (err && errno != ENOENT) return sys_error("read map " + m.name());
     for (uint32_t i = 0; i < count; ++i) {
       if (values[i].endpoint_id) out.entries.emplace_back(keys[i], values[i]);

@@ -45,10 +45,10 @@ struct CompileOptions {
   // select only this cluster's endpoints. (NetworkPolicy peers are always local.)
   bool policy_default_local_cluster = true;
   L7Handling l7 = L7Handling::AllowL4;
-  std::string local_node;                  // node whose addresses are "host"; others remote-node
-  std::vector<Ipv4Addr> host_ips;          // more addresses of this node (e.g. the gateway)
+  std::string local_node;          // node whose addresses are "host"; others remote-node
+  std::vector<Ipv4Addr> host_ips;  // more addresses of this node (e.g. the gateway)
   std::vector<Ipv4Addr> kube_apiserver_ips;
-  std::vector<Ipv4Addr> ingress_ips;       // the node's ingress / Gateway proxy source addresses
+  std::vector<Ipv4Addr> ingress_ips;  // the node's ingress / Gateway proxy source addresses
   // Offline tools (netctl policy matrix/trace): pods without status.podIPs get an address from
   // 240.0.0.0/4 (reserved, never routed) so that every pod can be probed. ipBlock rules do not
   // apply to such addresses.
@@ -115,8 +115,8 @@ struct RuleInfo {
 // The policy of every endpoint with one identity (and, for ingress named ports, the same
 // container ports): whether each direction is default-deny and the entries to consult.
 struct IdentityPolicy {
-  bool enforced[2] = {false, false};  // by index_of(Direction): default deny
-  std::vector<MapEntry> entries;      // normalized: sorted, merged, deny-propagated
+  bool enforced[2] = {false, false};        // by index_of(Direction): default deny
+  std::vector<MapEntry> entries;            // normalized: sorted, merged, deny-propagated
   std::vector<std::string> isolated_by[2];  // policies that made the direction default-deny
 
   bool has_entries(Direction d) const;

@@ -34,10 +34,10 @@ static_assert(offsetof(policy_flow_record, rule) == sizeof(flow_event));
 // policy map and its host-side veth.
 struct LocalEndpoint {
   std::string ns, name;
-  uint32_t endpoint_id = 0;    // 1..; the agent's endpoint id
-  uint32_t ifindex = 0;        // host-side veth; 0 = not bound (offline evaluation)
-  std::optional<bool> audit;   // per-endpoint audit mode; default: CompileOptions::audit
-  std::vector<Ipv4Addr> ips;   // overrides the pod's addresses (the CNI knows them first)
+  uint32_t endpoint_id = 0;   // 1..; the agent's endpoint id
+  uint32_t ifindex = 0;       // host-side veth; 0 = not bound (offline evaluation)
+  std::optional<bool> audit;  // per-endpoint audit mode; default: CompileOptions::audit
+  std::vector<Ipv4Addr> ips;  // overrides the pod's addresses (the CNI knows them first)
 };
 
 template <typename K, typename V>

@@ -48,10 +48,18 @@ constexpr Identity cluster_local(uint8_t cluster_id, uint32_t n) {
 constexpr uint8_t cluster_of(Identity id) {
   return uint8_t((id & IDENTITY_CLUSTER_MASK) >> IDENTITY_CLUSTER_SHIFT);
 }
-constexpr uint32_t scope_of(Identity id) { return id & IDENTITY_SCOPE_MASK; }
-constexpr bool is_reserved(Identity id) { return id != 0 && id < kLocalMin; }
-constexpr bool is_cidr(Identity id) { return scope_of(id) == IDENTITY_SCOPE_CIDR; }
-constexpr bool is_cluster_cidr(Identity id) { return scope_of(id) == IDENTITY_SCOPE_CLUSTER_CIDR; }
+constexpr uint32_t scope_of(Identity id) {
+  return id & IDENTITY_SCOPE_MASK;
+}
+constexpr bool is_reserved(Identity id) {
+  return id != 0 && id < kLocalMin;
+}
+constexpr bool is_cidr(Identity id) {
+  return scope_of(id) == IDENTITY_SCOPE_CIDR;
+}
+constexpr bool is_cluster_cidr(Identity id) {
+  return scope_of(id) == IDENTITY_SCOPE_CLUSTER_CIDR;
+}
 }  // namespace identity
 
 // The name of a reserved identity ("host", "world", ...) or nullptr.

@@ -22,6 +22,9 @@ class Reachability {
   std::optional<size_t> index(const std::string& pod) const;
 
   std::string str() const;
+  // netctl's -o json form: {"pods": ["ns/name", ...], "allowed": [[true, ...], ...]} with
+  // allowed[i][j] from pods[i] to pods[j].
+  std::string json() const;
   // Cells that differ, as "x/a -> y/b: expected X, got ." lines; empty when equal.
   // With ignore_loopback the diagonal is not compared (k/k#95879).
   std::vector<std::string> diff(const Reachability& actual, bool ignore_loopback = true) const;

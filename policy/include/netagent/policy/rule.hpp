@@ -20,7 +20,9 @@ enum class Direction : uint8_t { Ingress = FLOW_DIR_INGRESS, Egress = FLOW_DIR_E
 enum class Action : uint8_t { Allow = POLICY_ACTION_ALLOW, Deny = POLICY_ACTION_DENY };
 
 inline constexpr Direction kDirections[] = {Direction::Ingress, Direction::Egress};
-constexpr unsigned index_of(Direction d) { return unsigned(d); }
+constexpr unsigned index_of(Direction d) {
+  return unsigned(d);
+}
 const char* to_string(Direction d);  // "ingress" / "egress"
 const char* to_string(Action a);     // "allow" / "deny"
 

@@ -40,8 +40,8 @@ struct PolicyDatapathOptions {
 };
 
 struct PolicyCounters {
-  std::array<drop_counter, __DROP_REASON_MAX> drops{};               // by enum drop_reason
-  std::array<drop_counter, POLICY_VERDICT_COUNTERS> verdicts{};      // dir * 4 + flow_verdict
+  std::array<drop_counter, __DROP_REASON_MAX> drops{};           // by enum drop_reason
+  std::array<drop_counter, POLICY_VERDICT_COUNTERS> verdicts{};  // dir * 4 + flow_verdict
 };
 
 class PolicyDatapath {
