@@ -52,10 +52,10 @@ class AgentNode {
   std::string log_path() const { return dir.path() + "/netagent.log"; }
 
   std::vector<std::string> args(const std::vector<std::string>& extra = {}) const {
-    std::vector<std::string> a = {NETAGENT_BIN, "--manifests",  manifests(), "--node-name",
-                                  "node-1",     "--bpf-root",   bpf_root(),  "--state-dir",
-                                  state_dir(),  "--api-socket", socket(),    "--log-level",
-                                  "debug"};
+    std::vector<std::string> a = {NETAGENT_BIN,  "--manifests",  manifests(), "--node-name",
+                                  "node-1",      "--bpf-root",   bpf_root(),  "--state-dir",
+                                  state_dir(),   "--api-socket", socket(),    "--cgroup",
+                                  cgroup.path(), "--log-level",  "debug"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -90,6 +90,8 @@ class AgentNode {
   testing::NetNs ns{"nagent"};
   testing::BpffsDir bpf{"netagent-test"};
   testing::TempDir dir{"netagent-test"};
+  // Socket LB attaches here: never to the machine's root cgroup, whose processes are not ours.
+  testing::Cgroup cgroup{"netagent-test"};
 };
 
 // The exit code of a wait status, or 128 + signal.

@@ -50,7 +50,7 @@ TEST_F(NetagentProcess, ServesUntilSigtermThenExitsZeroLeavingPinsInPlace) {
   ASSERT_TRUE(st.ok()) << st.error().str();
   EXPECT_EQ((*st)["node"]["name"], "node-1");
   EXPECT_EQ((*st)["config"]["bpf_root"], node->bpf_root());
-  EXPECT_EQ((*st)["config"]["cgroup"], netagent::testing::Cgroup::root());  // detected
+  EXPECT_EQ((*st)["config"]["cgroup"], node->cgroup.path());
   EXPECT_EQ((*st)["pid"], agent->pid());
 
   // Prometheus on the default address, inside this node's namespace.
@@ -224,7 +224,8 @@ TEST_F(NetagentProcess, ReadsItsSettingsFromAConfigFile) {
   const std::string cfg = node->dir.path() + "/netagent.yaml";
   std::ofstream(cfg) << "manifests: " << node->manifests() << "\nnode-name: from-file\n"
                      << "bpf-root: " << node->bpf_root() << "\nstate-dir: " << node->state_dir()
-                     << "\napi-socket: " << node->socket() << "\nmetrics-addr: ''\n";
+                     << "\napi-socket: " << node->socket() << "\nmetrics-addr: ''\n"
+                     << "cgroup: " << node->cgroup.path() << "\n";
   auto agent = std::make_unique<netagent::testing::Process>(
       std::vector<std::string>{NETAGENT_BIN, "--config", cfg, "--log-level", "warn"}, &node->ns,
       node->log_path());

@@ -1,13 +1,18 @@
 #include "parts.hpp"
 
+#include "netagent/services/ipam_reconciler.hpp"
+#include "netagent/services/service_reconciler.hpp"
 #include "netagent/source/manifest_source.hpp"
 
 namespace netagent::agent {
 
 void add_parts(Agent& agent) {
-  // The datapath parts plug in here, in apply order, e.g.:
-  //   agent.add(std::make_unique<lb::ServiceReconciler>(agent));
-  (void)agent;
+  // In apply order: LB IPAM hands out addresses, the LB serves them, and only then may BGP
+  // announce them.
+  auto ipam = std::make_unique<services::IpamReconciler>(agent);
+  auto lb = std::make_unique<services::ServiceReconciler>(agent, *ipam);
+  agent.add(std::move(ipam));
+  agent.add(std::move(lb));
 }
 
 std::unique_ptr<k8s::Source> make_source(Agent& agent) {

@@ -1,0 +1,60 @@
+#pragma once
+// The service load-balancing part of the agent: keeps the LB datapath (socket LB on the node's
+// cgroup, TC NodePort/LoadBalancer on the external devices) in step with the Services and
+// EndpointSlices of each snapshot and the LoadBalancer IPs LB IPAM allocated, collects conntrack
+// garbage, and serves `netctl service list`, `netctl bpf lb list` and `netctl bpf ct list`.
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+
+#include "netagent/daemon/agent.hpp"
+#include "netagent/daemon/reconciler.hpp"
+#include "netagent/lb/conntrack_gc.hpp"
+#include "netagent/lb/lb_datapath.hpp"
+#include "netagent/lb/service_maps.hpp"
+#include "netagent/lb/service_model.hpp"
+#include "netagent/services/ipam_reconciler.hpp"
+
+namespace netagent::services {
+
+class ServiceReconciler : public agent::Reconciler {
+ public:
+  ServiceReconciler(agent::Agent& agent, const IpamReconciler& ipam);
+  ~ServiceReconciler() override;
+
+  std::string name() const override { return "lb"; }
+  Status start() override;
+  Status apply(const k8s::Snapshot& snapshot) override;
+  nlohmann::json status() const override;
+  void register_api(api::Router& router) override;
+  void register_metrics(metrics::Registry& registry) override;
+  void stop() override;
+  Status cleanup() override;
+
+  // The frontends programmed now, for parts that must follow the datapath (BGP announces an
+  // address only once it is served).
+  const lb::DesiredServices& desired() const { return desired_; }
+
+  // ClusterMesh adds remote backends per service port ("ns/name/port-name").
+  void set_extra_backends(lb::ExtraBackends extra) { extra_ = std::move(extra); }
+
+ private:
+  lb::NodeView node(const k8s::Snapshot& snapshot) const;
+  void schedule_gc();
+  nlohmann::json services_json() const;
+  nlohmann::json maps_json() const;
+  nlohmann::json conntrack_json(size_t limit) const;
+
+  agent::Agent& agent_;
+  const IpamReconciler& ipam_;
+  std::unique_ptr<lb::LbDatapath> dp_;
+  std::unique_ptr<lb::ServiceMaps> maps_;
+  lb::DesiredServices desired_;
+  lb::ExtraBackends extra_;
+  lb::ApplyStats last_stats_;
+  lb::GcStats last_gc_;
+  uint64_t gc_removed_total_ = 0;
+  boost::asio::steady_timer gc_timer_;
+  metrics::Histogram* apply_seconds_ = nullptr;
+};
+
+}  // namespace netagent::services
