@@ -22,6 +22,14 @@ struct {
 } ct4_global SEC(".maps");
 
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32); /* ifindex */
+	__type(value, struct lb4_device);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb4_devices SEC(".maps");
+
 static __always_inline int drop(struct __sk_buff *skb, __u32 reason, const struct pkt4 *p,
 				__u8 dir, __u32 svc_id)
 {
@@ -73,6 +81,37 @@ static __always_inline int rewrite4(struct __sk_buff *skb, const struct pkt4 *p,
 	}
 	ip->check = csum_replace4(ip->check, old_addr, new_addr);
 	return 0;
+}
+
+/* Sends a packet SNATed to this node's address straight out of the device the FIB chooses, with
+ * the TTL a router would decrement: handed back to the stack, a packet arriving with one of the
+ * node's own addresses as its source would be dropped as martian. */
+static __always_inline int snat_redirect(struct __sk_buff *skb, __be32 saddr, __be32 daddr)
+{
+	struct bpf_fib_lookup fib = {};
+	int rc;
+
+	fib.family = 2; /* AF_INET */
+	fib.ipv4_src = saddr;
+	fib.ipv4_dst = daddr;
+	fib.ifindex = skb->ingress_ifindex;
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return TC_ACT_OK; /* no route: let the stack decide and report */
+
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN_;
+
+	if ((void *)(ip + 1) > data_end)
+		return TC_ACT_SHOT;
+	if (ip->ttl <= 1)
+		return TC_ACT_OK; /* the stack sends the ICMP time exceeded */
+	__u32 old = *(__u16 *)&ip->ttl;
+	ip->ttl--;
+	ip->check = csum_replace4(ip->check, old, *(__u16 *)&ip->ttl);
+	/* The kernel resolves the next hop's MAC (and queues while it does). */
+	return bpf_redirect_neigh(fib.ifindex, 0, 0, 0);
 }
 
 static __always_inline __u32 select_backend(const struct pkt4 *p, const struct lb4_svc_value *svc)
@@ -162,7 +201,33 @@ int tc_nodeport_ingress(struct __sk_buff *skb)
 			lb_count(LB_CNT_SVC_EST);
 			if (rewrite4(skb, &p, 1, p.daddr, ct->nat_addr, p.dport, ct->nat_port))
 				return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
+			if (ct->flags & CT_F_SNAT) {
+				if (rewrite4(skb, &p, 0, p.saddr, ct->snat_addr, p.sport, ct->snat_port))
+					return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
+				return snat_redirect(skb, ct->snat_addr, ct->nat_addr);
+			}
 			return TC_ACT_OK;
+		}
+		/* A remote backend's reply to the node's SNAT address: back to the frontend and
+		 * the client. Only packets to the SNAT port range pay for this lookup. */
+		if (bpf_ntohs(p.dport) >= LB_SNAT_PORT_MIN) {
+			struct ct4_key rk = {
+				.saddr = p.saddr,
+				.daddr = p.daddr,
+				.sport = p.sport,
+				.dport = p.dport,
+				.proto = p.proto,
+				.dir = CT_DIR_REPLY,
+			};
+			ct = bpf_map_lookup_elem(&ct4_global, &rk);
+			if (ct && (ct->flags & CT_F_SNAT)) {
+				ct_touch(ct, p.tcp_flags, CT_F_SEEN_REPLY);
+				if (rewrite4(skb, &p, 0, p.saddr, ct->nat_addr, p.sport, ct->nat_port) ||
+				    rewrite4(skb, &p, 1, p.daddr, ct->snat_addr, p.dport, ct->snat_port))
+					return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
+				lb_count(LB_CNT_SNAT_REVERSE);
+				return TC_ACT_OK;
+			}
 		}
 	}
 
@@ -212,13 +277,53 @@ int tc_nodeport_ingress(struct __sk_buff *skb)
 		.svc_id = svc->svc_id,
 	};
 
-	/* Reply entry first: once the forward entry exists, replies may already flow. */
-	if (bpf_map_update_elem(&ct4_global, &rk, &rv, BPF_ANY) ||
-	    bpf_map_update_elem(&ct4_global, &fk, &fv, BPF_ANY))
+	if (be->flags & LB_BE_F_LOCAL) {
+		/* Reply entry first: once the forward entry exists, replies may already flow. */
+		if (bpf_map_update_elem(&ct4_global, &rk, &rv, BPF_ANY))
+			return drop(skb, DROP_CT_CREATE_FAILED, &p, FLOW_DIR_INGRESS, svc->svc_id);
+	} else {
+		/* The backend lives on another node: its reply would not come back through this
+		 * node, so the client is replaced with the node's address and a port of its own,
+		 * claimed by inserting the reply entry only if that tuple is free. */
+		__u32 ifindex = skb->ifindex;
+		struct lb4_device *dev = bpf_map_lookup_elem(&lb4_devices, &ifindex);
+		__u32 base, i;
+		int claimed = 0;
+
+		if (!dev || !dev->snat_addr)
+			return drop(skb, DROP_NO_SNAT_ADDRESS, &p, FLOW_DIR_INGRESS, svc->svc_id);
+		base = hash_3words(p.saddr, ((__u32)p.sport << 16) | p.dport, p.daddr, p.proto);
+		rk.daddr = dev->snat_addr;
+		rv.flags |= CT_F_SNAT;
+		rv.snat_addr = p.saddr;
+		rv.snat_port = p.sport;
+		for (i = 0; i < LB_SNAT_PORT_TRIES; i++) {
+			__u16 port = LB_SNAT_PORT_MIN +
+				     (base + i * 7919) % (LB_SNAT_PORT_MAX - LB_SNAT_PORT_MIN + 1);
+
+			rk.dport = bpf_htons(port);
+			if (!bpf_map_update_elem(&ct4_global, &rk, &rv, BPF_NOEXIST)) {
+				claimed = 1;
+				break;
+			}
+		}
+		if (!claimed)
+			return drop(skb, DROP_SNAT_PORTS_EXHAUSTED, &p, FLOW_DIR_INGRESS, svc->svc_id);
+		fv.flags |= CT_F_SNAT;
+		fv.snat_addr = rk.daddr;
+		fv.snat_port = rk.dport;
+		lb_count(LB_CNT_SNAT);
+	}
+	if (bpf_map_update_elem(&ct4_global, &fk, &fv, BPF_ANY))
 		return drop(skb, DROP_CT_CREATE_FAILED, &p, FLOW_DIR_INGRESS, svc->svc_id);
 	lb_count(LB_CNT_SVC_NEW);
 	if (rewrite4(skb, &p, 1, p.daddr, be->address, p.dport, be->port))
 		return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
+	if (fv.flags & CT_F_SNAT) {
+		if (rewrite4(skb, &p, 0, p.saddr, fv.snat_addr, p.sport, fv.snat_port))
+			return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
+		return snat_redirect(skb, fv.snat_addr, fv.nat_addr);
+	}
 	return TC_ACT_OK;
 }
 
@@ -244,7 +349,8 @@ int tc_nodeport_egress(struct __sk_buff *skb)
 		.dir = CT_DIR_REPLY,
 	};
 	ct = bpf_map_lookup_elem(&ct4_global, &rk);
-	if (!ct) {
+	if (!ct || (ct->flags & CT_F_SNAT)) {
+		/* SNATed flows are reverse-translated where their replies arrive: at ingress. */
 		lb_count(LB_CNT_PASS);
 		return TC_ACT_OK;
 	}

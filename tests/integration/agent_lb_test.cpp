@@ -55,7 +55,8 @@ spec:
   - {name: dns, port: 53, protocol: UDP, targetPort: 5353, nodePort: 30053}
 )";
 
-std::string slice(const std::vector<std::string>& pods) {
+std::string slice(const std::vector<std::string>& pods,
+                  const std::vector<std::string>& remote_pods = {}) {
   std::string y = R"(apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: web-1, namespace: demo, labels: {kubernetes.io/service-name: web}}
@@ -65,7 +66,9 @@ endpoints:
 )";
   for (const auto& p : pods)
     y += "- {addresses: [" + p + "], nodeName: node-a}\n";
-  if (pods.empty()) y += "[]\n";
+  for (const auto& p : remote_pods)
+    y += "- {addresses: [" + p + "], nodeName: node-b}\n";
+  if (pods.empty() && remote_pods.empty()) y += "[]\n";
   return y;
 }
 
@@ -197,6 +200,33 @@ TEST_F(AgentLb, ScaleDownAndUpWhileNewConnectionsKeepWorking) {
   load.join();
   EXPECT_GT(ok.load(), 10);
   EXPECT_EQ(failed.load(), 0) << "new connections failed while backends changed";
+}
+
+// A backend on another node (no agent there): the node SNATs the flow so that the reply comes
+// back through it, and the client sees the LoadBalancer IP answer.
+TEST_F(AgentLb, RemoteBackendsThroughSnat) {
+  auto node_b = lan_->host("nodeb", "10.25.11.12/24");
+  Pod remote(*node_b, "web4", "10.1.2.9");
+  Process server(
+      {NETAGENT_ECHO_BIN, "--name", "web4", "--tcp", "8080", "--udp", "5353", "--show-peer"},
+      &remote.ns());
+  node_->route("10.1.2.0/24 via 10.25.11.12");
+  write("slice.yaml", slice({"10.1.0.5"}, {"10.1.2.9"}));
+  auto agent = start_agent();
+  std::set<std::string> seen;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto a = served("10.25.11.100", 80);
+        seen.insert(a.substr(0, a.find(' ')) == "web4" ? "web4" : a);
+        return seen.count("web4") && seen.count("web1\n");
+      },
+      5s))
+      << agent->log();
+  // The remote backend saw the node's address, not the client's (SNAT).
+  auto a = served("10.25.11.100", 80);
+  for (int i = 0; i < 20 && a.rfind("web4", 0) != 0; ++i)
+    a = served("10.25.11.100", 80);
+  EXPECT_EQ(a.rfind("web4 from 10.25.11.11:", 0), 0u) << a;
 }
 
 // Opens a TCP connection from inside ns that stays open across the test.

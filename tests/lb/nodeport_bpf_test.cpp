@@ -243,3 +243,78 @@ TEST_F(NodePortProgram, ConntrackGcRefreshesActiveFlowsAndDropsThoseOfDeletedSer
 
 }  // namespace
 }  // namespace netagent::lb
+
+namespace netagent::lb {
+namespace {
+
+// A backend on another node: the client is replaced with the node's address and a port of its
+// own (SNAT), and the backend's reply, arriving back at ingress, is turned into the frontend's
+// answer to the client.
+TEST_F(NodePortProgram, RemoteBackendIsReachedThroughSnat) {
+  auto remote = testing::frontend(FrontendType::LoadBalancer, "10.25.11.105", 80, IPPROTO_TCP,
+                                  {{testing::ip("10.1.2.9"), 8080, IPPROTO_TCP}}, "remote");
+  DesiredServices d;
+  d.frontends = {remote};
+  d.backends[remote.backends[0]] = BackendInfo{remote.backends[0], /*local=*/false};
+  ASSERT_TRUE(maps_->apply_changes({{remote.service, {remote}}}, d.backends));
+  // BPF_PROG_TEST_RUN runs TC programs on the loopback device (ifindex 1).
+  ASSERT_TRUE(dp_->set_snat_address(1, testing::ip("10.25.11.11")));
+
+  const auto client = testing::ip("198.51.100.20");
+  auto syn = datapath::PacketBuilder()
+                 .ipv4(client, testing::ip("10.25.11.105"))
+                 .tcp(43000, 80)
+                 .payload("q")
+                 .build();
+  auto r = run_ingress(syn);
+  // Sent out through the FIB (TC_ACT_REDIRECT) where a route exists, else to the stack.
+  ASSERT_TRUE(r.retval == TC_ACT_OK || r.retval == TC_ACT_REDIRECT) << r.retval;
+  auto out = datapath::decode_packet(r.packet);
+  EXPECT_EQ(out->daddr, testing::ip("10.1.2.9"));
+  EXPECT_EQ(out->dport, 8080);
+  EXPECT_EQ(out->saddr, testing::ip("10.25.11.11"));
+  EXPECT_GE(out->sport, LB_SNAT_PORT_MIN);
+  EXPECT_TRUE(out->ip_csum_ok && out->l4_csum_ok) << out->str();
+  // The next packet of the flow takes the same translation.
+  auto again = datapath::decode_packet(run_ingress(syn).packet);
+  EXPECT_EQ(again->sport, out->sport);
+  // The backend answers the node; ingress restores frontend and client.
+  auto reply = datapath::PacketBuilder()
+                   .ipv4(testing::ip("10.1.2.9"), testing::ip("10.25.11.11"))
+                   .tcp(8080, out->sport, datapath::tcp_flags::SYN | datapath::tcp_flags::ACK)
+                   .payload("a")
+                   .build();
+  auto rr = run_ingress(reply);
+  ASSERT_EQ(int(rr.retval), TC_ACT_OK);
+  auto back = datapath::decode_packet(rr.packet);
+  EXPECT_EQ(back->saddr, testing::ip("10.25.11.105"));
+  EXPECT_EQ(back->sport, 80);
+  EXPECT_EQ(back->daddr, client);
+  EXPECT_EQ(back->dport, 43000);
+  EXPECT_TRUE(back->ip_csum_ok && back->l4_csum_ok) << back->str();
+  // Another client gets another SNAT port.
+  auto other = datapath::PacketBuilder()
+                   .ipv4(testing::ip("198.51.100.21"), testing::ip("10.25.11.105"))
+                   .tcp(43000, 80)
+                   .build();
+  auto o = datapath::decode_packet(run_ingress(other).packet);
+  EXPECT_NE(o->sport, out->sport);
+}
+
+TEST_F(NodePortProgram, RemoteBackendWithoutSnatAddressIsDropped) {
+  auto remote = testing::frontend(FrontendType::LoadBalancer, "10.25.11.106", 80, IPPROTO_TCP,
+                                  {{testing::ip("10.1.2.9"), 8080, IPPROTO_TCP}}, "remote2");
+  std::map<BackendAddr, BackendInfo> info{
+      {remote.backends[0], BackendInfo{remote.backends[0], false}}};
+  ASSERT_TRUE(maps_->apply_changes({{remote.service, {remote}}}, info));
+  uint64_t before = drops(DROP_NO_SNAT_ADDRESS);
+  auto syn = datapath::PacketBuilder()
+                 .ipv4(testing::ip("198.51.100.20"), testing::ip("10.25.11.106"))
+                 .tcp(43001, 80)
+                 .build();
+  EXPECT_EQ(int(run_ingress(syn).retval), TC_ACT_SHOT);
+  EXPECT_EQ(drops(DROP_NO_SNAT_ADDRESS), before + 1);
+}
+
+}  // namespace
+}  // namespace netagent::lb

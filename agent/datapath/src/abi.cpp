@@ -14,7 +14,8 @@ static_assert(sizeof(lb4_sock_value) == 12);
 static_assert(sizeof(lb_affinity_key) == 16);
 static_assert(sizeof(lb_affinity_value) == 16);
 static_assert(sizeof(ct4_key) == 16);
-static_assert(sizeof(ct4_value) == 32);
+static_assert(sizeof(ct4_value) == 40);
+static_assert(sizeof(lb4_device) == 8);
 static_assert(sizeof(lb_config) == 24);
 static_assert(sizeof(drop_counter) == 16);
 static_assert(sizeof(flow_event) == 56);
@@ -22,10 +23,9 @@ static_assert(offsetof(lb4_svc_key, backend_slot) == 6);
 static_assert(offsetof(ct4_value, nat_addr) == 16);
 static_assert(offsetof(flow_event, saddr) == 16);
 
-#define NETAGENT_F(S, f)                                     \
-  AbiField {                                                 \
-#f, offsetof(S, f), sizeof(static_cast <S*>(nullptr)->f) \
-  }
+// clang-format off
+#define NETAGENT_F(S, f) AbiField{#f, offsetof(S, f), sizeof(static_cast<S*>(nullptr)->f)}
+// clang-format on
 
 const std::vector<AbiStruct>& abi_structs() {
   static const std::vector<AbiStruct> all = {
@@ -74,7 +74,11 @@ const std::vector<AbiStruct>& abi_structs() {
        {NETAGENT_F(ct4_value, created_ns), NETAGENT_F(ct4_value, last_seen_ns),
         NETAGENT_F(ct4_value, nat_addr), NETAGENT_F(ct4_value, nat_port),
         NETAGENT_F(ct4_value, flags), NETAGENT_F(ct4_value, pad), NETAGENT_F(ct4_value, backend_id),
-        NETAGENT_F(ct4_value, svc_id)}},
+        NETAGENT_F(ct4_value, svc_id), NETAGENT_F(ct4_value, snat_addr),
+        NETAGENT_F(ct4_value, snat_port), NETAGENT_F(ct4_value, pad2)}},
+      {"lb4_device",
+       sizeof(lb4_device),
+       {NETAGENT_F(lb4_device, snat_addr), NETAGENT_F(lb4_device, pad)}},
       {"lb_config",
        sizeof(lb_config),
        {NETAGENT_F(lb_config, maglev_table_size), NETAGENT_F(lb_config, hash_seed),
@@ -128,6 +132,10 @@ const char* drop_reason_name(unsigned reason) {
       return "unknown_endpoint";
     case DROP_UNSUPPORTED_PROTO:
       return "unsupported_proto";
+    case DROP_NO_SNAT_ADDRESS:
+      return "no_snat_address";
+    case DROP_SNAT_PORTS_EXHAUSTED:
+      return "snat_ports_exhausted";
     default:
       return "unknown";
   }
@@ -147,8 +155,10 @@ const char* lb_counter_name(unsigned counter) {
       return "sock_revnat";
     case LB_CNT_PASS:
       return "pass";
-    case LB_CNT_CT_RESELECT:
-      return "ct_reselect";
+    case LB_CNT_SNAT:
+      return "snat";
+    case LB_CNT_SNAT_REVERSE:
+      return "snat_reverse";
     default:
       return "unknown";
   }

@@ -43,7 +43,11 @@ Result<GcStats> conntrack_gc_pass(LbDatapath& dp, const std::set<uint32_t>& live
   std::set<std::tuple<uint32_t, uint16_t, uint32_t>> answered;  // (client, client port, svc)
   for (const auto& [k, v] : *all) {
     if (k.dir == CT_DIR_REPLY && (v.flags & CT_F_SEEN_REPLY)) {
-      answered.insert({k.daddr, k.dport, v.svc_id});
+      // The client is the reply's destination, or for SNATed flows the address it restores.
+      if (v.flags & CT_F_SNAT)
+        answered.insert({v.snat_addr, v.snat_port, v.svc_id});
+      else
+        answered.insert({k.daddr, k.dport, v.svc_id});
     }
   }
   for (auto [k, v] : *all) {

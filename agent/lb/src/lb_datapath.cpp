@@ -1,6 +1,8 @@
 #include "netagent/lb/lb_datapath.hpp"
 
 #include <bpf/bpf.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 
 #include "nodeport.skel.h"
@@ -35,6 +37,20 @@ Status configure(Skel* s, const LbDatapathOptions& o) {
 
 std::string links_dir(const std::string& root) {
   return root + "/links";
+}
+
+// The first IPv4 address of a device in this network namespace.
+std::optional<Ipv4Addr> first_ipv4_of(const std::string& device) {
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) != 0) return std::nullopt;
+  std::optional<Ipv4Addr> out;
+  for (auto* i = ifs; i && !out; i = i->ifa_next) {
+    if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && device == i->ifa_name) {
+      out = Ipv4Addr::from_be(reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
+    }
+  }
+  freeifaddrs(ifs);
+  return out;
 }
 
 }  // namespace
@@ -96,6 +112,7 @@ Result<std::unique_ptr<LbDatapath>> LbDatapath::load(const LbDatapathOptions& op
   NETAGENT_MAP(affinity, n->maps.lb4_affinity);
   NETAGENT_MAP(drops, n->maps.drop_stats);
   NETAGENT_MAP(counters, n->maps.lb_stats);
+  NETAGENT_MAP(devices, n->maps.lb4_devices);
 #undef NETAGENT_MAP
   dp->maglev_outer_fd = bpf_map__fd(n->maps.lb4_maglev);
   dp->flow_events_fd = bpf_map__fd(n->maps.flow_events);
@@ -135,8 +152,17 @@ Status LbDatapath::attach_devices(const std::vector<std::string>& devices) {
     datapath::TcHook out{*idx, datapath::TcDirection::Egress, 1, 1};
     if (auto st = datapath::tc_attach(in, nodeport_ingress_fd()); !st) return st;
     if (auto st = datapath::tc_attach(out, nodeport_egress_fd()); !st) return st;
+    if (auto addr = first_ipv4_of(dev)) {
+      if (auto st = set_snat_address(*idx, *addr); !st) return st;
+    }
   }
   return {};
+}
+
+Status LbDatapath::set_snat_address(int ifindex, Ipv4Addr addr) {
+  lb4_device d{};
+  d.snat_addr = addr.to_be();
+  return devices.update(uint32_t(ifindex), d);
 }
 
 Status LbDatapath::detach_all(const std::string& pin_root, const std::string& cgroup_path,

@@ -322,7 +322,8 @@ void ServiceReconciler::register_metrics(metrics::Registry& registry) {
                 "Packets dropped by the LB datapath, by drop reason",
                 {{"reason", datapath::drop_reason_name(r)}}, double(packets));
     }
-    for (unsigned i = 0; i < LB_CNT_PASS + 3 && i < __LB_CNT_MAX; ++i) {
+    for (unsigned i : {LB_CNT_SVC_NEW, LB_CNT_SVC_EST, LB_CNT_REVNAT, LB_CNT_SOCK_CONNECT,
+                       LB_CNT_SOCK_REVNAT, LB_CNT_PASS, LB_CNT_SNAT, LB_CNT_SNAT_REVERSE}) {
       auto v = dp_->counters.read(i);
       if (!v) continue;
       uint64_t n = 0;

@@ -21,6 +21,8 @@ enum drop_reason {
 	DROP_POLICY_DENY_RULE = 10,  /* an explicit deny rule matched */
 	DROP_UNKNOWN_ENDPOINT = 11,  /* policy program on an interface with no endpoint record */
 	DROP_UNSUPPORTED_PROTO = 12, /* L4 protocol the service does not serve */
+	DROP_NO_SNAT_ADDRESS = 13,   /* remote backend, but the device has no SNAT address */
+	DROP_SNAT_PORTS_EXHAUSTED = 14, /* no free SNAT port for this backend */
 	__DROP_REASON_MAX = 32,
 };
 

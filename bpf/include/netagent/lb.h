@@ -124,6 +124,7 @@ struct ct4_key {
 enum ct_flags {
 	CT_F_SEEN_REPLY = 1 << 0, /* a reply went back through reverse NAT */
 	CT_F_CLOSING = 1 << 1,    /* FIN or RST seen */
+	CT_F_SNAT = 1 << 3,       /* the flow goes to a remote backend through SNAT */
 	CT_F_ACTIVE = 1 << 2,     /* a packet used the entry since the agent's last GC pass: the
 				   * datapath sets it (no clock read per packet), the GC clears it
 				   * and moves last_seen_ns forward */
@@ -138,7 +139,25 @@ struct ct4_value {
 	__u8 pad;
 	__u32 backend_id;
 	__u32 svc_id;
+	/* SNAT, for backends on other nodes (their replies must come back through this node):
+	 * FORWARD: the node address and port the client is replaced with; REPLY: the client
+	 * address and port restored as destination. Zero when the backend is local. */
+	__be32 snat_addr;
+	__be16 snat_port;
+	__u16 pad2;
 };
+
+/* The address each external device SNATs from (by ifindex), set by the agent. */
+struct lb4_device {
+	__be32 snat_addr;
+	__u32 pad;
+};
+
+/* Source ports the node uses to SNAT flows to remote backends: above the kernel's default
+ * ephemeral range (32768-60999), so they never meet the node's own connections. */
+#define LB_SNAT_PORT_MIN 61000
+#define LB_SNAT_PORT_MAX 65535
+#define LB_SNAT_PORT_TRIES 8
 
 /* Datapath counters beyond drops, per CPU, indexed by enum lb_counter. */
 enum lb_counter {
@@ -148,7 +167,9 @@ enum lb_counter {
 	LB_CNT_SOCK_CONNECT = 3, /* socket connects/sends translated */
 	LB_CNT_SOCK_REVNAT = 4,  /* getpeername/recvmsg reverse translations */
 	LB_CNT_PASS = 5,         /* packets that were not for a service */
-	LB_CNT_CT_RESELECT = 6,  /* established flows whose backend vanished and were re-balanced */
+	LB_CNT_UNUSED_6 = 6,
+	LB_CNT_SNAT = 7,         /* new flows to a remote backend, SNATed to the node */
+	LB_CNT_SNAT_REVERSE = 8, /* replies from remote backends translated back */
 	__LB_CNT_MAX = 16,
 };
 

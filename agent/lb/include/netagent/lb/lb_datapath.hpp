@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "netagent/common/ip.hpp"
 #include "netagent/common/result.hpp"
 #include "netagent/datapath/abi.hpp"
 #include "netagent/datapath/attach.hpp"
@@ -35,8 +36,11 @@ class LbDatapath {
 
   // Attaches the socket hooks to a cgroup v2 directory (pinned links, replaced atomically).
   Status attach_cgroup(const std::string& cgroup_path);
-  // Attaches the TC programs to each external device (ingress and egress).
+  // Attaches the TC programs to each external device (ingress and egress) and records the
+  // device's first IPv4 address as the SNAT address for flows to remote backends.
   Status attach_devices(const std::vector<std::string>& devices);
+  // Sets the SNAT address of a device explicitly (tests; devices without an address).
+  Status set_snat_address(int ifindex, Ipv4Addr addr);
   // Removes what attach_* installed (for `netagent --cleanup`).
   static Status detach_all(const std::string& pin_root, const std::string& cgroup_path,
                            const std::vector<std::string>& devices);
@@ -49,6 +53,7 @@ class LbDatapath {
   datapath::TypedMap<ct4_key, ct4_value> conntrack;
   datapath::TypedMap<lb4_sock_key, lb4_sock_value> sock_revnat;
   datapath::TypedMap<lb_affinity_key, lb_affinity_value> affinity;
+  datapath::TypedMap<uint32_t, lb4_device> devices;
   datapath::PerCpuArray<drop_counter> drops;
   datapath::PerCpuArray<uint64_t> counters;
   int maglev_outer_fd = -1;
