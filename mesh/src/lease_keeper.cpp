@@ -38,6 +38,14 @@ void LeaseKeeper::stop(bool revoke) {
   }
 }
 
+void LeaseKeeper::reset() {
+  if (status_.id == 0) return;
+  status_.id = 0;
+  ++status_.losses;
+  status_.last_error = "lease reported gone by a write";
+  timer_.cancel();
+}
+
 asio::awaitable<void> LeaseKeeper::run(int64_t reuse_id) {
   auto self = shared_from_this();
   // Renew at a third of the TTL (as etcd's own clients do) so that two renewals may fail before
@@ -83,8 +91,13 @@ asio::awaitable<void> LeaseKeeper::run(int64_t reuse_id) {
       if (cb_.on_granted) cb_.on_granted(g->id, false);
       continue;
     }
-    auto ttl = co_await client_->lease_keepalive(status_.id);
+    const int64_t held = status_.id;
+    auto ttl = co_await client_->lease_keepalive(held);
     if (stopped_) co_return;
+    if (status_.id != held) {  // reset() meanwhile
+      wait = std::chrono::milliseconds(0);
+      continue;
+    }
     if (!ttl && !is_lease_not_found(ttl.error())) {
       // Unreachable: keep trying. Only etcd's word that the lease is gone counts as a loss (an
       // etcd that restarts extends its leases by a full TTL, so the lease may well survive).

@@ -46,6 +46,7 @@ struct TlsMaterial {
   std::string ca_pem;
   std::string cert_pem;
   std::string key_pem;
+  bool operator==(const TlsMaterial&) const = default;
 };
 
 struct EtcdConfig {
@@ -55,6 +56,7 @@ struct EtcdConfig {
   std::chrono::milliseconds connect_timeout{3000};   // resolve + TCP + TLS handshake
   std::chrono::milliseconds request_timeout{10000};  // one unary request, send to last byte
   size_t max_idle_connections = 8;
+  bool operator==(const EtcdConfig&) const = default;
 };
 
 struct ResponseHeader {

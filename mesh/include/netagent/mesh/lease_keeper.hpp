@@ -44,6 +44,10 @@ class LeaseKeeper : public std::enable_shared_from_this<LeaseKeeper> {
   // once) when `revoke`. No callback runs after stop().
   void stop(bool revoke = false);
 
+  // The owner learnt that etcd no longer has the lease (a put under it failed): drop it and grant
+  // a new one right away. on_granted reports the new lease; on_lost is not called.
+  void reset();
+
   int64_t id() const { return status_.id; }
   const LeaseStatus& status() const { return status_; }
 
