@@ -81,6 +81,7 @@ void StatePublisher::publish(const LocalState& state) {
 void StatePublisher::publish_keys(DesiredKeys keys) {
   for (auto kind : kvstore::kSyncedKinds)
     keys[kvstore::synced_key(cluster_.name, kind)] = canary_;
+  if (!desired_ || *desired_ != keys) st_.synced = false;
   desired_ = std::make_shared<const DesiredKeys>(std::move(keys));
   wake();
 }
@@ -131,8 +132,10 @@ void StatePublisher::apply_written(const std::vector<TxnOp>& ops) {
   for (const auto& op : ops) {
     if (op.kind == TxnOp::Kind::Put) {
       written_[op.key] = WrittenValue{op.value, op.lease};
+      ++st_.puts;
     } else {
       written_.erase(op.key);
+      ++st_.deletes;
     }
   }
 }
@@ -252,7 +255,6 @@ asio::awaitable<void> StatePublisher::run() {
     st_.synced = false;
     ++st_.rounds;
     const int64_t lease = lease_;
-    const size_t puts = plan.puts, deletes = plan.deletes;
     auto st = co_await execute(std::move(plan));
     if (stopped_) co_return;
     if (!st) {
@@ -274,8 +276,6 @@ asio::awaitable<void> StatePublisher::run() {
     delay_ = std::chrono::milliseconds(0);
     st_.connected = true;
     st_.last_error.clear();
-    st_.puts += puts;
-    st_.deletes += deletes;
     st_.last_round_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
