@@ -48,7 +48,7 @@ Result<std::unique_ptr<ClusterMesh>> ClusterMesh::create(boost::asio::io_context
 }
 
 Result<std::unique_ptr<RemoteCluster>> ClusterMesh::make_remote(
-    RemoteClusterConfig cfg, std::unique_ptr<RemoteStateTracker> tracker) {
+    RemoteClusterConfig cfg, std::shared_ptr<RemoteStateTracker> tracker) {
   return RemoteCluster::create(
       io_, std::move(cfg), LocalMeshInfo{opts_.local, opts_.pod_cidrs}, opts_.remote,
       [this](StateChanges&& c) { on_remote_change(std::move(c)); }, std::move(tracker));
@@ -125,7 +125,7 @@ Status ClusterMesh::set_remotes(std::vector<RemoteClusterConfig> remotes) {
   for (auto& [name, cfg] : wanted) {
     auto it = remotes_.find(name);
     if (it != remotes_.end() && it->second->config().etcd == cfg.etcd) continue;
-    std::unique_ptr<RemoteStateTracker> tracker;
+    std::shared_ptr<RemoteStateTracker> tracker;
     if (it != remotes_.end()) {
       it->second->stop();
       tracker = it->second->release_tracker();
@@ -143,6 +143,15 @@ Status ClusterMesh::set_remotes(std::vector<RemoteClusterConfig> remotes) {
 }
 
 MeshView ClusterMesh::view() const {
+  MeshView v;
+  for (const auto& [name, r] : remotes_) {
+    if (!r->accepted()) continue;
+    v.clusters.push_back(RemoteClusterView{name, r->tracker().cluster_id(), r->stale(), r->live()});
+  }
+  return v;
+}
+
+MeshView ClusterMesh::snapshot_view() const {
   MeshView v;
   for (const auto& [name, r] : remotes_) {
     if (!r->accepted()) continue;

@@ -35,7 +35,7 @@ StatePublisher::StatePublisher(std::shared_ptr<EtcdClient> client, ClusterInfo c
       pod_cidrs_(std::move(pod_cidrs)),
       opts_(std::move(opts)),
       wake_(client_->io()),
-      canary_(rfc3339_now()) {}
+      encoder_(cluster_, pod_cidrs_, rfc3339_now()) {}
 
 StatePublisher::~StatePublisher() = default;
 
@@ -75,14 +75,10 @@ void StatePublisher::stop(bool revoke) {
 }
 
 void StatePublisher::publish(const LocalState& state) {
-  publish_keys(encode_local_state(state, cluster_, pod_cidrs_));
-}
-
-void StatePublisher::publish_keys(DesiredKeys keys) {
-  for (auto kind : kvstore::kSyncedKinds)
-    keys[kvstore::synced_key(cluster_.name, kind)] = canary_;
-  if (!desired_ || *desired_ != keys) st_.synced = false;
-  desired_ = std::make_shared<const DesiredKeys>(std::move(keys));
+  const size_t before = dirty_keys_.size();
+  encoder_.update(state, dirty_keys_);
+  if (!have_state_ || dirty_keys_.size() != before) st_.synced = false;
+  have_state_ = true;
   wake();
 }
 
@@ -153,6 +149,7 @@ asio::awaitable<Status> StatePublisher::reconcile() {
   }
   written_ = std::move(found);
   need_reconcile_ = false;
+  full_plan_ = true;
   ++st_.reconciles;
   co_return Status{};
 }
@@ -218,7 +215,7 @@ asio::awaitable<Status> StatePublisher::execute(PublishPlan plan) {
 asio::awaitable<void> StatePublisher::run() {
   auto self = shared_from_this();
   while (!stopped_) {
-    if (lease_ == 0 || !desired_) {
+    if (lease_ == 0 || !have_state_) {
       // Nothing to publish yet (no lease, or no state: a starting agent must not wipe its
       // entries before it knows what is true).
       if (!dirty_) co_await sleep(std::chrono::milliseconds::max());
@@ -237,10 +234,14 @@ asio::awaitable<void> StatePublisher::run() {
         continue;
       }
     }
-    auto desired = desired_;
     dirty_ = false;
     const auto t0 = std::chrono::steady_clock::now();
-    PublishPlan plan = plan_publish(*desired, written_, lease_, opts_.max_txn_ops);
+    PublishPlan plan = full_plan_
+                           ? plan_publish(encoder_.desired(), written_, lease_, opts_.max_txn_ops)
+                           : plan_publish_keys(encoder_.desired(), written_, lease_,
+                                               opts_.max_txn_ops, dirty_keys_);
+    dirty_keys_.clear();
+    full_plan_ = false;
     st_.pending = plan.puts + plan.deletes;
     if (plan.empty()) {
       st_.synced = true;
@@ -261,6 +262,12 @@ asio::awaitable<void> StatePublisher::run() {
       ++st_.errors;
       st_.connected = false;
       st_.last_error = st.error().message;
+      full_plan_ = true;  // some of the plan may not have been written
+      if (st.error().message.find("too many operations in txn request") != std::string::npos &&
+          opts_.max_txn_ops > 1) {
+        opts_.max_txn_ops /= 2;  // the server's --max-txn-ops is lower than ours
+        continue;
+      }
       if (is_lease_not_found(st.error()) && lease_ == lease) {
         // Our lease expired (an etcd outage longer than its TTL): get a new one, then read
         // back and write everything again under it.

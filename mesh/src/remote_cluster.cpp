@@ -13,14 +13,14 @@ RemoteCluster::~RemoteCluster() {
 
 Result<std::unique_ptr<RemoteCluster>> RemoteCluster::create(
     boost::asio::io_context& io, RemoteClusterConfig config, LocalMeshInfo local,
-    RemoteOptions opts, ChangeFn on_change, std::unique_ptr<RemoteStateTracker> tracker) {
+    RemoteOptions opts, ChangeFn on_change, std::shared_ptr<RemoteStateTracker> tracker) {
   auto client = EtcdClient::create(io, config.etcd);
   if (!client) return client.error().wrap("remote cluster " + config.name);
   std::unique_ptr<RemoteCluster> rc(
       new RemoteCluster(std::move(config), opts, std::move(on_change)));
   rc->client_ = std::move(*client);
   rc->tracker_ = tracker ? std::move(tracker)
-                         : std::make_unique<RemoteStateTracker>(rc->config_.name, std::move(local));
+                         : std::make_shared<RemoteStateTracker>(rc->config_.name, std::move(local));
   if (rc->tracker_->has_config()) rc->ready_ = true;  // carried-over state counts as known
   rc->stale_ = rc->ready_;
   return rc;
@@ -79,6 +79,11 @@ void RemoteCluster::on_state(WatchState s, const std::string& detail) {
     last_error_ = detail;
     if (ready_) stale_ = true;
   }
+}
+
+std::shared_ptr<const ClusterState> RemoteCluster::live() const {
+  // Aliasing: shares ownership of the tracker, points at its visible state.
+  return std::shared_ptr<const ClusterState>(tracker_, &tracker_->visible());
 }
 
 std::shared_ptr<const ClusterState> RemoteCluster::snapshot() const {

@@ -1,5 +1,6 @@
 #include "netagent/mesh/status.hpp"
 
+#include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -93,7 +94,12 @@ std::string to_prometheus(const MeshStatus& s) {
   auto line = [&](const char* name, const std::string& labels, double v) {
     o << name;
     if (!labels.empty()) o << "{" << labels << "}";
-    o << " " << v << "\n";
+    // Integral values (counts, whole-second timestamps) print exactly; others with precision.
+    if (v == double(int64_t(v))) {
+      o << " " << int64_t(v) << "\n";
+    } else {
+      o << " " << std::setprecision(12) << v << "\n";
+    }
   };
   auto per_remote = [&](const char* name, const char* type, const char* help, auto get) {
     family(name, type, help);

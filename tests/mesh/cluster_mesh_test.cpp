@@ -36,12 +36,17 @@ struct Recorder {
   }
 };
 
+// 10.1.0.10, 10.1.0.11, ... (200 per /24).
+std::string endpoint_ip(int i) {
+  return "10.1." + std::to_string(i / 200) + "." + std::to_string(10 + i % 200);
+}
+
 LocalState infra_state(int endpoints = 3) {
   LocalState s;
   s.nodes.push_back({"infra-1", "", 0, {{"InternalIP", "10.25.11.11"}}, {"10.1.0.0/24"}, {}});
   for (int i = 0; i < endpoints; ++i) {
-    s.endpoints.push_back({"10.1.0." + std::to_string(10 + i), 300, "10.25.11.11", "infra-1",
-                           "default", "echo-" + std::to_string(i)});
+    s.endpoints.push_back(
+        {endpoint_ip(i), 300, "10.25.11.11", "infra-1", "default", "echo-" + std::to_string(i)});
   }
   s.identities.push_back({300, {"k8s:app=echo", "k8s:io.kubernetes.pod.namespace=default"}});
   ServiceRecord echo;
@@ -49,7 +54,7 @@ LocalState infra_state(int endpoints = 3) {
   echo.name = "echo";
   echo.frontends["10.96.0.10"] = {{"http", {"TCP", 80}}};
   for (int i = 0; i < endpoints; ++i) {
-    echo.backends["10.1.0." + std::to_string(10 + i)] = {{"http", {"TCP", 8080}}};
+    echo.backends[endpoint_ip(i)] = {{"http", {"TCP", 8080}}};
   }
   s.services.push_back(echo);
   return s;
@@ -459,6 +464,29 @@ TEST_F(ClusterMeshTest, WrongTrustedCaShowsInStatus) {
                                "rejected: unable to get local issuer certificate"),
             std::string::npos)
       << st.last_error;
+}
+
+}  // namespace
+}  // namespace netagent::mesh
+
+namespace netagent::mesh {
+namespace {
+
+TEST_F(ClusterMeshTest, TransactionSizeAdaptsToTheServersLimit) {
+  // Configured for 1,000 ops per txn against etcd's default --max-txn-ops of 128.
+  auto o = options({"infra", 1}, "10.1.0.0/16", *etcd_infra_, "apps", *etcd_apps_);
+  o.publisher.max_txn_ops = 1000;
+  infra_ = make(std::move(o), rec_infra_);
+  apps_ = make(options({"apps", 2}, "10.2.0.0/16", *etcd_apps_, "infra", *etcd_infra_), rec_apps_);
+  infra_->start();
+  apps_->start();
+  infra_->publish(infra_state(250));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return remote_of(*apps_, "infra").endpoints.size() == 250; }, 10s))
+      << to_json(infra_->status()).dump(2) << to_json(apps_->status()).dump(2);
+  EXPECT_GE(infra_->status().publisher.errors, 1u);
+  EXPECT_TRUE(run_until(
+      io_, [&] { return infra_->status().publisher.synced; }, 3s));
 }
 
 }  // namespace

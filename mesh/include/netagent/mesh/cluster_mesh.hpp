@@ -8,6 +8,7 @@
 //   on every snapshot:      mesh->publish(local_state)       (whole state; diffed inside)
 //   when the Secret changes: mesh->set_remotes(remotes)      (no flap for unchanged clusters)
 //   on every change:        mesh->view()  -> merge_service(), remote_ipcache(), ...
+//                           (or apply the StateChanges themselves, incrementally)
 //   for netctl / metrics:   mesh->status() -> to_json(), to_prometheus()
 // Change callbacks run on the io_context, after the state they report is in view().
 #include <boost/asio/io_context.hpp>
@@ -58,7 +59,11 @@ class ClusterMesh {
   // keeping their state. Nothing changes if the list is invalid.
   Status set_remotes(std::vector<RemoteClusterConfig> remotes);
 
+  // The accepted remote clusters and their state, live: the states follow every later change
+  // (no copy; read them on the io_context's thread, e.g. inside the change callback).
   MeshView view() const;
+  // The same frozen: states copied once per change, safe to keep and compare later.
+  MeshView snapshot_view() const;
   MeshStatus status() const;
   const ClusterInfo& local() const { return opts_.local; }
   StatePublisher* publisher() { return publisher_.get(); }
@@ -66,7 +71,7 @@ class ClusterMesh {
  private:
   ClusterMesh(boost::asio::io_context& io, MeshOptions opts, ChangeFn on_change);
   Result<std::unique_ptr<RemoteCluster>> make_remote(RemoteClusterConfig cfg,
-                                                     std::unique_ptr<RemoteStateTracker> tracker);
+                                                     std::shared_ptr<RemoteStateTracker> tracker);
   void on_remote_change(StateChanges&& c);
   // Two remote clusters announcing the same id: the first by name keeps it.
   void check_id_conflicts();

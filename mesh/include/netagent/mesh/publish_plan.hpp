@@ -6,7 +6,10 @@
 // checks it before it uses anything else) and the sync canaries last (they say "complete").
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "netagent/common/ip.hpp"
@@ -33,6 +36,40 @@ DesiredKeys encode_local_state(const LocalState& state, const ClusterInfo& clust
                                const std::vector<Ipv4Prefix>& pod_cidrs,
                                const std::string& canary = "");
 
+// encode_local_state for a state that changes a little at a time: keeps the previous records and
+// their encodings, re-encodes only records that differ, and says which keys changed, so that
+// publishing a 10,000-endpoint state after one endpoint moved costs one encoding.
+class LocalStateEncoder {
+ public:
+  LocalStateEncoder(ClusterInfo cluster, std::vector<Ipv4Prefix> pod_cidrs, std::string canary);
+  // Brings desired() up to `state`; the keys put or removed are added to `changed`.
+  void update(const LocalState& state, std::set<std::string>& changed);
+  const DesiredKeys& desired() const { return desired_; }
+
+ private:
+  // Records are remembered as given (keyed by their natural key: node name, IP, id, ns/name),
+  // so an unchanged record costs one lookup and one comparison.
+  template <typename R>
+  struct Entry {
+    R record;
+    std::string key;  // the kvstore key
+    uint64_t generation = 0;
+  };
+  template <typename K, typename R>
+  void upsert(const K& natural, const R& rec, std::unordered_map<K, Entry<R>>& cache,
+              std::set<std::string>& changed);
+  template <typename K, typename R>
+  void sweep(std::unordered_map<K, Entry<R>>& cache, std::set<std::string>& changed);
+
+  ClusterInfo cluster_;
+  DesiredKeys desired_;
+  uint64_t generation_ = 0;
+  std::unordered_map<std::string, Entry<NodeRecord>> nodes_;
+  std::unordered_map<std::string, Entry<EndpointRecord>> endpoints_;
+  std::unordered_map<uint32_t, Entry<IdentityRecord>> identities_;
+  std::unordered_map<std::string, Entry<ServiceRecord>> services_;
+};
+
 // The prefixes a cluster's publisher reads back when it (re)starts, and whether it owns a key
 // found there (identities are shared by all clusters' ids: it owns those carrying its id).
 std::vector<std::string> owned_prefixes(const std::string& cluster);
@@ -49,5 +86,8 @@ struct PublishPlan {
 
 PublishPlan plan_publish(const DesiredKeys& desired, const WrittenKeys& written, int64_t lease,
                          size_t max_txn_ops);
+// The same, looking only at `keys` (when everything else is known to be written already).
+PublishPlan plan_publish_keys(const DesiredKeys& desired, const WrittenKeys& written, int64_t lease,
+                              size_t max_txn_ops, const std::set<std::string>& keys);
 
 }  // namespace netagent::mesh

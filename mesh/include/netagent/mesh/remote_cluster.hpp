@@ -30,7 +30,7 @@ class RemoteCluster {
   static Result<std::unique_ptr<RemoteCluster>> create(
       boost::asio::io_context& io, RemoteClusterConfig config, LocalMeshInfo local,
       RemoteOptions opts, ChangeFn on_change,
-      std::unique_ptr<RemoteStateTracker> tracker = nullptr);
+      std::shared_ptr<RemoteStateTracker> tracker = nullptr);
   ~RemoteCluster();
 
   void start();
@@ -40,11 +40,13 @@ class RemoteCluster {
   const RemoteClusterConfig& config() const { return config_; }
   RemoteStateTracker& tracker() { return *tracker_; }
   const RemoteStateTracker& tracker() const { return *tracker_; }
-  std::unique_ptr<RemoteStateTracker> release_tracker() { return std::move(tracker_); }
+  std::shared_ptr<RemoteStateTracker> release_tracker() { return std::move(tracker_); }
 
   bool stale() const { return stale_; }
   bool accepted() const { return tracker_ && tracker_->accepted(); }
-  // The visible state, copied once per change (shared by every view taken until the next one).
+  // The visible state, live: it follows every change (read it on the io_context's thread).
+  std::shared_ptr<const ClusterState> live() const;
+  // A copy that never changes (taken once per change and shared until the next one).
   std::shared_ptr<const ClusterState> snapshot() const;
   RemoteClusterStatus status() const;
 
@@ -61,7 +63,7 @@ class RemoteCluster {
   ChangeFn on_change_;
   std::shared_ptr<EtcdClient> client_;
   std::shared_ptr<Watch> watch_;
-  std::unique_ptr<RemoteStateTracker> tracker_;
+  std::shared_ptr<RemoteStateTracker> tracker_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   mutable std::shared_ptr<const ClusterState> snapshot_;
   bool connected_ = false;
