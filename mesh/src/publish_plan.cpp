@@ -99,6 +99,11 @@ LocalStateEncoder::LocalStateEncoder(ClusterInfo cluster, std::vector<Ipv4Prefix
     desired_[kvstore::synced_key(cluster_.name, kind)] = canary;
 }
 
+void LocalStateEncoder::set_canary(const std::string& value) {
+  for (auto kind : kvstore::kSyncedKinds)
+    desired_[kvstore::synced_key(cluster_.name, kind)] = value;
+}
+
 template <typename K, typename R>
 void LocalStateEncoder::upsert(const K& natural, const R& rec,
                                std::unordered_map<K, Entry<R>>& cache,

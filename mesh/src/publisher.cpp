@@ -143,6 +143,10 @@ asio::awaitable<Status> StatePublisher::reconcile() {
     if (!r) co_return r.error().wrap("read back " + prefix);
     for (auto& kv : r->kvs) {
       if (owns_key(kv.key, cluster_)) {
+        // Keep the canaries of a previous run: the state they vouch for is still there.
+        if (kvstore::parse_key(kv.key).kind == kvstore::ParsedKey::Kind::Synced) {
+          encoder_.set_canary(kv.value);
+        }
         found[kv.key] = WrittenValue{std::move(kv.value), kv.lease};
       }
     }

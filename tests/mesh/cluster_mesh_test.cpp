@@ -203,7 +203,8 @@ TEST_F(ClusterMeshTest, PublishWatchAndDeleteAcrossTwoClusters) {
   EXPECT_EQ(st.services, 1u);
   EXPECT_TRUE(run_until(
       io_, [&] { return remote_status(*apps_, "infra").remote_synced; }, 3s));
-  EXPECT_TRUE(infra_->status().publisher.synced);
+  EXPECT_TRUE(run_until(
+      io_, [&] { return infra_->status().publisher.synced; }, 3s));
 
   // apps' own global service "echo" (scaled to zero there) balances to infra's backends.
   LocalService echo;

@@ -45,6 +45,8 @@ class LocalStateEncoder {
   // Brings desired() up to `state`; the keys put or removed are added to `changed`.
   void update(const LocalState& state, std::set<std::string>& changed);
   const DesiredKeys& desired() const { return desired_; }
+  // The sync canaries' value (a restarting publisher keeps the one already in etcd).
+  void set_canary(const std::string& value);
 
  private:
   // Records are remembered as given (keyed by their natural key: node name, IP, id, ns/name),
