@@ -11,6 +11,9 @@
 //     p50/p99 are reported as counters (ms).
 // Pure parts (no etcd): encoding the local state, planning a one-key diff, a full resync of the
 // remote state, merging a global service.
+// Knobs for exploring (not needed for the standard run): MESH_BENCH_OPS=<n> starts etcd with
+// --max-txn-ops n and batches n operations per transaction; MESH_BENCH_PARALLEL=<n> keeps n
+// transactions in flight.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <sched.h>
