@@ -94,6 +94,18 @@ static __always_inline int parse_pkt4(struct __sk_buff *skb, struct pkt4 *p)
 	return PARSE_OK;
 }
 
+/* Incremental checksum update for a changed 32-bit field (RFC 1624, eqn. 3):
+ * HC' = ~(~HC + ~m + m'). One's-complement sums do not depend on byte order. */
+static __always_inline __u16 csum_replace4(__u16 check, __u32 from, __u32 to)
+{
+	__u32 s = (__u16)~check;
+
+	s += (~from & 0xffff) + (~from >> 16) + (to & 0xffff) + (to >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)~s;
+}
+
 /* Bob Jenkins' lookup3 final mix (the kernel's jhash_3words), for flow hashing. */
 #define NA_ROL32(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
 static __always_inline __u32 hash_3words(__u32 a, __u32 b, __u32 c, __u32 initval)

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "netagent/k8s/snapshot.hpp"
 
 namespace netagent::k8s {
@@ -100,6 +102,19 @@ TEST(Snapshot, DuplicatesAndUnknownKinds) {
   auto snap = b.take();
   EXPECT_EQ(snap.services.size(), 1u);
   EXPECT_EQ(snap.ignored_kinds["Deployment"], 1);
+}
+
+TEST(Snapshot, ObjectsCanBeReorderedWithoutCorruptingTheirDocuments) {
+  std::vector<Object> v = {obj("{apiVersion: v1, kind: Namespace, metadata: {name: b}}"),
+                           obj("{apiVersion: v1, kind: Namespace, metadata: {name: a}}")};
+  auto copy = v;
+  std::sort(v.begin(), v.end(),
+            [](const Object& x, const Object& y) { return x.meta.name < y.meta.name; });
+  EXPECT_EQ(v[0].raw.node()["metadata"]["name"].as<std::string>(), "a");
+  EXPECT_EQ(v[1].raw.node()["metadata"]["name"].as<std::string>(), "b");
+  // The copies taken before sorting still see their own documents.
+  EXPECT_EQ(copy[0].raw.node()["metadata"]["name"].as<std::string>(), "b");
+  EXPECT_EQ(copy[1].raw.node()["metadata"]["name"].as<std::string>(), "a");
 }
 
 TEST(Snapshot, RegisteredKindIsValidated) {

@@ -5,6 +5,7 @@
 #include "lb_fixture.hpp"
 #include "netagent/datapath/packet.hpp"
 #include "netagent/datapath/test_run.hpp"
+#include "netagent/lb/conntrack_gc.hpp"
 
 namespace netagent::lb {
 namespace {
@@ -198,6 +199,46 @@ TEST_F(NodePortProgram, UdpReplyAndZeroChecksum) {
   EXPECT_EQ(dr->saddr, ip("10.25.11.101"));
   EXPECT_EQ(dr->sport, 53);
   EXPECT_TRUE(dr->l4_csum_ok && dr->ip_csum_ok) << dr->str();
+}
+
+}  // namespace
+}  // namespace netagent::lb
+
+namespace netagent::lb {
+namespace {
+
+TEST_F(NodePortProgram, ConntrackGcRefreshesActiveFlowsAndDropsThoseOfDeletedServices) {
+  auto syn = datapath::PacketBuilder()
+                 .ipv4(testing::ip("198.51.100.9"), testing::ip("10.25.11.100"))
+                 .tcp(42000, 80)
+                 .build();
+  ASSERT_EQ(int(run_ingress(syn).retval), TC_ACT_OK);
+  auto entries = dp_->conntrack.entries();
+  ASSERT_TRUE(entries);
+  ASSERT_EQ(entries->size(), 2u);  // forward and reply
+  std::set<uint32_t> live;
+  for (const auto& [k, f] : maps_->frontends())
+    live.insert(f.svc_id);
+  auto st = conntrack_gc_pass(*dp_, live);
+  ASSERT_TRUE(st) << st.error().str();
+  EXPECT_EQ(st->refreshed, 2u);
+  auto after_gc = dp_->conntrack.entries();
+  ASSERT_TRUE(after_gc);
+  for (const auto& [k, v] : *after_gc)
+    EXPECT_FALSE(v.flags & CT_F_ACTIVE);
+  // Traffic marks the forward entry active again, without the datapath reading a clock.
+  run_ingress(syn);
+  size_t active = 0;
+  auto after_use = dp_->conntrack.entries();
+  ASSERT_TRUE(after_use);
+  for (const auto& [k, v] : *after_use)
+    active += (v.flags & CT_F_ACTIVE) ? 1 : 0;
+  EXPECT_EQ(active, 1u);
+  // The service goes away: its flows go too.
+  st = conntrack_gc_pass(*dp_, {});
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->removed, 2u);
+  EXPECT_TRUE(dp_->conntrack.entries()->empty());
 }
 
 }  // namespace
