@@ -14,7 +14,7 @@ packages=(
 	build-essential cmake ninja-build ccache pkg-config git
 	clang llvm lld libclang-rt-14-dev
 	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
-	libboost-dev libboost-system-dev
+	libboost-dev libboost-system-dev libssl-dev
 	libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
 	libgtest-dev libgmock-dev libbenchmark-dev
 	clang-format

@@ -1,0 +1,107 @@
+#pragma once
+// Publishes this cluster's state into its own etcd and keeps it true.
+//
+// All keys go under one lease that a LeaseKeeper renews; if the agent dies its entries expire
+// with the lease. On start (and whenever the lease had to be replaced) the publisher reads back
+// every key it owns and reconciles: keys that are no longer true are deleted, keys whose value
+// differs or that hang off another (older) lease are written again, the rest are left alone
+// (a restarting agent that can take over its remembered lease rewrites nothing). After that
+// every publish() is a diff against what etcd holds: only changed keys are written, in
+// transactions of up to --max-txn-ops operations, several in flight at once. Publishes that
+// arrive while a round is running are coalesced into the next round.
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "netagent/mesh/etcd_client.hpp"
+#include "netagent/mesh/lease_keeper.hpp"
+#include "netagent/mesh/publish_plan.hpp"
+
+namespace netagent::mesh {
+
+struct PublisherOptions {
+  // Cilium uses 15 minutes. Shorter here so that a dead agent's entries go sooner; an agent
+  // restart well within the TTL keeps its entries (it takes its lease over).
+  std::chrono::seconds lease_ttl{60};
+  // etcd's default --max-txn-ops. Raise both together for very large clusters; if the server
+  // refuses a transaction as too large the publisher halves this and carries on.
+  size_t max_txn_ops = 128;
+  // Transactions in flight. etcd spends its time per key, not per request, so more only helps
+  // while a round trip is waiting on the network (measured: 2 is best on a busy 2-core host).
+  size_t parallel_txns = 2;
+  std::chrono::milliseconds retry_min{200};
+  std::chrono::milliseconds retry_max{5000};
+  std::string lease_file;  // remembers the lease id across restarts; "" = do not
+};
+
+struct PublisherStatus {
+  std::string endpoint;    // the etcd endpoint in use
+  bool connected = false;  // the last etcd operation worked
+  bool synced = false;     // etcd holds exactly the desired state (as of the last round)
+  int64_t lease_id = 0;
+  size_t keys = 0;                                       // keys written under our lease
+  size_t pending = 0;                                    // keys still to put or delete (last plan)
+  std::chrono::system_clock::time_point last_publish{};  // last round that reached "synced"
+  double last_round_seconds = 0;
+  std::string last_error;
+  uint64_t rounds = 0;
+  uint64_t txns = 0;
+  uint64_t puts = 0;
+  uint64_t deletes = 0;
+  uint64_t errors = 0;
+  uint64_t reconciles = 0;
+  LeaseStatus lease;
+};
+
+class StatePublisher : public std::enable_shared_from_this<StatePublisher> {
+ public:
+  StatePublisher(std::shared_ptr<EtcdClient> client, ClusterInfo cluster,
+                 std::vector<Ipv4Prefix> pod_cidrs, PublisherOptions opts);
+  ~StatePublisher();
+
+  void start();
+  // Stops publishing; the lease then expires unless `revoke` (which deletes every key now).
+  void stop(bool revoke = false);
+
+  // The complete local state; replaces the previous one. Only records that differ from the
+  // previous call are encoded again and considered for writing.
+  void publish(const LocalState& state);
+
+  PublisherStatus status() const;
+  // Called after every round that left etcd holding exactly the desired state.
+  void on_synced(std::function<void()> fn) { on_synced_ = std::move(fn); }
+
+ private:
+  boost::asio::awaitable<void> run();
+  boost::asio::awaitable<Status> reconcile();
+  boost::asio::awaitable<Status> execute(PublishPlan plan);
+  boost::asio::awaitable<void> sleep(std::chrono::milliseconds d);
+  void wake();
+  void apply_written(const std::vector<TxnOp>& ops);
+  void remember_lease(int64_t id) const;
+  int64_t remembered_lease() const;
+
+  std::shared_ptr<EtcdClient> client_;
+  ClusterInfo cluster_;
+  std::vector<Ipv4Prefix> pod_cidrs_;
+  PublisherOptions opts_;
+  std::shared_ptr<LeaseKeeper> keeper_;
+  boost::asio::steady_timer wake_;
+  LocalStateEncoder encoder_;
+  bool have_state_ = false;
+  std::set<std::string> dirty_keys_;  // changed since the last plan
+  bool full_plan_ = true;             // written_ may differ anywhere: compare everything
+  WrittenKeys written_;
+  int64_t lease_ = 0;
+  bool need_reconcile_ = true;
+  bool dirty_ = false;
+  bool stopped_ = false;
+  bool running_ = false;
+  std::chrono::milliseconds delay_{0};
+  PublisherStatus st_;
+  std::function<void()> on_synced_;
+};
+
+}  // namespace netagent::mesh
