@@ -416,6 +416,9 @@ void PeerFsm::drop(ConnectionId id, std::optional<NotificationMessage> sent,
     if (!config_.passive) arm_connect_retry(now);
     return;
   }
+  // A passive peer only waits for the peer: it accepts a new connection right away (damping a
+  // passive side would only refuse the peer's reconnects).
+  if (config_.passive) return;
   // Idle, then AutomaticStart after an idle hold time that grows with each failure.
   auto hold = config_.idle_hold_time * (1 << std::min(consecutive_failures_, 10u));
   hold = std::min(std::max(hold, std::chrono::seconds(1)),

@@ -53,6 +53,15 @@ NotificationMessage NotificationMessage::cease(uint8_t subcode, std::string_view
   return n;
 }
 
+NotificationMessage NotificationMessage::hard_reset(const NotificationMessage& inner) {
+  NotificationMessage n{err::kCease, err::kHardReset, {}};
+  n.data.resize(2 + inner.data.size());
+  n.data[0] = inner.code;
+  n.data[1] = inner.subcode;
+  std::copy(inner.data.begin(), inner.data.end(), n.data.begin() + 2);
+  return n;
+}
+
 std::optional<std::string> NotificationMessage::shutdown_communication() const {
   if (code != err::kCease) return std::nullopt;
   if (subcode != err::kAdministrativeShutdown && subcode != err::kAdministrativeReset) {

@@ -64,6 +64,18 @@ Result<EncodedAttributes> EncodedAttributes::make(const PathAttributes& attribut
   return e;
 }
 
+std::string EncodedAttributes::fingerprint() const {
+  std::string s;
+  s.reserve(4 + attrs_.size() + mp_next_hop_.size());
+  s += char(family_.afi >> 8);
+  s += char(family_.afi);
+  s += char(family_.safi);
+  s.append(mp_next_hop_.begin(), mp_next_hop_.end());
+  s += '|';
+  s.append(attrs_.begin(), attrs_.end());
+  return s;
+}
+
 void append_announcements(std::vector<uint8_t>& out, const EncodedAttributes& ea,
                           std::span<const Prefix> prefixes) {
   size_t i = 0;

@@ -116,6 +116,24 @@ TEST(Fsm, PassiveWaitsInActive) {
   ASSERT_NE(find_action<fsm::SendOpen>(h.last), nullptr);
 }
 
+TEST(Fsm, PassivePeerAcceptsAgainRightAfterFailure) {
+  auto c = Harness::config();
+  c.passive = true;
+  Harness h(c);
+  h.on(fsm::Start{});
+  ConnectionId in = h.fsm.new_connection_id();
+  h.on(fsm::TcpAccepted{in});
+  h.on(fsm::OpenReceived{in, peer_open()});
+  h.on(fsm::KeepaliveReceived{in});
+  ASSERT_EQ(h.fsm.state(), SessionState::established);
+  h.on(fsm::NotificationReceived{in, NotificationMessage::cease(err::kOtherConfigurationChange)});
+  EXPECT_EQ(h.fsm.state(), SessionState::active);
+  ConnectionId again = h.fsm.new_connection_id();
+  h.on(fsm::TcpAccepted{again});
+  EXPECT_EQ(h.fsm.state(), SessionState::open_sent);
+  EXPECT_EQ(find_action<fsm::SendNotification>(h.last), nullptr);
+}
+
 TEST(Fsm, TcpConnectedSendsOpenWithCapabilities) {
   auto c = Harness::config();
   c.graceful_restart = {true, seconds(120)};

@@ -133,6 +133,11 @@ class EncodedAttributes {
                                         const SessionContext& ctx);
   Family family() const { return family_; }
   size_t size() const { return attrs_.size(); }
+  // The encoded bytes with the family: equal fingerprints mean identical UPDATE attributes.
+  std::string fingerprint() const;
+  bool operator==(const EncodedAttributes& o) const {
+    return family_ == o.family_ && attrs_ == o.attrs_ && mp_next_hop_ == o.mp_next_hop_;
+  }
 
  private:
   friend void append_announcements(std::vector<uint8_t>&, const EncodedAttributes&,

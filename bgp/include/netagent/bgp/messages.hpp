@@ -239,6 +239,9 @@ struct NotificationMessage {
   // The text is cut to 128 octets at a UTF-8 character boundary, the RFC 8203 limit that every
   // receiver accepts.
   static NotificationMessage cease(uint8_t subcode, std::string_view communication = {});
+  // Cease / Hard Reset wrapping `inner` (RFC 8538 §3): with the N bit negotiated, this is the
+  // NOTIFICATION that makes the peer drop our routes instead of keeping them as stale.
+  static NotificationMessage hard_reset(const NotificationMessage& inner);
   // The shutdown communication of a Cease/Administrative Shutdown or Reset (RFC 8203 §2), when
   // the data holds a well-formed one.
   std::optional<std::string> shutdown_communication() const;
