@@ -6,16 +6,6 @@
 namespace netagent::bgp {
 namespace {
 
-// ::ffff:a.b.c.d, the IPv6 next hop GoBGP uses for IPv6 routes over an IPv4 session.
-IpAddress v4_mapped(const IpAddress& a) {
-  Ipv6Addr v6;
-  v6.bytes[10] = 0xff;
-  v6.bytes[11] = 0xff;
-  auto b = a.bytes();
-  std::copy(b.begin(), b.end(), v6.bytes.begin() + 12);
-  return IpAddress::v6(v6);
-}
-
 template <typename T>
 void sort_unique(std::vector<T>& v) {
   std::sort(v.begin(), v.end());
@@ -74,10 +64,12 @@ Result<std::shared_ptr<const AttributeSet>> export_attributes(const RouteAttribu
     s.next_hop = *r.next_hop;
   } else if (ctx.local_address.afi() == family.afi) {
     s.next_hop = ctx.local_address;
-  } else if (family.afi == kAfiIpv6) {
-    s.next_hop = v4_mapped(ctx.local_address);
   } else {
-    return Error{"no IPv4 next hop on an IPv6 session (set the route's next hop)"};
+    // An IPv4-mapped next hop (what GoBGP sends) is rejected by BIRD as a mismatched family, so
+    // a route without a usable next hop is not sent at all.
+    return Error{std::string("no ") + (family.afi == kAfiIpv6 ? "IPv6" : "IPv4") +
+                 " next hop on a session over " + (family.afi == kAfiIpv6 ? "IPv4" : "IPv6") +
+                 " (give the route a next hop)"};
   }
   auto enc = EncodedAttributes::make(a, family, s.next_hop, std::nullopt, ctx.session);
   if (!enc) return enc.error();

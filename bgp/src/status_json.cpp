@@ -42,8 +42,24 @@ std::vector<std::string> capability_names(const Negotiated& n) {
     if (n.graceful_notification) s += ", notification";
     out.push_back(s + ")");
   }
+  // Capabilities the peer sent that this speaker does not use, by name where known.
   for (const auto& u : n.peer_capabilities.unknown) {
-    out.push_back("unknown(" + std::to_string(u.code) + ")");
+    switch (u.code) {
+      case cap::kExtendedMessage:
+        out.push_back("peer:extended-message");
+        break;
+      case cap::kAddPath:
+        out.push_back("peer:add-path");
+        break;
+      case cap::kLongLivedGr:
+        out.push_back("peer:long-lived-graceful-restart");
+        break;
+      case cap::kFqdn:
+        out.push_back("peer:fqdn");
+        break;
+      default:
+        out.push_back("peer:unknown(" + std::to_string(u.code) + ")");
+    }
   }
   return out;
 }

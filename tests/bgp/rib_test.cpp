@@ -82,11 +82,13 @@ TEST(Export, ExternalAndInternalPeers) {
   ASSERT_TRUE(i.ok());
   EXPECT_TRUE((*i)->attributes.as_path->empty());
   EXPECT_EQ((*i)->attributes.local_pref, 250u);
-  // An explicit next hop wins; an IPv6 route over IPv4 gets the IPv4-mapped address.
+  // An explicit next hop wins; an IPv6 route over an IPv4 session needs one.
   a.next_hop = ip("10.25.11.12");
   EXPECT_EQ((*export_attributes(a, kIpv4Unicast, ebgp_ctx()))->next_hop, ip("10.25.11.12"));
   RouteAttributes v6;
-  EXPECT_EQ((*export_attributes(v6, kIpv6Unicast, ebgp_ctx()))->next_hop, ip("::ffff:10.25.11.11"));
+  EXPECT_FALSE(export_attributes(v6, kIpv6Unicast, ebgp_ctx()).ok());
+  v6.next_hop = ip("2001:db8::11");
+  EXPECT_EQ((*export_attributes(v6, kIpv6Unicast, ebgp_ctx()))->next_hop, ip("2001:db8::11"));
 }
 
 TEST(AdjRibOut, SyncSendsOnlyChangesAndPacksByAttributes) {

@@ -91,10 +91,13 @@ TEST(Speaker, EstablishesAndAdvertisesRoutesWithAttributes) {
                   .set_routes("infra", {route("10.25.11.100/32 community 64512:100 "
                                               "large-community 64512:1:2 med 50"),
                                         route("10.25.11.101/32 origin incomplete"),
-                                        route("2001:db8::100/128 community no-export")})
+                                        route("2001:db8::100/128 community no-export"),
+                                        route("2001:db8::101/128 next-hop 2001:db8::11")})
                   .ok());
   ASSERT_TRUE(p.established());
   ASSERT_TRUE(run_until(p.io, [&] { return p.at_router().size() == 3; }));
+  run_until(
+      p.io, [] { return false; }, 50ms);
   auto got = p.at_router();
   EXPECT_EQ(got[0].prefix, pfx("10.25.11.100/32"));
   EXPECT_EQ(got[0].next_hop, ip("127.0.0.1"));  // the session's local address
@@ -105,9 +108,10 @@ TEST(Speaker, EstablishesAndAdvertisesRoutesWithAttributes) {
   EXPECT_EQ(got[0].attributes.communities, std::vector<Community>{*Community::parse("64512:100")});
   EXPECT_EQ(got[0].attributes.large_communities, (std::vector<LargeCommunity>{{64512, 1, 2}}));
   EXPECT_EQ(got[1].attributes.origin, Origin::incomplete);
-  // The IPv6 route over an IPv4 session: next hop IPv4-mapped.
-  EXPECT_EQ(got[2].prefix, pfx("2001:db8::100/128"));
-  EXPECT_EQ(got[2].next_hop, ip("::ffff:127.0.0.1"));
+  // IPv6 routes over an IPv4 session go out only with an IPv6 next hop.
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2].prefix, pfx("2001:db8::101/128"));
+  EXPECT_EQ(got[2].next_hop, ip("2001:db8::11"));
 
   auto st = *p.node.peer("infra", "srx");
   EXPECT_EQ(st.prefixes_out, 3u);

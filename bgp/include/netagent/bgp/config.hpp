@@ -62,8 +62,8 @@ Status validate(const SpeakerConfig& config);
 // A route to advertise.
 struct Route {
   Prefix prefix;
-  // Unset: the session's local address (for an IPv6 prefix over an IPv4 session, that address
-  // IPv4-mapped, as GoBGP does).
+  // Unset: the session's local address. An IPv6 prefix over an IPv4 session (or the reverse)
+  // needs one, else it is not advertised (BIRD rejects IPv4-mapped next hops).
   std::optional<IpAddress> next_hop;
   Origin origin = Origin::igp;
   std::optional<uint32_t> med;
