@@ -76,7 +76,9 @@ Protocol decode_protocol(const Field& f, Protocol def) {
   return *p;
 }
 
-uint16_t decode_port(const Field& f) { return uint16_t(f.integer(1, 65535)); }
+uint16_t decode_port(const Field& f) {
+  return uint16_t(f.integer(1, 65535));
+}
 
 std::string decode_ipv4(const Field& f) {
   auto s = f.str();
@@ -129,8 +131,8 @@ Service decode_service(const Object& obj) {
   Service s;
   s.meta = meta_of(obj, true);
   s.source = obj.source;
-  s.type = spec["type"].one_of({"ClusterIP", "NodePort", "LoadBalancer", "ExternalName"},
-                               "ClusterIP");
+  s.type =
+      spec["type"].one_of({"ClusterIP", "NodePort", "LoadBalancer", "ExternalName"}, "ClusterIP");
   s.cluster_ips = spec["clusterIPs"].string_list();
   if (s.cluster_ips.empty()) {
     if (auto ip = spec["clusterIP"].opt_str(); ip && !ip->empty()) s.cluster_ips.push_back(*ip);
@@ -157,7 +159,8 @@ Service decode_service(const Object& obj) {
     }
   }
   if (spec["selector"].present()) s.selector = spec["selector"].string_map();
-  for (auto& f : spec["externalIPs"].items()) s.external_ips.push_back(decode_ipv4(f));
+  for (auto& f : spec["externalIPs"].items())
+    s.external_ips.push_back(decode_ipv4(f));
   if (auto ip = spec["loadBalancerIP"].opt_str(); ip && !ip->empty()) {
     s.load_balancer_ip = decode_ipv4(spec["loadBalancerIP"]);
   }
@@ -205,8 +208,10 @@ EndpointSlice decode_endpoint_slice(const Object& obj) {
     e.conditions.terminating = c["terminating"].opt_boolean();
     e.node_name = ef["nodeName"].str_or("");
     e.zone = ef["zone"].str_or("");
-    if (ef["targetRef"]["kind"].str_or("") == "Pod") e.target_pod = ef["targetRef"]["name"].str_or("");
-    for (auto& h : ef["hints"]["forZones"].items()) e.zone_hints.push_back(h["name"].str());
+    if (ef["targetRef"]["kind"].str_or("") == "Pod")
+      e.target_pod = ef["targetRef"]["name"].str_or("");
+    for (auto& h : ef["hints"]["forZones"].items())
+      e.zone_hints.push_back(h["name"].str());
     es.endpoints.push_back(std::move(e));
   }
   for (auto& pf : root["ports"].items()) {
@@ -236,7 +241,8 @@ Pod decode_pod(const Object& obj) {
       p.ports.push_back(std::move(cp));
     }
   }
-  for (auto& ipf : root["status"]["podIPs"].items()) p.pod_ips.push_back(decode_ipv4(ipf["ip"]));
+  for (auto& ipf : root["status"]["podIPs"].items())
+    p.pod_ips.push_back(decode_ipv4(ipf["ip"]));
   if (p.pod_ips.empty() && root["status"]["podIP"].present()) {
     p.pod_ips.push_back(decode_ipv4(root["status"]["podIP"]));
   }
@@ -260,7 +266,8 @@ Node decode_node(const Object& obj) {
   for (auto& a : root["status"]["addresses"].items()) {
     n.addresses.push_back({a["type"].str(), a["address"].str()});
   }
-  for (auto& c : root["spec"]["podCIDRs"].items()) n.pod_cidrs.push_back(decode_cidr(c));
+  for (auto& c : root["spec"]["podCIDRs"].items())
+    n.pod_cidrs.push_back(decode_cidr(c));
   if (n.pod_cidrs.empty() && root["spec"]["podCIDR"].present()) {
     n.pod_cidrs.push_back(decode_cidr(root["spec"]["podCIDR"]));
   }
@@ -288,7 +295,8 @@ Secret decode_secret(const Object& obj) {
     s.data[k] = *v;
   }
   // stringData is write-only convenience in the API; it wins over data for the same key.
-  for (auto& [k, v] : root["stringData"].string_map()) s.data[k] = v;
+  for (auto& [k, v] : root["stringData"].string_map())
+    s.data[k] = v;
   return s;
 }
 

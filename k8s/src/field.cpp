@@ -69,7 +69,8 @@ int64_t Field::integer(int64_t min, int64_t max) const {
   auto s = str();
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) fail("expected an integer, found \"" + s + "\"");
+  if (ec != std::errc() || p != s.data() + s.size())
+    fail("expected an integer, found \"" + s + "\"");
   if (v < min || v > max) {
     fail("value " + s + " out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   }
@@ -84,7 +85,8 @@ std::optional<int64_t> Field::opt_integer(int64_t min, int64_t max) const {
 bool Field::boolean() const {
   auto s = str();
   // YAML 1.1 booleans as Kubernetes (and yaml-cpp) accept them.
-  if (s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "Yes" || s == "on") return true;
+  if (s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "Yes" || s == "on")
+    return true;
   if (s == "false" || s == "False" || s == "FALSE" || s == "no" || s == "No" || s == "off") {
     return false;
   }
@@ -103,19 +105,22 @@ std::string Field::one_of(const std::vector<std::string>& allowed, const std::st
     if (a == s) return s;
   }
   std::string list;
-  for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  for (const auto& a : allowed)
+    list += (list.empty() ? "" : ", ") + a;
   fail("unsupported value \"" + s + "\" (expected one of " + list + ")");
 }
 
 std::map<std::string, std::string> Field::string_map() const {
   std::map<std::string, std::string> out;
-  for (auto& [k, f] : entries()) out[k] = f.present() ? f.str() : "";
+  for (auto& [k, f] : entries())
+    out[k] = f.present() ? f.str() : "";
   return out;
 }
 
 std::vector<std::string> Field::string_list() const {
   std::vector<std::string> out;
-  for (auto& f : items()) out.push_back(f.str());
+  for (auto& f : items())
+    out.push_back(f.str());
   return out;
 }
 
@@ -130,7 +135,10 @@ LabelSelector Field::selector() const {
     auto op = e["operator"].one_of({"In", "NotIn", "Exists", "DoesNotExist"}, "");
     if (op.empty()) e["operator"].fail("is required");
     using Op = SelectorRequirement::Op;
-    r.op = op == "In" ? Op::In : op == "NotIn" ? Op::NotIn : op == "Exists" ? Op::Exists : Op::DoesNotExist;
+    r.op = op == "In"       ? Op::In
+           : op == "NotIn"  ? Op::NotIn
+           : op == "Exists" ? Op::Exists
+                            : Op::DoesNotExist;
     r.values = e["values"].string_list();
     if ((r.op == Op::In || r.op == Op::NotIn) && r.values.empty()) {
       e["values"].fail("must be non-empty for operator " + op);

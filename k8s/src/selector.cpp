@@ -55,10 +55,12 @@ std::string LabelSelector::str() const {
     if (!out.empty()) out += ",";
     out += s;
   };
-  for (const auto& [k, v] : match_labels) add(k + "=" + v);
+  for (const auto& [k, v] : match_labels)
+    add(k + "=" + v);
   for (const auto& r : match_expressions) {
     std::string vals;
-    for (const auto& v : r.values) vals += (vals.empty() ? "" : ",") + v;
+    for (const auto& v : r.values)
+      vals += (vals.empty() ? "" : ",") + v;
     switch (r.op) {
       case SelectorRequirement::Op::In:
         add(r.key + " in (" + vals + ")");

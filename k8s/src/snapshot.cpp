@@ -27,7 +27,9 @@ std::vector<const Object*> Snapshot::of_kind(std::string_view kind) const {
   return out;
 }
 
-const Node* Snapshot::node(std::string_view name) const { return find_named(nodes, "", name); }
+const Node* Snapshot::node(std::string_view name) const {
+  return find_named(nodes, "", name);
+}
 const Namespace* Snapshot::find_namespace(std::string_view name) const {
   return find_named(namespaces, "", name);
 }
@@ -60,7 +62,8 @@ std::optional<DecodeError> SnapshotBuilder::add(const Object& obj) {
     }
   };
   // Identity for duplicate detection: namespaced objects without a namespace live in "default".
-  std::string ns = (k == "Namespace" || k == "Node") ? "" : (obj.meta.ns.empty() ? "default" : obj.meta.ns);
+  std::string ns =
+      (k == "Namespace" || k == "Node") ? "" : (obj.meta.ns.empty() ? "default" : obj.meta.ns);
   std::string key = k + "/" + ns + "/" + obj.meta.name;
   if (seen_.count(key)) {
     return DecodeError{obj.source, obj.display(), "metadata.name",
@@ -93,7 +96,8 @@ std::optional<DecodeError> SnapshotBuilder::add(const Object& obj) {
                registry_ && it != registry_->kinds.end()) {
       if (!api_version_ok(it->second.api_versions, v)) {
         std::string list;
-        for (const auto& a : it->second.api_versions) list += (list.empty() ? "" : ", ") + a;
+        for (const auto& a : it->second.api_versions)
+          list += (list.empty() ? "" : ", ") + a;
         throw FieldError("apiVersion", "unsupported apiVersion \"" + v + "\" for kind " + k +
                                            " (expected " + list + ")");
       }

@@ -2,12 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "netagent/k8s/snapshot.hpp"
 
 namespace netagent::k8s {
 namespace {
 
-Object obj(const std::string& yaml) { return read_object(YAML::Load(yaml), SourceRef{"t.yaml", 0}); }
+Object obj(const std::string& yaml) {
+  return read_object(YAML::Load(yaml), SourceRef{"t.yaml", 0});
+}
 
 TEST(Decode, ServiceWithDefaults) {
   auto o = obj(R"(
@@ -88,7 +92,8 @@ stringData: {user: admin}
 
 TEST(Snapshot, DuplicatesAndUnknownKinds) {
   SnapshotBuilder b;
-  auto svc = obj("{apiVersion: v1, kind: Service, metadata: {name: a}, spec: {ports: [{port: 1}]}}");
+  auto svc =
+      obj("{apiVersion: v1, kind: Service, metadata: {name: a}, spec: {ports: [{port: 1}]}}");
   EXPECT_FALSE(b.add(svc));
   auto dup = b.add(svc);
   ASSERT_TRUE(dup);
@@ -99,19 +104,36 @@ TEST(Snapshot, DuplicatesAndUnknownKinds) {
   EXPECT_EQ(snap.ignored_kinds["Deployment"], 1);
 }
 
+TEST(Snapshot, ObjectsCanBeReorderedWithoutCorruptingTheirDocuments) {
+  std::vector<Object> v = {obj("{apiVersion: v1, kind: Namespace, metadata: {name: b}}"),
+                           obj("{apiVersion: v1, kind: Namespace, metadata: {name: a}}")};
+  auto copy = v;
+  std::sort(v.begin(), v.end(),
+            [](const Object& x, const Object& y) { return x.meta.name < y.meta.name; });
+  EXPECT_EQ(v[0].raw.node()["metadata"]["name"].as<std::string>(), "a");
+  EXPECT_EQ(v[1].raw.node()["metadata"]["name"].as<std::string>(), "b");
+  // The copies taken before sorting still see their own documents.
+  EXPECT_EQ(copy[0].raw.node()["metadata"]["name"].as<std::string>(), "b");
+  EXPECT_EQ(copy[1].raw.node()["metadata"]["name"].as<std::string>(), "a");
+}
+
 TEST(Snapshot, RegisteredKindIsValidated) {
   KindRegistry reg;
-  reg.add("CiliumLoadBalancerIPPool", {"cilium.io/v2alpha1", "cilium.io/v2"}, [](const Object& o) {
-    Field(o.raw, "")["spec"]["blocks"].items().at(0)["cidr"].str();
-  });
+  reg.add("CiliumLoadBalancerIPPool", {"cilium.io/v2alpha1", "cilium.io/v2"},
+          [](const Object& o) { Field(o.raw, "")["spec"]["blocks"].items().at(0)["cidr"].str(); });
   SnapshotBuilder b(&reg);
-  auto bad = b.add(obj("{apiVersion: cilium.io/v2, kind: CiliumLoadBalancerIPPool, metadata: {name: p}, spec: {blocks: [{start: 1.2.3.4}]}}"));
+  auto bad =
+      b.add(obj("{apiVersion: cilium.io/v2, kind: CiliumLoadBalancerIPPool, metadata: {name: p}, "
+                "spec: {blocks: [{start: 1.2.3.4}]}}"));
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->field, "spec.blocks[0].cidr");
-  auto badver = b.add(obj("{apiVersion: cilium.io/v1, kind: CiliumLoadBalancerIPPool, metadata: {name: q}}"));
+  auto badver =
+      b.add(obj("{apiVersion: cilium.io/v1, kind: CiliumLoadBalancerIPPool, metadata: {name: q}}"));
   ASSERT_TRUE(badver);
   EXPECT_EQ(badver->field, "apiVersion");
-  EXPECT_FALSE(b.add(obj("{apiVersion: cilium.io/v2, kind: CiliumLoadBalancerIPPool, metadata: {name: p}, spec: {blocks: [{cidr: 10.0.0.0/24}]}}")));
+  EXPECT_FALSE(
+      b.add(obj("{apiVersion: cilium.io/v2, kind: CiliumLoadBalancerIPPool, metadata: {name: p}, "
+                "spec: {blocks: [{cidr: 10.0.0.0/24}]}}")));
   EXPECT_EQ(b.take().of_kind("CiliumLoadBalancerIPPool").size(), 1u);
 }
 

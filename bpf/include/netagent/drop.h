@@ -5,6 +5,8 @@
 #ifndef NETAGENT_DROP_H
 #define NETAGENT_DROP_H
 
+#include <linux/types.h>
+
 enum drop_reason {
 	DROP_NONE = 0,
 	DROP_NO_BACKEND = 1,         /* service frontend matched but it has no usable backend */

@@ -12,7 +12,7 @@
 #include <linux/types.h>
 
 #define LB_MAX_SERVICES 65536  /* frontends, slots included: lb4_services holds 8x this */
-#define LB_MAX_BACKENDS 65536
+#define LB_MAX_BACKENDS 131072
 #define LB_MAX_BACKEND_SLOTS 1024 /* backends per frontend that slot selection can use */
 #define LB_MAGLEV_MAX_TABLE 131071 /* the largest allowed Maglev table size (a prime) */
 
@@ -43,7 +43,8 @@ struct lb4_svc_key {
 };
 
 struct lb4_svc_value {
-	__u32 backend_id;       /* slot > 0: the backend in this slot */
+	__u32 backend_id;       /* slot > 0: the backend in this slot; slot 0: the Maglev table id
+				 * (shared by the frontends of one service port and scope) */
 	__u32 svc_id;           /* service id: rev-NAT index and Maglev table key */
 	__u16 count;            /* slot 0: active backend slots (1..count) */
 	__u16 flags;            /* slot 0: enum lb_svc_flags */
@@ -123,11 +124,14 @@ struct ct4_key {
 enum ct_flags {
 	CT_F_SEEN_REPLY = 1 << 0, /* a reply went back through reverse NAT */
 	CT_F_CLOSING = 1 << 1,    /* FIN or RST seen */
+	CT_F_ACTIVE = 1 << 2,     /* a packet used the entry since the agent's last GC pass: the
+				   * datapath sets it (no clock read per packet), the GC clears it
+				   * and moves last_seen_ns forward */
 };
 
 struct ct4_value {
-	__u64 created_ns;
-	__u64 last_seen_ns;  /* refreshed at most once a second per entry */
+	__u64 created_ns;    /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns) */
+	__u64 last_seen_ns;  /* creation, then advanced by the agent's GC while CT_F_ACTIVE */
 	__be32 nat_addr;     /* FORWARD: backend address; REPLY: frontend address */
 	__be16 nat_port;     /* FORWARD: backend port; REPLY: frontend port */
 	__u8 flags;          /* enum ct_flags */

@@ -43,7 +43,8 @@ int sh(const std::string& cmd, std::string* output) {
   std::array<char, 4096> buf;
   std::string out;
   size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0)
+    out.append(buf.data(), n);
   int st = pclose(p);
   if (output) *output = std::move(out);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
@@ -52,7 +53,8 @@ int sh(const std::string& cmd, std::string* output) {
 std::string sh_ok(const std::string& cmd) {
   std::string out;
   int rc = sh(cmd, &out);
-  if (rc != 0) throw std::runtime_error("command failed (" + std::to_string(rc) + "): " + cmd + "\n" + out);
+  if (rc != 0)
+    throw std::runtime_error("command failed (" + std::to_string(rc) + "): " + cmd + "\n" + out);
   return out;
 }
 
@@ -67,8 +69,8 @@ bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds tim
 }
 
 NetNs::NetNs(const std::string& base) : name_(base + "-" + unique_suffix()) {
-  sh_ok("ip netns add " + name_);
-  sh_ok("ip -n " + name_ + " link set lo up");
+  ::netagent::testing::sh_ok("ip netns add " + name_);
+  ::netagent::testing::sh_ok("ip -n " + name_ + " link set lo up");
 }
 
 NetNs::~NetNs() {
@@ -77,7 +79,8 @@ NetNs::~NetNs() {
   if (::netagent::testing::sh("ip netns pids " + name_, &pids) == 0) {
     std::istringstream in(pids);
     pid_t p;
-    while (in >> p) ::kill(p, SIGKILL);
+    while (in >> p)
+      ::kill(p, SIGKILL);
   }
   ::netagent::testing::sh("ip netns del " + name_);
 }
@@ -104,7 +107,7 @@ void make_veth(const std::string& a_name, const NetNs* a, const std::string& b_n
 }
 
 BpffsDir::BpffsDir(const std::string& base) {
-  struct statfs st{};
+  struct statfs st {};
   if (statfs("/sys/fs/bpf", &st) != 0 || st.f_type != BPF_FS_MAGIC) {
     mkdir("/sys/fs/bpf", 0755);
     if (mount("bpffs", "/sys/fs/bpf", "bpf", 0, nullptr) != 0) {
@@ -115,11 +118,14 @@ BpffsDir::BpffsDir(const std::string& base) {
   if (mkdir(path_.c_str(), 0700) != 0) throw std::runtime_error("mkdir " + path_);
 }
 
-BpffsDir::~BpffsDir() { ::netagent::testing::sh("rm -rf " + path_); }
+BpffsDir::~BpffsDir() {
+  ::netagent::testing::sh("rm -rf " + path_);
+}
 
 std::string Cgroup::root() {
-  // Hybrid layout (these machines): cgroup2 at /sys/fs/cgroup/unified; unified layout: /sys/fs/cgroup.
-  struct statfs st{};
+  // Hybrid layout (these machines): cgroup2 at /sys/fs/cgroup/unified; unified layout:
+  // /sys/fs/cgroup.
+  struct statfs st {};
   if (statfs("/sys/fs/cgroup/unified", &st) == 0 && st.f_type == 0x63677270) {
     return "/sys/fs/cgroup/unified";
   }
@@ -136,13 +142,16 @@ void Cgroup::add_pid(pid_t pid) const {
   if (!f.flush()) throw std::runtime_error("cannot move pid into " + path_);
 }
 
-std::string Cgroup::enter_prefix() const { return "echo $$ > " + path_ + "/cgroup.procs && "; }
+std::string Cgroup::enter_prefix() const {
+  return "echo $$ > " + path_ + "/cgroup.procs && ";
+}
 
 Cgroup::~Cgroup() {
   std::ifstream in(path_ + "/cgroup.procs");
   pid_t p;
   std::vector<pid_t> pids;
-  while (in >> p) pids.push_back(p);
+  while (in >> p)
+    pids.push_back(p);
   for (pid_t q : pids) {
     std::ofstream out(root() + "/cgroup.procs");
     out << q << "\n";
@@ -178,7 +187,8 @@ Process::Process(std::vector<std::string> argv, const NetNs* ns, std::string log
       }
     }
     std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
+    for (auto& a : argv)
+      args.push_back(a.data());
     args.push_back(nullptr);
     execvp(args[0], args.data());
     _exit(127);

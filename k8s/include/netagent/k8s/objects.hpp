@@ -58,7 +58,7 @@ struct ServicePort {
 
 struct Service {
   ObjectMeta meta;
-  std::string type = "ClusterIP";  // ClusterIP | NodePort | LoadBalancer | ExternalName
+  std::string type = "ClusterIP";        // ClusterIP | NodePort | LoadBalancer | ExternalName
   std::vector<std::string> cluster_ips;  // spec.clusterIPs (or [spec.clusterIP]); "None" = headless
   std::vector<ServicePort> ports;
   std::optional<Labels> selector;
@@ -157,13 +157,33 @@ struct Secret {
   SourceRef source;
 };
 
+// A parsed YAML document that can be copied and assigned like a value. YAML::Node has reference
+// semantics and its assignment operator writes through to the document it refers to, so an
+// Object holding a bare YAML::Node would corrupt other Objects when sorted or reassigned;
+// RawDocument rebinds on assignment instead. Treat the document as read-only.
+class RawDocument {
+ public:
+  RawDocument() = default;
+  RawDocument(YAML::Node node) : node_(std::move(node)) {}  // NOLINT(google-explicit-constructor)
+  RawDocument(const RawDocument& o) : node_(o.node_) {}
+  RawDocument& operator=(const RawDocument& o) {
+    node_.reset(o.node_);
+    return *this;
+  }
+  operator const YAML::Node&() const { return node_; }  // NOLINT(google-explicit-constructor)
+  const YAML::Node& node() const { return node_; }
+
+ private:
+  YAML::Node node_;
+};
+
 // Any object as read from a manifest: used for the kinds that feature libraries decode
 // (CiliumLoadBalancerIPPool, CiliumBGPPeeringPolicy, NetworkPolicy, ...).
 struct Object {
   std::string api_version;
   std::string kind;
   ObjectMeta meta;
-  YAML::Node raw;  // the whole document after variable substitution
+  RawDocument raw;  // the whole document after variable substitution
   SourceRef source;
 
   // "Kind ns/name" for messages.

@@ -17,15 +17,16 @@ inline bool in_ci() {
 }  // namespace netagent::testing
 
 // Use at the top of a TEST body or SetUp(): skips (or fails in CI) when `cond` is false.
-#define NETAGENT_REQUIRE(cond, why)                                      \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      if (::netagent::testing::in_ci()) {                                \
-        FAIL() << "required in CI but unavailable: " << (why);           \
-      } else {                                                           \
-        GTEST_SKIP() << (why);                                           \
-      }                                                                  \
-    }                                                                    \
+#define NETAGENT_REQUIRE(cond, why)                            \
+  do {                                                         \
+    if (!(cond)) {                                             \
+      if (::netagent::testing::in_ci()) {                      \
+        FAIL() << "required in CI but unavailable: " << (why); \
+      } else {                                                 \
+        GTEST_SKIP() << (why);                                 \
+      }                                                        \
+    }                                                          \
   } while (0)
 
-#define NETAGENT_REQUIRE_ROOT() NETAGENT_REQUIRE(::geteuid() == 0, "needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_BPF)")
+#define NETAGENT_REQUIRE_ROOT() \
+  NETAGENT_REQUIRE(::geteuid() == 0, "needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_BPF)")

@@ -1,0 +1,68 @@
+#pragma once
+// The service load-balancing programs and maps in the kernel: the socket LB object (cgroup hooks)
+// and the NodePort object (TC on external devices), loaded with their maps pinned under the
+// agent's bpf root so that a restarted agent finds them again.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netagent/common/result.hpp"
+#include "netagent/datapath/abi.hpp"
+#include "netagent/datapath/attach.hpp"
+#include "netagent/datapath/skeleton.hpp"
+#include "netagent/datapath/typed_map.hpp"
+#include "netagent/lb/maglev.hpp"
+
+struct sock_lb;
+struct nodeport;
+
+namespace netagent::lb {
+
+struct LbDatapathOptions {
+  // bpffs directory for pinned maps and links; nullopt = private maps (tests, benchmarks).
+  std::optional<std::string> pin_root;
+  uint32_t maglev_table_size = kMaglevDefaultTableSize;
+  MaglevSeed seed;
+  uint16_t nodeport_min = 30000;
+  uint16_t nodeport_max = 32767;
+};
+
+class LbDatapath {
+ public:
+  static Result<std::unique_ptr<LbDatapath>> load(const LbDatapathOptions& opts);
+  ~LbDatapath();
+
+  // Attaches the socket hooks to a cgroup v2 directory (pinned links, replaced atomically).
+  Status attach_cgroup(const std::string& cgroup_path);
+  // Attaches the TC programs to each external device (ingress and egress).
+  Status attach_devices(const std::vector<std::string>& devices);
+  // Removes what attach_* installed (for `netagent --cleanup`).
+  static Status detach_all(const std::string& pin_root, const std::string& cgroup_path,
+                           const std::vector<std::string>& devices);
+
+  const LbDatapathOptions& options() const { return opts_; }
+
+  datapath::TypedMap<lb4_svc_key, lb4_svc_value> services;
+  datapath::TypedMap<uint32_t, lb4_backend> backends;
+  datapath::TypedMap<uint32_t, lb4_revnat> revnat;
+  datapath::TypedMap<ct4_key, ct4_value> conntrack;
+  datapath::TypedMap<lb4_sock_key, lb4_sock_value> sock_revnat;
+  datapath::TypedMap<lb_affinity_key, lb_affinity_value> affinity;
+  datapath::PerCpuArray<drop_counter> drops;
+  datapath::PerCpuArray<uint64_t> counters;
+  int maglev_outer_fd = -1;
+  int flow_events_fd = -1;
+
+  int nodeport_ingress_fd() const;
+  int nodeport_egress_fd() const;
+  int sock_connect_fd() const;
+
+ private:
+  LbDatapath() = default;
+  LbDatapathOptions opts_;
+  std::optional<datapath::Skeleton<::sock_lb>> sock_;
+  std::optional<datapath::Skeleton<::nodeport>> np_;
+};
+
+}  // namespace netagent::lb

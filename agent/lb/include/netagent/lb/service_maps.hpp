@@ -1,0 +1,74 @@
+#pragma once
+// ServiceMaps: applies DesiredServices to the LB maps as a minimal diff, in an order that never
+// lets a packet or connect() see a half-written service:
+//   1. new backends;
+//   2. Maglev tables (a fresh inner map per changed table, swapped in atomically);
+//   3. rev-NAT entries and backend slots (slots above the old count are invisible until 4);
+//   4. each frontend's slot 0 (count, flags, table id): this publishes the change;
+//   5. slots above a lowered count, removed frontends (slot 0 first), unused tables, unused
+//      backends.
+// On start it reads back what is pinned (restore()), so a restarted agent keeps backend and
+// service ids (established connections keep their conntrack entries) and removes what was
+// deleted while it was down.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "netagent/common/result.hpp"
+#include "netagent/lb/lb_datapath.hpp"
+#include "netagent/lb/service_model.hpp"
+
+namespace netagent::lb {
+
+struct ProgrammedFrontend {
+  uint32_t svc_id = 0;  // 0: slot 0 is missing (found half-written at restore)
+  uint16_t count = 0;   // slot 0's count: slots 1..count are live
+  uint16_t flags = 0;
+  uint32_t affinity_timeout = 0;
+  uint32_t maglev_id = 0;
+  std::vector<uint32_t> slots;  // backend id of each slot entry present (index i = slot i+1; 0 =
+                                // absent), including any above count
+};
+
+struct ApplyStats {
+  size_t frontends_added = 0, frontends_updated = 0, frontends_removed = 0;
+  size_t backends_added = 0, backends_removed = 0;
+  size_t maglev_tables_written = 0, maglev_tables_removed = 0;
+  size_t map_writes = 0;
+  std::chrono::nanoseconds duration{0};
+  bool changed() const { return map_writes > 0; }
+};
+
+class ServiceMaps {
+ public:
+  explicit ServiceMaps(LbDatapath& dp);
+
+  // Reads back the pinned maps into the mirror. Call once before the first apply().
+  Status restore();
+  Result<ApplyStats> apply(const DesiredServices& desired);
+
+  const std::map<FrontendKey, ProgrammedFrontend>& frontends() const { return frontends_; }
+  // Backend id -> address, as programmed.
+  const std::map<uint32_t, BackendAddr>& backend_addrs() const { return backend_addr_; }
+  size_t maglev_tables() const { return group_ids_.size(); }
+
+ private:
+  uint32_t alloc_id(std::set<uint32_t>& used, uint32_t& next, uint32_t max);
+  Status write_maglev(uint32_t table_id, const std::vector<uint32_t>& table);
+
+  LbDatapath& dp_;
+  std::map<FrontendKey, ProgrammedFrontend> frontends_;
+  std::map<BackendAddr, uint32_t> backend_ids_;
+  std::map<uint32_t, BackendAddr> backend_addr_;
+  std::map<std::string, uint32_t> group_ids_;                // Maglev group -> table id
+  std::map<uint32_t, std::vector<uint32_t>> group_members_;  // table id -> backend ids it holds
+  std::set<uint32_t> orphan_tables_;  // tables found at restore that no group claimed yet
+  std::set<uint32_t> orphan_revnat_;  // rev-NAT entries found at restore with no frontend
+  std::set<uint32_t> used_backend_ids_, used_svc_ids_, used_table_ids_;
+  uint32_t next_backend_id_ = 1, next_svc_id_ = 1, next_table_id_ = 1;
+};
+
+}  // namespace netagent::lb

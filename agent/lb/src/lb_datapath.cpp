@@ -1,0 +1,159 @@
+#include "netagent/lb/lb_datapath.hpp"
+
+#include <bpf/bpf.h>
+#include <sys/stat.h>
+
+#include "nodeport.skel.h"
+#include "sock_lb.skel.h"
+
+namespace netagent::lb {
+namespace {
+
+template <typename Skel>
+Status configure(Skel* s, const LbDatapathOptions& o) {
+  auto& cfg = s->rodata->lb_cfg;
+  cfg.maglev_table_size = o.maglev_table_size;
+  for (int i = 0; i < 3; ++i)
+    cfg.hash_seed[i] = o.seed.words[i];
+  cfg.nodeport_min = o.nodeport_min;
+  cfg.nodeport_max = o.nodeport_max;
+  // One inner Maglev array element holds the whole table.
+  bpf_map* inner = bpf_map__inner_map(s->maps.lb4_maglev);
+  if (!inner || bpf_map__set_value_size(inner, o.maglev_table_size * sizeof(uint32_t)) != 0) {
+    return Error{"size the Maglev inner map for M=" + std::to_string(o.maglev_table_size)};
+  }
+  if (o.pin_root) {
+    // The table size is part of the pinned name: a different M gets fresh tables instead of
+    // failing verification against old ones.
+    auto path = *o.pin_root + "/lb4_maglev_" + std::to_string(o.maglev_table_size);
+    if (bpf_map__set_pin_path(s->maps.lb4_maglev, path.c_str()) != 0) {
+      return sys_error("set pin path " + path);
+    }
+  }
+  return {};
+}
+
+std::string links_dir(const std::string& root) {
+  return root + "/links";
+}
+
+}  // namespace
+
+LbDatapath::~LbDatapath() = default;
+
+Result<std::unique_ptr<LbDatapath>> LbDatapath::load(const LbDatapathOptions& opts) {
+  if (!maglev_table_size_allowed(opts.maglev_table_size)) {
+    return Error{"Maglev table size " + std::to_string(opts.maglev_table_size) +
+                 " is not one of 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071"};
+  }
+  std::unique_ptr<LbDatapath> dp(new LbDatapath());
+  dp->opts_ = opts;
+  datapath::OpenOptions oo{opts.pin_root, ""};
+
+  auto sock = datapath::Skeleton<::sock_lb>::open(oo, "sock_lb");
+  if (!sock) return sock.error();
+  if (auto st = configure(sock->get(), opts); !st) return st.error();
+  if (auto st = sock->load(); !st) return st.error();
+  dp->sock_.emplace(std::move(*sock));
+
+  auto np = datapath::Skeleton<::nodeport>::open(oo, "nodeport");
+  if (!np) return np.error();
+  if (auto st = configure(np->get(), opts); !st) return st.error();
+  if (!opts.pin_root) {
+    // Without pins the two objects must still share one copy of each map.
+    auto* s = dp->sock_->get();
+    auto* n = np->get();
+    struct Pair {
+      bpf_map* from;
+      bpf_map* to;
+    } shared[] = {
+        {s->maps.lb4_services, n->maps.lb4_services}, {s->maps.lb4_backends, n->maps.lb4_backends},
+        {s->maps.lb4_revnat, n->maps.lb4_revnat},     {s->maps.lb4_maglev, n->maps.lb4_maglev},
+        {s->maps.lb4_affinity, n->maps.lb4_affinity}, {s->maps.lb_stats, n->maps.lb_stats},
+        {s->maps.drop_stats, n->maps.drop_stats},     {s->maps.flow_events, n->maps.flow_events}};
+    for (auto& p : shared) {
+      if (bpf_map__reuse_fd(p.to, bpf_map__fd(p.from)) != 0) {
+        return sys_error(std::string("share map ") + bpf_map__name(p.from));
+      }
+    }
+  }
+  if (auto st = np->load(); !st) return st.error();
+  dp->np_.emplace(std::move(*np));
+
+  auto* n = dp->np_->get();
+  auto* s = dp->sock_->get();
+#define NETAGENT_MAP(field, expr)           \
+  do {                                      \
+    auto m = decltype(dp->field)::of(expr); \
+    if (!m) return m.error();               \
+    dp->field = std::move(*m);              \
+  } while (0)
+  NETAGENT_MAP(services, n->maps.lb4_services);
+  NETAGENT_MAP(backends, n->maps.lb4_backends);
+  NETAGENT_MAP(revnat, n->maps.lb4_revnat);
+  NETAGENT_MAP(conntrack, n->maps.ct4_global);
+  NETAGENT_MAP(sock_revnat, s->maps.lb4_sock_revnat);
+  NETAGENT_MAP(affinity, n->maps.lb4_affinity);
+  NETAGENT_MAP(drops, n->maps.drop_stats);
+  NETAGENT_MAP(counters, n->maps.lb_stats);
+#undef NETAGENT_MAP
+  dp->maglev_outer_fd = bpf_map__fd(n->maps.lb4_maglev);
+  dp->flow_events_fd = bpf_map__fd(n->maps.flow_events);
+  return dp;
+}
+
+int LbDatapath::nodeport_ingress_fd() const {
+  return bpf_program__fd((*np_)->progs.tc_nodeport_ingress);
+}
+int LbDatapath::nodeport_egress_fd() const {
+  return bpf_program__fd((*np_)->progs.tc_nodeport_egress);
+}
+int LbDatapath::sock_connect_fd() const {
+  return bpf_program__fd((*sock_)->progs.sock4_connect);
+}
+
+Status LbDatapath::attach_cgroup(const std::string& cgroup_path) {
+  if (!opts_.pin_root) return Error{"attach_cgroup needs a pin root for its links"};
+  auto dir = links_dir(*opts_.pin_root);
+  mkdir(dir.c_str(), 0700);
+  auto* s = sock_->get();
+  const bpf_program* progs[] = {s->progs.sock4_connect, s->progs.sock4_sendmsg,
+                                s->progs.sock4_recvmsg, s->progs.sock4_getpeername};
+  for (const auto* p : progs) {
+    auto st =
+        datapath::cgroup_attach_pinned(p, cgroup_path, dir + "/cgroup_" + bpf_program__name(p));
+    if (!st) return st;
+  }
+  return {};
+}
+
+Status LbDatapath::attach_devices(const std::vector<std::string>& devices) {
+  for (const auto& dev : devices) {
+    auto idx = datapath::ifindex_of(dev);
+    if (!idx) return idx.error();
+    datapath::TcHook in{*idx, datapath::TcDirection::Ingress, 1, 1};
+    datapath::TcHook out{*idx, datapath::TcDirection::Egress, 1, 1};
+    if (auto st = datapath::tc_attach(in, nodeport_ingress_fd()); !st) return st;
+    if (auto st = datapath::tc_attach(out, nodeport_egress_fd()); !st) return st;
+  }
+  return {};
+}
+
+Status LbDatapath::detach_all(const std::string& pin_root, const std::string& cgroup_path,
+                              const std::vector<std::string>& devices) {
+  (void)cgroup_path;
+  for (const char* p : {"sock4_connect", "sock4_sendmsg", "sock4_recvmsg", "sock4_getpeername"}) {
+    if (auto st = datapath::cgroup_detach_pinned(links_dir(pin_root) + "/cgroup_" + p); !st) {
+      return st;
+    }
+  }
+  for (const auto& dev : devices) {
+    auto idx = datapath::ifindex_of(dev);
+    if (!idx) continue;
+    (void)datapath::tc_detach({*idx, datapath::TcDirection::Ingress, 1, 1});
+    (void)datapath::tc_detach({*idx, datapath::TcDirection::Egress, 1, 1});
+  }
+  return {};
+}
+
+}  // namespace netagent::lb

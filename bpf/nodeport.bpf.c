@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Per-packet service load balancing (north-south) at TC on the node's external devices.
+ *
+ * Ingress: a packet to a NodePort, LoadBalancer IP or externalIP frontend is DNATed to a backend
+ * chosen by Maglev (or a random slot), and the flow is recorded in conntrack: a forward entry
+ * (client -> frontend) that pins the backend for the life of the flow, and a reply entry
+ * (backend -> client) for reverse NAT.
+ * Egress: replies matching a reply entry get the frontend back as their source.
+ * Everything else passes untouched. */
+#include "lib/common.bpf.h"
+#include "lib/drop.bpf.h"
+#include "lib/lb_maps.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	/* Per-CPU LRU lists: inserting a new flow takes no global lock. */
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__type(key, struct ct4_key);
+	__type(value, struct ct4_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct4_global SEC(".maps");
+
+
+static __always_inline int drop(struct __sk_buff *skb, __u32 reason, const struct pkt4 *p,
+				__u8 dir, __u32 svc_id)
+{
+	report_drop(reason, FLOW_OBS_NODEPORT, dir, p ? p->saddr : 0, p ? p->daddr : 0,
+		    p ? p->sport : 0, p ? p->dport : 0, p ? p->proto : 0, skb->ifindex, skb->len,
+		    svc_id);
+	return TC_ACT_SHOT;
+}
+
+/* Rewrites one address and port (destination when dst, else source) with checksum updates.
+ *
+ * The L4 checksum goes through bpf_l4_csum_replace(), which also keeps skb->csum right for
+ * CHECKSUM_COMPLETE and the pseudo-header-only field of CHECKSUM_PARTIAL packets. The IPv4
+ * header checksum and the bytes themselves are written directly: their net change to the packet
+ * sum is zero, so no skb checksum state needs updating, and two helper calls are saved. */
+static __always_inline int rewrite4(struct __sk_buff *skb, const struct pkt4 *p, int dst,
+				    __be32 old_addr, __be32 new_addr, __be16 old_port,
+				    __be16 new_port)
+{
+	__u32 l4_flags = BPF_F_PSEUDO_HDR | sizeof(new_addr);
+	__u32 port_flags = sizeof(new_port);
+
+	/* UDP checksum 0 means "none": keep it 0 (BPF_F_MARK_MANGLED_0). */
+	if (p->proto == IPPROTO_UDP) {
+		l4_flags |= BPF_F_MARK_MANGLED_0;
+		port_flags |= BPF_F_MARK_MANGLED_0;
+	}
+	if (old_addr != new_addr &&
+	    bpf_l4_csum_replace(skb, p->csum_off, old_addr, new_addr, l4_flags))
+		return -1;
+	if (old_port != new_port &&
+	    bpf_l4_csum_replace(skb, p->csum_off, old_port, new_port, port_flags))
+		return -1;
+
+	/* The helpers invalidated packet pointers: derive them again. */
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN_;
+	__be16 *ports = data + p->l4_off;
+
+	if ((void *)(ip + 1) > data_end || (void *)(ports + 2) > data_end)
+		return -1;
+	if (dst) {
+		ip->daddr = new_addr;
+		ports[1] = new_port;
+	} else {
+		ip->saddr = new_addr;
+		ports[0] = new_port;
+	}
+	ip->check = csum_replace4(ip->check, old_addr, new_addr);
+	return 0;
+}
+
+static __always_inline __u32 select_backend(const struct pkt4 *p, const struct lb4_svc_value *svc)
+{
+	int affinity = svc->flags & LB_SVC_F_AFFINITY;
+	struct lb_affinity_key ak = {
+		.client = p->saddr,
+		.svc_id = svc->svc_id,
+	};
+	__u64 now = 0;
+	__u32 id;
+
+	if (affinity) {
+		struct lb_affinity_value *av = bpf_map_lookup_elem(&lb4_affinity, &ak);
+
+		now = bpf_ktime_get_ns();
+		if (av && now - av->last_used_ns < (__u64)svc->affinity_timeout * 1000000000ull &&
+		    bpf_map_lookup_elem(&lb4_backends, &av->backend_id)) {
+			av->last_used_ns = now;
+			return av->backend_id;
+		}
+	}
+	if (svc->flags & LB_SVC_F_MAGLEV) {
+		/* With ClientIP affinity the source port stays out of the hash (as Cilium). */
+		id = lb4_maglev_backend(svc->backend_id,
+					lb4_flow_hash(p->saddr, p->daddr, affinity ? 0 : p->sport,
+						      p->dport, p->proto));
+	} else {
+		__u16 slot = (bpf_get_prandom_u32() % svc->count) + 1;
+
+		id = lb4_slot_backend(p->daddr, p->dport, p->proto, LB_SCOPE_EXTERNAL, slot);
+	}
+	if (affinity && id) {
+		struct lb_affinity_value nv = {.last_used_ns = now, .backend_id = id};
+
+		bpf_map_update_elem(&lb4_affinity, &ak, &nv, BPF_ANY);
+	}
+	return id;
+}
+
+/* Marks an entry used without reading the clock or dirtying its cache line needlessly. */
+static __always_inline void ct_touch(struct ct4_value *ct, __u8 tcp_flags, __u8 extra)
+{
+	__u8 want = CT_F_ACTIVE | extra;
+
+	if (tcp_flags & (0x01 | 0x04)) /* FIN, RST */
+		want |= CT_F_CLOSING;
+	if ((ct->flags & want) != want)
+		ct->flags |= want;
+}
+
+SEC("tc")
+int tc_nodeport_ingress(struct __sk_buff *skb)
+{
+	struct pkt4 p = {};
+	struct lb4_svc_value *svc;
+	struct lb4_backend *be;
+	struct ct4_value *ct;
+	__u32 backend_id;
+	int res;
+
+	res = parse_pkt4(skb, &p);
+	if (res == PARSE_NOT_IPV4 || res == PARSE_NOT_L4) {
+		lb_count(LB_CNT_PASS);
+		return TC_ACT_OK;
+	}
+	if (res == PARSE_BAD_L3)
+		return drop(skb, DROP_MALFORMED_L3, 0, FLOW_DIR_INGRESS, 0);
+	if (res == PARSE_BAD_L4)
+		return drop(skb, DROP_MALFORMED_L4, &p, FLOW_DIR_INGRESS, 0);
+
+	/* Established flows first: one lookup and the rewrite. The entry pins the backend address
+	 * for the life of the flow, also when the backend leaves the service (graceful
+	 * termination); the agent's conntrack GC removes entries of deleted services. */
+	struct ct4_key fk = {
+		.saddr = p.saddr,
+		.daddr = p.daddr,
+		.sport = p.sport,
+		.dport = p.dport,
+		.proto = p.proto,
+		.dir = CT_DIR_FORWARD,
+	};
+	if (!p.first_frag) {
+		ct = bpf_map_lookup_elem(&ct4_global, &fk);
+		if (ct) {
+			ct_touch(ct, p.tcp_flags, 0);
+			lb_count(LB_CNT_SVC_EST);
+			if (rewrite4(skb, &p, 1, p.daddr, ct->nat_addr, p.dport, ct->nat_port))
+				return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
+			return TC_ACT_OK;
+		}
+	}
+
+	svc = lb4_lookup_service(p.daddr, p.dport, p.proto, LB_SCOPE_EXTERNAL);
+	if (!svc || !(svc->flags & (LB_SVC_F_NODE_PORT | LB_SVC_F_LOAD_BALANCER | LB_SVC_F_EXTERNAL_IP))) {
+		lb_count(LB_CNT_PASS);
+		return TC_ACT_OK;
+	}
+	/* Later fragments carry no ports and could not follow the first one to the backend. */
+	if (p.first_frag)
+		return drop(skb, DROP_FRAGMENT, &p, FLOW_DIR_INGRESS, svc->svc_id);
+	if (svc->count == 0)
+		return drop(skb, DROP_NO_BACKEND, &p, FLOW_DIR_INGRESS, svc->svc_id);
+	backend_id = select_backend(&p, svc);
+	if (!backend_id)
+		return drop(skb, (svc->flags & LB_SVC_F_MAGLEV) ? DROP_MAGLEV_MISSING : DROP_BACKEND_MISSING,
+			    &p, FLOW_DIR_INGRESS, svc->svc_id);
+	be = bpf_map_lookup_elem(&lb4_backends, &backend_id);
+	if (!be)
+		return drop(skb, DROP_BACKEND_MISSING, &p, FLOW_DIR_INGRESS, svc->svc_id);
+
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct ct4_value fv = {
+		.created_ns = now,
+		.last_seen_ns = now,
+		.nat_addr = be->address,
+		.nat_port = be->port,
+		.flags = CT_F_ACTIVE,
+		.backend_id = backend_id,
+		.svc_id = svc->svc_id,
+	};
+	struct ct4_key rk = {
+		.saddr = be->address,
+		.daddr = p.saddr,
+		.sport = be->port,
+		.dport = p.sport,
+		.proto = p.proto,
+		.dir = CT_DIR_REPLY,
+	};
+	struct ct4_value rv = {
+		.created_ns = now,
+		.last_seen_ns = now,
+		.nat_addr = p.daddr,
+		.nat_port = p.dport,
+		.flags = CT_F_ACTIVE,
+		.backend_id = backend_id,
+		.svc_id = svc->svc_id,
+	};
+
+	/* Reply entry first: once the forward entry exists, replies may already flow. */
+	if (bpf_map_update_elem(&ct4_global, &rk, &rv, BPF_ANY) ||
+	    bpf_map_update_elem(&ct4_global, &fk, &fv, BPF_ANY))
+		return drop(skb, DROP_CT_CREATE_FAILED, &p, FLOW_DIR_INGRESS, svc->svc_id);
+	lb_count(LB_CNT_SVC_NEW);
+	if (rewrite4(skb, &p, 1, p.daddr, be->address, p.dport, be->port))
+		return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_nodeport_egress(struct __sk_buff *skb)
+{
+	struct pkt4 p = {};
+	struct ct4_value *ct;
+	int res;
+
+	res = parse_pkt4(skb, &p);
+	if (res != PARSE_OK) {
+		/* Malformed packets leaving the node are the stack's business, not the LB's. */
+		lb_count(LB_CNT_PASS);
+		return TC_ACT_OK;
+	}
+	struct ct4_key rk = {
+		.saddr = p.saddr,
+		.daddr = p.daddr,
+		.sport = p.sport,
+		.dport = p.dport,
+		.proto = p.proto,
+		.dir = CT_DIR_REPLY,
+	};
+	ct = bpf_map_lookup_elem(&ct4_global, &rk);
+	if (!ct) {
+		lb_count(LB_CNT_PASS);
+		return TC_ACT_OK;
+	}
+	ct_touch(ct, p.tcp_flags, CT_F_SEEN_REPLY);
+	if (rewrite4(skb, &p, 0, p.saddr, ct->nat_addr, p.sport, ct->nat_port))
+		return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_EGRESS, 0);
+	lb_count(LB_CNT_REVNAT);
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,137 @@
+#include "netagent/ipam/pool.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace netagent::ipam {
+namespace {
+
+using k8s::Field;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// allowFirstLastIPs is an enum "Yes" | "No" in the CRD; an unquoted yes/no/true/false reaches us
+// as the same scalar text, so accept those spellings in any case.
+bool decode_allow_first_last(const Field& f) {
+  if (!f.present()) return false;
+  auto v = lower(f.str());
+  if (v == "yes" || v == "true") return true;
+  if (v == "no" || v == "false") return false;
+  f.fail("unsupported value \"" + f.str() + "\" (expected Yes or No)");
+}
+
+bool is_ipv6(const std::string& s) {
+  return s.find(':') != std::string::npos;
+}
+
+PoolBlock decode_cidr_block(const Field& f) {
+  PoolBlock b;
+  auto s = f.str();
+  b.text = s;
+  b.from_cidr = true;
+  if (is_ipv6(s)) {
+    k8s::decode_cidr(f);  // validates
+    b.ipv6 = true;
+    return b;
+  }
+  if (s.find('/') == std::string::npos) f.fail("\"" + s + "\" is not a CIDR (missing /prefix)");
+  // Host bits are cleared, as Cilium does (netip.ParsePrefix, then the prefix's range).
+  auto p = Ipv4Prefix::parse(s);
+  if (!p) f.fail("\"" + s + "\" is not a valid CIDR");
+  b.prefix_len = p->len;
+  b.first = p->first();
+  b.last = p->last();
+  return b;
+}
+
+PoolBlock decode_range_block(const Field& start, const Field& stop) {
+  PoolBlock b;
+  auto a = start.str();
+  auto z = stop.present() ? stop.str() : a;  // a lone start is a single address
+  b.text = stop.present() ? a + "-" + z : a;
+  // The family is the start's; stop must be of the same family.
+  if (is_ipv6(a)) {
+    auto first = Ipv6Addr::parse(a);
+    if (!first) start.fail("\"" + a + "\" is not an IP address");
+    auto last = Ipv6Addr::parse(z);
+    if (!last) stop.fail("\"" + z + "\" is not an IPv6 address like start");
+    if (*last < *first) stop.fail("stop " + z + " is before start " + a);
+    b.ipv6 = true;
+    return b;
+  }
+  auto first = Ipv4Addr::parse(a);
+  if (!first) start.fail("\"" + a + "\" is not an IP address");
+  auto last = Ipv4Addr::parse(z);
+  if (!last) stop.fail("\"" + z + "\" is not an IPv4 address like start");
+  if (*last < *first) stop.fail("stop " + z + " is before start " + a);
+  b.first = *first;
+  b.last = *last;
+  return b;
+}
+
+void decode_blocks(const Field& list, std::vector<PoolBlock>& out) {
+  for (auto& f : list.items()) {
+    if (!f.is_map()) f.fail("expected a block (a map with cidr, or start and stop)");
+    auto cidr = f["cidr"];
+    auto start = f["start"];
+    auto stop = f["stop"];
+    PoolBlock b;
+    if (cidr.present()) {
+      if (start.present() || stop.present())
+        f.fail("a block has either cidr or start/stop, not both");
+      b = decode_cidr_block(cidr);
+    } else if (start.present()) {
+      b = decode_range_block(start, stop);
+    } else if (stop.present()) {
+      start.fail("is required when stop is set");
+    } else {
+      f.fail("a block needs cidr, or start (and optionally stop)");
+    }
+    b.field = f.path();
+    out.push_back(std::move(b));
+  }
+}
+
+}  // namespace
+
+Pool decode_pool(const k8s::Object& obj) {
+  Field root(obj.raw, "");
+  auto spec = root["spec"];
+  Pool p;
+  p.name = obj.meta.name;  // cluster-scoped: a metadata.namespace in the manifest is ignored
+  p.labels = obj.meta.labels;
+  p.source = obj.source;
+  if (spec.present() && !spec.is_map()) spec.fail("expected a map");
+  decode_blocks(spec["blocks"], p.blocks);
+  // `cidrs` is the deprecated name of `blocks` (cilium#28590); both are read.
+  decode_blocks(spec["cidrs"], p.blocks);
+  p.service_selector = spec["serviceSelector"].selector();
+  p.disabled = spec["disabled"].opt_boolean().value_or(false);
+  p.allow_first_last = decode_allow_first_last(spec["allowFirstLastIPs"]);
+  return p;
+}
+
+void register_kinds(k8s::KindRegistry& registry) {
+  registry.add(kPoolKind, {"cilium.io/v2alpha1", "cilium.io/v2"},
+               [](const k8s::Object& obj) { (void)decode_pool(obj); });
+}
+
+std::vector<Pool> decode_pools(const k8s::Snapshot& snap, std::vector<k8s::DecodeError>* errors) {
+  std::vector<Pool> out;
+  for (const auto* obj : snap.of_kind(kPoolKind)) {
+    Pool p;
+    auto err = k8s::guard(*obj, [&] { p = decode_pool(*obj); });
+    if (err) {
+      if (errors) errors->push_back(*err);
+      continue;
+    }
+    out.push_back(std::move(p));
+  }
+  std::sort(out.begin(), out.end(), [](const Pool& a, const Pool& b) { return a.name < b.name; });
+  return out;
+}
+
+}  // namespace netagent::ipam
