@@ -218,7 +218,7 @@ void compare_open(const Sample& s, const json& x) {
   EXPECT_EQ(x["caps"]["unknown"], json(unknown)) << s.name;
 }
 
-TEST(CodecVsExaBgp, EveryMessageTypeAndCapability) {
+TEST(BgpCodecVsExaBgp, EveryMessageTypeAndCapability) {
   NETAGENT_REQUIRE(exabgp_available(), "exabgp (Debian package) is not installed");
   std::vector<Sample> samples;
 

@@ -24,14 +24,14 @@ const T& as(const Parsed<Message>& m) {
 
 // ---- Header ----
 
-TEST(Header, KeepaliveBytes) {
+TEST(BgpHeader, KeepaliveBytes) {
   EXPECT_EQ(encode_keepalive(), hex("ffffffffffffffffffffffffffffffff 0013 04"));
   auto m = decode_message(encode_keepalive(), kAs4);
   ASSERT_TRUE(m.ok()) << m.error().str();
   EXPECT_TRUE(std::holds_alternative<KeepaliveMessage>(m.value()));
 }
 
-TEST(Header, BadMarkerIsConnectionNotSynchronized) {
+TEST(BgpHeader, BadMarkerIsConnectionNotSynchronized) {
   auto b = encode_keepalive();
   b[3] = 0;
   auto h = decode_header(b);
@@ -40,7 +40,7 @@ TEST(Header, BadMarkerIsConnectionNotSynchronized) {
   EXPECT_EQ(h.error().notification.subcode, err::kConnectionNotSynchronized);
 }
 
-TEST(Header, BadLengthCarriesTheLengthField) {
+TEST(BgpHeader, BadLengthCarriesTheLengthField) {
   auto b = hex("ffffffffffffffffffffffffffffffff 0012 04");
   auto h = decode_header(b);
   ASSERT_FALSE(h.ok());
@@ -60,7 +60,7 @@ TEST(Header, BadLengthCarriesTheLengthField) {
   EXPECT_EQ(open.error().notification.subcode, err::kBadMessageLength);
 }
 
-TEST(Header, UnknownTypeCarriesTheType) {
+TEST(BgpHeader, UnknownTypeCarriesTheType) {
   auto h = decode_header(hex("ffffffffffffffffffffffffffffffff 0013 09"));
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.error().notification.code, err::kHeader);
@@ -88,7 +88,7 @@ OpenMessage full_open() {
   return o;
 }
 
-TEST(Open, AllCapabilitiesBytes) {
+TEST(BgpOpen, AllCapabilitiesBytes) {
   auto expected = message(1,
                           "04 fc00 005a 0a190b0b 24 02 22"
                           " 01 04 0001 00 01"  // MP IPv4 unicast (RFC 4760 §8)
@@ -103,7 +103,7 @@ TEST(Open, AllCapabilitiesBytes) {
   EXPECT_EQ(as<OpenMessage>(m), full_open());
 }
 
-TEST(Open, FourOctetAsUsesAsTrans) {
+TEST(BgpOpen, FourOctetAsUsesAsTrans) {
   OpenMessage o;
   o.my_as = kAsTrans;
   o.hold_time = 0;
@@ -116,7 +116,7 @@ TEST(Open, FourOctetAsUsesAsTrans) {
   EXPECT_EQ(d->asn(), 4200000000u);
 }
 
-TEST(Open, UnknownCapabilitiesAreKept) {
+TEST(BgpOpen, UnknownCapabilitiesAreKept) {
   // Extended message (6), FQDN (73) and an unassigned code 200, spread over two parameters
   // (RFC 5492 §4 allows either).
   auto b = message(1,
@@ -138,7 +138,7 @@ TEST(Open, UnknownCapabilitiesAreKept) {
   EXPECT_EQ(again.value(), o);
 }
 
-TEST(Open, ExtendedOptionalParametersLength) {
+TEST(BgpOpen, ExtendedOptionalParametersLength) {
   // RFC 9072 §2: 255, 255, then a 2-octet length and 2-octet parameter lengths.
   auto b = message(1, "04 fc00 005a 01020304 ff ff 0009 02 0006 41 04 0000fc00");
   auto d = decode_message(b, kAs4);
@@ -152,7 +152,7 @@ struct OpenErrorCase {
   uint8_t subcode;
 };
 
-TEST(Open, ErrorsCarryTheRightSubcode) {
+TEST(BgpOpen, ErrorsCarryTheRightSubcode) {
   const OpenErrorCase cases[] = {
       {"version 3", "03 fc00 005a 01020304 00", err::kUnsupportedVersion},
       {"AS 0 (RFC 7607)", "04 0000 005a 01020304 00", err::kBadPeerAs},
@@ -190,7 +190,7 @@ PathAttributes v4_attrs() {
   return a;
 }
 
-TEST(Update, Ipv4AnnouncementBytes) {
+TEST(BgpUpdate, Ipv4AnnouncementBytes) {
   UpdateMessage u;
   u.attributes = v4_attrs();
   u.nlri = {pfx("10.25.11.100/32")};
@@ -215,7 +215,7 @@ TEST(Update, Ipv4AnnouncementBytes) {
   EXPECT_EQ(du.announced_prefixes(), std::vector<Prefix>{pfx("10.25.11.100/32")});
 }
 
-TEST(Update, TwoOctetAsPathAndAs4Path) {
+TEST(BgpUpdate, TwoOctetAsPathAndAs4Path) {
   UpdateMessage u;
   u.attributes.origin = Origin::igp;
   u.attributes.as_path = AsPath::sequence({64512, 4200000000u});
@@ -238,7 +238,7 @@ TEST(Update, TwoOctetAsPathAndAs4Path) {
                         " 40 03 04 c0000201 08 0a"));
 }
 
-TEST(Update, As4PathShorterThanAsPathKeepsLeadingAsns) {
+TEST(BgpUpdate, As4PathShorterThanAsPathKeepsLeadingAsns) {
   // RFC 6793 §4.2.3: AS_PATH (65001 AS_TRANS AS_TRANS) with AS4_PATH (4200000001 4200000002)
   // becomes 65001 4200000001 4200000002.
   auto b = message(2,
@@ -249,7 +249,7 @@ TEST(Update, As4PathShorterThanAsPathKeepsLeadingAsns) {
   EXPECT_EQ(as<DecodedUpdate>(d).update.attributes.as_path->str(), "65001 4200000001 4200000002");
 }
 
-TEST(Update, Ipv6MpReachBytes) {
+TEST(BgpUpdate, Ipv6MpReachBytes) {
   UpdateMessage u;
   u.attributes.origin = Origin::igp;
   u.attributes.as_path = AsPath::sequence({64512});
@@ -267,7 +267,7 @@ TEST(Update, Ipv6MpReachBytes) {
   EXPECT_EQ(as<DecodedUpdate>(d).update, u);
 }
 
-TEST(Update, Ipv6LinkLocalNextHop) {
+TEST(BgpUpdate, Ipv6LinkLocalNextHop) {
   UpdateMessage u;
   u.attributes.origin = Origin::igp;
   u.attributes.as_path = AsPath::sequence({64512});
@@ -279,7 +279,7 @@ TEST(Update, Ipv6LinkLocalNextHop) {
   EXPECT_EQ(as<DecodedUpdate>(d).update.mp_reach->link_local_next_hop, ip("fe80::1"));
 }
 
-TEST(Update, WithdrawalsBytes) {
+TEST(BgpUpdate, WithdrawalsBytes) {
   UpdateMessage u;
   u.withdrawn = {pfx("10.25.11.100/32")};
   u.mp_unreach = MpUnreach{kIpv6Unicast, {pfx("2001:db8::/64")}};
@@ -295,7 +295,7 @@ TEST(Update, WithdrawalsBytes) {
   EXPECT_EQ(w, (std::vector<Prefix>{pfx("10.25.11.100/32"), pfx("2001:db8::/64")}));
 }
 
-TEST(Update, EndOfRib) {
+TEST(BgpUpdate, EndOfRib) {
   // RFC 4724 §2.
   std::vector<uint8_t> v4, v6;
   append_end_of_rib(v4, kIpv4Unicast);
@@ -313,7 +313,7 @@ TEST(Update, EndOfRib) {
   EXPECT_FALSE(u.end_of_rib());
 }
 
-TEST(Update, HostBitsAreCleared) {
+TEST(BgpUpdate, HostBitsAreCleared) {
   // RFC 4271 §4.3: trailing bits beyond the length are irrelevant.
   auto b = message(2, "0000 000e 40 01 01 00 40 02 00 40 03 04 0a000001 17 0a0101");
   auto d = decode_message(b, kAs4);
@@ -321,7 +321,7 @@ TEST(Update, HostBitsAreCleared) {
   EXPECT_EQ(as<DecodedUpdate>(d).update.nlri[0], pfx("10.1.0.0/23"));
 }
 
-TEST(Update, UnknownOptionalTransitiveKeptNonTransitiveDropped) {
+TEST(BgpUpdate, UnknownOptionalTransitiveKeptNonTransitiveDropped) {
   auto b = message(2,
                    "0000 0017 40 01 01 00 40 02 00 40 03 04 0a000001"
                    " c0 fa 02 abcd 80 fb 01 ee 20 0a000002");
@@ -334,7 +334,7 @@ TEST(Update, UnknownOptionalTransitiveKeptNonTransitiveDropped) {
   EXPECT_EQ(du.announced_prefixes().size(), 1u);
 }
 
-TEST(Update, LocalPrefOnlyFromInternalPeers) {
+TEST(BgpUpdate, LocalPrefOnlyFromInternalPeers) {
   auto b =
       message(2, "0000 0015 40 01 01 00 40 02 00 40 03 04 0a000001 40 05 04 000000c8 20 0a000002");
   auto e = decode_message(b, kAs4);  // eBGP: discarded (RFC 7606 §7.5)
@@ -370,7 +370,7 @@ std::vector<uint8_t> update_with(const std::string& attrs_hex, const char* nlri 
   return message(2, body);
 }
 
-TEST(Rfc7606, ClassifiesEachMalformedAttribute) {
+TEST(BgpRfc7606, ClassifiesEachMalformedAttribute) {
   const std::string base = std::string(kOrigin) + kPath + kNextHop;
   const RevisedCase cases[] = {
       // §7.1 ORIGIN: bad length or undefined value.
@@ -441,14 +441,14 @@ TEST(Rfc7606, ClassifiesEachMalformedAttribute) {
   }
 }
 
-TEST(Rfc7606, DiscardedAttributeIsGoneButRouteStays) {
+TEST(BgpRfc7606, DiscardedAttributeIsGoneButRouteStays) {
   auto d =
       decode_message(update_with(std::string(kOrigin) + kPath + kNextHop + "40 06 01 00"), kAs4);
   ASSERT_TRUE(d.ok());
   EXPECT_FALSE(as<DecodedUpdate>(d).update.attributes.atomic_aggregate);
 }
 
-TEST(Rfc7606, StrongestActionWins) {
+TEST(BgpRfc7606, StrongestActionWins) {
   // §3 h: a discard and a treat-as-withdraw in one UPDATE give treat-as-withdraw.
   auto d = decode_message(
       update_with(std::string(kOrigin) + kPath + kNextHop + "40 06 01 00 c0 08 03 000000"), kAs4);
@@ -457,7 +457,7 @@ TEST(Rfc7606, StrongestActionWins) {
   EXPECT_EQ(as<DecodedUpdate>(d).errors.size(), 2u);
 }
 
-TEST(Rfc7606, MpReachNextHopLengthIsTreatAsWithdraw) {
+TEST(BgpRfc7606, MpReachNextHopLengthIsTreatAsWithdraw) {
   // §7.11: the NLRI can still be found, so they are withdrawn.
   auto d = decode_message(
       update_with(std::string(kOrigin) + kPath + "80 0e 10 0002 01 04 0a000001 00 30 20010db80001",
@@ -469,7 +469,7 @@ TEST(Rfc7606, MpReachNextHopLengthIsTreatAsWithdraw) {
   EXPECT_EQ(du.withdrawn_prefixes(), std::vector<Prefix>{pfx("2001:db8:1::/48")});
 }
 
-TEST(Rfc7606, MpOnlyUpdateNeedsNoNextHop) {
+TEST(BgpRfc7606, MpOnlyUpdateNeedsNoNextHop) {
   auto d = decode_message(
       update_with(std::string(kOrigin) + kPath +
                       "80 0e 1c 0002 01 10 20010db8000000000000000000000001 00 30 20010db80001",
@@ -486,7 +486,7 @@ struct ResetCase {
   uint8_t subcode;
 };
 
-TEST(Rfc7606, SessionResetCases) {
+TEST(BgpRfc7606, SessionResetCases) {
   const std::string base = std::string(kOrigin) + kPath + kNextHop;
   const ResetCase cases[] = {
       // RFC 4271 §6.3: lengths overrunning the message.
@@ -525,7 +525,7 @@ TEST(Rfc7606, SessionResetCases) {
 
 // ---- NOTIFICATION, ROUTE-REFRESH ----
 
-TEST(Notification, ShutdownCommunicationBytes) {
+TEST(BgpNotification, ShutdownCommunicationBytes) {
   auto n = NotificationMessage::cease(err::kAdministrativeShutdown, "maintenance");
   auto expected = message(3, "06 02 0b 6d61696e74656e616e6365");
   EXPECT_EQ(encode(n), expected);
@@ -536,7 +536,7 @@ TEST(Notification, ShutdownCommunicationBytes) {
   EXPECT_EQ(got.description(), "Cease / Administrative Shutdown");
 }
 
-TEST(Notification, ShutdownCommunicationLimits) {
+TEST(BgpNotification, ShutdownCommunicationLimits) {
   // RFC 8203 §2: at most 128 octets, cut at a UTF-8 boundary ("é" is two octets).
   std::string text(127, 'a');
   text += "\xc3\xa9";
@@ -551,14 +551,14 @@ TEST(Notification, ShutdownCommunicationLimits) {
   EXPECT_TRUE(other.data.empty());
 }
 
-TEST(Notification, HoldTimerExpired) {
+TEST(BgpNotification, HoldTimerExpired) {
   NotificationMessage n{err::kHoldTimerExpired, 0, {}};
   EXPECT_EQ(encode(n), message(3, "04 00"));
   EXPECT_EQ(n.description(), "Hold Timer Expired");
   EXPECT_EQ(notification_name(3, 11), "UPDATE Message Error / Malformed AS_PATH");
 }
 
-TEST(RouteRefresh, Bytes) {
+TEST(BgpRouteRefresh, Bytes) {
   RouteRefreshMessage r{kIpv6Unicast, RouteRefreshMessage::kNormal};
   auto expected = message(5, "0002 00 01");
   EXPECT_EQ(encode(r), expected);
@@ -568,7 +568,7 @@ TEST(RouteRefresh, Bytes) {
   EXPECT_EQ(encode(borr), message(5, "0001 01 01"));
 }
 
-TEST(RouteRefresh, WrongLengthIsRouteRefreshError) {
+TEST(BgpRouteRefresh, WrongLengthIsRouteRefreshError) {
   auto d = decode_message(message(5, "0001 00 01 00"), kAs4);
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.error().notification.code, err::kRouteRefresh);
@@ -599,7 +599,7 @@ std::vector<std::vector<uint8_t>> split(const std::vector<uint8_t>& buf) {
   return out;
 }
 
-TEST(Packing, ManyIpv4PrefixesFillFullMessages) {
+TEST(BgpPacking, ManyIpv4PrefixesFillFullMessages) {
   auto prefixes = many_v4(10000);
   auto ea =
       EncodedAttributes::make(v4_attrs(), kIpv4Unicast, ip("10.25.11.11"), std::nullopt, kAs4);
@@ -622,7 +622,7 @@ TEST(Packing, ManyIpv4PrefixesFillFullMessages) {
   EXPECT_EQ(got, prefixes);
 }
 
-TEST(Packing, Ipv6AnnouncementsAndWithdrawals) {
+TEST(BgpPacking, Ipv6AnnouncementsAndWithdrawals) {
   std::vector<Prefix> prefixes;
   for (unsigned i = 0; i < 1000; ++i) {
     auto a = ip("2001:db8::").as_v6();
@@ -661,7 +661,7 @@ TEST(Packing, Ipv6AnnouncementsAndWithdrawals) {
   EXPECT_EQ(withdrawn, prefixes);
 }
 
-TEST(Packing, Ipv4Withdrawals) {
+TEST(BgpPacking, Ipv4Withdrawals) {
   auto prefixes = many_v4(2000);
   std::vector<uint8_t> buf;
   append_withdrawals(buf, kIpv4Unicast, prefixes);
@@ -676,7 +676,7 @@ TEST(Packing, Ipv4Withdrawals) {
   EXPECT_EQ(got, prefixes);
 }
 
-TEST(Packing, RejectsMismatchedNextHop) {
+TEST(BgpPacking, RejectsMismatchedNextHop) {
   EXPECT_FALSE(
       EncodedAttributes::make(v4_attrs(), kIpv4Unicast, ip("2001:db8::1"), std::nullopt, kAs4)
           .ok());
@@ -686,7 +686,7 @@ TEST(Packing, RejectsMismatchedNextHop) {
 
 // ---- Types ----
 
-TEST(Types, ParseAndPrint) {
+TEST(BgpTypes, ParseAndPrint) {
   EXPECT_EQ(pfx("10.25.11.100").str(), "10.25.11.100/32");
   EXPECT_EQ(pfx("10.25.11.7/24").str(), "10.25.11.0/24");
   EXPECT_FALSE(Prefix::parse("10.25.11.7/24", true));

@@ -75,7 +75,7 @@ struct Harness {
   std::vector<FsmAction> last;
 };
 
-TEST(Fsm, StartsIdleAndConnectsOut) {
+TEST(BgpFsm, StartsIdleAndConnectsOut) {
   Harness h;
   EXPECT_EQ(h.fsm.state(), SessionState::idle);
   EXPECT_FALSE(h.fsm.next_deadline());
@@ -90,7 +90,7 @@ TEST(Fsm, StartsIdleAndConnectsOut) {
   EXPECT_EQ(sc->to, SessionState::connect);
 }
 
-TEST(Fsm, ConnectRetryJitterStaysWithinTTo2T) {
+TEST(BgpFsm, ConnectRetryJitterStaysWithinTTo2T) {
   for (double r : {0.0, 0.25, 0.999}) {
     auto c = Harness::config();
     c.random = [r] { return r; };
@@ -102,7 +102,7 @@ TEST(Fsm, ConnectRetryJitterStaysWithinTTo2T) {
   }
 }
 
-TEST(Fsm, PassiveWaitsInActive) {
+TEST(BgpFsm, PassiveWaitsInActive) {
   auto c = Harness::config();
   c.passive = true;
   Harness h(c);
@@ -116,7 +116,7 @@ TEST(Fsm, PassiveWaitsInActive) {
   ASSERT_NE(find_action<fsm::SendOpen>(h.last), nullptr);
 }
 
-TEST(Fsm, PassivePeerAcceptsAgainRightAfterFailure) {
+TEST(BgpFsm, PassivePeerAcceptsAgainRightAfterFailure) {
   auto c = Harness::config();
   c.passive = true;
   Harness h(c);
@@ -134,7 +134,7 @@ TEST(Fsm, PassivePeerAcceptsAgainRightAfterFailure) {
   EXPECT_EQ(find_action<fsm::SendNotification>(h.last), nullptr);
 }
 
-TEST(Fsm, TcpConnectedSendsOpenWithCapabilities) {
+TEST(BgpFsm, TcpConnectedSendsOpenWithCapabilities) {
   auto c = Harness::config();
   c.graceful_restart = {true, seconds(120)};
   c.restarting = true;
@@ -157,7 +157,7 @@ TEST(Fsm, TcpConnectedSendsOpenWithCapabilities) {
   EXPECT_EQ(*h.fsm.next_deadline(), h.now + seconds(240));
 }
 
-TEST(Fsm, FourOctetLocalAsnUsesAsTrans) {
+TEST(BgpFsm, FourOctetLocalAsnUsesAsTrans) {
   auto c = Harness::config();
   c.local_asn = 4200000000u;
   auto o = build_open(c, false);
@@ -166,7 +166,7 @@ TEST(Fsm, FourOctetLocalAsnUsesAsTrans) {
   EXPECT_FALSE(o.capabilities.graceful_restart);
 }
 
-TEST(Fsm, ConnectFailureWaitsForConnectRetry) {
+TEST(BgpFsm, ConnectFailureWaitsForConnectRetry) {
   Harness h;
   h.on(fsm::Start{});
   ConnectionId first = find_action<fsm::Connect>(h.last)->conn;
@@ -182,7 +182,7 @@ TEST(Fsm, ConnectFailureWaitsForConnectRetry) {
   EXPECT_EQ(h.fsm.state(), SessionState::connect);
 }
 
-TEST(Fsm, ConnectRetryExpiryAbortsAndRetries) {
+TEST(BgpFsm, ConnectRetryExpiryAbortsAndRetries) {
   // A SYN that is never answered (e.g. wrong TCP MD5 key on the router).
   Harness h;
   h.on(fsm::Start{});
@@ -199,7 +199,7 @@ TEST(Fsm, ConnectRetryExpiryAbortsAndRetries) {
   EXPECT_EQ(h.fsm.state(), SessionState::connect);
 }
 
-TEST(Fsm, OpenThenKeepaliveEstablishes) {
+TEST(BgpFsm, OpenThenKeepaliveEstablishes) {
   Harness h;
   ConnectionId id = h.to_open_sent();
   h.on(fsm::OpenReceived{id, peer_open(64501, "10.25.11.1", 180)});
@@ -221,7 +221,7 @@ TEST(Fsm, OpenThenKeepaliveEstablishes) {
   EXPECT_EQ(h.fsm.transitions(), 4u);
 }
 
-TEST(Fsm, KeepaliveIntervalIsAtMostAThirdOfHold) {
+TEST(BgpFsm, KeepaliveIntervalIsAtMostAThirdOfHold) {
   Harness h;
   ConnectionId id = h.to_open_sent();
   h.on(fsm::OpenReceived{id, peer_open(64501, "10.25.11.1", 9)});
@@ -236,7 +236,7 @@ struct OpenRejectCase {
   uint8_t subcode;
 };
 
-TEST(Fsm, BadOpenIsRejectedWithNotification) {
+TEST(BgpFsm, BadOpenIsRejectedWithNotification) {
   const OpenRejectCase cases[] = {
       {"wrong peer AS", peer_open(64999), err::kBadPeerAs},
       {"AS_TRANS without capability",
@@ -262,7 +262,7 @@ TEST(Fsm, BadOpenIsRejectedWithNotification) {
   }
 }
 
-TEST(Fsm, InternalPeerWithOurIdentifierIsRejected) {
+TEST(BgpFsm, InternalPeerWithOurIdentifierIsRejected) {
   auto c = Harness::config();
   c.peer_asn = 64512;
   Harness h(c);
@@ -280,7 +280,7 @@ struct UnexpectedCase {
   uint8_t subcode;
 };
 
-TEST(Fsm, UnexpectedMessagesAreFsmErrors) {
+TEST(BgpFsm, UnexpectedMessagesAreFsmErrors) {
   // RFC 6608 §4: the subcode names the state.
   const UnexpectedCase cases[] = {
       {"KEEPALIVE in OpenSent", SessionState::open_sent, 1, err::kUnexpectedInOpenSent},
@@ -321,7 +321,7 @@ TEST(Fsm, UnexpectedMessagesAreFsmErrors) {
   }
 }
 
-TEST(Fsm, HoldTimerExpiresInOpenSent) {
+TEST(BgpFsm, HoldTimerExpiresInOpenSent) {
   Harness h;
   ConnectionId id = h.to_open_sent();
   h.advance(seconds(239));
@@ -333,7 +333,7 @@ TEST(Fsm, HoldTimerExpiresInOpenSent) {
   EXPECT_EQ(n->notification.code, err::kHoldTimerExpired);
 }
 
-TEST(Fsm, KeepalivesAndHoldTimerInEstablished) {
+TEST(BgpFsm, KeepalivesAndHoldTimerInEstablished) {
   Harness h;
   ConnectionId id = h.to_established();
   // KEEPALIVE every 30 s.
@@ -363,7 +363,7 @@ TEST(Fsm, KeepalivesAndHoldTimerInEstablished) {
   EXPECT_EQ(h.fsm.state(), SessionState::connect);
 }
 
-TEST(Fsm, UpdatesResetHoldAndSentUpdatesDelayKeepalive) {
+TEST(BgpFsm, UpdatesResetHoldAndSentUpdatesDelayKeepalive) {
   Harness h;
   ConnectionId id = h.to_established();
   h.advance(seconds(20));
@@ -378,7 +378,7 @@ TEST(Fsm, UpdatesResetHoldAndSentUpdatesDelayKeepalive) {
   EXPECT_EQ(h.fsm.state(), SessionState::established);
 }
 
-TEST(Fsm, ZeroHoldTimeMeansNoKeepalives) {
+TEST(BgpFsm, ZeroHoldTimeMeansNoKeepalives) {
   Harness h;
   ConnectionId id = h.to_open_sent();
   h.on(fsm::OpenReceived{id, peer_open(64501, "10.25.11.1", 0)});
@@ -389,7 +389,7 @@ TEST(Fsm, ZeroHoldTimeMeansNoKeepalives) {
   EXPECT_EQ(h.fsm.state(), SessionState::established);
 }
 
-TEST(Fsm, NotificationFromPeerEndsSession) {
+TEST(BgpFsm, NotificationFromPeerEndsSession) {
   Harness h;
   ConnectionId id = h.to_established();
   auto n = NotificationMessage::cease(err::kAdministrativeShutdown, "router maintenance");
@@ -402,7 +402,7 @@ TEST(Fsm, NotificationFromPeerEndsSession) {
   EXPECT_EQ(h.fsm.last_error()->received->shutdown_communication(), "router maintenance");
 }
 
-TEST(Fsm, ConnectionLossInEstablishedGoesIdleThenRestarts) {
+TEST(BgpFsm, ConnectionLossInEstablishedGoesIdleThenRestarts) {
   Harness h;
   ConnectionId id = h.to_established();
   h.on(fsm::TcpFailed{id, "Connection reset by peer"});
@@ -412,7 +412,7 @@ TEST(Fsm, ConnectionLossInEstablishedGoesIdleThenRestarts) {
   EXPECT_NE(find_action<fsm::Connect>(h.last), nullptr);
 }
 
-TEST(Fsm, IdleHoldDoublesOnConsecutiveFailuresAndResetsWhenEstablished) {
+TEST(BgpFsm, IdleHoldDoublesOnConsecutiveFailuresAndResetsWhenEstablished) {
   Harness h;
   ConnectionId id = h.to_established();
   std::vector<int64_t> waits;
@@ -433,7 +433,7 @@ TEST(Fsm, IdleHoldDoublesOnConsecutiveFailuresAndResetsWhenEstablished) {
   EXPECT_EQ(*h.fsm.next_deadline() - h.now, seconds(5));
 }
 
-TEST(Fsm, MessageInvalidSendsItsNotification) {
+TEST(BgpFsm, MessageInvalidSendsItsNotification) {
   Harness h;
   ConnectionId id = h.to_established();
   MessageError e{NotificationMessage{err::kUpdate, err::kMalformedAttributeList, {}}, "bad"};
@@ -444,7 +444,7 @@ TEST(Fsm, MessageInvalidSendsItsNotification) {
   EXPECT_EQ(h.fsm.last_error()->reason, "bad");
 }
 
-TEST(Fsm, StopSendsCeaseAndStaysIdle) {
+TEST(BgpFsm, StopSendsCeaseAndStaysIdle) {
   Harness h;
   ConnectionId id = h.to_established();
   h.on(fsm::Stop{NotificationMessage::cease(err::kAdministrativeShutdown, "bye")});
@@ -459,7 +459,7 @@ TEST(Fsm, StopSendsCeaseAndStaysIdle) {
   EXPECT_EQ(find_action<fsm::Connect>(h.last), nullptr);
 }
 
-TEST(Fsm, StopWithoutNotificationOnlyCloses) {
+TEST(BgpFsm, StopWithoutNotificationOnlyCloses) {
   // What a graceful restart looks like to the peer: the TCP connection just goes away.
   Harness h;
   h.to_established();
@@ -468,7 +468,7 @@ TEST(Fsm, StopWithoutNotificationOnlyCloses) {
   EXPECT_NE(find_action<fsm::Close>(h.last), nullptr);
 }
 
-TEST(Fsm, RestartStateBitOnlyUntilFirstEstablished) {
+TEST(BgpFsm, RestartStateBitOnlyUntilFirstEstablished) {
   auto c = Harness::config();
   c.graceful_restart = {true, seconds(120)};
   c.restarting = true;
@@ -483,7 +483,7 @@ TEST(Fsm, RestartStateBitOnlyUntilFirstEstablished) {
   EXPECT_FALSE(o->open.capabilities.graceful_restart->restart_state);
 }
 
-TEST(Fsm, IncomingConnectionRejectedWhenIdleOrEstablished) {
+TEST(BgpFsm, IncomingConnectionRejectedWhenIdleOrEstablished) {
   Harness idle;
   ConnectionId in = idle.fsm.new_connection_id();
   idle.on(fsm::TcpAccepted{in});
@@ -512,7 +512,7 @@ struct CollisionCase {
   bool outgoing_survives;
 };
 
-TEST(Fsm, CollisionKeepsConnectionOfHigherIdentifier) {
+TEST(BgpFsm, CollisionKeepsConnectionOfHigherIdentifier) {
   const CollisionCase cases[] = {
       {"local higher", "10.25.11.11", "10.25.11.1", true},
       {"local lower", "10.25.11.11", "10.25.11.200", false},
@@ -549,7 +549,7 @@ TEST(Fsm, CollisionKeepsConnectionOfHigherIdentifier) {
   }
 }
 
-TEST(Fsm, EstablishedClosesOtherConnections) {
+TEST(BgpFsm, EstablishedClosesOtherConnections) {
   Harness h;
   ConnectionId out = h.to_open_sent();
   ConnectionId in = h.fsm.new_connection_id();
@@ -563,7 +563,7 @@ TEST(Fsm, EstablishedClosesOtherConnections) {
   EXPECT_FALSE(h.fsm.owns(in));
 }
 
-TEST(Negotiation, FamiliesAndCapabilities) {
+TEST(BgpNegotiation, FamiliesAndCapabilities) {
   auto c = Harness::config();
   c.graceful_restart = {true, seconds(90)};
   auto local = build_open(c, false);

@@ -207,7 +207,7 @@ class Bgpspeak {
   std::unique_ptr<t::Process> proc_;
 };
 
-class InteropTest : public ::testing::Test {
+class BgpInterop : public ::testing::Test {
  protected:
   void SetUp() override {
     NETAGENT_REQUIRE_ROOT();
@@ -226,7 +226,7 @@ const std::vector<std::string> kRoutes = {
     "10.25.11.110/32 community 64512:110 community no-export",
 };
 
-TEST_F(InteropTest, BirdHoldsExactlyTheAnnouncedRoutes) {
+TEST_F(BgpInterop, BirdHoldsExactlyTheAnnouncedRoutes) {
   Bird bird(*lab_);
   auto routes = kRoutes;
   routes.push_back("2001:db8:11::100/128 next-hop 2001:db8:25::11");
@@ -266,7 +266,7 @@ TEST_F(InteropTest, BirdHoldsExactlyTheAnnouncedRoutes) {
   EXPECT_EQ(adv[0]["prefix"], "10.25.11.100/32");
 }
 
-TEST_F(InteropTest, AnnounceAndWithdrawReachBirdWithinASecond) {
+TEST_F(BgpInterop, AnnounceAndWithdrawReachBirdWithinASecond) {
   Bird bird(*lab_);
   Bgpspeak speak(*lab_, speak_yaml(srx_peer(), {kRoutes[0]}));
   ASSERT_TRUE(speak.wait_established("srx")) << speak.log();
@@ -290,7 +290,7 @@ TEST_F(InteropTest, AnnounceAndWithdrawReachBirdWithinASecond) {
   EXPECT_EQ(bird.routes().size(), 1u);
 }
 
-TEST_F(InteropTest, BirdRestartBringsSessionAndRoutesBack) {
+TEST_F(BgpInterop, BirdRestartBringsSessionAndRoutesBack) {
   Bird bird(*lab_);
   Bgpspeak speak(*lab_, speak_yaml(srx_peer(), kRoutes));
   ASSERT_TRUE(speak.wait_established("srx")) << speak.log();
@@ -307,7 +307,7 @@ TEST_F(InteropTest, BirdRestartBringsSessionAndRoutesBack) {
   EXPECT_EQ(st["last_error"]["notification_received"]["code"], 6);
 }
 
-TEST_F(InteropTest, SpeakerRestartWithGracefulRestartKeepsRoutesStaleThenRefreshes) {
+TEST_F(BgpInterop, SpeakerRestartWithGracefulRestartKeepsRoutesStaleThenRefreshes) {
   Bird bird(*lab_);  // BIRD is graceful-restart aware by default (helper)
   std::string gr = "        graceful_restart: {enabled: true, restart_time: 120}\n";
   auto speak = std::make_unique<Bgpspeak>(*lab_, speak_yaml(srx_peer(gr), kRoutes));
@@ -342,7 +342,7 @@ TEST_F(InteropTest, SpeakerRestartWithGracefulRestartKeepsRoutesStaleThenRefresh
   EXPECT_EQ(bird.protocol_details().find("Neighbor graceful restart active"), std::string::npos);
 }
 
-TEST_F(InteropTest, SpeakerRestartWithoutGracefulRestartWithdraws) {
+TEST_F(BgpInterop, SpeakerRestartWithoutGracefulRestartWithdraws) {
   Bird bird(*lab_);
   Bgpspeak speak(*lab_, speak_yaml(srx_peer(), kRoutes));
   ASSERT_TRUE(speak.wait_established("srx")) << speak.log();
@@ -354,7 +354,7 @@ TEST_F(InteropTest, SpeakerRestartWithoutGracefulRestartWithdraws) {
   EXPECT_NE(log.find("Administrative shutdown"), std::string::npos) << log;
 }
 
-TEST_F(InteropTest, Md5WrongPasswordNeverEstablishesRightOneDoes) {
+TEST_F(BgpInterop, Md5WrongPasswordNeverEstablishesRightOneDoes) {
   Bird bird(*lab_, "  password \"right-secret\";\n");
   Bgpspeak speak(*lab_, speak_yaml(srx_peer("        md5_password: wrong-secret\n"), kRoutes));
   // SYNs with the wrong signature are dropped by BIRD's kernel: several connect attempts fail.
@@ -374,7 +374,7 @@ TEST_F(InteropTest, Md5WrongPasswordNeverEstablishesRightOneDoes) {
   EXPECT_NE(speak.state("srx"), "Established");
 }
 
-TEST_F(InteropTest, FrrSessionAndRoutes) {
+TEST_F(BgpInterop, FrrSessionAndRoutes) {
   auto vty = lab_->path("frr");
   t::sh_ok("mkdir -p " + vty);
   write_file(lab_->path("frr.conf"),
@@ -425,7 +425,7 @@ TEST_F(InteropTest, FrrSessionAndRoutes) {
   EXPECT_EQ(path["origin"], "IGP");
 }
 
-TEST_F(InteropTest, GoBgpSessionAndRoutes) {
+TEST_F(BgpInterop, GoBgpSessionAndRoutes) {
   write_file(lab_->path("gobgpd.toml"),
              "[global.config]\n"
              "  as = 64501\n"
@@ -486,7 +486,7 @@ std::unique_ptr<t::Process> start_exabgp(Lab& lab, const std::string& conf_name)
       &lab.srx, lab.path(conf_name + ".log"));
 }
 
-TEST_F(InteropTest, ExaBgpMalformedUpdatesGetRfc7606Treatment) {
+TEST_F(BgpInterop, ExaBgpMalformedUpdatesGetRfc7606Treatment) {
   // The speaker listens for this peer (ExaBGP connects).
   std::string peer = "      - {name: exa, address: 10.25.11.4, peer_asn: 64513, passive: true}\n";
   Bgpspeak speak(*lab_, speak_yaml(peer, {},

@@ -41,7 +41,7 @@ std::vector<DecodedUpdate> decode_all(const std::vector<uint8_t>& buf) {
   return out;
 }
 
-TEST(RouteTable, SharesEqualAttributesAndRejectsDuplicates) {
+TEST(BgpRouteTable, SharesEqualAttributesAndRejectsDuplicates) {
   auto t = make_route_table({route("10.0.0.1/32 community 64512:2 community 64512:1"),
                              route("10.0.0.2/32 community 64512:1 community 64512:2"),
                              route("10.0.0.3/32")});
@@ -53,7 +53,7 @@ TEST(RouteTable, SharesEqualAttributesAndRejectsDuplicates) {
   EXPECT_FALSE(make_route_table({route("2001:db8::/64 next-hop 10.0.0.1")}).ok());
 }
 
-TEST(RouteSyntax, ParsesAndReportsErrors) {
+TEST(BgpRouteSyntax, ParsesAndReportsErrors) {
   auto r = parse_route(
       "10.25.11.100/32 next-hop 10.25.11.12 origin egp med 7 local-preference 200 "
       "community no-export large-community 64512:1:2");
@@ -67,7 +67,7 @@ TEST(RouteSyntax, ParsesAndReportsErrors) {
   EXPECT_FALSE(parse_route("10.0.0.0/24 med x").ok());
 }
 
-TEST(Export, ExternalAndInternalPeers) {
+TEST(BgpExport, ExternalAndInternalPeers) {
   RouteAttributes a;
   a.med = 5;
   a.local_preference = 250;
@@ -91,7 +91,7 @@ TEST(Export, ExternalAndInternalPeers) {
   EXPECT_EQ((*export_attributes(v6, kIpv6Unicast, ebgp_ctx()))->next_hop, ip("2001:db8::11"));
 }
 
-TEST(AdjRibOut, SyncSendsOnlyChangesAndPacksByAttributes) {
+TEST(BgpAdjRibOut, SyncSendsOnlyChangesAndPacksByAttributes) {
   AdjRibOut rib(ebgp_ctx());
   std::vector<Route> routes;
   for (int i = 0; i < 2000; ++i) {
@@ -131,7 +131,7 @@ TEST(AdjRibOut, SyncSendsOnlyChangesAndPacksByAttributes) {
   EXPECT_EQ(updates[1].update.attributes.med, 9u);
 }
 
-TEST(AdjRibOut, OverlayWinsAndFamiliesAreFiltered) {
+TEST(BgpAdjRibOut, OverlayWinsAndFamiliesAreFiltered) {
   auto ctx = ebgp_ctx();
   ctx.families = {kIpv4Unicast};
   AdjRibOut rib(ctx);
@@ -148,7 +148,7 @@ TEST(AdjRibOut, OverlayWinsAndFamiliesAreFiltered) {
   EXPECT_EQ(decode_all(again)[0].update.nlri, std::vector<Prefix>{pfx("10.0.0.1/32")});
 }
 
-TEST(AdjRibIn, TreatAsWithdrawRemovesRoutes) {
+TEST(BgpAdjRibIn, TreatAsWithdrawRemovesRoutes) {
   AdjRibIn rib;
   DecodedUpdate u;
   u.update.attributes.origin = Origin::igp;

@@ -84,7 +84,7 @@ struct Pair {
   uint16_t port = 0;
 };
 
-TEST(Speaker, EstablishesAndAdvertisesRoutesWithAttributes) {
+TEST(BgpSpeaker, EstablishesAndAdvertisesRoutesWithAttributes) {
   Pair p;
   ASSERT_TRUE(p.start_node());
   ASSERT_TRUE(p.node
@@ -133,7 +133,7 @@ TEST(Speaker, EstablishesAndAdvertisesRoutesWithAttributes) {
   EXPECT_EQ(r["attributes"]["communities"][0], "64512:100");
 }
 
-TEST(Speaker, ChangesGoOutAsDiffs) {
+TEST(BgpSpeaker, ChangesGoOutAsDiffs) {
   Pair p;
   ASSERT_TRUE(p.start_node());
   ASSERT_TRUE(p.node.set_routes("infra", {route("10.0.0.1/32"), route("10.0.0.2/32")}).ok());
@@ -163,7 +163,7 @@ TEST(Speaker, ChangesGoOutAsDiffs) {
   EXPECT_EQ(p.node.peer("infra", "srx")->messages_out.update, before);
 }
 
-TEST(Speaker, PeerOverlayRoutes) {
+TEST(BgpSpeaker, PeerOverlayRoutes) {
   Pair p;
   ASSERT_TRUE(p.start_node());
   ASSERT_TRUE(p.node.set_routes("infra", {route("10.0.0.1/32"), route("10.0.0.2/32")}).ok());
@@ -176,7 +176,7 @@ TEST(Speaker, PeerOverlayRoutes) {
   EXPECT_FALSE(p.node.set_peer_routes("infra", "nobody", {}).ok());
 }
 
-TEST(Speaker, InternalPeerGetsLocalPreference) {
+TEST(BgpSpeaker, InternalPeerGetsLocalPreference) {
   Pair p(64512, 64512);
   ASSERT_TRUE(p.start_node());
   ASSERT_TRUE(
@@ -190,7 +190,7 @@ TEST(Speaker, InternalPeerGetsLocalPreference) {
   EXPECT_TRUE(r[0].attributes.as_path->empty());
 }
 
-TEST(Speaker, BadInputIsRejectedAndChangesNothing) {
+TEST(BgpSpeaker, BadInputIsRejectedAndChangesNothing) {
   Pair p;
   ASSERT_TRUE(p.start_node());
   ASSERT_TRUE(p.established());
@@ -212,7 +212,7 @@ TEST(Speaker, BadInputIsRejectedAndChangesNothing) {
   EXPECT_EQ(p.at_router()[0].prefix, pfx("10.0.0.1/32"));
 }
 
-TEST(Speaker, ChangingOnePeerResetsOnlyThatPeer) {
+TEST(BgpSpeaker, ChangingOnePeerResetsOnlyThatPeer) {
   Pair p;
   // A second router instance on another port; the node peers with both.
   auto r2 = instance("lab2", 64502, "10.25.11.2");
@@ -249,7 +249,7 @@ TEST(Speaker, ChangingOnePeerResetsOnlyThatPeer) {
   EXPECT_EQ(e->received->subcode, err::kOtherConfigurationChange);
 }
 
-TEST(Speaker, RemovedPeerIsDeconfiguredAndWithdrawn) {
+TEST(BgpSpeaker, RemovedPeerIsDeconfiguredAndWithdrawn) {
   Pair p;
   ASSERT_TRUE(p.start_node());
   ASSERT_TRUE(p.node.set_routes("infra", {route("10.0.0.1/32")}).ok());
@@ -268,7 +268,7 @@ TEST(Speaker, RemovedPeerIsDeconfiguredAndWithdrawn) {
   EXPECT_FALSE(p.node.peer("infra", "srx").ok());
 }
 
-TEST(Speaker, StopSendsShutdownCommunication) {
+TEST(BgpSpeaker, StopSendsShutdownCommunication) {
   Pair p;
   ASSERT_TRUE(p.start_node());
   ASSERT_TRUE(p.established());
@@ -285,7 +285,7 @@ TEST(Speaker, StopSendsShutdownCommunication) {
   EXPECT_FALSE(p.node.set_config(p.node_cfg).ok());
 }
 
-TEST(Speaker, GracefulStopWithGracefulRestartClosesWithoutNotification) {
+TEST(BgpSpeaker, GracefulStopWithGracefulRestartClosesWithoutNotification) {
   Pair p;
   p.node_cfg.instances[0].peers[0].graceful_restart = {true, 120s};
   p.router_cfg.instances[0].peers[0].graceful_restart = {true, 120s};
@@ -308,7 +308,7 @@ TEST(Speaker, GracefulStopWithGracefulRestartClosesWithoutNotification) {
   EXPECT_EQ(e->received->subcode, err::kAdministrativeShutdown);
 }
 
-TEST(Speaker, CollisionLeavesOneSession) {
+TEST(BgpSpeaker, CollisionLeavesOneSession) {
   // Both sides connect out and listen.
   boost::asio::io_context io;
   Speaker a(io), b(io);
