@@ -18,6 +18,8 @@ Result<RouteTable> make_route_table(const std::vector<Route>& routes) {
   RouteTable table;
   table.reserve(routes.size());
   std::map<RouteAttributes, std::shared_ptr<const RouteAttributes>> interned;
+  const Route* prev = nullptr;
+  std::shared_ptr<const RouteAttributes> attrs;
   for (const auto& r : routes) {
     if (r.next_hop && r.next_hop->afi() != r.prefix.afi() && r.prefix.afi() == kAfiIpv4) {
       // RFC 8950 (IPv4 NLRI with an IPv6 next hop) is not supported.
@@ -28,15 +30,25 @@ Result<RouteTable> make_route_table(const std::vector<Route>& routes) {
       return Error{"route " + r.prefix.str() + ": next hop " + r.next_hop->str() +
                    " is not an IPv6 address"};
     }
-    RouteAttributes a{r.next_hop,         r.origin,      r.med,
-                      r.local_preference, r.communities, r.large_communities};
-    sort_unique(a.communities);
-    sort_unique(a.large_communities);
-    auto it = interned.find(a);
-    if (it == interned.end()) {
-      it = interned.emplace(a, std::make_shared<const RouteAttributes>(a)).first;
+    // Consecutive routes usually share attributes: reuse the previous object without building
+    // and looking up a new one.
+    bool same = prev && r.next_hop == prev->next_hop && r.origin == prev->origin &&
+                r.med == prev->med && r.local_preference == prev->local_preference &&
+                r.communities == prev->communities &&
+                r.large_communities == prev->large_communities;
+    if (!same) {
+      RouteAttributes a{r.next_hop,         r.origin,      r.med,
+                        r.local_preference, r.communities, r.large_communities};
+      sort_unique(a.communities);
+      sort_unique(a.large_communities);
+      auto it = interned.find(a);
+      if (it == interned.end()) {
+        it = interned.emplace(a, std::make_shared<const RouteAttributes>(a)).first;
+      }
+      attrs = it->second;
     }
-    if (!table.emplace(r.prefix, it->second).second) {
+    prev = &r;
+    if (!table.emplace(r.prefix, attrs).second) {
       return Error{"route " + r.prefix.str() + ": prefix listed twice"};
     }
   }
@@ -98,21 +110,27 @@ std::shared_ptr<const AttributeSet> AdjRibOut::exported(
 AdjRibOut::SyncResult AdjRibOut::sync(const RouteTable& base, const RouteTable* overlay,
                                       std::vector<uint8_t>& out) {
   SyncResult res;
+  // New or changed routes, grouped by attribute set in first-seen order. The sent table is
+  // updated in place: a small change to a large table costs lookups, not a rebuild.
   std::unordered_map<const AttributeSet*, std::vector<Prefix>> announce;
-  std::vector<const AttributeSet*> order;  // groups in first-seen order
-  std::unordered_map<Prefix, std::shared_ptr<const AttributeSet>> next;
-  next.reserve(base.size() + (overlay ? overlay->size() : 0));
-
+  std::vector<std::shared_ptr<const AttributeSet>> order;
+  auto desired = [&](const Prefix& p) -> const std::shared_ptr<const RouteAttributes>* {
+    if (overlay) {
+      auto it = overlay->find(p);
+      if (it != overlay->end()) return &it->second;
+    }
+    auto it = base.find(p);
+    return it == base.end() ? nullptr : &it->second;
+  };
   auto consider = [&](const Prefix& p, const std::shared_ptr<const RouteAttributes>& a) {
     Family f = p.family();
     if (!ctx_.has_family(f)) return;
     auto set = exported(a, f, res.errors);
     if (!set) return;
-    next[p] = set;
     auto it = sent_.find(p);
-    if (it != sent_.end() && it->second == set) return;
+    if (it != sent_.end() && it->second == set) return;  // already sent as is
     auto& group = announce[set.get()];
-    if (group.empty()) order.push_back(set.get());
+    if (group.empty()) order.push_back(set);
     group.push_back(p);
   };
   for (const auto& [p, a] : base) {
@@ -124,24 +142,38 @@ AdjRibOut::SyncResult AdjRibOut::sync(const RouteTable& base, const RouteTable* 
       consider(p, a);
   }
 
-  // Withdrawals first, so that a prefix never has two states in flight.
+  // Withdrawals first, so that a prefix never has two states in flight. A route that can no
+  // longer be exported (no usable next hop) is withdrawn too.
   std::vector<Prefix> withdraw_v4, withdraw_v6;
   for (const auto& [p, set] : sent_) {
-    if (!next.count(p)) (p.afi() == kAfiIpv6 ? withdraw_v6 : withdraw_v4).push_back(p);
+    bool keep = false;
+    if (ctx_.has_family(p.family())) {
+      if (auto* a = desired(p)) {
+        const auto& cache = p.afi() == kAfiIpv6 ? cache_v6_ : cache_v4_;
+        auto c = cache.find(a->get());
+        keep = c != cache.end() && c->second.set;
+      }
+    }
+    if (!keep) (p.afi() == kAfiIpv6 ? withdraw_v6 : withdraw_v4).push_back(p);
   }
   std::sort(withdraw_v4.begin(), withdraw_v4.end());
   std::sort(withdraw_v6.begin(), withdraw_v6.end());
   append_withdrawals(out, kIpv4Unicast, withdraw_v4);
   append_withdrawals(out, kIpv6Unicast, withdraw_v6);
+  for (const auto& p : withdraw_v4)
+    sent_.erase(p);
+  for (const auto& p : withdraw_v6)
+    sent_.erase(p);
   res.withdrawn = withdraw_v4.size() + withdraw_v6.size();
 
-  for (const AttributeSet* set : order) {
-    auto& prefixes = announce[set];
+  for (const auto& set : order) {
+    auto& prefixes = announce[set.get()];
+    for (const auto& p : prefixes)
+      sent_[p] = set;
     std::sort(prefixes.begin(), prefixes.end());
     append_announcements(out, set->encoded, prefixes);
     res.announced += prefixes.size();
   }
-  sent_ = std::move(next);
 
   // Drop cached exports of attribute objects no longer in use.
   auto prune = [&](std::unordered_map<const RouteAttributes*, CacheEntry>& cache) {

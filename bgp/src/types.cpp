@@ -141,13 +141,22 @@ std::string Prefix::str() const {
 }
 
 size_t PrefixHash::operator()(const Prefix& p) const noexcept {
-  // FNV-1a over the significant bytes and the length.
-  uint64_t h = 1469598103934665603ull;
-  for (uint8_t b : p.addr.bytes())
-    h = (h ^ b) * 1099511628211ull;
-  h = (h ^ p.len) * 1099511628211ull;
-  h = (h ^ (p.addr.is_v6() ? 6 : 4)) * 1099511628211ull;
-  return size_t(h);
+  // Address words mixed with a splitmix64 finalizer: prefixes of a range differ only in their
+  // last bits, which a plain multiplicative hash leaves clustered in the buckets.
+  auto mix = [](uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+  };
+  auto b = p.addr.bytes();
+  uint64_t hi = 0, lo = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    (i < 8 ? hi : lo) = ((i < 8 ? hi : lo) << 8) | b[i];
+  }
+  uint64_t tag = uint64_t(p.len) << 1 | (p.addr.is_v6() ? 1 : 0);
+  return size_t(mix(hi ^ mix(lo ^ mix(tag))));
 }
 
 std::optional<Community> Community::parse(std::string_view s) {
