@@ -14,7 +14,9 @@ using namespace netagent::bgp;
 
 namespace {
 
-[[noreturn]] void property_failed() { std::abort(); }
+[[noreturn]] void property_failed() {
+  std::abort();
+}
 
 template <typename T>
 const T& redecode(const std::vector<uint8_t>& bytes, const SessionContext& ctx,

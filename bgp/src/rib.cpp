@@ -166,6 +166,7 @@ AdjRibOut::SyncResult AdjRibOut::sync(const RouteTable& base, const RouteTable* 
     sent_.erase(p);
   res.withdrawn = withdraw_v4.size() + withdraw_v6.size();
 
+  if (sent_.empty()) sent_.reserve(base.size() + (overlay ? overlay->size() : 0));
   for (const auto& set : order) {
     auto& prefixes = announce[set.get()];
     for (const auto& p : prefixes)

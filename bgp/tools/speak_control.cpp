@@ -56,7 +56,7 @@ Status SpeakControl::load() {
   auto file = load_speak_file(config_path_);
   if (!file) return file.error();
   if (auto st = speaker_.set_config(file->speaker); !st) return st;
-  std::map<std::string, std::map<Prefix, Route>> next;
+  std::map<std::string, Table> next;
   for (const auto& in : file->speaker.instances) {
     auto& table = next[in.name];
     for (const auto& r : file->routes[in.name])
@@ -127,6 +127,7 @@ std::string SpeakControl::execute(const std::string& line) {
     if (!count) return "error: " + cmd + ": bad count '" + count_s + "'";
     auto tmpl = parse_route(first_s + attrs);
     if (!tmpl) return "error: " + tmpl.error().message;
+    if (cmd == "announce-range") table.reserve(table.size() + *count);
     for (uint64_t i = 0; i < *count; ++i) {
       auto p = nth_prefix(tmpl->prefix, i);
       if (!p) return "error: " + cmd + ": range runs past the end of the address space";

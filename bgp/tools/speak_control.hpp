@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <unordered_map>
 
 #include "netagent/bgp/speaker.hpp"
 #include "speak_config.hpp"
@@ -45,8 +46,9 @@ class SpeakControl {
   std::string config_path_;
   std::function<void(StopMode)> stop_;
   std::string instance_;
-  std::map<std::string, std::map<Prefix, Route>> routes_;   // desired, by instance
-  std::map<std::string, std::map<Prefix, Route>> dynamic_;  // announced by command
+  using Table = std::unordered_map<Prefix, Route>;
+  std::map<std::string, Table> routes_;   // desired, by instance
+  std::map<std::string, Table> dynamic_;  // announced by command
   std::map<std::string, bool> dirty_;
 };
 
