@@ -486,7 +486,11 @@ void PeerSession::sync_routes() {
   if (!established_ || !rib_out_) return;
   static const RouteTable kEmpty;
   std::vector<uint8_t> out;
+  auto started = Clock::now();
   auto res = rib_out_->sync(base_routes_ ? *base_routes_ : kEmpty, overlay_routes_.get(), out);
+  spdlog::debug(
+      "bgp {}: diff of {} routes took {} us", label(), rib_out_->size(),
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
   for (const auto& e : res.errors)
     spdlog::warn("bgp {}: route not exported: {}", label(), e);
   if (out.empty()) return;

@@ -160,10 +160,14 @@ AdjRibOut::SyncResult AdjRibOut::sync(const RouteTable& base, const RouteTable* 
   std::sort(withdraw_v6.begin(), withdraw_v6.end());
   append_withdrawals(out, kIpv4Unicast, withdraw_v4);
   append_withdrawals(out, kIpv6Unicast, withdraw_v6);
-  for (const auto& p : withdraw_v4)
-    sent_.erase(p);
-  for (const auto& p : withdraw_v6)
-    sent_.erase(p);
+  if (withdraw_v4.size() + withdraw_v6.size() == sent_.size()) {
+    sent_.clear();  // everything goes: cheaper than erasing one by one
+  } else {
+    for (const auto& p : withdraw_v4)
+      sent_.erase(p);
+    for (const auto& p : withdraw_v6)
+      sent_.erase(p);
+  }
   res.withdrawn = withdraw_v4.size() + withdraw_v6.size();
 
   if (sent_.empty()) sent_.reserve(base.size() + (overlay ? overlay->size() : 0));

@@ -13,6 +13,15 @@ namespace {
 
 // The prefix `i` steps after `first` (steps of the prefix's size).
 std::optional<Prefix> nth_prefix(const Prefix& first, uint64_t i) {
+  if (first.addr.is_v4()) {
+    uint64_t step = uint64_t(1) << (32 - first.len);
+    uint64_t a = uint64_t(first.addr.as_v4().value) + i * step;
+    if (i >= (uint64_t(1) << 32) || a > 0xffffffffull) return std::nullopt;
+    Prefix p;
+    p.addr = IpAddress::v4(Ipv4Addr{uint32_t(a)});
+    p.len = first.len;
+    return p;
+  }
   auto b = first.addr.bytes();
   std::array<uint8_t, 16> a{};
   std::copy(b.begin(), b.end(), a.begin());
@@ -56,14 +65,21 @@ Status SpeakControl::load() {
   auto file = load_speak_file(config_path_);
   if (!file) return file.error();
   if (auto st = speaker_.set_config(file->speaker); !st) return st;
-  std::map<std::string, Table> next;
+  std::map<std::string, Table> next, from_file;
   for (const auto& in : file->speaker.instances) {
     auto& table = next[in.name];
+    auto& file_table = from_file[in.name];
     for (const auto& r : file->routes[in.name])
-      table[r.prefix] = r;
-    for (const auto& [p, r] : dynamic_[in.name])
-      table[p] = r;
+      file_table[r.prefix] = r;
+    table = file_table;
+    // Routes announced by command since (absent from the previous file or changed) stay.
+    auto& old = file_routes_[in.name];
+    for (const auto& [p, r] : routes_[in.name]) {
+      auto it = old.find(p);
+      if (it == old.end() || !(it->second == r)) table.insert_or_assign(p, r);
+    }
   }
+  file_routes_ = std::move(from_file);
   routes_ = std::move(next);
   for (const auto& [name, table] : routes_) {
     std::vector<Route> v;
@@ -81,6 +97,7 @@ void SpeakControl::changed() {
   dirty_[name] = true;
   boost::asio::post(io_, [this, name] {
     dirty_[name] = false;
+    auto started = std::chrono::steady_clock::now();
     std::vector<Route> v;
     v.reserve(routes_[name].size());
     for (const auto& [p, r] : routes_[name])
@@ -88,6 +105,10 @@ void SpeakControl::changed() {
     if (auto st = speaker_.set_routes(name, v); !st) {
       spdlog::error("bgpspeak: {}", st.error().str());
     }
+    spdlog::debug("bgpspeak: set_routes of {} routes took {} us", v.size(),
+                  std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count());
   });
 }
 
@@ -107,18 +128,17 @@ std::string SpeakControl::execute(const std::string& line) {
     return "error: no instance configured";
   }
   auto& table = routes_[inst];
-  auto& dyn = dynamic_[inst];
 
   if (cmd == "ping") return "ok pong";
   if (cmd == "announce") {
     auto r = parse_route(rest);
     if (!r) return "error: " + r.error().message;
     table[r->prefix] = *r;
-    dyn[r->prefix] = *r;
     changed();
     return "ok announce " + r->prefix.str();
   }
   if (cmd == "announce-range" || cmd == "withdraw-range") {
+    auto started = std::chrono::steady_clock::now();
     std::istringstream args(rest);
     std::string first_s, count_s, attrs;
     args >> first_s >> count_s;
@@ -127,35 +147,37 @@ std::string SpeakControl::execute(const std::string& line) {
     if (!count) return "error: " + cmd + ": bad count '" + count_s + "'";
     auto tmpl = parse_route(first_s + attrs);
     if (!tmpl) return "error: " + tmpl.error().message;
-    if (cmd == "announce-range") table.reserve(table.size() + *count);
+    if (cmd == "announce-range") {
+      table.reserve(table.size() + *count);
+    }
     for (uint64_t i = 0; i < *count; ++i) {
       auto p = nth_prefix(tmpl->prefix, i);
       if (!p) return "error: " + cmd + ": range runs past the end of the address space";
       if (cmd == "announce-range") {
         Route r = *tmpl;
         r.prefix = *p;
-        table[*p] = r;
-        dyn[*p] = r;
+        table.insert_or_assign(*p, std::move(r));
       } else {
         table.erase(*p);
-        dyn.erase(*p);
       }
     }
     changed();
+    spdlog::debug("bgpspeak: {} of {} took {} us", cmd, *count,
+                  std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count());
     return "ok " + cmd + " " + std::to_string(*count);
   }
   if (cmd == "withdraw") {
     auto p = Prefix::parse(rest, true);
     if (!p) return "error: withdraw: bad prefix '" + rest + "'";
     bool had = table.erase(*p) > 0;
-    dyn.erase(*p);
     changed();
     return had ? "ok withdraw " + p->str() : "ok withdraw " + p->str() + " (was not announced)";
   }
   if (cmd == "withdraw-all") {
     size_t n = table.size();
     table.clear();
-    dyn.clear();
     changed();
     return "ok withdraw-all " + std::to_string(n);
   }

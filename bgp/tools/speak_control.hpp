@@ -33,7 +33,8 @@ class SpeakControl {
                std::function<void(StopMode)> stop);
 
   // Applies the configuration file (initially and on reload): instances, peers, and the
-  // file's routes merged with routes announced through commands since start.
+  // file's routes merged with routes announced or changed by command since (a file route
+  // withdrawn by command comes back on reload).
   Status load();
   std::string execute(const std::string& line);
 
@@ -47,8 +48,8 @@ class SpeakControl {
   std::function<void(StopMode)> stop_;
   std::string instance_;
   using Table = std::unordered_map<Prefix, Route>;
-  std::map<std::string, Table> routes_;   // desired, by instance
-  std::map<std::string, Table> dynamic_;  // announced by command
+  std::map<std::string, Table> routes_;       // desired, by instance
+  std::map<std::string, Table> file_routes_;  // as last read from the file
   std::map<std::string, bool> dirty_;
 };
 
