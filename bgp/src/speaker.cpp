@@ -214,6 +214,14 @@ Speaker::~Speaker() {
     boost::system::error_code ec;
     l->acceptor.close(ec);
   }
+  // Without stop() the sessions just close (their pending handlers hold them, so they must be
+  // told, or they would reconnect on their own).
+  if (!impl_->stopped) {
+    for (auto& [instance, peers] : impl_->sessions) {
+      for (auto& [name, s] : peers)
+        s->stop(std::nullopt, nullptr);
+    }
+  }
 }
 
 Status Speaker::set_config(const SpeakerConfig& next) {
