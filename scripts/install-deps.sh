@@ -15,7 +15,7 @@ packages=(
 	clang llvm lld libclang-rt-14-dev
 	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
 	libboost-dev libboost-system-dev
-	libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+	libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
 	libgtest-dev libgmock-dev libbenchmark-dev
 	clang-format
 	# runtime, tests and demo

@@ -135,3 +135,37 @@ TEST_F(ServiceMapsTest, RestoreKeepsIdsAndRemovesWhatWasDeletedMeanwhile) {
 
 }  // namespace
 }  // namespace netagent::lb
+
+namespace netagent::lb {
+namespace {
+
+TEST_F(ServiceMapsTest, PerServiceChangesTouchOnlyThatService) {
+  ServiceMaps maps(*dp_);
+  ASSERT_TRUE(maps.restore());
+  auto a = frontend(FrontendType::LoadBalancer, "10.25.11.100", 80, IPPROTO_TCP,
+                    {be("10.1.0.1"), be("10.1.0.2")}, "a");
+  auto b = frontend(FrontendType::LoadBalancer, "10.25.11.101", 80, IPPROTO_TCP,
+                    {be("10.1.0.2"), be("10.1.0.3")}, "b");
+  ASSERT_TRUE(maps.apply(desired({a, b})));
+  EXPECT_EQ(maps.maglev_tables(), 2u);
+  // Service b loses a backend: one slot, one table, the head; a is not touched.
+  b.backends = {be("10.1.0.2")};
+  auto st = maps.apply_changes({{b.service, {b}}}, {});
+  ASSERT_TRUE(st) << st.error().str();
+  EXPECT_EQ(st->frontends_updated, 1u);
+  EXPECT_EQ(st->maglev_tables_written, 1u);
+  EXPECT_EQ(st->backends_removed, 1u);  // 10.1.0.3; 10.1.0.2 is still used by a
+  // Service a goes away: its table and its own backend go, the shared one stays for b.
+  st = maps.apply_changes({{a.service, {}}}, {});
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->frontends_removed, 1u);
+  EXPECT_EQ(st->maglev_tables_removed, 1u);
+  EXPECT_EQ(st->backends_removed, 1u);
+  auto backends = dp_->backends.entries();
+  ASSERT_TRUE(backends);
+  ASSERT_EQ(backends->size(), 1u);
+  EXPECT_EQ(Ipv4Addr::from_be(backends->front().second.address), ip("10.1.0.2"));
+}
+
+}  // namespace
+}  // namespace netagent::lb

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
 
 namespace netagent::lb {
 namespace {
@@ -56,13 +57,52 @@ std::vector<uint32_t> assign_slots(const std::vector<uint32_t>& old_live,
   return out;
 }
 
+// New Maglev tables, installed together. Each table is a fresh inner map swapped into the outer
+// map, which readers see atomically (old table or new). The kernel waits for an RCU grace period
+// after every update of a map-in-map (milliseconds each); one batch update waits once.
+class MaglevBatch {
+ public:
+  ~MaglevBatch() {
+    for (int fd : fds_)
+      close(fd);
+  }
+  Status add(uint32_t table_id, const std::vector<uint32_t>& table, uint32_t m) {
+    int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "lb4_maglev_in", sizeof(uint32_t),
+                               m * sizeof(uint32_t), 1, nullptr);
+    if (inner < 0) return sys_error("create Maglev table " + std::to_string(table_id));
+    fds_.push_back(inner);
+    uint32_t zero = 0;
+    if (bpf_map_update_elem(inner, &zero, table.data(), BPF_ANY) != 0) {
+      return sys_error("fill Maglev table " + std::to_string(table_id));
+    }
+    ids_.push_back(table_id);
+    return {};
+  }
+  Status install(int outer_fd) {
+    if (ids_.empty()) return {};
+    uint32_t count = uint32_t(ids_.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    if (bpf_map_update_batch(outer_fd, ids_.data(), fds_.data(), &count, &opts) == 0) return {};
+    // Older kernels: one by one.
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      if (bpf_map_update_elem(outer_fd, &ids_[i], &fds_[i], BPF_ANY) != 0) {
+        return sys_error("install Maglev table " + std::to_string(ids_[i]));
+      }
+    }
+    return {};
+  }
+
+ private:
+  std::vector<uint32_t> ids_;
+  std::vector<int> fds_;
+};
+
 }  // namespace
 
 ServiceMaps::ServiceMaps(LbDatapath& dp) : dp_(dp) {}
 
 uint32_t ServiceMaps::alloc_id(std::set<uint32_t>& used, uint32_t& next, uint32_t max) {
-  // Round-robin from the last id handed out: a freed id is reused as late as possible, so that
-  // conntrack entries of a removed backend do not meet a new one under the same id.
+  // Round-robin from the last id handed out: a freed id is reused as late as possible.
   for (uint32_t i = 0; i < max; ++i) {
     uint32_t id = next;
     next = next >= max ? 1 : next + 1;
@@ -71,14 +111,31 @@ uint32_t ServiceMaps::alloc_id(std::set<uint32_t>& used, uint32_t& next, uint32_
   return 0;
 }
 
+std::set<uint32_t> ServiceMaps::service_ids() const {
+  std::set<uint32_t> out;
+  for (const auto& [k, f] : frontends_) {
+    if (f.svc_id) out.insert(f.svc_id);
+  }
+  return out;
+}
+
+void ServiceMaps::unref_backend(uint32_t id) {
+  auto it = backend_refs_.find(id);
+  if (it != backend_refs_.end() && it->second > 0 && --it->second == 0) unused_backends_.insert(id);
+}
+
 Status ServiceMaps::restore() {
   frontends_.clear();
+  by_service_.clear();
   backend_ids_.clear();
   backend_addr_.clear();
+  backend_refs_.clear();
+  groups_.clear();
   auto st = dp_.backends.for_each([&](const uint32_t& id, const lb4_backend& b) {
     BackendAddr a{Ipv4Addr::from_be(b.address), ntohs(b.port), b.proto};
     backend_ids_[a] = id;
     backend_addr_[id] = a;
+    backend_refs_[id] = 0;
     used_backend_ids_.insert(id);
   });
   if (!st) return st;
@@ -103,14 +160,16 @@ Status ServiceMaps::restore() {
     auto it = slots.find(fk);
     if (it == slots.end()) continue;
     pf.slots.assign(it->second.rbegin()->first, 0);
-    for (auto [slot, id] : it->second)
+    for (auto [slot, id] : it->second) {
       pf.slots[slot - 1] = id;
+      backend_refs_[id]++;
+    }
   }
   st = dp_.revnat.for_each([&](const uint32_t& id, const lb4_revnat&) {
     if (!used_svc_ids_.count(id)) orphan_revnat_.insert(id);
   });
   if (!st) return st;
-  // Maglev table ids present in the outer map; groups are matched to them on the first apply.
+  // Maglev table ids present in the outer map; groups claim them on the first apply.
   uint32_t key = 0, next = 0;
   const uint32_t* prev = nullptr;
   while (bpf_map_get_next_key(dp_.maglev_outer_fd, prev, &next) == 0) {
@@ -122,92 +181,139 @@ Status ServiceMaps::restore() {
   return {};
 }
 
-Status ServiceMaps::write_maglev(uint32_t table_id, const std::vector<uint32_t>& table) {
-  const uint32_t m = dp_.options().maglev_table_size;
-  int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "lb4_maglev_in", sizeof(uint32_t),
-                             m * sizeof(uint32_t), 1, nullptr);
-  if (inner < 0) return sys_error("create Maglev table " + std::to_string(table_id));
-  uint32_t zero = 0;
-  int err = bpf_map_update_elem(inner, &zero, table.data(), BPF_ANY);
-  // Swapping the inner map is atomic for readers: a packet sees the old table or the new one.
-  if (err == 0) err = bpf_map_update_elem(dp_.maglev_outer_fd, &table_id, &inner, BPF_ANY);
-  int saved = errno;
-  close(inner);
-  if (err) return sys_error("install Maglev table " + std::to_string(table_id), saved);
-  return {};
+Result<ApplyStats> ServiceMaps::apply(const DesiredServices& desired) {
+  std::map<std::string, std::vector<Frontend>> services;
+  for (const auto& [svc, keys] : by_service_)
+    services[svc];  // absent from desired: removed
+  for (const auto& f : desired.frontends)
+    services[f.service].push_back(f);
+  return commit(services, desired.backends, true);
 }
 
-Result<ApplyStats> ServiceMaps::apply(const DesiredServices& desired) {
+Result<ApplyStats> ServiceMaps::apply_changes(
+    const std::map<std::string, std::vector<Frontend>>& services,
+    const std::map<BackendAddr, BackendInfo>& backends) {
+  return commit(services, backends, false);
+}
+
+Result<ApplyStats> ServiceMaps::commit(const std::map<std::string, std::vector<Frontend>>& services,
+                                       const std::map<BackendAddr, BackendInfo>& backend_info,
+                                       bool complete) {
   auto t0 = std::chrono::steady_clock::now();
   ApplyStats stats;
 
-  // 1. Backends.
-  std::map<BackendAddr, uint32_t> needed;
-  for (const auto& f : desired.frontends) {
-    for (const auto& b : f.backends)
-      needed.emplace(b, 0);
+  // Which frontends go away: those a changed service no longer has, and (complete state only)
+  // those found at restore that no service claims.
+  std::set<FrontendKey> removals;
+  std::set<FrontendKey> upserted;
+  for (const auto& [svc, fronts] : services) {
+    for (const auto& f : fronts)
+      upserted.insert(f.key);
   }
+  for (const auto& [svc, fronts] : services) {
+    auto it = by_service_.find(svc);
+    if (it == by_service_.end()) continue;
+    for (const auto& k : it->second) {
+      if (!upserted.count(k)) removals.insert(k);
+    }
+  }
+  if (complete) {
+    for (const auto& [k, pf] : frontends_) {
+      if (pf.service.empty() && !upserted.count(k)) removals.insert(k);
+    }
+  }
+
+  // 1. Backends.
+  std::map<BackendAddr, uint32_t> ids;
   {
     std::vector<uint32_t> keys;
     std::vector<lb4_backend> values;
-    for (auto& [addr, id] : needed) {
-      auto it = backend_ids_.find(addr);
-      auto info_it = desired.backends.find(addr);
-      const BackendInfo* info = info_it == desired.backends.end() ? nullptr : &info_it->second;
-      if (it != backend_ids_.end()) {
-        id = it->second;
-        continue;  // flags of an existing backend are refreshed below only when they change
+    for (const auto& [svc, fronts] : services) {
+      for (const auto& f : fronts) {
+        for (const auto& b : f.backends) {
+          if (ids.count(b)) continue;
+          auto it = backend_ids_.find(b);
+          if (it != backend_ids_.end()) {
+            ids[b] = it->second;
+            continue;
+          }
+          uint32_t id = alloc_id(used_backend_ids_, next_backend_id_, LB_MAX_BACKENDS - 1);
+          if (id == 0)
+            return Error{"backend ids exhausted (" + std::to_string(LB_MAX_BACKENDS) + ")"};
+          ids[b] = id;
+          backend_ids_[b] = id;
+          backend_addr_[id] = b;
+          backend_refs_[id] = 0;
+          auto info = backend_info.find(b);
+          keys.push_back(id);
+          values.push_back(backend_value(info == backend_info.end() ? nullptr : &info->second, b));
+          stats.backends_added++;
+        }
       }
-      id = alloc_id(used_backend_ids_, next_backend_id_, LB_MAX_BACKENDS - 1);
-      if (id == 0) return Error{"backend ids exhausted (" + std::to_string(LB_MAX_BACKENDS) + ")"};
-      backend_ids_[addr] = id;
-      backend_addr_[id] = addr;
-      keys.push_back(id);
-      values.push_back(backend_value(info, addr));
-      stats.backends_added++;
     }
     if (auto st = dp_.backends.update_batch(keys, values); !st) return st.error();
     stats.map_writes += keys.size();
   }
 
-  // 2. Maglev tables, one per group of north-south frontends.
-  std::map<std::string, std::vector<const BackendAddr*>> groups;
-  for (const auto& f : desired.frontends) {
-    if (!(f.flags & LB_SVC_F_MAGLEV) || f.backends.empty()) continue;
-    auto& g = groups[f.group];
-    if (g.empty()) {
-      for (const auto& b : f.backends)
-        g.push_back(&b);
+  // 2. Maglev tables of the groups that the changed frontends use.
+  struct Build {
+    uint32_t table_id;
+    std::vector<MaglevBackend> backends;
+    std::vector<uint32_t> table;
+  };
+  std::vector<Build> builds;
+  std::set<std::string> touched_groups;
+  for (const auto& [svc, fronts] : services) {
+    for (const auto& f : fronts) {
+      if (!(f.flags & LB_SVC_F_MAGLEV) || f.backends.empty()) continue;
+      if (!touched_groups.insert(f.group).second) continue;
+      auto& g = groups_[f.group];
+      if (g.table_id == 0) {
+        // A table found at restore that this frontend pointed at is reused.
+        auto pf = frontends_.find(f.key);
+        if (pf != frontends_.end() && orphan_tables_.erase(pf->second.maglev_id)) {
+          g.table_id = pf->second.maglev_id;
+        } else {
+          g.table_id = alloc_id(used_table_ids_, next_table_id_, LB_MAX_SERVICES - 1);
+          if (g.table_id == 0) return Error{"Maglev table ids exhausted"};
+        }
+      }
+      std::vector<uint32_t> members;
+      Build b{g.table_id, {}, {}};
+      for (const auto& be : f.backends) {
+        members.push_back(ids[be]);
+        b.backends.push_back({be.str(), ids[be]});
+      }
+      std::sort(members.begin(), members.end());
+      if (members == g.members) continue;
+      g.members = std::move(members);
+      builds.push_back(std::move(b));
     }
   }
-  // Adopt tables found at restore for the groups their frontends point at.
-  for (const auto& f : desired.frontends) {
-    auto it = frontends_.find(f.key);
-    if (it == frontends_.end() || !groups.count(f.group) || group_ids_.count(f.group)) continue;
-    if (orphan_tables_.erase(it->second.maglev_id)) group_ids_[f.group] = it->second.maglev_id;
-  }
-  const uint32_t m = dp_.options().maglev_table_size;
-  for (const auto& [name, members] : groups) {
-    uint32_t& tid = group_ids_[name];
-    if (tid == 0) {
-      tid = alloc_id(used_table_ids_, next_table_id_, LB_MAX_SERVICES - 1);
-      if (tid == 0) return Error{"Maglev table ids exhausted"};
+  if (!builds.empty()) {
+    // Building a table is pure CPU (about half a millisecond at M = 16381): use every core.
+    const uint32_t m = dp_.options().maglev_table_size;
+    const auto& seed = dp_.options().seed;
+    size_t workers = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()),
+                                      (builds.size() + 63) / 64);
+    auto work = [&](size_t w) {
+      for (size_t i = w; i < builds.size(); i += workers) {
+        builds[i].table = build_maglev_table(builds[i].backends, m, seed);
+      }
+    };
+    std::vector<std::thread> threads;
+    for (size_t w = 1; w < workers; ++w)
+      threads.emplace_back(work, w);
+    work(0);
+    for (auto& t : threads)
+      t.join();
+    MaglevBatch batch;
+    for (const auto& b : builds) {
+      if (auto st = batch.add(b.table_id, b.table, m); !st) return st.error();
     }
-    std::vector<MaglevBackend> mb;
-    std::vector<uint32_t> ids;
-    for (const auto* b : members) {
-      mb.push_back({b->str(), needed[*b]});
-      ids.push_back(needed[*b]);
-    }
-    std::sort(ids.begin(), ids.end());
-    auto& cur = group_members_[tid];
-    if (cur == ids) continue;
-    if (auto st = write_maglev(tid, build_maglev_table(mb, m, dp_.options().seed)); !st) {
-      return st.error();
-    }
-    cur = ids;
-    stats.maglev_tables_written++;
-    stats.map_writes++;
+    if (auto st = batch.install(dp_.maglev_outer_fd); !st) return st.error();
+    stats.maglev_tables_written += builds.size();
+    stats.map_writes += builds.size();
   }
 
   // 3 and 4. Frontends: rev-NAT and slots first, then slot 0.
@@ -215,62 +321,82 @@ Result<ApplyStats> ServiceMaps::apply(const DesiredServices& desired) {
   std::vector<lb4_svc_value> slot_vals, head_vals;
   std::vector<uint32_t> revnat_keys;
   std::vector<lb4_revnat> revnat_vals;
-  std::set<FrontendKey> desired_keys;
-  for (const auto& f : desired.frontends) {
-    desired_keys.insert(f.key);
-    auto [it, inserted] = frontends_.try_emplace(f.key);
-    auto& pf = it->second;
-    bool is_new = pf.svc_id == 0;
-    if (is_new) {
-      pf.svc_id = alloc_id(used_svc_ids_, next_svc_id_, LB_MAX_SERVICES - 1);
-      if (pf.svc_id == 0) return Error{"service ids exhausted"};
-      lb4_revnat rn{};
-      rn.address = f.key.addr.to_be();
-      rn.port = htons(f.key.port);
-      revnat_keys.push_back(pf.svc_id);
-      revnat_vals.push_back(rn);
-      stats.frontends_added++;
+  for (const auto& [svc, fronts] : services) {
+    auto& owned = by_service_[svc];
+    owned.clear();
+    for (const auto& f : fronts) {
+      owned.insert(f.key);
+      auto [it, inserted] = frontends_.try_emplace(f.key);
+      auto& pf = it->second;
+      bool is_new = pf.svc_id == 0;
+      if (is_new) {
+        pf.svc_id = alloc_id(used_svc_ids_, next_svc_id_, LB_MAX_SERVICES - 1);
+        if (pf.svc_id == 0) return Error{"service ids exhausted"};
+        lb4_revnat rn{};
+        rn.address = f.key.addr.to_be();
+        rn.port = htons(f.key.port);
+        revnat_keys.push_back(pf.svc_id);
+        revnat_vals.push_back(rn);
+        stats.frontends_added++;
+      }
+      // Group membership.
+      std::string group = (f.flags & LB_SVC_F_MAGLEV) && !f.backends.empty() ? f.group : "";
+      if (pf.group != group) {
+        if (!pf.group.empty()) {
+          groups_[pf.group].users.erase(f.key);
+          unused_groups_.insert(pf.group);
+        }
+        pf.group = group;
+      }
+      if (!group.empty()) groups_[group].users.insert(f.key);
+      uint32_t table_id = group.empty() ? 0 : groups_[group].table_id;
+
+      std::vector<uint32_t> want;
+      for (const auto& b : f.backends)
+        want.push_back(ids[b]);
+      std::vector<uint32_t> live(pf.slots.begin(),
+                                 pf.slots.begin() + std::min<size_t>(pf.count, pf.slots.size()));
+      auto slots = assign_slots(live, want);
+      bool changed = false;
+      for (size_t i = 0; i < slots.size(); ++i) {
+        if (i < pf.slots.size() && pf.slots[i] == slots[i]) continue;
+        lb4_svc_value v{};
+        v.backend_id = slots[i];
+        v.svc_id = pf.svc_id;
+        slot_keys.push_back(svc_key(f.key, uint16_t(i + 1)));
+        slot_vals.push_back(v);
+        changed = true;
+      }
+      for (size_t i = slots.size(); i < pf.slots.size(); ++i) {
+        if (pf.slots[i]) drop_keys.push_back(svc_key(f.key, uint16_t(i + 1)));
+        changed = true;
+      }
+      if (is_new || pf.count != slots.size() || pf.flags != f.flags ||
+          pf.affinity_timeout != f.affinity_timeout || pf.maglev_id != table_id) {
+        lb4_svc_value head{};
+        head.backend_id = table_id;
+        head.svc_id = pf.svc_id;
+        head.count = uint16_t(slots.size());
+        head.flags = f.flags;
+        head.affinity_timeout = f.affinity_timeout;
+        head_keys.push_back(svc_key(f.key, 0));
+        head_vals.push_back(head);
+        changed = true;
+      }
+      if (changed && !is_new) stats.frontends_updated++;
+      for (uint32_t id : pf.slots) {
+        if (id) unref_backend(id);
+      }
+      for (uint32_t id : slots)
+        backend_refs_[id]++;
+      pf.count = uint16_t(slots.size());
+      pf.flags = f.flags;
+      pf.affinity_timeout = f.affinity_timeout;
+      pf.maglev_id = table_id;
+      pf.slots = std::move(slots);
+      pf.service = svc;
     }
-    std::vector<uint32_t> want;
-    for (const auto& b : f.backends)
-      want.push_back(needed[b]);
-    std::vector<uint32_t> live(pf.slots.begin(),
-                               pf.slots.begin() + std::min<size_t>(pf.count, pf.slots.size()));
-    auto slots = assign_slots(live, want);
-    bool changed = false;
-    for (size_t i = 0; i < slots.size(); ++i) {
-      if (i < pf.slots.size() && pf.slots[i] == slots[i]) continue;
-      lb4_svc_value v{};
-      v.backend_id = slots[i];
-      v.svc_id = pf.svc_id;
-      slot_keys.push_back(svc_key(f.key, uint16_t(i + 1)));
-      slot_vals.push_back(v);
-      changed = true;
-    }
-    for (size_t i = slots.size(); i < pf.slots.size(); ++i) {
-      if (pf.slots[i]) drop_keys.push_back(svc_key(f.key, uint16_t(i + 1)));
-      changed = true;
-    }
-    uint32_t table_id = 0;
-    if ((f.flags & LB_SVC_F_MAGLEV) && !f.backends.empty()) table_id = group_ids_[f.group];
-    if (is_new || pf.count != slots.size() || pf.flags != f.flags ||
-        pf.affinity_timeout != f.affinity_timeout || pf.maglev_id != table_id) {
-      lb4_svc_value head{};
-      head.backend_id = table_id;
-      head.svc_id = pf.svc_id;
-      head.count = uint16_t(slots.size());
-      head.flags = f.flags;
-      head.affinity_timeout = f.affinity_timeout;
-      head_keys.push_back(svc_key(f.key, 0));
-      head_vals.push_back(head);
-      changed = true;
-    }
-    if (changed && !is_new) stats.frontends_updated++;
-    pf.count = uint16_t(slots.size());
-    pf.flags = f.flags;
-    pf.affinity_timeout = f.affinity_timeout;
-    pf.maglev_id = table_id;
-    pf.slots = std::move(slots);
+    if (owned.empty()) by_service_.erase(svc);
   }
   if (auto st = dp_.revnat.update_batch(revnat_keys, revnat_vals); !st) return st.error();
   if (auto st = dp_.services.update_batch(slot_keys, slot_vals); !st) return st.error();
@@ -281,66 +407,95 @@ Result<ApplyStats> ServiceMaps::apply(const DesiredServices& desired) {
   stats.map_writes += revnat_keys.size() + slot_keys.size() + head_keys.size() + drop_keys.size();
 
   // 5. Removed frontends (slot 0 first), unused tables, unused backends.
-  for (auto it = frontends_.begin(); it != frontends_.end();) {
-    if (desired_keys.count(it->first)) {
-      ++it;
-      continue;
-    }
+  for (const auto& key : removals) {
+    auto it = frontends_.find(key);
+    if (it == frontends_.end()) continue;
     const auto& pf = it->second;
-    if (auto st = dp_.services.remove(svc_key(it->first, 0)); !st) return st.error();
+    if (auto st = dp_.services.remove(svc_key(key, 0)); !st) return st.error();
     for (size_t i = 0; i < pf.slots.size(); ++i) {
-      if (pf.slots[i]) {
-        if (auto st = dp_.services.remove(svc_key(it->first, uint16_t(i + 1))); !st) {
-          return st.error();
-        }
-      }
+      if (!pf.slots[i]) continue;
+      if (auto st = dp_.services.remove(svc_key(key, uint16_t(i + 1))); !st) return st.error();
+      unref_backend(pf.slots[i]);
     }
     if (pf.svc_id) {
       if (auto st = dp_.revnat.remove(pf.svc_id); !st) return st.error();
       used_svc_ids_.erase(pf.svc_id);
     }
+    if (!pf.group.empty()) {
+      groups_[pf.group].users.erase(key);
+      unused_groups_.insert(pf.group);
+    }
+    if (!pf.service.empty()) {
+      auto bs = by_service_.find(pf.service);
+      if (bs != by_service_.end()) {
+        bs->second.erase(key);
+        if (bs->second.empty()) by_service_.erase(bs);
+      }
+    }
     stats.frontends_removed++;
     stats.map_writes += 2 + pf.slots.size();
-    it = frontends_.erase(it);
+    frontends_.erase(it);
   }
   for (uint32_t id : orphan_revnat_) {
     if (auto st = dp_.revnat.remove(id); !st) return st.error();
   }
   orphan_revnat_.clear();
-  auto drop_table = [&](uint32_t tid) -> Status {
-    if (bpf_map_delete_elem(dp_.maglev_outer_fd, &tid) != 0 && errno != ENOENT) {
-      return sys_error("remove Maglev table " + std::to_string(tid));
-    }
-    used_table_ids_.erase(tid);
-    group_members_.erase(tid);
-    stats.maglev_tables_removed++;
-    stats.map_writes++;
-    return {};
-  };
-  for (auto it = group_ids_.begin(); it != group_ids_.end();) {
-    if (groups.count(it->first)) {
-      ++it;
-      continue;
-    }
-    if (auto st = drop_table(it->second); !st) return st.error();
-    it = group_ids_.erase(it);
+  std::vector<uint32_t> dead_tables;
+  if (complete) {
+    for (const auto& [name, g] : groups_)
+      unused_groups_.insert(name);
   }
-  for (uint32_t tid : orphan_tables_) {
-    if (auto st = drop_table(tid); !st) return st.error();
-  }
-  orphan_tables_.clear();
-  for (auto it = backend_ids_.begin(); it != backend_ids_.end();) {
-    if (needed.count(it->first)) {
-      ++it;
-      continue;
+  for (const auto& name : unused_groups_) {
+    auto it = groups_.find(name);
+    if (it == groups_.end() || !it->second.users.empty()) continue;
+    if (it->second.table_id) {
+      dead_tables.push_back(it->second.table_id);
+      used_table_ids_.erase(it->second.table_id);
     }
-    if (auto st = dp_.backends.remove(it->second); !st) return st.error();
-    used_backend_ids_.erase(it->second);
-    backend_addr_.erase(it->second);
+    groups_.erase(it);
+  }
+  unused_groups_.clear();
+  if (complete) {
+    for (uint32_t tid : orphan_tables_) {
+      dead_tables.push_back(tid);
+      used_table_ids_.erase(tid);
+    }
+    orphan_tables_.clear();
+  }
+  if (!dead_tables.empty()) {
+    // One RCU grace period for all of them (see MaglevBatch).
+    uint32_t count = uint32_t(dead_tables.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    if (bpf_map_delete_batch(dp_.maglev_outer_fd, dead_tables.data(), &count, &opts) != 0) {
+      for (uint32_t tid : dead_tables) {
+        if (bpf_map_delete_elem(dp_.maglev_outer_fd, &tid) != 0 && errno != ENOENT) {
+          return sys_error("remove Maglev table " + std::to_string(tid));
+        }
+      }
+    }
+    stats.maglev_tables_removed += dead_tables.size();
+    stats.map_writes += dead_tables.size();
+  }
+  if (complete) {
+    for (const auto& [id, refs] : backend_refs_) {
+      if (refs == 0) unused_backends_.insert(id);
+    }
+  }
+  for (uint32_t id : unused_backends_) {
+    auto it = backend_refs_.find(id);
+    if (it == backend_refs_.end() || it->second > 0) continue;
+    if (auto st = dp_.backends.remove(id); !st) return st.error();
+    used_backend_ids_.erase(id);
+    auto addr = backend_addr_.find(id);
+    if (addr != backend_addr_.end()) {
+      backend_ids_.erase(addr->second);
+      backend_addr_.erase(addr);
+    }
     stats.backends_removed++;
     stats.map_writes++;
-    it = backend_ids_.erase(it);
+    backend_refs_.erase(it);
   }
+  unused_backends_.clear();
   stats.duration = std::chrono::steady_clock::now() - t0;
   return stats;
 }

@@ -86,6 +86,12 @@ DesiredServices compile_services(const k8s::Snapshot& snap, const NodeView& node
                                  const ExtraBackends* extra) {
   DesiredServices out;
   std::set<FrontendKey> seen;
+  // EndpointSlices by the service they belong to: one pass, not one scan per service.
+  std::map<std::pair<std::string_view, std::string_view>, std::vector<const k8s::EndpointSlice*>>
+      slices_of;
+  for (const auto& es : snap.endpoint_slices) {
+    slices_of[{es.meta.ns, es.service_name}].push_back(&es);
+  }
   std::set<uint16_t> used_nodeports;
   for (const auto& svc : snap.services) {
     for (const auto& p : svc.ports) {
@@ -101,7 +107,9 @@ DesiredServices compile_services(const k8s::Snapshot& snap, const NodeView& node
     // eTP=Local is ignored for services that are not externally reachable (CategorizeEndpoints).
     const bool etp_local = svc.external_traffic_local && external;
     const bool itp_local = svc.internal_traffic_local;
-    auto slices = snap.slices_for(svc.meta.ns, svc.meta.name);
+    static const std::vector<const k8s::EndpointSlice*> kNone;
+    auto sit = slices_of.find({svc.meta.ns, svc.meta.name});
+    const auto& slices = sit == slices_of.end() ? kNone : sit->second;
 
     for (const auto& sp : svc.ports) {
       if (sp.protocol == k8s::Protocol::SCTP) {

@@ -1,5 +1,5 @@
 #pragma once
-// ServiceMaps: applies DesiredServices to the LB maps as a minimal diff, in an order that never
+// ServiceMaps: applies desired frontends to the LB maps as a minimal diff, in an order that never
 // lets a packet or connect() see a half-written service:
 //   1. new backends;
 //   2. Maglev tables (a fresh inner map per changed table, swapped in atomically);
@@ -7,6 +7,8 @@
 //   4. each frontend's slot 0 (count, flags, table id): this publishes the change;
 //   5. slots above a lowered count, removed frontends (slot 0 first), unused tables, unused
 //      backends.
+// Changes are per service: apply_changes() touches only the services given, so one endpoint
+// change costs the same with 10 or 10,000 services. apply() takes a complete desired state.
 // On start it reads back what is pinned (restore()), so a restarted agent keeps backend and
 // service ids (established connections keep their conntrack entries) and removes what was
 // deleted while it was down.
@@ -31,6 +33,8 @@ struct ProgrammedFrontend {
   uint32_t maglev_id = 0;
   std::vector<uint32_t> slots;  // backend id of each slot entry present (index i = slot i+1; 0 =
                                 // absent), including any above count
+  std::string service;          // owning service ("" when found at restore and not yet claimed)
+  std::string group;            // Maglev group, "" when the frontend uses no table
 };
 
 struct ApplyStats {
@@ -46,27 +50,43 @@ class ServiceMaps {
  public:
   explicit ServiceMaps(LbDatapath& dp);
 
-  // Reads back the pinned maps into the mirror. Call once before the first apply().
+  // Reads back the pinned maps into the mirror. Call once before the first apply.
   Status restore();
+  // Complete desired state: every frontend not in `desired` is removed.
   Result<ApplyStats> apply(const DesiredServices& desired);
+  // Per service ("ns/name"): its complete new list of frontends; an empty list removes the
+  // service. Services not named are left as they are. `backends` describes the backends used.
+  Result<ApplyStats> apply_changes(const std::map<std::string, std::vector<Frontend>>& services,
+                                   const std::map<BackendAddr, BackendInfo>& backends);
 
   const std::map<FrontendKey, ProgrammedFrontend>& frontends() const { return frontends_; }
   // Backend id -> address, as programmed.
   const std::map<uint32_t, BackendAddr>& backend_addrs() const { return backend_addr_; }
-  size_t maglev_tables() const { return group_ids_.size(); }
+  size_t maglev_tables() const { return groups_.size(); }
+  std::set<uint32_t> service_ids() const;
 
  private:
+  struct Group {
+    uint32_t table_id = 0;
+    std::vector<uint32_t> members;  // backend ids the table was built from, sorted
+    std::set<FrontendKey> users;
+  };
+  Result<ApplyStats> commit(const std::map<std::string, std::vector<Frontend>>& services,
+                            const std::map<BackendAddr, BackendInfo>& backends, bool complete);
   uint32_t alloc_id(std::set<uint32_t>& used, uint32_t& next, uint32_t max);
-  Status write_maglev(uint32_t table_id, const std::vector<uint32_t>& table);
+  void unref_backend(uint32_t id);
 
   LbDatapath& dp_;
   std::map<FrontendKey, ProgrammedFrontend> frontends_;
+  std::map<std::string, std::set<FrontendKey>> by_service_;
   std::map<BackendAddr, uint32_t> backend_ids_;
   std::map<uint32_t, BackendAddr> backend_addr_;
-  std::map<std::string, uint32_t> group_ids_;                // Maglev group -> table id
-  std::map<uint32_t, std::vector<uint32_t>> group_members_;  // table id -> backend ids it holds
-  std::set<uint32_t> orphan_tables_;  // tables found at restore that no group claimed yet
-  std::set<uint32_t> orphan_revnat_;  // rev-NAT entries found at restore with no frontend
+  std::map<uint32_t, uint32_t> backend_refs_;  // id -> live slots using it
+  std::map<std::string, Group> groups_;
+  std::set<uint32_t> unused_backends_;   // refs dropped to 0 in the current commit
+  std::set<std::string> unused_groups_;  // lost a user in the current commit
+  std::set<uint32_t> orphan_tables_;     // tables found at restore that no group claimed yet
+  std::set<uint32_t> orphan_revnat_;     // rev-NAT entries found at restore with no frontend
   std::set<uint32_t> used_backend_ids_, used_svc_ids_, used_table_ids_;
   uint32_t next_backend_id_ = 1, next_svc_id_ = 1, next_table_id_ = 1;
 };

@@ -1,0 +1,70 @@
+#pragma once
+// The agent's settings, typed and validated. They come from flags and from a YAML config file
+// (`--config FILE`, same names as the flags without the dashes; flags win); see flags.hpp. Every
+// part of the agent reads this struct, never the raw flags.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "netagent/common/result.hpp"
+
+namespace netagent::agent {
+
+enum class PolicyEnforcement {
+  Default,  // endpoints without any selecting policy allow all (Kubernetes semantics)
+  Always,   // deny by default even where no policy selects an endpoint
+  Never,    // policy is not enforced
+};
+const char* to_string(PolicyEnforcement p);
+
+struct Config {
+  std::string config_file;  // where file settings came from ("" = none)
+
+  std::string manifests;             // --manifests DIR (required)
+  std::string node_name;             // --node-name (default: the host name)
+  std::vector<std::string> devices;  // --devices IFACE[,IFACE]
+  std::string cgroup;                // --cgroup (default: the cgroup v2 mount, detected)
+  std::string bpf_root = "/sys/fs/bpf/netagent";
+  std::string state_dir = "/var/lib/netagent";
+  std::string api_socket = "/var/run/netagent/api.sock";
+  std::string metrics_addr = "127.0.0.1:9962";  // "" disables the metrics listener
+  std::string log_level = "info";
+
+  // Service load balancing.
+  uint32_t maglev_table_size = 16381;
+  std::string maglev_hash_seed = "JLfvgnHc2kaSUFaI";  // base64, as configured
+  std::array<uint8_t, 12> maglev_seed{};              // ...decoded (12 bytes)
+  uint16_t node_port_min = 30000;
+  uint16_t node_port_max = 32767;
+
+  // Network policy.
+  PolicyEnforcement policy_enforcement = PolicyEnforcement::Default;
+  bool policy_audit_mode = false;
+
+  // Parsed form of metrics_addr (valid when metrics_addr is not empty).
+  std::string metrics_host;
+  uint16_t metrics_port = 0;
+
+  // Everything above, for `GET /v1/status` and logs.
+  nlohmann::json to_json() const;
+};
+
+// Maglev table sizes Cilium accepts (primes; M > 100 * backends keeps disruption under 1%).
+inline constexpr std::array<uint32_t, 10> kMaglevTableSizes = {251,  509,   1021,  2039,  4093,
+                                                               8191, 16381, 32749, 65521, 131071};
+inline constexpr const char* kDefaultMaglevHashSeed = "JLfvgnHc2kaSUFaI";
+
+// Checks and completes a Config whose string fields have been filled in: decodes the Maglev
+// seed, splits metrics_addr, checks ranges and names. The error says which setting is wrong,
+// what was given and what is accepted. It does not touch the system (see startup.hpp for that).
+Status validate(Config& config);
+
+// Single-setting parsers, shared by validation and tests.
+Result<std::pair<uint16_t, uint16_t>> parse_port_range(const std::string& s);    // "30000-32767"
+Result<std::pair<std::string, uint16_t>> parse_host_port(const std::string& s);  // "[::1]:9962"
+Result<PolicyEnforcement> parse_policy_enforcement(const std::string& s);
+
+}  // namespace netagent::agent

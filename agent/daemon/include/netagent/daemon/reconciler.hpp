@@ -1,0 +1,55 @@
+#pragma once
+// What a part of the agent (LB, policy, IPAM, BGP, ClusterMesh, ...) implements to be driven by
+// the runtime. The agent calls every reconciler, in registration order, with each new desired
+// state snapshot; each one compares it with what it has programmed and applies the difference.
+//
+// Everything here is called on the agent's control thread (its io_context), one call at a time,
+// so a reconciler needs no locks between apply(), status() and its API handlers. Work that
+// waits (BGP sessions, etcd watches) runs asynchronously on the same io_context.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "netagent/api/router.hpp"
+#include "netagent/common/result.hpp"
+#include "netagent/k8s/snapshot.hpp"
+#include "netagent/metrics/registry.hpp"
+
+namespace netagent::agent {
+
+class Reconciler {
+ public:
+  virtual ~Reconciler() = default;
+
+  // Short, stable, lower-case: "lb", "policy", "bgp". Used in logs, metrics labels and status.
+  virtual std::string name() const = 0;
+
+  // Once, before the first apply: open or create pinned maps, read back what is programmed,
+  // attach programs. Failing here stops the agent (exit code 1) with this error.
+  virtual Status start() { return {}; }
+
+  // Makes the programmed state match `snapshot`. On error, whatever was applied before stays;
+  // the error is logged, counted and shown in `netctl status`, and the agent retries this
+  // reconciler with the latest snapshot after a back-off. Must not throw.
+  virtual Status apply(const k8s::Snapshot& snapshot) = 0;
+
+  // Part-specific state for GET /v1/status ("reconcilers"[i].status).
+  virtual nlohmann::json status() const { return nlohmann::json::object(); }
+
+  // Called once when the reconciler is added, before the source starts: the manifest kinds this
+  // part consumes beyond the core ones (CRDs such as CiliumLoadBalancerIPPool), with validators
+  // so that a bad object is rejected at load time with file, document and field.
+  virtual void register_kinds(k8s::KindRegistry&) {}
+  // Called once when the reconciler is added: add routes ("/v1/services", ...) and metrics.
+  virtual void register_api(api::Router&) {}
+  virtual void register_metrics(metrics::Registry&) {}
+
+  // On SIGTERM/SIGINT, in reverse registration order: stop background work. Must NOT unpin maps
+  // or detach programs: a restart is invisible to traffic only if the datapath stays in place.
+  virtual void stop() {}
+
+  // `netagent --cleanup` only (agent stopped): detach programs and remove this part's pins.
+  virtual Status cleanup() { return {}; }
+};
+
+}  // namespace netagent::agent

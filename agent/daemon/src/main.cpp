@@ -1,0 +1,71 @@
+// netagent: the node agent. Parses flags, checks and prepares the host, then runs the Agent
+// until SIGTERM/SIGINT. Exit codes: exit_code.hpp.
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+
+#include "netagent/daemon/agent.hpp"
+#include "netagent/daemon/exit_code.hpp"
+#include "netagent/daemon/flags.hpp"
+#include "netagent/daemon/startup.hpp"
+#include "parts.hpp"
+
+namespace {
+
+using namespace netagent::agent;
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_logger_mt("netagent");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::flush_on(spdlog::level::trace);
+}
+
+int run_cleanup(const Config& config) {
+  if (auto e = check_privilege()) {
+    spdlog::critical("{}", e->message);
+    return e->exit_code;
+  }
+  if (auto e = check_api_socket(config)) {
+    spdlog::critical(
+        "refusing to clean up while netagent runs (its API answers on {}); stop it "
+        "first",
+        config.api_socket);
+    return kExitAlreadyRunning;
+  }
+  Agent agent(config);
+  add_parts(agent);
+  return agent.cleanup();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ParsedArgs args = parse_args(argc, argv);
+  if (args.action == Action::Exit) {
+    if (args.exit_code != 0) std::fputs("netagent: ", stderr);
+    std::fputs(args.message.c_str(), args.exit_code == 0 ? stdout : stderr);
+    if (!args.message.empty() && args.message.back() != '\n') {
+      std::fputc('\n', args.exit_code == 0 ? stdout : stderr);
+    }
+    return args.exit_code;
+  }
+  setup_logging(args.config.log_level);
+  // Writes to a client that went away must fail with EPIPE, not kill the agent.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  Config& config = args.config;
+  if (args.action == Action::Cleanup) return run_cleanup(config);
+
+  if (auto e = prepare_host(config)) {
+    spdlog::critical("{}", e->message);
+    return e->exit_code;
+  }
+  Agent agent(config);
+  add_parts(agent);
+  agent.set_source(make_source(agent));
+  return agent.run();
+}

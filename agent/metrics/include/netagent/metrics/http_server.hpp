@@ -1,0 +1,34 @@
+#pragma once
+// Serves GET /metrics (Prometheus text format 0.0.4) over HTTP/1.1 with Boost.Beast, on the
+// agent's io_context. Collection runs on that thread at scrape time.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <string>
+
+#include "netagent/common/result.hpp"
+#include "netagent/metrics/registry.hpp"
+
+namespace netagent::metrics {
+
+class MetricsServer {
+ public:
+  MetricsServer(boost::asio::io_context& io, const Registry& registry);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  // Binds and listens on host:port (an IP literal; port 0 picks a free one). Fails with the
+  // errno of bind(), e.g. EADDRINUSE.
+  Status listen(const std::string& host, uint16_t port);
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  // Closes the listener and every open connection.
+  void stop();
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace netagent::metrics

@@ -1,0 +1,36 @@
+#pragma once
+// The files of a manifest tree: every *.yaml / *.yml below a root directory, in a deterministic
+// order (sorted by path relative to the root, byte-wise).
+//
+// Entries whose name starts with '.' are skipped: .git, editors' swap files, and the `..data` /
+// `..2024_01_01_00_00_00.000` directories of a Kubernetes ConfigMap volume, whose files are also
+// reachable through the top-level symlinks (reading both would define every object twice).
+// Symlinks are followed (a ConfigMap volume is made of them), directory loops are cut.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace netagent::source {
+
+struct ManifestFile {
+  std::string path;        // as shown in messages: the root as given, joined with the relative path
+  std::string relative;    // relative to the root, '/'-separated; the sort key
+  std::string read_error;  // non-empty when the file could not be read (content is then empty)
+  std::string content;
+};
+
+struct TreeListing {
+  std::vector<ManifestFile> files;          // sorted by `relative`; content not read yet
+  std::vector<std::filesystem::path> dirs;  // every directory visited (the root first), to watch
+  std::string error;                        // the root itself is missing or unreadable
+};
+
+bool is_manifest_name(const std::string& name);
+
+// Lists the tree (no file contents).
+TreeListing list_tree(const std::filesystem::path& root);
+
+// Reads one file's content into f (or sets f.read_error).
+void read_file(ManifestFile& f);
+
+}  // namespace netagent::source

@@ -1,0 +1,106 @@
+// netctl status: the agent's health at a glance (GET /v1/status).
+#include <ostream>
+
+#include "netagent/netctl/command.hpp"
+
+namespace netctl = netagent::netctl;
+using nlohmann::json;
+
+namespace {
+
+std::string ago(const json& seconds) {
+  if (!seconds.is_number()) return "never";
+  return netctl::format_duration(seconds.get<double>()) + " ago";
+}
+
+void print_status(const json& s, std::ostream& out) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  rows.emplace_back("Agent", "netagent " + netctl::text(s.value("version", json())) + ", pid " +
+                                 netctl::text(s.value("pid", json())) + ", up " +
+                                 netctl::format_duration(s.value("uptime_seconds", 0.0)));
+  const json node = s.value("node", json::object());
+  std::string node_line = netctl::text(node.value("name", json()));
+  if (node.value("found", false)) {
+    std::string addrs;
+    for (const auto& a : node.value("addresses", json::array())) {
+      addrs += (addrs.empty() ? "" : ", ") + netctl::text(a.value("address", json()));
+    }
+    node_line += addrs.empty() ? "" : " (" + addrs + ")";
+  } else {
+    node_line += " (no Node manifest with this name: addresses and labels unknown)";
+  }
+  rows.emplace_back("Node", node_line);
+
+  const json cfg = s.value("config", json::object());
+  rows.emplace_back("Devices", netctl::text(cfg.value("devices", json())));
+  rows.emplace_back("BPF root", netctl::text(cfg.value("bpf_root", json())));
+  rows.emplace_back("Cgroup", netctl::text(cfg.value("cgroup", json())));
+
+  const json src = s.value("source", json::object());
+  std::string src_line = src.value("state", "") == "none"
+                             ? "none (" + netctl::text(src.value("message", json())) + ")"
+                             : netctl::text(src.value("description", json())) + ": " +
+                                   netctl::text(src.value("state", json()));
+  if (src.contains("loads_ok")) {
+    src_line += " (" + netctl::text(src["loads_ok"]) + " loads, " +
+                netctl::text(src.value("loads_failed", json())) + " rejected; last good " +
+                ago(src.value("last_ok_seconds_ago", json())) + ")";
+  }
+  std::string errors;
+  for (const auto& e : src.value("last_errors", json::array())) {
+    errors += "\n" + netctl::text(e);
+  }
+  rows.emplace_back("Source", src_line + errors);
+
+  const json snap = s.value("snapshot", json());
+  if (snap.is_object()) {
+    rows.emplace_back("Desired state",
+                      netctl::text(snap.value("services", json())) + " services, " +
+                          netctl::text(snap.value("endpoint_slices", json())) +
+                          " endpoint slices, " + netctl::text(snap.value("pods", json())) +
+                          " pods, " + netctl::text(snap.value("nodes", json())) + " nodes, " +
+                          netctl::text(snap.value("objects", json())) +
+                          " other objects (snapshot " +
+                          netctl::text(snap.value("generation", json())) + ", " +
+                          ago(snap.value("received_seconds_ago", json())) + ")");
+  } else {
+    rows.emplace_back("Desired state", "none yet");
+  }
+
+  size_t w = 0;
+  for (const auto& [k, v] : rows)
+    w = std::max(w, k.size());
+  for (const auto& [k, v] : rows) {
+    bool first = true;
+    std::string rest = v;
+    size_t pos;
+    do {
+      pos = rest.find('\n');
+      std::string line = rest.substr(0, pos);
+      std::string head = first ? k + ":" : "";
+      out << head << std::string(w + 3 - head.size(), ' ') << line << "\n";
+      first = false;
+      if (pos != std::string::npos) rest = rest.substr(pos + 1);
+    } while (pos != std::string::npos);
+  }
+
+  const json recs = s.value("reconcilers", json::array());
+  out << "\nReconcilers:\n";
+  if (recs.empty()) {
+    out << "  (none registered)\n";
+    return;
+  }
+  out << netctl::render_table(recs, {{"NAME", "name"},
+                                     {"STATE", "state"},
+                                     {"APPLIES", "applies"},
+                                     {"ERRORS", "errors"},
+                                     {"LAST APPLY", "last_duration_seconds", netctl::duration()},
+                                     {"LAST ERROR", "last_error"}});
+}
+
+}  // namespace
+
+NETCTL_COMMANDS(status) {
+  commands.get("status", "Agent health: node, source, desired state and reconcilers", "/v1/status",
+               {.custom = print_status});
+}

@@ -1,0 +1,225 @@
+#include "netagent/policy/policy_datapath.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "netagent/datapath/packet.hpp"
+#include "netagent/datapath/test_run.hpp"
+#include "policy.skel.h"
+
+namespace netagent::policy {
+
+struct PolicyDatapath::Skel {
+  datapath::Skeleton<::policy> s;
+};
+
+PolicyDatapath::PolicyDatapath() = default;
+PolicyDatapath::~PolicyDatapath() = default;
+
+namespace {
+
+Result<uint32_t> probe_hz() {
+  auto sk = datapath::Skeleton<::policy>::open({}, "policy-hz-probe");
+  if (!sk) return sk.error();
+  bpf_map__set_max_entries(sk->get()->maps.policy_ct, 16);
+  if (auto st = sk->load(); !st) return st.error();
+  int fd = bpf_program__fd(sk->get()->progs.policy_probe_jiffies);
+  auto pkt = datapath::PacketBuilder().ipv4(Ipv4Addr{1}, Ipv4Addr{2}).udp(1, 2).build();
+  auto sample = [&]() -> Result<std::pair<uint32_t, std::chrono::steady_clock::time_point>> {
+    auto r = datapath::test_run(fd, pkt);
+    if (!r) return r.error();
+    return std::make_pair(r->retval, std::chrono::steady_clock::now());
+  };
+  auto a = sample();
+  if (!a) return a.error();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto b = sample();
+  if (!b) return b.error();
+  double secs = std::chrono::duration<double>(b->second - a->second).count();
+  double rate = double(uint32_t(b->first - a->first)) / secs;
+  // CONFIG_HZ is one of these; take the nearest.
+  uint32_t best = 250;
+  for (uint32_t hz : {100u, 250u, 300u, 1000u}) {
+    if (std::abs(rate - hz) < std::abs(rate - best)) best = hz;
+  }
+  return best;
+}
+
+}  // namespace
+
+Result<uint32_t> measure_kernel_hz() {
+  static std::mutex mu;
+  static std::optional<uint32_t> cached;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!cached) {
+    auto hz = probe_hz();
+    if (!hz) return hz.error().wrap("measure the kernel's HZ");
+    cached = *hz;
+  }
+  return *cached;
+}
+
+Result<std::unique_ptr<PolicyDatapath>> PolicyDatapath::load(const PolicyDatapathOptions& opts) {
+  uint32_t hz = opts.kernel_hz;
+  if (!hz) {
+    auto m = measure_kernel_hz();
+    if (!m) return m.error();
+    hz = *m;
+  }
+  datapath::OpenOptions oo;
+  oo.pin_root = opts.pin_root;
+  auto sk = datapath::Skeleton<::policy>::open(oo, "policy");
+  if (!sk) return sk.error();
+  auto* s = sk->get();
+  s->rodata->policy_cfg.hz = hz;
+  if (opts.ct_max_entries && bpf_map__set_max_entries(s->maps.policy_ct, opts.ct_max_entries)) {
+    return sys_error("size map policy_ct");
+  }
+  if (opts.ring_buffer_bytes &&
+      bpf_map__set_max_entries(s->maps.policy_events, opts.ring_buffer_bytes)) {
+    return sys_error("size map policy_events");
+  }
+  if (auto st = sk->load(); !st) return st.error();
+
+  std::unique_ptr<PolicyDatapath> dp(new PolicyDatapath());
+  dp->skel_ = std::make_unique<Skel>(Skel{std::move(*sk)});
+  s = dp->skel_->s.get();
+  using EntriesMap = datapath::TypedMap<policy_key, policy_value>;
+  using IpcacheMap = datapath::TypedMap<ipcache4_key, ipcache4_value>;
+  using EndpointsMap = datapath::TypedMap<uint32_t, policy_endpoint>;
+  using CtMap = datapath::TypedMap<policy_ct_key, policy_ct_value>;
+  using Counters = datapath::PerCpuArray<drop_counter>;
+#define NETAGENT_WRAP(field, map, type)               \
+  do {                                                \
+    auto m = type::of(s->maps.map);                   \
+    if (!m) return m.error().wrap("policy datapath"); \
+    dp->field = std::move(*m);                        \
+  } while (0)
+  NETAGENT_WRAP(entries_, policy_entries, EntriesMap);
+  NETAGENT_WRAP(ipcache_, ipcache4, IpcacheMap);
+  NETAGENT_WRAP(endpoints_, policy_eps, EndpointsMap);
+  NETAGENT_WRAP(endpoints_by_dev_, policy_ep_dev, EndpointsMap);
+  NETAGENT_WRAP(ct_, policy_ct, CtMap);
+  NETAGENT_WRAP(drops_, policy_drops, Counters);
+  NETAGENT_WRAP(verdicts_, policy_verdicts, Counters);
+#undef NETAGENT_WRAP
+  return dp;
+}
+
+int PolicyDatapath::from_endpoint_fd() const {
+  return bpf_program__fd(skel_->s->progs.policy_from_endpoint);
+}
+int PolicyDatapath::to_endpoint_fd() const {
+  return bpf_program__fd(skel_->s->progs.policy_to_endpoint);
+}
+int PolicyDatapath::events_fd() const {
+  return bpf_map__fd(skel_->s->maps.policy_events);
+}
+
+Status PolicyDatapath::apply(const DatapathDiff& d) {
+  // One update per entry: LPM tries have no batch update (and TypedMap::update_batch does not
+  // compile here yet: it names the kernel-internal ENOTSUPP).
+  for (const auto& [k, v] : d.policy.upserts) {
+    if (auto st = entries_.update(k, v); !st) return st;
+  }
+  for (const auto& [k, v] : d.ipcache.upserts) {
+    if (auto st = ipcache_.update(k, v); !st) return st;
+  }
+  for (const auto& [k, v] : d.endpoints.upserts) {
+    if (auto st = endpoints_.update(k, v); !st) return st;
+  }
+  for (const auto& [k, v] : d.endpoints_by_dev.upserts) {
+    if (auto st = endpoints_by_dev_.update(k, v); !st) return st;
+  }
+  for (const auto& k : d.endpoints_by_dev.deletes) {
+    if (auto st = endpoints_by_dev_.update(k, policy_endpoint{}); !st) return st;
+  }
+  for (const auto& k : d.endpoints.deletes) {
+    if (auto st = endpoints_.remove(k); !st) return st;
+  }
+  for (const auto& k : d.ipcache.deletes) {
+    if (auto st = ipcache_.remove(k); !st) return st;
+  }
+  for (const auto& k : d.policy.deletes) {
+    if (auto st = entries_.remove(k); !st) return st;
+  }
+  return {};
+}
+
+namespace {
+
+template <typename K, typename V>
+Status read_into(const datapath::TypedMap<K, V>& m, MapContents<K, V>& out) {
+  auto e = m.entries();
+  if (!e) return e.error();
+  out.entries = std::move(*e);
+  std::sort(out.entries.begin(), out.entries.end(), [](const auto& a, const auto& b) {
+    return std::memcmp(&a.first, &b.first, sizeof(K)) < 0;
+  });
+  return {};
+}
+
+// The array's occupied slots, read in batches (a lookup per slot would be 64k syscalls).
+Status read_slots(const datapath::TypedMap<uint32_t, policy_endpoint>& m,
+                  MapContents<uint32_t, policy_endpoint>& out) {
+  constexpr uint32_t kBatch = 4096;
+  std::vector<uint32_t> keys(kBatch);
+  std::vector<policy_endpoint> values(kBatch);
+  uint32_t out_batch = 0;
+  void* in_batch = nullptr;
+  for (;;) {
+    uint32_t count = kBatch;
+    LIBBPF_OPTS(bpf_map_batch_opts, o);
+    int err =
+        bpf_map_lookup_batch(m.fd(), in_batch, &out_batch, keys.data(), values.data(), &count, &o);
+    if (err && errno != ENOENT) return sys_error("read map " + m.name());
+    for (uint32_t i = 0; i < count; ++i) {
+      if (values[i].endpoint_id) out.entries.emplace_back(keys[i], values[i]);
+    }
+    if (err) break;  // ENOENT: that was the last batch
+    in_batch = &out_batch;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<DatapathState> PolicyDatapath::read_state() const {
+  DatapathState st;
+  if (auto s = read_into(ipcache_, st.ipcache); !s) return s.error();
+  if (auto s = read_into(endpoints_, st.endpoints); !s) return s.error();
+  if (auto s = read_slots(endpoints_by_dev_, st.endpoints_by_dev); !s) return s.error();
+  if (auto s = read_into(entries_, st.policy); !s) return s.error();
+  return st;
+}
+
+Result<PolicyCounters> PolicyDatapath::counters() const {
+  PolicyCounters c;
+  auto sum = [](const datapath::PerCpuArray<drop_counter>& arr, auto& out) -> Status {
+    for (uint32_t i = 0; i < out.size(); ++i) {
+      auto per_cpu = arr.read(i);
+      if (!per_cpu) return per_cpu.error();
+      for (const auto& v : *per_cpu) {
+        out[i].packets += v.packets;
+        out[i].bytes += v.bytes;
+      }
+    }
+    return {};
+  };
+  if (auto st = sum(drops_, c.drops); !st) return st.error();
+  if (auto st = sum(verdicts_, c.verdicts); !st) return st.error();
+  return c;
+}
+
+std::optional<PolicyFlowRecord> decode_flow_record(std::span<const uint8_t> bytes) {
+  if (bytes.size() < sizeof(policy_flow_record)) return std::nullopt;
+  policy_flow_record r;
+  std::memcpy(&r, bytes.data(), sizeof(r));
+  return PolicyFlowRecord{r.event, r.rule};
+}
+
+}  // namespace netagent::policy
