@@ -1,0 +1,155 @@
+#pragma once
+// Value types of the BGP speaker: address families, IP addresses and prefixes of either family,
+// communities (RFC 1997), large communities (RFC 8092), ORIGIN and AS_PATH (RFC 4271 §5.1).
+// Parsing returns std::nullopt on bad input; callers say where the input came from.
+#include <array>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "netagent/common/ip.hpp"
+
+namespace netagent::bgp {
+
+// Address Family Identifier and Subsequent AFI (RFC 4760 §3, IANA registries).
+inline constexpr uint16_t kAfiIpv4 = 1;
+inline constexpr uint16_t kAfiIpv6 = 2;
+inline constexpr uint8_t kSafiUnicast = 1;
+
+// An AFI/SAFI pair. Kept numeric so that families we do not implement can still be carried in
+// capabilities and shown.
+struct Family {
+  uint16_t afi = kAfiIpv4;
+  uint8_t safi = kSafiUnicast;
+
+  std::string str() const;  // "ipv4-unicast", "ipv6-unicast", or "afi-25/safi-70"
+  static std::optional<Family> parse(std::string_view s);
+  auto operator<=>(const Family&) const = default;
+};
+inline constexpr Family kIpv4Unicast{kAfiIpv4, kSafiUnicast};
+inline constexpr Family kIpv6Unicast{kAfiIpv6, kSafiUnicast};
+
+// An IPv4 or IPv6 address; bytes in network order, the first 4 used for IPv4.
+class IpAddress {
+ public:
+  IpAddress() = default;
+  static IpAddress v4(Ipv4Addr a);
+  static IpAddress v6(const Ipv6Addr& a);
+  static IpAddress from_bytes(std::span<const uint8_t> b);  // 4 or 16 bytes
+  static std::optional<IpAddress> parse(std::string_view s);
+
+  bool is_v4() const { return !v6_; }
+  bool is_v6() const { return v6_; }
+  uint16_t afi() const { return v6_ ? kAfiIpv6 : kAfiIpv4; }
+  Ipv4Addr as_v4() const;
+  Ipv6Addr as_v6() const;
+  std::span<const uint8_t> bytes() const { return {b_.data(), v6_ ? 16u : 4u}; }
+  bool is_unspecified() const;
+  bool is_link_local_v6() const { return v6_ && b_[0] == 0xfe && (b_[1] & 0xc0) == 0x80; }
+  std::string str() const;
+
+  auto operator<=>(const IpAddress&) const = default;
+
+ private:
+  bool v6_ = false;
+  std::array<uint8_t, 16> b_{};
+};
+
+// An IP prefix of either family. Host bits beyond `len` are always zero.
+struct Prefix {
+  IpAddress addr;
+  uint8_t len = 0;
+
+  static std::optional<Prefix> make(const IpAddress& a, unsigned len);  // clears host bits
+  // "10.25.11.100/32", "2001:db8::/64"; a bare address is a host route. `strict` rejects set
+  // host bits instead of clearing them.
+  static std::optional<Prefix> parse(std::string_view s, bool strict = false);
+  uint16_t afi() const { return addr.afi(); }
+  Family family() const { return Family{afi(), kSafiUnicast}; }
+  std::string str() const;
+  auto operator<=>(const Prefix&) const = default;
+};
+
+struct PrefixHash {
+  size_t operator()(const Prefix& p) const noexcept;
+};
+
+// A standard community (RFC 1997 §3): high 16 bits an ASN, low 16 bits a value. Well-known
+// values print and parse by name.
+struct Community {
+  uint32_t value = 0;
+
+  static constexpr uint32_t kNoExport = 0xFFFFFF01;           // RFC 1997
+  static constexpr uint32_t kNoAdvertise = 0xFFFFFF02;        // RFC 1997
+  static constexpr uint32_t kNoExportSubconfed = 0xFFFFFF03;  // RFC 1997
+  static constexpr uint32_t kNoPeer = 0xFFFFFF04;             // RFC 3765
+  static constexpr uint32_t kGracefulShutdown = 0xFFFF0000;   // RFC 8326
+  static constexpr uint32_t kAcceptOwn = 0xFFFF0001;          // RFC 7611
+  static constexpr uint32_t kLlgrStale = 0xFFFF0006;          // RFC 9494
+  static constexpr uint32_t kNoLlgr = 0xFFFF0007;             // RFC 9494
+  static constexpr uint32_t kBlackhole = 0xFFFF029A;          // RFC 7999
+
+  // "64512:100", a decimal 32-bit value, or a well-known name ("no-export", "no-advertise",
+  // "no-export-subconfed", "no-peer", "graceful-shutdown", "accept-own", "llgr-stale",
+  // "no-llgr", "blackhole").
+  static std::optional<Community> parse(std::string_view s);
+  std::string str() const;  // well-known name, else "asn:value"
+  auto operator<=>(const Community&) const = default;
+};
+
+// A large community (RFC 8092 §3): three 32-bit values, written "global:local1:local2".
+struct LargeCommunity {
+  uint32_t global = 0;
+  uint32_t local1 = 0;
+  uint32_t local2 = 0;
+
+  static std::optional<LargeCommunity> parse(std::string_view s);
+  std::string str() const;
+  auto operator<=>(const LargeCommunity&) const = default;
+};
+
+// ORIGIN (RFC 4271 §5.1.1).
+enum class Origin : uint8_t { igp = 0, egp = 1, incomplete = 2 };
+std::string_view origin_name(Origin o);  // "igp", "egp", "incomplete"
+std::optional<Origin> parse_origin(std::string_view s);
+
+// AS_PATH segment types (RFC 4271 §4.3, RFC 5065 §3 for the confederation ones).
+enum class AsSegmentType : uint8_t {
+  set = 1,
+  sequence = 2,
+  confed_sequence = 3,
+  confed_set = 4,
+};
+
+struct AsPathSegment {
+  AsSegmentType type = AsSegmentType::sequence;
+  std::vector<uint32_t> asns;
+  bool operator==(const AsPathSegment&) const = default;
+};
+
+struct AsPath {
+  std::vector<AsPathSegment> segments;
+
+  // Path length for route selection (RFC 4271 §9.1.2.2): an AS_SET counts as one, confederation
+  // segments count zero.
+  size_t length() const;
+  bool empty() const { return segments.empty(); }
+  // "64512 64501 {1 2}" (sequences plain, sets in braces, confederation parts in parentheses).
+  std::string str() const;
+  static AsPath sequence(std::vector<uint32_t> asns);
+  bool operator==(const AsPath&) const = default;
+};
+
+// AS_TRANS (RFC 6793 §9): stands in for a 4-octet ASN towards a speaker without the capability.
+inline constexpr uint32_t kAsTrans = 23456;
+
+}  // namespace netagent::bgp
+
+template <>
+struct std::hash<netagent::bgp::Prefix> : netagent::bgp::PrefixHash {};
