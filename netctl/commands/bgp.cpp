@@ -43,8 +43,8 @@ void print_routes(const json& body, std::ostream& out) {
     if (!first) out << "\n";
     first = false;
     out << "peer " << p.value("instance", "") << "/" << p.value("peer", "") << " ("
-        << p.value("address", "") << ", " << p.value("state", "") << "): "
-        << p.value("routes", json::array()).size() << " route(s)\n";
+        << p.value("address", "") << ", " << p.value("state", "")
+        << "): " << p.value("routes", json::array()).size() << " route(s)\n";
     json rows = json::array();
     for (const auto& r : p.value("routes", json::array())) {
       json row = r;
@@ -57,14 +57,14 @@ void print_routes(const json& body, std::ostream& out) {
       rows.push_back(std::move(row));
     }
     if (rows.empty()) continue;
-    out << netctl::render_table(rows, {{"PREFIX", "prefix"},
-                                       {"NEXT HOP", "next_hop"},
-                                       {"AS PATH", "as_path"},
-                                       {"ORIGIN", "origin"},
-                                       {"LOCAL PREF", "local_preference"},
-                                       {"COMMUNITIES", "communities", netctl::join(" ")},
-                                       {"LARGE COMMUNITIES", "large_communities",
-                                        netctl::join(" ")}});
+    out << netctl::render_table(rows,
+                                {{"PREFIX", "prefix"},
+                                 {"NEXT HOP", "next_hop"},
+                                 {"AS PATH", "as_path"},
+                                 {"ORIGIN", "origin"},
+                                 {"LOCAL PREF", "local_preference"},
+                                 {"COMMUNITIES", "communities", netctl::join(" ")},
+                                 {"LARGE COMMUNITIES", "large_communities", netctl::join(" ")}});
   }
 }
 

@@ -202,7 +202,7 @@ struct Svc {
   std::string name;
   std::string ip;  // requested LoadBalancer IP (.1xx); the ClusterIP and pod use the same .xx
   std::string labels = "{}";
-  bool local = false;              // externalTrafficPolicy Local
+  bool local = false;  // externalTrafficPolicy Local
   std::string endpoint_node = "node-a";
   std::string lb_class;
 };
@@ -261,7 +261,8 @@ class BgpAgent : public ::testing::Test {
                                  "--api-socket", socket(), "--metrics-addr", "", "--log-level",
                                  "debug"},
         &node_->ns(), dir_.path() + "/netagent.log");
-    ASSERT_TRUE(wait_until([&] { return netctl::Client(socket(), 1s).get("/v1/status").ok(); }, 10s))
+    ASSERT_TRUE(
+        wait_until([&] { return netctl::Client(socket(), 1s).get("/v1/status").ok(); }, 10s))
         << agent_->log();
   }
 
@@ -342,11 +343,15 @@ TEST_F(BgpAgent, PeeringPolicyAnnouncesServedIpsAndFollowsManifests) {
   EXPECT_EQ(adv_json["peers"][0]["routes"].size(), 2u) << adv_json.dump();
   auto rcv = json::parse(netctl_out("bgp routes received -o json"));
   EXPECT_EQ(rcv["peers"][0]["routes"].size(), 0u) << "BIRD exports nothing";
-  std::string text;
-  sh(std::string(NETCTL_BIN) + " --socket " + socket() + " metrics", &text);
-  EXPECT_NE(text.find("netagent_bgp_session_state{"), std::string::npos) << text;
-  EXPECT_NE(text.find("netagent_bgp_prefixes_advertised{"), std::string::npos) << text;
-  EXPECT_NE(text.find("netagent_bgp_session_transitions_total{"), std::string::npos) << text;
+  auto text = netctl_out("metrics netagent_bgp");
+  for (const char* m : {"netagent_bgp_session_state", "netagent_bgp_session_established",
+                        "netagent_bgp_prefixes_advertised", "netagent_bgp_prefixes_received",
+                        "netagent_bgp_session_transitions_total"}) {
+    EXPECT_NE(text.find(m), std::string::npos) << m << "\n" << text;
+  }
+  auto fams = json::parse(netctl_out("metrics netagent_bgp_session_state -o json"));
+  ASSERT_EQ(fams.size(), 1u) << fams.dump();
+  EXPECT_EQ(fams[0]["samples"].at(0)["value"], 6) << fams.dump();  // Established
 
   // A new service: announced within a second of the manifest change.
   write_service({.name = "new", .ip = "10.25.11.102"});

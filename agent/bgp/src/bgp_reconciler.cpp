@@ -33,7 +33,9 @@ std::optional<bgp::Family> to_family(const bgpcp::Family& f) {
 }
 
 // RFC 4271 §8.2.2 numbering, as Cilium's session-state metric: Idle 1 .. Established 6.
-int state_number(bgp::SessionState s) { return int(s) + 1; }
+int state_number(bgp::SessionState s) {
+  return int(s) + 1;
+}
 
 }  // namespace
 
@@ -127,7 +129,9 @@ BgpReconciler::BgpReconciler(agent::Agent& agent, const services::IpamReconciler
 
 BgpReconciler::~BgpReconciler() = default;
 
-void BgpReconciler::register_kinds(k8s::KindRegistry& kinds) { bgpcp::register_kinds(kinds); }
+void BgpReconciler::register_kinds(k8s::KindRegistry& kinds) {
+  bgpcp::register_kinds(kinds);
+}
 
 Status BgpReconciler::start() {
   bgp::SpeakerOptions o;
@@ -170,8 +174,8 @@ Status BgpReconciler::apply(const k8s::Snapshot& snapshot) {
     bool cond = std::any_of(desired.conditions.begin(), desired.conditions.end(), [&](auto& c) {
       return c.type + " " + c.object + ": " + c.message == line;
     });
-    return !cond && std::find(plan.problems.begin(), plan.problems.end(), line) ==
-                        plan.problems.end();
+    return !cond &&
+           std::find(plan.problems.begin(), plan.problems.end(), line) == plan.problems.end();
   });
   problems_ = plan.problems;
 
@@ -180,15 +184,16 @@ Status BgpReconciler::apply(const k8s::Snapshot& snapshot) {
     if (auto st = speaker_->set_config(plan.config); !st) {
       // The running sessions stay as they were; routes still follow the services below.
       if (config_errors_) config_errors_->get().inc();
-      result = st.error().wrap("BGP configuration from " +
-                               (desired.source.empty() ? std::string("manifests") : desired.source));
+      result =
+          st.error().wrap("BGP configuration from " +
+                          (desired.source.empty() ? std::string("manifests") : desired.source));
     } else {
       size_t peers = 0;
       for (const auto& i : plan.config.instances)
         peers += i.peers.size();
       spdlog::info("bgp: configuration from {}: {} instance(s), {} peer(s)",
-                   desired.source.empty() ? "(none)" : desired.source,
-                   plan.config.instances.size(), peers);
+                   desired.source.empty() ? "(none)" : desired.source, plan.config.instances.size(),
+                   peers);
     }
   }
 
@@ -319,7 +324,9 @@ void BgpReconciler::register_metrics(metrics::Registry& registry) {
   });
 }
 
-void BgpReconciler::stop() { stopped_ = true; }
+void BgpReconciler::stop() {
+  stopped_ = true;
+}
 
 void BgpReconciler::drain(std::function<void()> done) {
   if (!speaker_) return done();

@@ -549,6 +549,14 @@ void Agent::schedule_retry(Part& p) {
   p.retry->async_wait([this, &p](const boost::system::error_code& ec) {
     if (ec || stopping_ || p.healthy) return;
     apply(p);
+    if (!p.healthy) return;
+    // Later parts read what this one programs (BGP announces what the LB serves): now that it
+    // caught up, they catch up too.
+    bool after = false;
+    for (auto& q : parts_) {
+      if (after && q->healthy) apply(*q);
+      after = after || q.get() == &p;
+    }
   });
 }
 
