@@ -139,15 +139,8 @@ Status BgpReconciler::start() {
   // so the first OPEN carries the Restart State bit (RFC 4724 §4.1).
   o.restarted = true;
   o.on_state_change = [this](const bgp::PeerEvent& e) {
-    auto from = std::string(bgp::state_name(e.from));
+    // The speaker logs every transition itself; here only the metric.
     auto to = std::string(bgp::state_name(e.to));
-    if (e.to == bgp::SessionState::established) {
-      spdlog::info("bgp: {}/{} Established", e.instance, e.peer);
-    } else if (e.from == bgp::SessionState::established) {
-      spdlog::warn("bgp: {}/{} left Established for {}", e.instance, e.peer, to);
-    } else {
-      spdlog::debug("bgp: {}/{} {} -> {}", e.instance, e.peer, from, to);
-    }
     if (transitions_) transitions_->with({e.instance, e.peer, to}).inc();
   };
   speaker_ = std::make_unique<bgp::Speaker>(agent_.io(), std::move(o));
