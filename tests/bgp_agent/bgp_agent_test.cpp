@@ -9,7 +9,8 @@
 //  - CiliumBGPClusterConfig/PeerConfig/Advertisement with graceful restart: the agent stopping
 //    leaves the routes stale at BIRD, the restarted agent refreshes them (a service deleted
 //    meanwhile is flushed);
-//  - TCP MD5 from a Secret: a wrong password never establishes, the right one does.
+//  - TCP MD5 from a Secret: a wrong password never establishes, the right one does;
+//  - FRR and GoBGP as two more peers of one instance; removing one leaves the other alone.
 // Timers are short (connect retry 1 s, hold 9 s) so that the whole binary runs in about a minute.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -439,6 +440,124 @@ TEST_F(BgpAgent, Md5FromSecretWrongPasswordNeverEstablishesRightOneDoes) {
   write("secret.yaml", secret("right-secret"));
   ASSERT_TRUE(wait_until([&] { return bird.established(); }, 10s)) << bird.details();
   EXPECT_GE(converge(bird, {kWeb}, 5s), 0) << bird.cmd("show route all");
+}
+
+// The same agent with two more routers (FRR bgpd at .2, GoBGP at .3) as peers of one BGPv2
+// instance: both hold the route with its attributes; removing one peer from the manifests
+// ends only that session.
+TEST_F(BgpAgent, FrrAndGoBgpPeersAndRemovingOneLeavesTheOther) {
+  NETAGENT_REQUIRE(sh("command -v gobgpd >/dev/null && command -v gobgp >/dev/null && "
+                      "command -v vtysh >/dev/null && test -x /usr/lib/frr/bgpd") == 0,
+                   "FRR and GoBGP are not installed (apt-get install frr gobgpd)");
+  for (const char* a : {"10.25.11.2/24", "10.25.11.3/24"})
+    router_->ns().sh_ok(std::string("ip addr add ") + a + " dev eth0");
+  const std::string d = dir_.path();
+  std::ofstream(d + "/frr.conf") << "frr defaults traditional\n"
+                                    "hostname srx-frr\n"
+                                    "router bgp 64501\n"
+                                    " bgp router-id 10.25.11.2\n"
+                                    " neighbor 10.25.11.11 remote-as 64512\n"
+                                    " neighbor 10.25.11.11 passive\n"
+                                    " address-family ipv4 unicast\n"
+                                    "  neighbor 10.25.11.11 route-map IMPORT-ALL in\n"
+                                    "  neighbor 10.25.11.11 route-map EXPORT-NONE out\n"
+                                    " exit-address-family\n"
+                                    "exit\n"
+                                    "route-map IMPORT-ALL permit 10\nexit\n"
+                                    "route-map EXPORT-NONE deny 10\nexit\n";
+  sh_ok("mkdir -p " + d + "/frr");
+  Process frr(
+      {"/usr/lib/frr/bgpd", "-f", d + "/frr.conf", "-S", "-Z", "-l", "10.25.11.2", "--vty_socket",
+       d + "/frr", "-i", d + "/frr/bgpd.pid", "-P", "0", "-u", "root", "-g", "root"},
+      &router_->ns(), d + "/frr.log");
+  std::ofstream(d + "/gobgpd.toml") << "[global.config]\n"
+                                       "  as = 64501\n"
+                                       "  router-id = \"10.25.11.3\"\n"
+                                       "  port = 179\n"
+                                       "  local-address-list = [\"10.25.11.3\"]\n"
+                                       "[[neighbors]]\n"
+                                       "  [neighbors.config]\n"
+                                       "    neighbor-address = \"10.25.11.11\"\n"
+                                       "    peer-as = 64512\n"
+                                       "  [neighbors.transport.config]\n"
+                                       "    passive-mode = true\n";
+  Process gobgpd(
+      {"gobgpd", "-f", d + "/gobgpd.toml", "--api-hosts", "127.0.0.1:50051", "--pprof-disable"},
+      &router_->ns(), d + "/gobgpd.log");
+
+  auto config = [](bool with_gobgp) {
+    std::string c = kClusterConfig;
+    const std::string srx =
+        "    - {name: srx, peerAddress: 10.25.11.1, peerASN: 64501, peerConfigRef: {name: srx}}\n";
+    std::string peers =
+        "    - {name: frr, peerAddress: 10.25.11.2, peerASN: 64501, peerConfigRef: {name: srx}}\n";
+    if (with_gobgp)
+      peers +=
+          "    - {name: gobgp, peerAddress: 10.25.11.3, peerASN: 64501, "
+          "peerConfigRef: {name: srx}}\n";
+    c.replace(c.find(srx), srx.size(), peers);
+    return c;
+  };
+  write("bgp.yaml", config(true));
+  write_service({.name = "web", .ip = "10.25.11.100"});
+  start_agent();
+
+  auto state = [&](const std::string& name) {
+    const auto all = api("/v1/bgp/peers");
+    for (const auto& p : all.value("peers", json::array()))
+      if (p["name"] == name) return p;
+    return json::object();
+  };
+  ASSERT_TRUE(wait_until([&] { return state("frr").value("state", "") == "Established"; }, 15s))
+      << state("frr").dump();
+  ASSERT_TRUE(wait_until([&] { return state("gobgp").value("state", "") == "Established"; }, 15s))
+      << state("gobgp").dump();
+
+  auto vtysh = [&](const std::string& c) {
+    std::string out;
+    router_->ns().sh("vtysh --vty_socket " + d + "/frr -d bgpd -c \"" + c + "\"", &out);
+    return out;
+  };
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto out = vtysh("show bgp ipv4 unicast 10.25.11.100/32 json");
+        auto j = json::parse(out.substr(std::min(out.find('{'), out.size())), nullptr, false);
+        return j.is_object() && j.contains("paths");
+      },
+      5s));
+  auto out = vtysh("show bgp ipv4 unicast 10.25.11.100/32 json");
+  const auto path = json::parse(out.substr(out.find('{')))["paths"][0];
+  EXPECT_EQ(path["aspath"]["string"], "64512");
+  EXPECT_EQ(path["nexthops"][0]["ip"], "10.25.11.11");
+  EXPECT_EQ(path["community"]["string"], "64512:200");
+  EXPECT_EQ(path["origin"], "IGP");
+
+  auto gobgp_rib = [&] {
+    std::string o;
+    router_->ns().sh("gobgp -u 127.0.0.1 -p 50051 global rib -a ipv4 -j", &o);
+    auto j = json::parse(o, nullptr, false);
+    return j.is_object() ? j : json::object();
+  };
+  ASSERT_TRUE(wait_until([&] { return gobgp_rib().size() == 1; }, 5s)) << gobgp_rib().dump();
+  bool nh = false, as_path = false, comm = false;
+  const auto rib = gobgp_rib();
+  for (const auto& a : rib["10.25.11.100/32"][0]["attrs"]) {
+    if (a["type"] == 3) nh = a["nexthop"] == "10.25.11.11";
+    if (a["type"] == 2) as_path = a["as_paths"][0]["asns"] == json({64512});
+    if (a["type"] == 8) comm = a["communities"] == json({(64512u << 16) | 200});
+  }
+  EXPECT_TRUE(nh && as_path && comm) << rib.dump();
+
+  // GoBGP's peer removed from the manifests: its session ends and GoBGP drops the route; the FRR
+  // session is untouched (same session, still Established, nothing re-sent).
+  const auto frr_before = state("frr");
+  write("bgp.yaml", config(false));
+  EXPECT_TRUE(wait_until([&] { return gobgp_rib().empty(); }, 2s)) << gobgp_rib().dump();
+  EXPECT_TRUE(state("gobgp").empty());
+  const auto frr_after = state("frr");
+  EXPECT_EQ(frr_after["state"], "Established");
+  EXPECT_EQ(frr_after["established_count"], frr_before["established_count"]);
+  EXPECT_EQ(frr_after["messages_out"]["update"], frr_before["messages_out"]["update"]);
 }
 
 }  // namespace
