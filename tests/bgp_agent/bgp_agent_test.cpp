@@ -414,6 +414,8 @@ TEST_F(BgpAgent, ClusterConfigWithGracefulRestartKeepsRoutesAcrossAgentRestart) 
   remove("svc-api.yaml");
   start_agent();
   ASSERT_TRUE(wait_until([&] { return bird.established(); }, 10s)) << bird.details();
+  // The new agent's OPEN carried the Restart State bit (RFC 4724 §4.1).
+  EXPECT_NE(bird.details().find("Restart recovery"), std::string::npos) << bird.details();
   EXPECT_GE(converge(bird, {kWeb}, 5s), 0) << bird.cmd("show route all");
   EXPECT_EQ(bird.details().find("Neighbor graceful restart active"), std::string::npos)
       << bird.details();
