@@ -68,6 +68,73 @@ void print_routes(const json& body, std::ostream& out) {
   }
 }
 
+// The compiled configuration: where it comes from, the peers, then every route with why.
+void print_desired(const json& body, std::ostream& out) {
+  const std::string source = body.value("source", "");
+  out << "node " << body.value("node", "") << ": "
+      << (source.empty() ? "no BGP configuration selects this node" : "from " + source) << "\n";
+  json peers = json::array(), routes = json::array();
+  for (const auto& i : body.value("instances", json::array())) {
+    for (const auto& p : i.value("peers", json::array())) {
+      const auto& t = p.value("timers", json::object());
+      const auto& gr = p.value("graceful_restart", json::object());
+      peers.push_back(
+          {{"instance", i.value("name", "")},
+           {"local_asn", i.value("local_asn", 0)},
+           {"router_id", i.value("router_id", "")},
+           {"peer", p.value("name", "")},
+           {"address", p.value("address", "")},
+           {"peer_asn", p.value("peer_asn", 0)},
+           {"timers", std::to_string(t.value("connect_retry_seconds", 0)) + "/" +
+                          std::to_string(t.value("hold_seconds", 0)) + "/" +
+                          std::to_string(t.value("keepalive_seconds", 0))},
+           {"gr", gr.value("enabled", false)
+                      ? std::to_string(gr.value("restart_time_seconds", 0)) + "s"
+                      : std::string("off")},
+           {"md5", p.contains("auth")
+                       ? p["auth"].value("secret", "") +
+                             (p["auth"].value("password_set", false) ? "" : " (no password)")
+                       : std::string("-")},
+           {"families", p.value("families", json::array())},
+           {"routes", p.value("routes", json::array()).size()}});
+      for (const auto& r : p.value("routes", json::array())) {
+        json row = r;
+        row["peer"] = i.value("name", "") + "/" + p.value("name", "");
+        routes.push_back(row);
+      }
+    }
+  }
+  if (!peers.empty()) {
+    out << netctl::render_table(peers, {{"INSTANCE", "instance"},
+                                        {"LOCAL ASN", "local_asn"},
+                                        {"ROUTER ID", "router_id"},
+                                        {"PEER", "peer"},
+                                        {"ADDRESS", "address"},
+                                        {"PEER ASN", "peer_asn"},
+                                        {"RETRY/HOLD/KA", "timers"},
+                                        {"GR", "gr"},
+                                        {"MD5 SECRET", "md5"},
+                                        {"FAMILIES", "families", netctl::join(", ")},
+                                        {"ROUTES", "routes"}});
+  }
+  if (!routes.empty()) {
+    out << "\n"
+        << netctl::render_table(routes,
+                                {{"PEER", "peer"},
+                                 {"PREFIX", "prefix"},
+                                 {"COMMUNITIES", "communities", netctl::join(" ")},
+                                 {"LARGE COMMUNITIES", "large_communities", netctl::join(" ")},
+                                 {"LOCAL PREF", "local_pref"},
+                                 {"SOURCES", "sources", netctl::lines()}});
+  }
+  for (const auto& c : body.value("conditions", json::array())) {
+    out << "condition " << c.value("type", "") << " on " << c.value("object", "") << ": "
+        << c.value("message", "") << "\n";
+  }
+  for (const auto& p : body.value("problems", json::array()))
+    out << "problem: " << p.get<std::string>() << "\n";
+}
+
 }  // namespace
 
 NETCTL_COMMANDS(bgp) {
@@ -103,5 +170,5 @@ NETCTL_COMMANDS(bgp) {
       .query("--peer", "peer", "Only this peer (name or address)");
   commands.get("bgp desired",
                "What the BGP CRDs ask of this node: instances, peers and routes with their sources",
-               "/v1/bgp/desired", {});
+               "/v1/bgp/desired", {.custom = print_desired});
 }
