@@ -342,6 +342,9 @@ TEST_F(BgpAgent, PeeringPolicyAnnouncesServedIpsAndFollowsManifests) {
   EXPECT_NE(adv.find("64512:100"), std::string::npos) << adv;
   auto adv_json = json::parse(netctl_out("bgp routes advertised -o json"));
   EXPECT_EQ(adv_json["peers"][0]["routes"].size(), 2u) << adv_json.dump();
+  auto desired = netctl_out("bgp desired");
+  EXPECT_NE(desired.find("from CiliumBGPPeeringPolicy infra"), std::string::npos) << desired;
+  EXPECT_NE(desired.find("Service demo/web LoadBalancerIP"), std::string::npos) << desired;
   auto rcv = json::parse(netctl_out("bgp routes received -o json"));
   EXPECT_EQ(rcv["peers"][0]["routes"].size(), 0u) << "BIRD exports nothing";
   auto text = netctl_out("metrics netagent_bgp");
@@ -438,6 +441,10 @@ TEST_F(BgpAgent, Md5FromSecretWrongPasswordNeverEstablishesRightOneDoes) {
   EXPECT_NE(agent_state(), "Established");
   EXPECT_FALSE(bird.established());
   EXPECT_TRUE(bird.prefixes().empty());
+  auto desired = json::parse(netctl_out("bgp desired -o json"));
+  const auto auth = desired["instances"][0]["peers"][0]["auth"];
+  EXPECT_EQ(auth, (json{{"secret", "bgp-auth"}, {"password_set", true}}));
+  EXPECT_EQ(desired.dump().find("wrong-secret"), std::string::npos) << "passwords never leave";
   // The right password, by editing the Secret: the session restarts with the new key.
   write("secret.yaml", secret("right-secret"));
   ASSERT_TRUE(wait_until([&] { return bird.established(); }, 10s)) << bird.details();
