@@ -28,7 +28,8 @@ std::string error_cell(const json& e, const json&) {
 }
 
 std::string uptime_cell(const json& v, const json&) {
-  return v.is_number() ? netctl::format_duration(v.get<double>()) : "-";
+  if (!v.is_number()) return "-";
+  return v.get<double>() < 1 ? std::string("<1s") : netctl::format_duration(v.get<double>());
 }
 
 // One table of routes per peer.
