@@ -9,7 +9,8 @@
 //  - CiliumBGPClusterConfig/PeerConfig/Advertisement with graceful restart: the agent stopping
 //    leaves the routes stale at BIRD, the restarted agent refreshes them (a service deleted
 //    meanwhile is flushed);
-//  - TCP MD5 from a Secret: a wrong password never establishes, the right one does;
+//  - TCP MD5 from a Secret: a wrong password never establishes, the right one does; the node
+//    re-labelled out of the nodeSelector ends the session;
 //  - FRR and GoBGP as two more peers of one instance; removing one leaves the other alone.
 // Timers are short (connect retry 1 s, hold 9 s) so that the whole binary runs in about a minute.
 #include <gtest/gtest.h>
@@ -449,6 +450,15 @@ TEST_F(BgpAgent, Md5FromSecretWrongPasswordNeverEstablishesRightOneDoes) {
   write("secret.yaml", secret("right-secret"));
   ASSERT_TRUE(wait_until([&] { return bird.established(); }, 10s)) << bird.details();
   EXPECT_GE(converge(bird, {kWeb}, 5s), 0) << bird.cmd("show route all");
+
+  // The node re-labelled out of the policy's nodeSelector: the peer is de-configured (Cease),
+  // BIRD drops the routes, and netctl shows no peer.
+  std::string relabelled = kCluster;
+  relabelled.replace(relabelled.find("bgp-policy: infra"), 17, "bgp-policy: none");
+  write("cluster.yaml", relabelled);
+  EXPECT_GE(converge(bird, {}, 1s), 0) << bird.cmd("show route all");
+  EXPECT_TRUE(wait_until([&] { return api("/v1/bgp/peers")["peers"].empty(); }, 1s));
+  EXPECT_NE(bird.log().find("Peer de-configured"), std::string::npos) << bird.log();
 }
 
 // The same agent with two more routers (FRR bgpd at .2, GoBGP at .3) as peers of one BGPv2
