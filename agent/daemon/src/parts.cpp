@@ -1,5 +1,6 @@
 #include "parts.hpp"
 
+#include "netagent/agentbgp/bgp_reconciler.hpp"
 #include "netagent/services/ipam_reconciler.hpp"
 #include "netagent/services/service_reconciler.hpp"
 #include "netagent/source/manifest_source.hpp"
@@ -11,8 +12,10 @@ void add_parts(Agent& agent) {
   // announce them.
   auto ipam = std::make_unique<services::IpamReconciler>(agent);
   auto lb = std::make_unique<services::ServiceReconciler>(agent, *ipam);
+  auto bgp = std::make_unique<agentbgp::BgpReconciler>(agent, *ipam, *lb);
   agent.add(std::move(ipam));
   agent.add(std::move(lb));
+  agent.add(std::move(bgp));
 }
 
 std::unique_ptr<k8s::Source> make_source(Agent& agent) {
