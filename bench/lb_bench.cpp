@@ -225,7 +225,8 @@ void BM_CompileServices(benchmark::State& state) {
 BENCHMARK(BM_CompileServices)->Arg(10000)->Unit(benchmark::kMillisecond);
 
 // One endpoint of one service changes among 10,000 LoadBalancer services: detect the change
-// (object digests, as the manifest source sets them), compile that service and apply its diff.
+// (object digests, as the manifest source sets them), compile that service and apply its diff
+// (the service's Maglev table is rewritten in place).
 void BM_ApplyOneEndpointChange(benchmark::State& state) {
   if (geteuid() != 0) {
     state.SkipWithError("needs root");
@@ -244,18 +245,21 @@ void BM_ApplyOneEndpointChange(benchmark::State& state) {
   auto dp = lb::LbDatapath::load(o);
   lb::ServiceMaps maps(**dp);
   lb::ServiceChanges changes;
-  changes.update(snap, node, ips, {});
+  // As the agent gives them: built on a full compile, otherwise known unchanged by generation.
+  lb::LoadBalancerIpsSource ips_source{1, [&] { return ips; }};
+  changes.update(snap, node, ips_source, {}, nullptr, 1);
   (void)maps.apply(changes.current());
   auto& es = snap.endpoint_slices[5000];
-  const std::string a = es.endpoints[3].addresses[0], b = "10.200.0.1";
-  bool flip = false;
+  // A new pod address every time (as pods come and go): the replaced backend is retired and
+  // removed by a later change once its grace has passed, as in the agent.
+  uint32_t pod = 0;
   using Clock = std::chrono::steady_clock;
   Clock::duration detect{}, apply{};
   for (auto _ : state) {
-    es.endpoints[3].addresses[0] = (flip = !flip) ? b : a;
+    es.endpoints[3].addresses[0] = nth("10.200.0.0", ++pod).str();
     es.source.digest = digest += 2;
     const auto t0 = Clock::now();
-    auto c = changes.update(snap, node, ips, {});
+    auto c = changes.update(snap, node, ips_source, {}, nullptr, 1);
     const auto t1 = Clock::now();
     auto st = maps.apply_changes(c.services, c.backends);
     apply += Clock::now() - t1;

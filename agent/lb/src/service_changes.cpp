@@ -5,6 +5,10 @@
 namespace netagent::lb {
 namespace {
 
+// At most this share of the EndpointSlices changed (or 64, whichever is more) is applied per
+// service; beyond it, compiling everything at once is as cheap.
+constexpr size_t kIncrementalMin = 64;
+
 uint64_t mix(uint64_t h, uint64_t v) {
   h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
   return h;
@@ -28,23 +32,18 @@ bool same(const std::vector<Frontend>& a, const std::vector<Frontend>& b) {
   return true;
 }
 
-// Digest of everything but EndpointSlices; 0 when some object has no digest (always recompile).
-uint64_t global_digest(const k8s::Snapshot& snap, const NodeView& node, const LoadBalancerIps& ips,
-                       const ModelOptions& opts, const ExtraBackends* extra) {
-  uint64_t h = 1;
-  for (const auto& s : snap.services) {
-    if (s.source.digest == 0) return 0;
-    h = mix(h, s.source.digest);
-  }
-  h = mix(h, hash_str(node.name));
-  for (auto a : node.addresses)
-    h = mix(h, a.value);
+uint64_t hash_ips(const LoadBalancerIps& ips) {
+  uint64_t h = 3;
   for (const auto& [k, v] : ips) {
     h = mix(h, hash_str(k));
     for (auto a : v)
       h = mix(h, a.value);
   }
-  h = mix(h, uint64_t(opts.nodeport_min) << 32 | uint64_t(opts.nodeport_max) << 1 | opts.maglev);
+  return h | 1;
+}
+
+uint64_t hash_extra(const ExtraBackends* extra) {
+  uint64_t h = 5;
   if (extra) {
     for (const auto& [k, v] : extra->by_service_port) {
       h = mix(h, hash_str(k));
@@ -53,7 +52,30 @@ uint64_t global_digest(const k8s::Snapshot& snap, const NodeView& node, const Lo
       }
     }
   }
+  return h;
+}
+
+// Digest of everything but EndpointSlices; 0 when some Service has no digest (always recompile).
+// No allocation: the Services are one pass over their digests, LB IPs and ClusterMesh backends
+// come as generations.
+uint64_t global_digest(const k8s::Snapshot& snap, const NodeView& node, uint64_t ips_generation,
+                       const ModelOptions& opts, uint64_t extra_generation) {
+  uint64_t h = mix(1, snap.services.size());
+  for (const auto& s : snap.services) {
+    if (s.source.digest == 0) return 0;
+    h = mix(h, s.source.digest);
+  }
+  h = mix(h, hash_str(node.name));
+  for (auto a : node.addresses)
+    h = mix(h, a.value);
+  h = mix(h, ips_generation);
+  h = mix(h, uint64_t(opts.nodeport_min) << 32 | uint64_t(opts.nodeport_max) << 1 | opts.maglev);
+  h = mix(h, extra_generation);
   return h | 1;
+}
+
+std::string slice_service(const k8s::EndpointSlice& es) {
+  return es.meta.ns + "/" + es.service_name;
 }
 
 }  // namespace
@@ -64,15 +86,25 @@ void ServiceChanges::index(const DesiredServices& d) {
     by_service_[f.service].push_back(f);
 }
 
+int32_t ServiceChanges::intern(const std::string& service_key) {
+  auto [it, inserted] = svc_index_.try_emplace(service_key, int32_t(svc_keys_.size()));
+  if (inserted) {
+    svc_keys_.push_back(service_key);
+    svc_pos_.push_back(-1);
+  }
+  return it->second;
+}
+
 ServiceChangeSet ServiceChanges::full(const k8s::Snapshot& snap, const NodeView& node,
-                                      const LoadBalancerIps& lb_ips, const ModelOptions& opts,
+                                      const LoadBalancerIpsSource& lb_ips, const ModelOptions& opts,
                                       const ExtraBackends* extra) {
   ServiceChangeSet out;
   out.full = true;
   out.compiled = snap.services.size();
   current_stale_ = false;
   auto old = std::move(by_service_);
-  current_ = compile_services(snap, node, lb_ips, opts, extra);
+  lb_ips_ = lb_ips.build ? lb_ips.build() : LoadBalancerIps{};
+  current_ = compile_services(snap, node, lb_ips_, opts, extra);
   index(current_);
   for (const auto& [svc, fronts] : by_service_) {
     auto it = old.find(svc);
@@ -82,71 +114,123 @@ ServiceChangeSet ServiceChanges::full(const k8s::Snapshot& snap, const NodeView&
     if (!by_service_.count(svc)) out.services[svc];  // removed
   }
   out.backends = current_.backends;
+
+  // The indexes the incremental path works from.
+  svc_index_.clear();
+  svc_keys_.clear();
+  svc_pos_.clear();
+  for (size_t i = 0; i < snap.services.size(); ++i) {
+    const int32_t id = intern(snap.services[i].meta.key());
+    svc_pos_[size_t(id)] = int32_t(i);
+  }
+  slice_digests_.clear();
+  slice_svc_.clear();
+  for (const auto& es : snap.endpoint_slices) {
+    slice_digests_.push_back(es.source.digest);
+    slice_svc_.push_back(intern(slice_service(es)));
+  }
   return out;
 }
 
 ServiceChangeSet ServiceChanges::update(const k8s::Snapshot& snap, const NodeView& node,
                                         const LoadBalancerIps& lb_ips, const ModelOptions& opts,
                                         const ExtraBackends* extra) {
-  // EndpointSlices per service, and their digests.
-  std::map<std::string, std::vector<const k8s::EndpointSlice*>> slices;
-  std::map<std::string, uint64_t> slice_digests;
+  LoadBalancerIpsSource src{hash_ips(lb_ips), [&lb_ips] { return lb_ips; }};
+  return update(snap, node, src, opts, extra, 0);
+}
+
+ServiceChangeSet ServiceChanges::update(const k8s::Snapshot& snap, const NodeView& node,
+                                        const LoadBalancerIpsSource& lb_ips,
+                                        const ModelOptions& opts, const ExtraBackends* extra,
+                                        uint64_t extra_generation) {
+  const uint64_t g = global_digest(snap, node, lb_ips.generation, opts,
+                                   extra_generation ? extra_generation : hash_extra(extra));
+  const bool everything = !initialised_ || g == 0 || g != global_digest_;
+  initialised_ = true;
+  global_digest_ = g;
+  if (everything) return full(snap, node, lb_ips, opts, extra);
+
+  // Which EndpointSlices changed: what lies between the common prefix and suffix of the old and
+  // new digest sequences. Both sequences hold no 0 here: a slice without a digest made the last
+  // update compile everything and leaves a 0 that no new slice matches below.
+  const auto& slices = snap.endpoint_slices;
+  const size_t n_new = slices.size(), n_old = slice_digests_.size();
+  size_t pre = 0;
+  while (pre < n_new && pre < n_old && slices[pre].source.digest == slice_digests_[pre] &&
+         slice_digests_[pre] != 0)
+    ++pre;
+  size_t suf = 0;
+  while (suf < n_new - pre && suf < n_old - pre &&
+         slices[n_new - 1 - suf].source.digest == slice_digests_[n_old - 1 - suf] &&
+         slice_digests_[n_old - 1 - suf] != 0)
+    ++suf;
+  const size_t old_end = n_old - suf, new_end = n_new - suf;
+  if (pre == n_new && pre == n_old) return {};  // nothing changed
+
+  const size_t changed = (old_end - pre) + (new_end - pre);
   bool digests_known = true;
-  for (const auto& es : snap.endpoint_slices) {
-    auto key = es.meta.ns + "/" + es.service_name;
-    slices[key].push_back(&es);
-    if (es.source.digest == 0) digests_known = false;
-    auto& d = slice_digests[key];
-    d = mix(d ? d : 1, es.source.digest);
+  for (size_t i = pre; i < new_end; ++i) {
+    if (slices[i].source.digest == 0) digests_known = false;
   }
-  const uint64_t g = global_digest(snap, node, lb_ips, opts, extra);
-  if (!initialised_ || g == 0 || g != global_digest_ || !digests_known) {
-    initialised_ = true;
-    global_digest_ = g;
-    slices_digest_ = std::move(slice_digests);
+  if (!digests_known || changed > std::max(kIncrementalMin, (n_new + n_old) / 4)) {
     return full(snap, node, lb_ips, opts, extra);
   }
 
-  // Only EndpointSlices changed: compile just the services whose slices did.
+  // The services of the slices that went away and of those that came.
+  std::vector<int32_t> dirty(slice_svc_.begin() + long(pre), slice_svc_.begin() + long(old_end));
+  std::vector<uint64_t> new_digests;
+  std::vector<int32_t> new_svc;
+  for (size_t i = pre; i < new_end; ++i) {
+    new_digests.push_back(slices[i].source.digest);
+    new_svc.push_back(intern(slice_service(slices[i])));
+    dirty.push_back(new_svc.back());
+  }
+  slice_digests_.erase(slice_digests_.begin() + long(pre), slice_digests_.begin() + long(old_end));
+  slice_digests_.insert(slice_digests_.begin() + long(pre), new_digests.begin(), new_digests.end());
+  slice_svc_.erase(slice_svc_.begin() + long(pre), slice_svc_.begin() + long(old_end));
+  slice_svc_.insert(slice_svc_.begin() + long(pre), new_svc.begin(), new_svc.end());
+  std::sort(dirty.begin(), dirty.end());
+  dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
+
+  // Compile just those services (the ones that exist).
   ServiceChangeSet out;
-  for (const auto& svc : snap.services) {
-    const auto key = svc.meta.key();
-    auto now = slice_digests.find(key);
-    auto before = slices_digest_.find(key);
-    uint64_t a = now == slice_digests.end() ? 0 : now->second;
-    uint64_t b = before == slices_digest_.end() ? 0 : before->second;
-    if (a == b) continue;
+  for (int32_t id : dirty) {
+    const int32_t pos = svc_pos_[size_t(id)];
+    if (pos < 0) continue;  // slices of a service that does not exist
+    const auto& svc = snap.services[size_t(pos)];
+    const auto& key = svc_keys_[size_t(id)];
     // The service alone, with its slices. Its frontends (addresses, ports, NodePorts) cannot
     // have changed, since no Service did: only their backends are taken from this compile.
     k8s::Snapshot one;
     one.services.push_back(svc);
-    if (now != slice_digests.end()) {
-      for (const auto* es : slices[key])
-        one.endpoint_slices.push_back(*es);
+    for (size_t i = 0; i < slice_svc_.size(); ++i) {
+      if (slice_svc_[i] == id) one.endpoint_slices.push_back(slices[i]);
     }
-    auto d = compile_services(one, node, lb_ips, opts, extra);
+    LoadBalancerIps ips;
+    if (auto it = lb_ips_.find(key); it != lb_ips_.end()) ips.insert(*it);
+    auto d = compile_services(one, node, ips, opts, extra);
     out.compiled++;
     std::map<std::string, const std::vector<BackendAddr>*> by_group;
     for (const auto& f : d.frontends)
       by_group[f.group] = &f.backends;
-    auto& fronts = by_service_[key];
-    bool changed = false;
-    for (auto& f : fronts) {
+    auto bs = by_service_.find(key);
+    if (bs == by_service_.end()) continue;  // the service has no frontends
+    bool fronts_changed = false;
+    for (auto& f : bs->second) {
       auto it = by_group.find(f.group);
       static const std::vector<BackendAddr> kNone;
       const auto& backends = it == by_group.end() ? kNone : *it->second;
       if (f.backends != backends) {
         f.backends = backends;
-        changed = true;
+        fronts_changed = true;
       }
     }
     for (const auto& [addr, info] : d.backends) {
       current_.backends[addr] = info;
       out.backends[addr] = info;
     }
-    if (changed) out.services[key] = fronts;
+    if (fronts_changed) out.services[key] = bs->second;
   }
-  slices_digest_ = std::move(slice_digests);
   if (!out.services.empty()) current_stale_ = true;
   return out;
 }

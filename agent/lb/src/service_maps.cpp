@@ -57,9 +57,9 @@ std::vector<uint32_t> assign_slots(const std::vector<uint32_t>& old_live,
   return out;
 }
 
-// New Maglev tables, installed together. Each table is a fresh inner map swapped into the outer
-// map, which readers see atomically (old table or new). The kernel waits for an RCU grace period
-// after every update of a map-in-map (milliseconds each); one batch update waits once.
+// New Maglev tables, installed together. Each table is a fresh inner map inserted into the outer
+// map. The kernel waits for an RCU grace period after every update of a map-in-map (milliseconds
+// each); one batch update waits once. Tables that exist are rewritten in place instead (no wait).
 class MaglevBatch {
  public:
   ~MaglevBatch() {
@@ -91,6 +91,15 @@ class MaglevBatch {
     }
     return {};
   }
+  // After install(): the inner maps' fds, now the caller's to close.
+  std::vector<std::pair<uint32_t, int>> release() {
+    std::vector<std::pair<uint32_t, int>> out;
+    for (size_t i = 0; i < ids_.size(); ++i)
+      out.emplace_back(ids_[i], fds_[i]);
+    ids_.clear();
+    fds_.clear();
+    return out;
+  }
 
  private:
   std::vector<uint32_t> ids_;
@@ -99,7 +108,73 @@ class MaglevBatch {
 
 }  // namespace
 
-ServiceMaps::ServiceMaps(LbDatapath& dp) : dp_(dp) {}
+ServiceMaps::ServiceMaps(LbDatapath& dp, std::chrono::milliseconds retire_grace)
+    : dp_(dp), retire_grace_(retire_grace) {}
+
+ServiceMaps::~ServiceMaps() {
+  for (const auto& [id, fd] : table_fds_)
+    close(fd);
+}
+
+int ServiceMaps::table_fd(uint32_t table_id) {
+  if (auto it = table_fds_.find(table_id); it != table_fds_.end()) return it->second;
+  // A table programmed by an earlier run: reopen its inner map by id, if it has the size
+  // configured now (a changed table size means a new table).
+  uint32_t inner_id = 0;
+  if (bpf_map_lookup_elem(dp_.maglev_outer_fd, &table_id, &inner_id) != 0) return -1;
+  int fd = bpf_map_get_fd_by_id(inner_id);
+  if (fd < 0) return -1;
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0 || info.type != BPF_MAP_TYPE_ARRAY ||
+      info.max_entries != 1 ||
+      info.value_size != dp_.options().maglev_table_size * sizeof(uint32_t)) {
+    close(fd);
+    return -1;
+  }
+  table_fds_[table_id] = fd;
+  return fd;
+}
+
+void ServiceMaps::forget_table(uint32_t table_id) {
+  if (auto it = table_fds_.find(table_id); it != table_fds_.end()) {
+    close(it->second);
+    table_fds_.erase(it);
+  }
+}
+
+Status ServiceMaps::remove_backend(uint32_t id) {
+  if (auto st = dp_.backends.remove(id); !st) return st.error();
+  used_backend_ids_.erase(id);
+  auto addr = backend_addr_.find(id);
+  if (addr != backend_addr_.end()) {
+    backend_ids_.erase(addr->second);
+    backend_addr_.erase(addr);
+  }
+  backend_refs_.erase(id);
+  retired_.erase(id);
+  return {};
+}
+
+Result<size_t> ServiceMaps::collect_retired(Clock::time_point now) {
+  size_t removed = 0;
+  for (auto it = retired_.begin(); it != retired_.end();) {
+    const uint32_t id = it->first;
+    auto refs = backend_refs_.find(id);
+    if (refs != backend_refs_.end() && refs->second > 0) {
+      it = retired_.erase(it);  // wanted again
+      continue;
+    }
+    if (now - it->second < retire_grace_) {
+      ++it;
+      continue;
+    }
+    ++it;
+    if (auto st = remove_backend(id); !st) return st.error();
+    removed++;
+  }
+  return removed;
+}
 
 uint32_t ServiceMaps::alloc_id(std::set<uint32_t>& used, uint32_t& next, uint32_t max) {
   // Round-robin from the last id handed out: a freed id is reused as late as possible.
@@ -131,6 +206,10 @@ Status ServiceMaps::restore() {
   backend_addr_.clear();
   backend_refs_.clear();
   groups_.clear();
+  retired_.clear();
+  for (const auto& [id, fd] : table_fds_)
+    close(fd);
+  table_fds_.clear();
   auto st = dp_.backends.for_each([&](const uint32_t& id, const lb4_backend& b) {
     BackendAddr a{Ipv4Addr::from_be(b.address), ntohs(b.port), b.proto};
     backend_ids_[a] = id;
@@ -307,11 +386,28 @@ Result<ApplyStats> ServiceMaps::commit(const std::map<std::string, std::vector<F
     work(0);
     for (auto& t : threads)
       t.join();
+    // Tables that exist are rewritten in place: one array value holds the whole table and the
+    // kernel copies it over the old one; the programs read each 4-byte entry atomically, so a
+    // packet picks the old or the new backend of its entry, both programmed (the old one stays
+    // until it is retired, see the header). New tables go into the outer map together.
     MaglevBatch batch;
+    const uint32_t zero = 0;
     for (const auto& b : builds) {
+      int fd = table_fd(b.table_id);
+      if (fd >= 0) {
+        if (bpf_map_update_elem(fd, &zero, b.table.data(), BPF_EXIST) != 0) {
+          return sys_error("rewrite Maglev table " + std::to_string(b.table_id));
+        }
+        stats.maglev_tables_in_place++;
+        continue;
+      }
       if (auto st = batch.add(b.table_id, b.table, m); !st) return st.error();
     }
     if (auto st = batch.install(dp_.maglev_outer_fd); !st) return st.error();
+    for (auto [id, fd] : batch.release()) {
+      forget_table(id);
+      table_fds_[id] = fd;
+    }
     stats.maglev_tables_written += builds.size();
     stats.map_writes += builds.size();
   }
@@ -451,6 +547,7 @@ Result<ApplyStats> ServiceMaps::commit(const std::map<std::string, std::vector<F
     if (it->second.table_id) {
       dead_tables.push_back(it->second.table_id);
       used_table_ids_.erase(it->second.table_id);
+      forget_table(it->second.table_id);
     }
     groups_.erase(it);
   }
@@ -459,6 +556,7 @@ Result<ApplyStats> ServiceMaps::commit(const std::map<std::string, std::vector<F
     for (uint32_t tid : orphan_tables_) {
       dead_tables.push_back(tid);
       used_table_ids_.erase(tid);
+      forget_table(tid);
     }
     orphan_tables_.clear();
   }
@@ -476,26 +574,33 @@ Result<ApplyStats> ServiceMaps::commit(const std::map<std::string, std::vector<F
     stats.maglev_tables_removed += dead_tables.size();
     stats.map_writes += dead_tables.size();
   }
-  if (complete) {
-    for (const auto& [id, refs] : backend_refs_) {
-      if (refs == 0) unused_backends_.insert(id);
-    }
-  }
+  // Backends: those this commit stopped using are retired (removed after the grace, see the
+  // header); those found at restore that nothing used (complete state only) go now, since no
+  // slot or table entry of this run ever pointed at them.
+  const auto now = Clock::now();
   for (uint32_t id : unused_backends_) {
     auto it = backend_refs_.find(id);
     if (it == backend_refs_.end() || it->second > 0) continue;
-    if (auto st = dp_.backends.remove(id); !st) return st.error();
-    used_backend_ids_.erase(id);
-    auto addr = backend_addr_.find(id);
-    if (addr != backend_addr_.end()) {
-      backend_ids_.erase(addr->second);
-      backend_addr_.erase(addr);
-    }
-    stats.backends_removed++;
-    stats.map_writes++;
-    backend_refs_.erase(it);
+    if (retired_.emplace(id, now).second) stats.backends_retired++;
   }
   unused_backends_.clear();
+  if (complete) {
+    std::vector<uint32_t> orphans;
+    for (const auto& [id, refs] : backend_refs_) {
+      if (refs == 0 && !retired_.count(id)) orphans.push_back(id);
+    }
+    for (uint32_t id : orphans) {
+      if (auto st = remove_backend(id); !st) return st.error();
+      stats.backends_removed++;
+      stats.map_writes++;
+    }
+  }
+  if (!retired_.empty()) {
+    auto removed = collect_retired(now);
+    if (!removed) return removed.error();
+    stats.backends_removed += *removed;
+    stats.map_writes += *removed;
+  }
   stats.duration = std::chrono::steady_clock::now() - t0;
   return stats;
 }

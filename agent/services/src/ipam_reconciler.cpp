@@ -73,6 +73,15 @@ Status IpamReconciler::apply(const k8s::Snapshot& snapshot) {
       spdlog::warn("ipam: {} has no LoadBalancer IP: {}", key, s.message);
     }
   }
+  // Same services with the same addresses: consumers keep what they derived from it.
+  bool same_ips = next.services.size() == allocation_.services.size();
+  for (auto n = next.services.begin(), o = allocation_.services.begin();
+       same_ips && n != next.services.end(); ++n, ++o) {
+    same_ips = n->first == o->first && n->second.ips.size() == o->second.ips.size();
+    for (size_t i = 0; same_ips && i < n->second.ips.size(); ++i)
+      same_ips = n->second.ips[i].ip == o->second.ips[i].ip;
+  }
+  if (!same_ips) generation_++;
   allocation_ = std::move(next);
   previous_ = std::move(state);
   applies_++;

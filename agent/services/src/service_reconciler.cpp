@@ -91,23 +91,31 @@ lb::NodeView ServiceReconciler::node(const k8s::Snapshot& snapshot) const {
 
 Status ServiceReconciler::apply(const k8s::Snapshot& snapshot) {
   auto t0 = std::chrono::steady_clock::now();
-  lb::LoadBalancerIps lb_ips;
-  for (const auto& [key, s] : ipam_.allocation().services) {
-    for (const auto& ip : s.ips)
-      lb_ips[key].push_back(ip.ip);
-  }
-  // Without LB IPAM, a LoadBalancer IP set in the Service's status is served (a real cluster's
-  // API shows the address an external allocator gave).
-  for (const auto& svc : snapshot.services) {
-    if (lb_ips.count(svc.meta.key())) continue;
-    for (const auto& ip : svc.status_ingress_ips) {
-      if (auto a = Ipv4Addr::parse(ip)) lb_ips[svc.meta.key()].push_back(*a);
+  // The LoadBalancer IPs are built only when everything is compiled: they change with LB IPAM's
+  // allocation (its generation) or a Service's status (the Services' digests).
+  lb::LoadBalancerIpsSource lb_ips;
+  lb_ips.generation = ipam_.generation();
+  lb_ips.build = [&] {
+    lb::LoadBalancerIps ips;
+    for (const auto& [key, s] : ipam_.allocation().services) {
+      for (const auto& ip : s.ips)
+        ips[key].push_back(ip.ip);
     }
-  }
+    // Without LB IPAM, a LoadBalancer IP set in the Service's status is served (a real
+    // cluster's API shows the address an external allocator gave).
+    for (const auto& svc : snapshot.services) {
+      if (ips.count(svc.meta.key())) continue;
+      for (const auto& ip : svc.status_ingress_ips) {
+        if (auto a = Ipv4Addr::parse(ip)) ips[svc.meta.key()].push_back(*a);
+      }
+    }
+    return ips;
+  };
   lb::ModelOptions opts;
   opts.nodeport_min = agent_.config().node_port_min;
   opts.nodeport_max = agent_.config().node_port_max;
-  auto changes = changes_.update(snapshot, node(snapshot), lb_ips, opts, &extra_);
+  auto changes =
+      changes_.update(snapshot, node(snapshot), lb_ips, opts, &extra_, extra_generation_);
   // The first apply after start is complete: it also removes what was programmed for services
   // deleted while the agent was down. Later ones touch only the services that changed.
   auto st = applied_once_ ? maps_->apply_changes(changes.services, changes.backends)
@@ -142,6 +150,12 @@ void ServiceReconciler::schedule_gc() {
   gc_timer_.expires_after(kGcInterval);
   gc_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || !dp_) return;
+    // Backends retired by in-place updates (see ServiceMaps) whose grace has passed.
+    if (auto r = maps_->collect_retired(); !r) {
+      spdlog::warn("lb: remove retired backends: {}", r.error().str());
+    } else if (*r > 0) {
+      spdlog::debug("lb: removed {} retired backends", *r);
+    }
     auto st = lb::conntrack_gc_pass(*dp_, maps_->service_ids());
     if (st) {
       last_gc_ = *st;

@@ -2,11 +2,19 @@
 // ServiceMaps: applies desired frontends to the LB maps as a minimal diff, in an order that never
 // lets a packet or connect() see a half-written service:
 //   1. new backends;
-//   2. Maglev tables (a fresh inner map per changed table, swapped in atomically);
+//   2. Maglev tables: a table that exists is rewritten in place (each 4-byte entry is read
+//      atomically by the programs, so a packet sees the old or the new backend of its entry,
+//      both valid); a new table is a fresh inner map inserted into the outer map;
 //   3. rev-NAT entries and backend slots (slots above the old count are invisible until 4);
 //   4. each frontend's slot 0 (count, flags, table id): this publishes the change;
-//   5. slots above a lowered count, removed frontends (slot 0 first), unused tables, unused
-//      backends.
+//   5. slots above a lowered count, removed frontends (slot 0 first), unused tables.
+// Backends no longer used are retired, not removed: a program may have read a backend id from a
+// slot or table entry just before it was overwritten and look that backend up a moment later.
+// Replacing an inner map made the kernel wait for an RCU grace period (every program that could
+// hold an old id has finished) on each update, which cost milliseconds per change; rewriting in
+// place does not wait, so retired backends are removed by a later commit or by collect_retired()
+// (the agent's GC timer) once `retire_grace` has passed, far longer than any program runs. A
+// retired backend that is wanted again before then is simply used again.
 // Changes are per service: apply_changes() touches only the services given, so one endpoint
 // change costs the same with 10 or 10,000 services. apply() takes a complete desired state.
 // On start it reads back what is pinned (restore()), so a restarted agent keeps backend and
@@ -41,6 +49,8 @@ struct ApplyStats {
   size_t frontends_added = 0, frontends_updated = 0, frontends_removed = 0;
   size_t backends_added = 0, backends_removed = 0;
   size_t maglev_tables_written = 0, maglev_tables_removed = 0;
+  size_t maglev_tables_in_place = 0;  // of those written, rewritten in place
+  size_t backends_retired = 0;        // unused since this commit; removed after the grace
   size_t map_writes = 0;
   std::chrono::nanoseconds duration{0};
   bool changed() const { return map_writes > 0; }
@@ -48,7 +58,14 @@ struct ApplyStats {
 
 class ServiceMaps {
  public:
-  explicit ServiceMaps(LbDatapath& dp);
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kDefaultRetireGrace{1000};
+
+  explicit ServiceMaps(LbDatapath& dp,
+                       std::chrono::milliseconds retire_grace = kDefaultRetireGrace);
+  ~ServiceMaps();
+  ServiceMaps(const ServiceMaps&) = delete;
+  ServiceMaps& operator=(const ServiceMaps&) = delete;
 
   // Reads back the pinned maps into the mirror. Call once before the first apply.
   Status restore();
@@ -64,6 +81,10 @@ class ServiceMaps {
   const std::map<uint32_t, BackendAddr>& backend_addrs() const { return backend_addr_; }
   size_t maglev_tables() const { return groups_.size(); }
   std::set<uint32_t> service_ids() const;
+  // Removes the retired backends whose grace has passed by `now` and that are still unused.
+  // Returns how many were removed.
+  Result<size_t> collect_retired(Clock::time_point now = Clock::now());
+  size_t retired_backends() const { return retired_.size(); }
 
  private:
   struct Group {
@@ -74,6 +95,10 @@ class ServiceMaps {
   Result<ApplyStats> commit(const std::map<std::string, std::vector<Frontend>>& services,
                             const std::map<BackendAddr, BackendInfo>& backends, bool complete);
   uint32_t alloc_id(std::set<uint32_t>& used, uint32_t& next, uint32_t max);
+  Status remove_backend(uint32_t id);
+  // The inner map of table `table_id` if it can be rewritten in place (open, right size), or -1.
+  int table_fd(uint32_t table_id);
+  void forget_table(uint32_t table_id);
   void unref_backend(uint32_t id);
 
   LbDatapath& dp_;
@@ -83,10 +108,13 @@ class ServiceMaps {
   std::map<uint32_t, BackendAddr> backend_addr_;
   std::map<uint32_t, uint32_t> backend_refs_;  // id -> live slots using it
   std::map<std::string, Group> groups_;
-  std::set<uint32_t> unused_backends_;   // refs dropped to 0 in the current commit
-  std::set<std::string> unused_groups_;  // lost a user in the current commit
-  std::set<uint32_t> orphan_tables_;     // tables found at restore that no group claimed yet
-  std::set<uint32_t> orphan_revnat_;     // rev-NAT entries found at restore with no frontend
+  std::chrono::milliseconds retire_grace_;
+  std::set<uint32_t> unused_backends_;             // refs dropped to 0 in the current commit
+  std::map<uint32_t, Clock::time_point> retired_;  // unused backend id -> when it was retired
+  std::map<uint32_t, int> table_fds_;              // table id -> inner map fd (owned)
+  std::set<std::string> unused_groups_;            // lost a user in the current commit
+  std::set<uint32_t> orphan_tables_;  // tables found at restore that no group claimed yet
+  std::set<uint32_t> orphan_revnat_;  // rev-NAT entries found at restore with no frontend
   std::set<uint32_t> used_backend_ids_, used_svc_ids_, used_table_ids_;
   uint32_t next_backend_id_ = 1, next_svc_id_ = 1, next_table_id_ = 1;
 };

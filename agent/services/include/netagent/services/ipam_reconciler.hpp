@@ -25,6 +25,9 @@ class IpamReconciler : public agent::Reconciler {
 
   // The latest allocation (empty and dormant before the first apply).
   const ipam::Allocation& allocation() const { return allocation_; }
+  // Changes whenever some service's addresses in allocation() change (services keyed, in
+  // order, with their ips): consumers can skip rereading the allocation when it is the same.
+  uint64_t generation() const { return generation_; }
   // The LoadBalancer IPs of a service ("ns/name").
   std::vector<Ipv4Addr> ips_of(const std::string& ns, const std::string& name) const;
 
@@ -36,6 +39,7 @@ class IpamReconciler : public agent::Reconciler {
   ipam::Allocation allocation_;
   ipam::AllocationState previous_;
   uint64_t applies_ = 0;
+  uint64_t generation_ = 1;
 };
 
 }  // namespace netagent::services

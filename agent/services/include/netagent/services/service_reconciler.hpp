@@ -36,7 +36,10 @@ class ServiceReconciler : public agent::Reconciler {
   const lb::DesiredServices& desired() const { return changes_.current(); }
 
   // ClusterMesh adds remote backends per service port ("ns/name/port-name").
-  void set_extra_backends(lb::ExtraBackends extra) { extra_ = std::move(extra); }
+  void set_extra_backends(lb::ExtraBackends extra) {
+    extra_ = std::move(extra);
+    extra_generation_++;
+  }
 
  private:
   lb::NodeView node(const k8s::Snapshot& snapshot) const;
@@ -53,6 +56,7 @@ class ServiceReconciler : public agent::Reconciler {
   std::vector<lb::ServiceProblem> problems_;
   bool applied_once_ = false;
   lb::ExtraBackends extra_;
+  uint64_t extra_generation_ = 1;
   lb::ApplyStats last_stats_;
   lb::GcStats last_gc_;
   uint64_t gc_removed_total_ = 0;
