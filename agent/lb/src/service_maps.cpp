@@ -157,21 +157,21 @@ Status ServiceMaps::remove_backend(uint32_t id) {
 }
 
 Result<size_t> ServiceMaps::collect_retired(Clock::time_point now) {
+  // Oldest first, so this stops at the first backend still in its grace.
   size_t removed = 0;
-  for (auto it = retired_.begin(); it != retired_.end();) {
-    const uint32_t id = it->first;
-    auto refs = backend_refs_.find(id);
-    if (refs != backend_refs_.end() && refs->second > 0) {
-      it = retired_.erase(it);  // wanted again
-      continue;
+  while (!retire_queue_.empty() && now - retire_queue_.front().first >= retire_grace_) {
+    auto [when, id] = retire_queue_.front();
+    auto it = retired_.find(id);
+    if (it != retired_.end() && it->second == when) {
+      auto refs = backend_refs_.find(id);
+      if (refs != backend_refs_.end() && refs->second > 0) {
+        retired_.erase(it);  // wanted again
+      } else {
+        if (auto st = remove_backend(id); !st) return st.error();
+        removed++;
+      }
     }
-    if (now - it->second < retire_grace_) {
-      ++it;
-      continue;
-    }
-    ++it;
-    if (auto st = remove_backend(id); !st) return st.error();
-    removed++;
+    retire_queue_.pop_front();
   }
   return removed;
 }
@@ -207,6 +207,7 @@ Status ServiceMaps::restore() {
   backend_refs_.clear();
   groups_.clear();
   retired_.clear();
+  retire_queue_.clear();
   for (const auto& [id, fd] : table_fds_)
     close(fd);
   table_fds_.clear();
@@ -581,7 +582,11 @@ Result<ApplyStats> ServiceMaps::commit(const std::map<std::string, std::vector<F
   for (uint32_t id : unused_backends_) {
     auto it = backend_refs_.find(id);
     if (it == backend_refs_.end() || it->second > 0) continue;
-    if (retired_.emplace(id, now).second) stats.backends_retired++;
+    // Retired again after being wanted again: the grace starts over (the older queue entry no
+    // longer matches and is skipped).
+    retired_[id] = now;
+    retire_queue_.emplace_back(now, id);
+    stats.backends_retired++;
   }
   unused_backends_.clear();
   if (complete) {

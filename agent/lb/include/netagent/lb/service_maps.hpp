@@ -22,6 +22,7 @@
 // deleted while it was down.
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -111,6 +112,7 @@ class ServiceMaps {
   std::chrono::milliseconds retire_grace_;
   std::set<uint32_t> unused_backends_;             // refs dropped to 0 in the current commit
   std::map<uint32_t, Clock::time_point> retired_;  // unused backend id -> when it was retired
+  std::deque<std::pair<Clock::time_point, uint32_t>> retire_queue_;  // oldest first
   std::map<uint32_t, int> table_fds_;              // table id -> inner map fd (owned)
   std::set<std::string> unused_groups_;            // lost a user in the current commit
   std::set<uint32_t> orphan_tables_;  // tables found at restore that no group claimed yet
