@@ -113,10 +113,10 @@ class ServiceMaps {
   std::set<uint32_t> unused_backends_;             // refs dropped to 0 in the current commit
   std::map<uint32_t, Clock::time_point> retired_;  // unused backend id -> when it was retired
   std::deque<std::pair<Clock::time_point, uint32_t>> retire_queue_;  // oldest first
-  std::map<uint32_t, int> table_fds_;              // table id -> inner map fd (owned)
-  std::set<std::string> unused_groups_;            // lost a user in the current commit
-  std::set<uint32_t> orphan_tables_;  // tables found at restore that no group claimed yet
-  std::set<uint32_t> orphan_revnat_;  // rev-NAT entries found at restore with no frontend
+  std::map<uint32_t, int> table_fds_;    // table id -> inner map fd (owned)
+  std::set<std::string> unused_groups_;  // lost a user in the current commit
+  std::set<uint32_t> orphan_tables_;     // tables found at restore that no group claimed yet
+  std::set<uint32_t> orphan_revnat_;     // rev-NAT entries found at restore with no frontend
   std::set<uint32_t> used_backend_ids_, used_svc_ids_, used_table_ids_;
   uint32_t next_backend_id_ = 1, next_svc_id_ = 1, next_table_id_ = 1;
 };
