@@ -223,6 +223,15 @@ ServiceChangeSet ServiceChanges::update(const k8s::Snapshot& snap, const NodeVie
       if (f.backends != backends) {
         f.backends = backends;
         fronts_changed = true;
+        // current_ (sorted by key) follows at once: frontends' keys cannot have changed here.
+        auto c =
+            std::lower_bound(current_.frontends.begin(), current_.frontends.end(), f.key,
+                             [](const Frontend& x, const FrontendKey& k) { return x.key < k; });
+        if (c != current_.frontends.end() && c->key == f.key && c->service == f.service) {
+          c->backends = backends;
+        } else {
+          current_stale_ = true;
+        }
       }
     }
     for (const auto& [addr, info] : d.backends) {
@@ -231,7 +240,6 @@ ServiceChangeSet ServiceChanges::update(const k8s::Snapshot& snap, const NodeVie
     }
     if (fronts_changed) out.services[key] = bs->second;
   }
-  if (!out.services.empty()) current_stale_ = true;
   return out;
 }
 
