@@ -28,6 +28,26 @@ std::map<uint32_t, int> counts(const std::vector<uint32_t>& t) {
   return c;
 }
 
+// Every node, whatever its agent version, must build the same table from the same backends and
+// seed: this pins the output of the algorithm (any faster implementation must keep it).
+TEST(Maglev, TableContentIsStableAcrossVersions) {
+  std::vector<MaglevBackend> bs = {{"10.1.0.1:8080/TCP", 1},
+                                   {"10.1.0.2:8080/TCP", 2},
+                                   {"10.1.0.3:8080/TCP", 3},
+                                   {"10.1.0.4:8080/TCP", 4}};
+  auto t = build_maglev_table(bs, 251, seed());
+  ASSERT_EQ(t.size(), 251u);
+  const std::vector<uint32_t> first = {3, 3, 2, 3, 3, 4, 3, 2, 4, 3, 3, 1,
+                                       2, 3, 3, 3, 3, 2, 3, 3, 1, 3, 1, 3};
+  EXPECT_EQ(std::vector<uint32_t>(t.begin(), t.begin() + 24), first);
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (auto x : t) {
+    h ^= x;
+    h *= 0x100000001b3ull;
+  }
+  EXPECT_EQ(h, 0xe29d4b2d583e6af3ull);
+}
+
 TEST(Maglev, AllowedTableSizesAreCiliums) {
   EXPECT_TRUE(maglev_table_size_allowed(16381));
   EXPECT_TRUE(maglev_table_size_allowed(251));
