@@ -181,9 +181,11 @@ nlohmann::json ServiceReconciler::status() const {
   return {{"frontends", maps_ ? maps_->frontends().size() : 0},
           {"backends", maps_ ? maps_->backend_addrs().size() : 0},
           {"maglev_tables", maps_ ? maps_->maglev_tables() : 0},
+          {"retired_backends", maps_ ? maps_->retired_backends() : 0},
           {"problems", problems_.size()},
           {"last_apply",
            {{"map_writes", last_stats_.map_writes},
+            {"maglev_tables_in_place", last_stats_.maglev_tables_in_place},
             {"seconds", std::chrono::duration<double>(last_stats_.duration).count()}}},
           {"conntrack", {{"entries", last_gc_.scanned}, {"gc_removed_total", gc_removed_total_}}}};
 }
@@ -360,6 +362,9 @@ void ServiceReconciler::register_metrics(metrics::Registry& registry) {
             double(maps_->backend_addrs().size()));
     c.gauge("netagent_lb_maglev_tables", "Maglev lookup tables programmed", {},
             double(maps_->maglev_tables()));
+    c.gauge("netagent_lb_backends_retired",
+            "Backends no longer used, kept through their grace before removal", {},
+            double(maps_->retired_backends()));
     c.gauge("netagent_lb_conntrack_entries", "Conntrack entries at the last GC pass", {},
             double(last_gc_.scanned));
     c.counter("netagent_lb_conntrack_gc_removed_total", "Conntrack entries removed by the GC", {},
