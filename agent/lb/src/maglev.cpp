@@ -62,27 +62,27 @@ std::vector<uint32_t> build_maglev_table(std::span<const MaglevBackend> input, u
     pos[i] = uint32_t(name_hash(backends[i]->name, s1) % m);             // offset
     skip[i] = uint32_t(name_hash(backends[i]->name, s2) % (m - 1)) + 1;  // 1..m-1, coprime with m
   }
-  // Occupancy as a bitmap (2 KB at M = 16381, in L1 however long the probes get) and each
-  // entry written once, when taken: the same table as probing an owner array, a few times faster.
-  table.assign(m, 0);
-  std::vector<uint64_t> taken((m + 63) / 64, 0);
-  auto is_taken = [&](uint32_t c) { return (taken[c >> 6] >> (c & 63)) & 1; };
+  constexpr uint32_t kEmpty = UINT32_MAX;
+  std::vector<uint32_t> owner(m, kEmpty);
   uint32_t filled = 0;
   // Each backend in turn takes the next free entry of its permutation (offset + j*skip) mod m.
   while (true) {
     for (size_t i = 0; i < n; ++i) {
       uint32_t c = pos[i];
-      const uint32_t step = skip[i];
-      while (is_taken(c)) {
-        c += step;
+      while (owner[c] != kEmpty) {
+        c += skip[i];
         if (c >= m) c -= m;
       }
-      taken[c >> 6] |= uint64_t(1) << (c & 63);
-      table[c] = backends[i]->id;
-      c += step;
+      owner[c] = uint32_t(i);
+      c += skip[i];
       if (c >= m) c -= m;
       pos[i] = c;
-      if (++filled == m) return table;
+      if (++filled == m) {
+        table.resize(m);
+        for (uint32_t e = 0; e < m; ++e)
+          table[e] = backends[owner[e]]->id;
+        return table;
+      }
     }
   }
 }
