@@ -1,5 +1,6 @@
 #include "parts.hpp"
 
+#include "netagent/agentmesh/mesh_reconciler.hpp"
 #include "netagent/services/ipam_reconciler.hpp"
 #include "netagent/services/service_reconciler.hpp"
 #include "netagent/source/manifest_source.hpp"
@@ -7,11 +8,15 @@
 namespace netagent::agent {
 
 void add_parts(Agent& agent) {
-  // In apply order: LB IPAM hands out addresses, the LB serves them, and only then may BGP
-  // announce them.
+  // In apply order: LB IPAM hands out addresses; ClusterMesh publishes this cluster's state and
+  // merges the remote clusters' backends into the global services, so that the LB, next,
+  // programs local and remote backends from the same snapshot in one apply; only then may BGP
+  // announce the addresses. (Remote changes between snapshots re-apply the LB alone.)
   auto ipam = std::make_unique<services::IpamReconciler>(agent);
   auto lb = std::make_unique<services::ServiceReconciler>(agent, *ipam);
+  auto mesh = std::make_unique<agentmesh::MeshReconciler>(agent, lb.get());
   agent.add(std::move(ipam));
+  agent.add(std::move(mesh));
   agent.add(std::move(lb));
 }
 

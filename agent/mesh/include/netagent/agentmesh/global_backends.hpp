@@ -1,0 +1,40 @@
+#pragma once
+// The pure half of global services in the agent: from this cluster's Services (a snapshot) and
+// the remote clusters' state (a MeshView) to the backends the LB must add to or use instead of
+// the local ones. No network and no BPF: tested with tables.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "netagent/common/result.hpp"
+#include "netagent/k8s/snapshot.hpp"
+#include "netagent/lb/service_model.hpp"
+#include "netagent/mesh/cluster.hpp"
+#include "netagent/mesh/local_state.hpp"
+#include "netagent/mesh/merge.hpp"
+#include "netagent/mesh/mesh_view.hpp"
+
+namespace netagent::agentmesh {
+
+// This cluster's global Services (service.cilium.io/global), read once per snapshot. Services
+// with bad annotations are left out and reported in `errors` (with the Service's name).
+struct LocalGlobalServices {
+  std::vector<mesh::LocalService> services;  // by "ns/name"
+  std::vector<std::string> errors;
+};
+LocalGlobalServices local_global_services(const k8s::Snapshot& snap);
+
+struct GlobalBackends {
+  lb::ExtraBackends extra;                   // what the LB programs
+  std::vector<mesh::MergedService> merged;   // every global service, for netctl
+};
+
+// Merges every local global service with the remote clusters' backends (mesh::merge_service)
+// and turns the result into the LB's extra backends: active remote backends are added per
+// service port (the port is matched by name); when the affinity makes the local backends
+// inactive (affinity remote with a ready remote backend) the service port replaces its local
+// backends.
+GlobalBackends global_backends(const LocalGlobalServices& local, const mesh::ClusterInfo& cluster,
+                               const mesh::MeshView& view);
+
+}  // namespace netagent::agentmesh
