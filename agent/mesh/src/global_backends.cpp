@@ -35,6 +35,22 @@ LocalGlobalServices local_global_services(const k8s::Snapshot& snap) {
   return out;
 }
 
+bool same_backends(const GlobalBackends& a, const GlobalBackends& b) {
+  if (a.replace_local != b.replace_local) return false;
+  const auto& x = a.extra.by_service_port;
+  const auto& y = b.extra.by_service_port;
+  if (x.size() != y.size()) return false;
+  for (auto i = x.begin(), j = y.begin(); i != x.end(); ++i, ++j) {
+    if (i->first != j->first || i->second.size() != j->second.size()) return false;
+    for (size_t k = 0; k < i->second.size(); ++k) {
+      const auto& p = i->second[k];
+      const auto& q = j->second[k];
+      if (p.addr != q.addr || p.cluster != q.cluster || p.cluster_id != q.cluster_id) return false;
+    }
+  }
+  return true;
+}
+
 GlobalBackends global_backends(const LocalGlobalServices& local, const mesh::ClusterInfo& cluster,
                                const mesh::MeshView& view) {
   GlobalBackends out;
@@ -65,7 +81,7 @@ GlobalBackends global_backends(const LocalGlobalServices& local, const mesh::Clu
       for (const auto& [port_name, e] : out.extra.by_service_port) {
         if (port_name.starts_with(key + "/") &&
             port_name.find('/', key.size() + 1) == std::string::npos) {
-          out.extra.replace_local.insert(port_name);
+          out.replace_local.insert(port_name);
         }
       }
     }

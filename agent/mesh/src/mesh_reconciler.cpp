@@ -150,10 +150,11 @@ void MeshReconciler::log_transitions() {
             "programmed (stale) until it is back",
             r.name, r.last_error);
       } else if (state == "connected") {
-        spdlog::info("clustermesh: remote cluster {} (id {}) connected at {}: {} nodes, {} "
-                     "endpoints, {} identities, {} services",
-                     r.name, r.cluster_id, r.current_endpoint, r.nodes, r.endpoints_count,
-                     r.identities, r.services);
+        spdlog::info(
+            "clustermesh: remote cluster {} (id {}) connected at {}: {} nodes, {} "
+            "endpoints, {} identities, {} services",
+            r.name, r.cluster_id, r.current_endpoint, r.nodes, r.endpoints_count, r.identities,
+            r.services);
       }
     }
   }
@@ -161,8 +162,7 @@ void MeshReconciler::log_transitions() {
 }
 
 Status MeshReconciler::configure(const k8s::Snapshot& snap) {
-  const auto* secret = snap.secret(mesh::kClusterMeshSecretNamespace,
-                                   mesh::kClusterMeshSecretName);
+  const auto* secret = snap.secret(mesh::kClusterMeshSecretNamespace, mesh::kClusterMeshSecretName);
   if (!secret && !flag_etcd_) {
     if (mesh_) {
       spdlog::info("clustermesh: the {}/{} Secret is gone: leaving the mesh",
@@ -192,11 +192,10 @@ Status MeshReconciler::configure(const k8s::Snapshot& snap) {
   o.remotes = cfg->remotes;
   o.publisher.lease_ttl = std::chrono::seconds(agent_.config().clustermesh_lease_ttl);
   o.publisher.lease_file = agent_.config().state_dir + "/clustermesh-lease";
-  auto m = mesh::ClusterMesh::create(
-      agent_.io(), std::move(o),
-      [this, alive = alive_](const mesh::StateChanges& c) {
-        if (*alive) on_remote_change(c);
-      });
+  auto m = mesh::ClusterMesh::create(agent_.io(), std::move(o),
+                                     [this, alive = alive_](const mesh::StateChanges& c) {
+                                       if (*alive) on_remote_change(c);
+                                     });
   if (!m) return m.error();
   if (mesh_) {
     spdlog::info("clustermesh: this cluster's name, id, pod CIDRs or etcd changed: restarting");
@@ -210,11 +209,12 @@ Status MeshReconciler::configure(const k8s::Snapshot& snap) {
   std::string cidrs;
   for (const auto& p : key_->pod_cidrs)
     cidrs += (cidrs.empty() ? "" : ",") + p.str();
-  spdlog::info("clustermesh: cluster {} (id {}), pod CIDRs [{}], publishing {}, remote clusters [{}]",
-               key_->local.name, key_->local.id, cidrs,
-               key_->local_etcd ? fmt::format("to {}", fmt::join(key_->local_etcd->endpoints, ","))
-                                : std::string("nowhere (no etcd for this cluster)"),
-               fmt::join(names, ", "));
+  spdlog::info(
+      "clustermesh: cluster {} (id {}), pod CIDRs [{}], publishing {}, remote clusters [{}]",
+      key_->local.name, key_->local.id, cidrs,
+      key_->local_etcd ? fmt::format("to {}", fmt::join(key_->local_etcd->endpoints, ","))
+                       : std::string("nowhere (no etcd for this cluster)"),
+      fmt::join(names, ", "));
   mesh_->start();
   return {};
 }
@@ -285,7 +285,7 @@ void MeshReconciler::merge_global_services(bool reapply) {
   auto t0 = Clock::now();
   GlobalBackends next;
   if (mesh_ && key_) next = global_backends(local_services_, key_->local, mesh_->view());
-  const bool changed = !(next.extra == global_.extra);
+  const bool changed = !same_backends(next, global_);
   global_ = std::move(next);
   ++merges_;
   if (merge_seconds_) {
@@ -373,7 +373,8 @@ nlohmann::json MeshReconciler::status() const {
 }
 
 void MeshReconciler::register_api(api::Router& router) {
-  router.get("/v1/clustermesh", [this](const api::Request&) -> api::Reply { return status_json(); });
+  router.get("/v1/clustermesh",
+             [this](const api::Request&) -> api::Reply { return status_json(); });
 }
 
 void MeshReconciler::register_metrics(metrics::Registry& registry) {
@@ -383,8 +384,7 @@ void MeshReconciler::register_metrics(metrics::Registry& registry) {
                                    {}, {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1})
                         .get();
   registry.add_collector("clustermesh", [this](metrics::Collection& c) {
-    c.gauge("netagent_clustermesh_enabled", "1 when ClusterMesh is configured", {},
-            mesh_ ? 1 : 0);
+    c.gauge("netagent_clustermesh_enabled", "1 when ClusterMesh is configured", {}, mesh_ ? 1 : 0);
     c.gauge("netagent_clustermesh_global_services", "Global services of this cluster", {},
             double(global_.merged.size()));
     c.counter("netagent_clustermesh_remote_changes_total",
@@ -428,8 +428,8 @@ void MeshReconciler::register_metrics(metrics::Registry& registry) {
               "1 when the last operation on this cluster's etcd worked", {}, p.connected);
       c.gauge("netagent_clustermesh_publish_synced",
               "1 when this cluster's etcd holds exactly the local state", {}, p.synced);
-      c.gauge("netagent_clustermesh_published_keys", "Keys published under the agent's lease",
-              {}, double(p.keys));
+      c.gauge("netagent_clustermesh_published_keys", "Keys published under the agent's lease", {},
+              double(p.keys));
       c.counter("netagent_clustermesh_publish_puts_total", "Keys written", {}, double(p.puts));
       c.counter("netagent_clustermesh_publish_deletes_total", "Keys deleted", {},
                 double(p.deletes));

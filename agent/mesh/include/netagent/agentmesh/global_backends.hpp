@@ -3,6 +3,7 @@
 // the remote clusters' state (a MeshView) to the backends the LB must add to or use instead of
 // the local ones. No network and no BPF: tested with tables.
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,10 @@ struct LocalGlobalServices {
 LocalGlobalServices local_global_services(const k8s::Snapshot& snap);
 
 struct GlobalBackends {
-  lb::ExtraBackends extra;                   // what the LB programs
-  std::vector<mesh::MergedService> merged;   // every global service, for netctl
+  lb::ExtraBackends extra;  // what the LB programs
+  // Service ports ("ns/name/port") whose local backends stand by (affinity remote).
+  std::set<std::string> replace_local;
+  std::vector<mesh::MergedService> merged;  // every global service, for netctl
 };
 
 // Merges every local global service with the remote clusters' backends (mesh::merge_service)
@@ -34,6 +37,9 @@ struct GlobalBackends {
 // service port (the port is matched by name); when the affinity makes the local backends
 // inactive (affinity remote with a ready remote backend) the service port replaces its local
 // backends.
+// Same backends (addresses, clusters) for the same service ports.
+bool same_backends(const GlobalBackends& a, const GlobalBackends& b);
+
 GlobalBackends global_backends(const LocalGlobalServices& local, const mesh::ClusterInfo& cluster,
                                const mesh::MeshView& view);
 
