@@ -3,7 +3,9 @@
 // a real etcd on mutual TLS (certificates made here) and one netagent on its node namespace. Pods
 // in both clusters; the nodes route each other's pod CIDR. A client pod in infra (in the infra
 // agent's cgroup, so the socket LB translates its connects) calls the global service demo/web.
-//  - infra's backends scaled to zero: the client reaches apps' backends; back with affinity local;
+//  - infra's backends scaled to zero: the client reaches apps' backends through the ClusterIP
+//    (socket LB) and an external client through the LoadBalancer IP (TC LB); back with affinity
+//    local;
 //  - shared "false" in apps keeps apps' backends to apps;
 //  - the apps etcd stopped: traffic keeps flowing on the last known state (stale); restarted: the
 //    state resyncs and later changes arrive;
@@ -96,7 +98,13 @@ class MeshAgent : public ::testing::Test {
       write(c, "cluster.yaml", cluster_yaml(spec_[c]));
       write(c, "secret.yaml", secret_yaml());
     }
-    write("infra", "service.yaml", service_yaml("local", true));
+    write("infra", "service.yaml", service_yaml("local", true, "LoadBalancer"));
+    write("infra", "pool.yaml",
+          "apiVersion: cilium.io/v2alpha1\nkind: CiliumLoadBalancerIPPool\nmetadata: {name: "
+          "infra-pool}\nspec:\n  blocks: [{start: 10.25.11.200, stop: 10.25.11.209}]\n");
+    // An external client routes the LoadBalancer addresses to the infra node (as BGP would).
+    client_ = lan_->host("client", "10.25.11.50/24");
+    client_->route("10.25.11.200/29 via 10.25.11.11");
     write("infra", "slice.yaml", slice_yaml("infra-1", {"10.1.0.5"}));
     write("apps", "service.yaml", service_yaml("none", true));
     write("apps", "slice.yaml", slice_yaml("apps-1", {"10.2.0.5"}));
@@ -160,12 +168,14 @@ class MeshAgent : public ::testing::Test {
     return y;
   }
 
-  static std::string service_yaml(const std::string& affinity, bool shared) {
+  static std::string service_yaml(const std::string& affinity, bool shared,
+                                  const std::string& type = "ClusterIP") {
     return "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: demo\n"
            "  annotations:\n    service.cilium.io/global: \"true\"\n"
            "    service.cilium.io/affinity: " +
            affinity + "\n    service.cilium.io/shared: \"" + (shared ? "true" : "false") +
-           "\"\nspec:\n  clusterIP: 10.96.0.10\n  selector: {app: web}\n"
+           "\"\n    lbipam.cilium.io/ips: 10.25.11.200\nspec:\n  type: " + type +
+           "\n  clusterIP: 10.96.0.10\n  selector: {app: web}\n"
            "  ports: [{name: http, port: 80, targetPort: 8080}]\n";
   }
 
@@ -243,6 +253,12 @@ class MeshAgent : public ::testing::Test {
                     [] { return tcp_request("10.96.0.10", 80, "hi", nullptr, 500); });
     return r.rfind("error", 0) == 0 ? "" : r;
   }
+  // Who answers the external client through the LoadBalancer IP.
+  std::string served_lb() {
+    auto r = run_in(client_->ns(), "",
+                    [] { return tcp_request("10.25.11.200", 80, "hi", nullptr, 500); });
+    return r.rfind("error", 0) == 0 ? "" : r;
+  }
   std::set<std::string> answers(int n) {
     std::set<std::string> s;
     for (int i = 0; i < n; ++i)
@@ -262,6 +278,7 @@ class MeshAgent : public ::testing::Test {
   static TestPki* pki_;
   std::unique_ptr<Lan> lan_;
   std::map<std::string, std::unique_ptr<Host>> etcd_host_, node_;
+  std::unique_ptr<Host> client_;
   std::map<std::string, std::unique_ptr<EtcdServer>> etcd_;
   std::map<std::string, std::unique_ptr<Pod>> pods_;
   std::map<std::string, std::string> pod_cluster_;
@@ -288,6 +305,8 @@ TEST_F(MeshAgent, GlobalServiceFailsOverToRemoteAndBackWithAffinityLocal) {
   // infra scales to zero: the client reaches apps' backends.
   write("infra", "slice.yaml", slice_yaml("infra-1", {}));
   EXPECT_TRUE(answered_by({"apps-web\n"})) << logs();
+  // The LoadBalancer frontend (TC LB on the infra node) too.
+  EXPECT_TRUE(wait_until([&] { return served_lb() == "apps-web\n"; }, 3s)) << served_lb() << logs();
   // netctl shows which cluster the backend lives in.
   std::string out;
   ASSERT_EQ(sh(std::string(NETCTL_BIN) + " --socket " + socket("infra") + " service list", &out), 0)
@@ -300,6 +319,7 @@ TEST_F(MeshAgent, GlobalServiceFailsOverToRemoteAndBackWithAffinityLocal) {
   // infra's backend is back: affinity local prefers it again.
   write("infra", "slice.yaml", slice_yaml("infra-1", {"10.1.0.5"}));
   EXPECT_TRUE(answered_by({"infra-web\n"})) << logs();
+  EXPECT_TRUE(wait_until([&] { return served_lb() == "infra-web\n"; }, 3s)) << served_lb();
 
   // netctl clustermesh status, table and JSON.
   ASSERT_EQ(
