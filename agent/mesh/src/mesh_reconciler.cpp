@@ -357,8 +357,10 @@ nlohmann::json MeshReconciler::status() const {
   if (!config_error_.empty()) j["config_error"] = config_error_;
   if (mesh_) {
     auto s = mesh_->status();
-    size_t connected = 0, stale = 0, refused = 0;
+    size_t connected = 0, stale = 0, refused = 0, endpoints = 0, services = 0;
     for (const auto& r : s.remotes) {
+      endpoints += r.endpoints_count;
+      services += r.services;
       connected += r.connected;
       stale += r.stale;
       refused += !r.accepted && !r.refusal.empty() && r.cluster_id != 0;
@@ -368,6 +370,9 @@ nlohmann::json MeshReconciler::status() const {
     j["connected"] = connected;
     j["stale"] = stale;
     j["refused"] = refused;
+    j["remote_endpoints"] = endpoints;
+    j["remote_services"] = services;
+    j["publisher_synced"] = s.publishing && s.publisher.synced;
   }
   return j;
 }
