@@ -139,5 +139,25 @@ TEST(GlobalBackends, SameBackendsDetectsChanges) {
   EXPECT_FALSE(same_backends(a, c));
 }
 
+TEST(GlobalBackends, IncrementalUpdateMatchesFullMerge) {
+  auto loc = local(mesh::Affinity::None, {"10.1.0.5"});
+  mesh::LocalService other = loc.services[0];
+  other.name = "api";
+  loc.services.insert(loc.services.begin(), other);  // "demo/api" < "demo/web"
+  auto before = remote_state({"10.2.0.5"});
+  before->services["demo/api"] = before->services["demo/web"];
+  before->services["demo/api"].name = "api";
+  auto g = global_backends(loc, kInfra, view(before));
+  // Only demo/web changes remotely; the update names it.
+  auto after = std::make_shared<mesh::ClusterState>(*before);
+  after->services["demo/web"].backends["10.2.0.7"] = http(8081);
+  const std::set<std::string> only = {"demo/web", "demo/gone"};
+  EXPECT_TRUE(update_global_backends(g, loc, kInfra, view(after), &only));
+  EXPECT_TRUE(same_backends(g, global_backends(loc, kInfra, view(after))));
+  EXPECT_EQ(g.extra.by_service_port.at("demo/api/http").size(), 1u);
+  // Nothing changed: false.
+  EXPECT_FALSE(update_global_backends(g, loc, kInfra, view(after), &only));
+}
+
 }  // namespace
 }  // namespace netagent::agentmesh

@@ -148,11 +148,12 @@ int main() {
   std::filesystem::create_directories(dir.path() + "/manifests");
   std::ofstream(dir.path() + "/manifests/infra.yaml") << infra_manifests(pki);
   const std::string sock = dir.path() + "/api.sock";
-  Process agent({NETAGENT_BIN, "--manifests", dir.path() + "/manifests", "--node-name", "infra-1",
-                 "--devices", "eth0", "--cgroup", cgroup.path(), "--bpf-root",
-                 bpffs.path() + "/root", "--state-dir", dir.path() + "/state", "--api-socket", sock,
-                 "--metrics-addr", "", "--log-level", "warn"},
-                &node->ns(), dir.path() + "/netagent.log");
+  Process agent(
+      {NETAGENT_BIN, "--manifests", dir.path() + "/manifests", "--node-name", "infra-1",
+       "--devices", "eth0", "--cgroup", cgroup.path(), "--bpf-root", bpffs.path() + "/root",
+       "--state-dir", dir.path() + "/state", "--api-socket", sock, "--metrics-addr", "",
+       "--log-level", std::getenv("MESH_BENCH_LOG") ? std::getenv("MESH_BENCH_LOG") : "warn"},
+      &node->ns(), dir.path() + "/netagent.log");
   netctl::Client api(sock, 2s);
   if (!wait_until([&] { return api.get("/v1/status").ok(); }, 20s)) {
     std::fprintf(stderr, "agent did not start:\n%s\n", agent.log().c_str());
@@ -228,6 +229,7 @@ int main() {
       "single backend change (add or remove) to the infra agent's LB maps, %zu samples: "
       "p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
       lat.size(), percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1.0));
+  if (std::getenv("MESH_BENCH_LOG")) std::printf("%s\n", agent.log().c_str());
   cm.stop(true);
   mesh::testing::run_for(io, 200ms);
   return 0;

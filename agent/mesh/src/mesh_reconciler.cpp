@@ -271,22 +271,32 @@ void MeshReconciler::on_remote_change(const mesh::StateChanges& c) {
     agent_.request_apply("policy");
   }
   if (c.services_upserted.empty() && c.services_removed.empty()) return;
+  for (const auto& s : c.services_upserted)
+    pending_services_.insert(s.key());
+  for (const auto& s : c.services_removed)
+    pending_services_.insert(s);
   if (merge_pending_) return;
   merge_pending_ = true;
-  // Coalesce: a burst of changes delivered in one turn of the control loop merges once.
+  // Coalesce: a burst of changes delivered in one turn of the control loop merges once, and
+  // only the services they name.
   boost::asio::post(agent_.io(), [this, alive = alive_] {
     if (!*alive) return;
     merge_pending_ = false;
-    merge_global_services(true);
+    auto only = std::move(pending_services_);
+    pending_services_.clear();
+    merge_global_services(true, &only);
   });
 }
 
-void MeshReconciler::merge_global_services(bool reapply) {
+void MeshReconciler::merge_global_services(bool reapply, const std::set<std::string>* only) {
   auto t0 = Clock::now();
-  GlobalBackends next;
-  if (mesh_ && key_) next = global_backends(local_services_, key_->local, mesh_->view());
-  const bool changed = !same_backends(next, global_);
-  global_ = std::move(next);
+  bool changed = false;
+  if (mesh_ && key_) {
+    changed = update_global_backends(global_, local_services_, key_->local, mesh_->view(), only);
+  } else {
+    changed = !same_backends(GlobalBackends{}, global_);
+    global_ = {};
+  }
   ++merges_;
   if (merge_seconds_) {
     merge_seconds_->observe(std::chrono::duration<double>(Clock::now() - t0).count());
@@ -329,7 +339,7 @@ json MeshReconciler::status_json() const {
   j["enabled"] = mesh_ != nullptr;
   j["configError"] = config_error_;
   json svcs = json::array();
-  for (const auto& m : global_.merged) {
+  for (const auto& [key, m] : global_.merged) {
     json backends = json::array();
     for (const auto& b : m.backends) {
       backends.push_back({{"ip", b.ip},

@@ -20,7 +20,7 @@ namespace netagent::agentmesh {
 // This cluster's global Services (service.cilium.io/global), read once per snapshot. Services
 // with bad annotations are left out and reported in `errors` (with the Service's name).
 struct LocalGlobalServices {
-  std::vector<mesh::LocalService> services;  // by "ns/name"
+  std::vector<mesh::LocalService> services;  // sorted by the string "ns/name"
   std::vector<std::string> errors;
 };
 LocalGlobalServices local_global_services(const k8s::Snapshot& snap);
@@ -29,7 +29,7 @@ struct GlobalBackends {
   lb::ExtraBackends extra;  // what the LB programs
   // Service ports ("ns/name/port") whose local backends stand by (affinity remote).
   std::set<std::string> replace_local;
-  std::vector<mesh::MergedService> merged;  // every global service, for netctl
+  std::map<std::string, mesh::MergedService> merged;  // every global service, by "ns/name"
 };
 
 // Merges every local global service with the remote clusters' backends (mesh::merge_service)
@@ -42,5 +42,10 @@ bool same_backends(const GlobalBackends& a, const GlobalBackends& b);
 
 GlobalBackends global_backends(const LocalGlobalServices& local, const mesh::ClusterInfo& cluster,
                                const mesh::MeshView& view);
+// The same, in place: only the services in `only` ("ns/name") when given (a remote change names
+// the services it touched), every service otherwise. True when the LB's backends changed.
+bool update_global_backends(GlobalBackends& g, const LocalGlobalServices& local,
+                            const mesh::ClusterInfo& cluster, const mesh::MeshView& view,
+                            const std::set<std::string>* only);
 
 }  // namespace netagent::agentmesh

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -74,7 +75,8 @@ class MeshReconciler : public agent::Reconciler, public RemotePolicySource {
   Status configure(const k8s::Snapshot& snap);
   mesh::LocalState local_state(const k8s::Snapshot& snap);
   void on_remote_change(const mesh::StateChanges& c);
-  void merge_global_services(bool reapply);
+  // Every global service, or only those named in `only`.
+  void merge_global_services(bool reapply, const std::set<std::string>* only = nullptr);
   nlohmann::json status_json() const;
   // Every second: logs remote clusters that connect, go stale, resync or are refused.
   void schedule_watchdog();
@@ -89,6 +91,7 @@ class MeshReconciler : public agent::Reconciler, public RemotePolicySource {
   LocalGlobalServices local_services_;
   GlobalBackends global_;
   bool merge_pending_ = false;
+  std::set<std::string> pending_services_;  // named by remote changes since the last merge
   uint64_t remote_generation_ = 0;
   uint64_t remote_changes_ = 0;
   uint64_t merges_ = 0;
