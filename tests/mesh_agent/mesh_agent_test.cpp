@@ -148,13 +148,14 @@ class MeshAgent : public ::testing::Test {
   }
 
   // The same Secret in both clusters, laid out as Cilium's.
-  std::string secret_yaml() {
+  std::string secret_yaml(const std::string& without = "") {
     std::string y =
         "apiVersion: v1\nkind: Secret\nmetadata: {name: cilium-clustermesh, namespace: "
         "kube-system}\nstringData:\n";
     const std::map<std::string, std::string> ips = {{"infra", "10.25.11.100"},
                                                     {"apps", "10.25.11.120"}};
     for (const auto& [c, ip] : ips) {
+      if (c == without) continue;
       const std::string dir = "/var/lib/cilium/clustermesh/" + c;
       y += "  " + c + ": |\n" +
            indent("endpoints:\n- https://" + ip + ":2379\ntrusted-ca-file: " + dir +
@@ -199,32 +200,34 @@ class MeshAgent : public ::testing::Test {
     std::filesystem::rename(tmp, manifests(c) + "/" + file);
   }
 
-  void start_agent(const std::string& c) {
+  void start_agent(const std::string& c, std::vector<std::string> extra_args = {}) {
     agent_.erase(c);
     cgroup_.emplace(c, std::make_unique<Cgroup>("mag-" + c));
     bpffs_.emplace(c, std::make_unique<BpffsDir>("mag-" + c));
-    agent_[c] = std::make_unique<Process>(std::vector<std::string>{NETAGENT_BIN,
-                                                                   "--manifests",
-                                                                   manifests(c),
-                                                                   "--node-name",
-                                                                   spec_[c].node,
-                                                                   "--devices",
-                                                                   "eth0",
-                                                                   "--cgroup",
-                                                                   cgroup_[c]->path(),
-                                                                   "--bpf-root",
-                                                                   bpffs_[c]->path() + "/root",
-                                                                   "--state-dir",
-                                                                   dir_.path() + "/" + c + "/state",
-                                                                   "--api-socket",
-                                                                   socket(c),
-                                                                   "--metrics-addr",
-                                                                   "",
-                                                                   "--clustermesh-lease-ttl",
-                                                                   "3",
-                                                                   "--log-level",
-                                                                   "debug"},
-                                          &node_[c]->ns(), dir_.path() + "/" + c + "/netagent.log");
+    std::vector<std::string> argv{NETAGENT_BIN,
+                                  "--manifests",
+                                  manifests(c),
+                                  "--node-name",
+                                  spec_[c].node,
+                                  "--devices",
+                                  "eth0",
+                                  "--cgroup",
+                                  cgroup_[c]->path(),
+                                  "--bpf-root",
+                                  bpffs_[c]->path() + "/root",
+                                  "--state-dir",
+                                  dir_.path() + "/" + c + "/state",
+                                  "--api-socket",
+                                  socket(c),
+                                  "--metrics-addr",
+                                  "",
+                                  "--clustermesh-lease-ttl",
+                                  "3",
+                                  "--log-level",
+                                  "debug"};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    agent_[c] =
+        std::make_unique<Process>(argv, &node_[c]->ns(), dir_.path() + "/" + c + "/netagent.log");
     EXPECT_TRUE(wait_until([&] { return !api(c, "/v1/clustermesh", false).is_null(); }, 10s))
         << agent_[c]->log();
   }
@@ -342,9 +345,18 @@ TEST_F(MeshAgent, GlobalServiceFailsOverToRemoteAndBackWithAffinityLocal) {
 TEST_F(MeshAgent, SharedFalseKeepsBackendsToTheirCluster) {
   write("infra", "slice.yaml", slice_yaml("infra-1", {}));
   write("apps", "service.yaml", service_yaml("none", false));
-  start_agent("infra");
+  // Infra's own etcd from --clustermesh-etcd-config (files on disk) instead of the Secret.
+  write("infra", "secret.yaml", secret_yaml("infra"));
+  const std::string etcd_config = dir_.path() + "/infra-etcd.config";
+  std::ofstream(etcd_config) << "endpoints:\n- https://10.25.11.100:2379\ntrusted-ca-file: "
+                             << pki_->path("infra-ca.crt")
+                             << "\ncert-file: " << pki_->path("infra-client.crt")
+                             << "\nkey-file: " << pki_->path("infra-client.key") << "\n";
+  start_agent("infra", {"--clustermesh-etcd-config", etcd_config});
   start_agent("apps");
   ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 2); }, 15s)) << logs();
+  // Infra publishes through the flag's etcd: apps sees its endpoints.
+  ASSERT_TRUE(wait_until([&] { return connected("apps", "infra", 2); }, 10s)) << logs();
   // Apps does not share its backends: infra has none to use.
   EXPECT_TRUE(answered_by({""})) << logs();
   // Sharing again: they arrive.
