@@ -377,8 +377,24 @@ TEST_F(MeshAgent, EtcdOutageKeepsLastKnownStateAndResyncs) {
   // The last known state stays programmed.
   EXPECT_EQ(answers(6), std::set<std::string>{"apps-web\n"}) << logs();
   EXPECT_EQ(remote("infra", "apps").value("endpointCount", 0), 2);
+  // Back unchanged: the resync finds nothing new, so nothing is withdrawn or re-added (no
+  // flap): no change reaches the agent.
+  const auto changes = api("infra", "/v1/clustermesh")["remoteChanges"].get<uint64_t>();
+  const auto resyncs = remote("infra", "apps")["resyncs"].get<uint64_t>();
+  etcd_["apps"]->start();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = remote("infra", "apps");
+        return connected("infra", "apps", 2) && r.value("resyncs", 0u) > resyncs;
+      },
+      15s))
+      << remote("infra", "apps").dump() << logs();
+  EXPECT_EQ(api("infra", "/v1/clustermesh")["remoteChanges"].get<uint64_t>(), changes);
+  EXPECT_EQ(answers(6), std::set<std::string>{"apps-web\n"}) << logs();
 
-  // Meanwhile apps changes; after the restart infra resyncs and follows.
+  // Down again, and apps changes meanwhile; after the restart infra resyncs and follows.
+  etcd_["apps"]->stop();
+  ASSERT_TRUE(wait_until([&] { return remote("infra", "apps").value("stale", false); }, 10s));
   write("apps", "slice.yaml", slice_yaml("apps-1", {"10.2.0.6"}));
   std::this_thread::sleep_for(300ms);
   etcd_["apps"]->start();
