@@ -6,6 +6,7 @@
 //  - infra's backends scaled to zero: the client reaches apps' backends through the ClusterIP
 //    (socket LB) and an external client through the LoadBalancer IP (TC LB); back with affinity
 //    local;
+//  - affinity remote prefers apps' backends and falls back to infra's;
 //  - shared "false" in apps keeps apps' backends to apps;
 //  - the apps etcd stopped: traffic keeps flowing on the last known state (stale); restarted: the
 //    state resyncs and later changes arrive;
@@ -340,6 +341,20 @@ TEST_F(MeshAgent, GlobalServiceFailsOverToRemoteAndBackWithAffinityLocal) {
   EXPECT_EQ(j["remoteClusters"][0]["nodes"], 1);
   EXPECT_EQ(j["remoteClusters"][0]["services"], 1);
   EXPECT_EQ(j["globalServices"][0]["affinity"], "local");
+}
+
+TEST_F(MeshAgent, AffinityRemotePrefersTheRemoteClusterAndFallsBackToLocal) {
+  write("infra", "service.yaml", service_yaml("remote", true));
+  start_agent("infra");
+  start_agent("apps");
+  ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 2); }, 15s)) << logs();
+  // A ready remote backend: the local one stands by.
+  EXPECT_TRUE(answered_by({"apps-web\n"})) << logs();
+  // Apps scales to zero: back to the local backend.
+  write("apps", "slice.yaml", slice_yaml("apps-1", {}));
+  EXPECT_TRUE(answered_by({"infra-web\n"})) << logs();
+  write("apps", "slice.yaml", slice_yaml("apps-1", {"10.2.0.6"}));
+  EXPECT_TRUE(answered_by({"apps-web2\n"})) << logs();
 }
 
 TEST_F(MeshAgent, SharedFalseKeepsBackendsToTheirCluster) {
