@@ -19,7 +19,7 @@ packages=(
 	libgtest-dev libgmock-dev libbenchmark-dev
 	clang-format
 	# runtime, tests and demo
-	iproute2 iputils-ping procps psmisc socat curl util-linux
+	iproute2 iputils-ping procps psmisc socat curl util-linux python3 python3-yaml
 	bird2 frr gobgpd exabgp
 	etcd-server etcd-client openssl
 )

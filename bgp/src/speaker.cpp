@@ -362,9 +362,10 @@ void Speaker::stop(StopMode mode, std::function<void()> done) {
   }
   for (auto& s : all) {
     std::optional<NotificationMessage> n;
-    auto cease = NotificationMessage::cease(
-        err::kAdministrativeShutdown,
-        mode == StopMode::graceful ? "graceful restart" : "speaker shutting down");
+    // RFC 8203 text: "graceful restart" only where the peer keeps our routes.
+    const bool gr = mode == StopMode::graceful && s->config().graceful_restart.enabled;
+    auto cease = NotificationMessage::cease(err::kAdministrativeShutdown,
+                                            gr ? "graceful restart" : "speaker shutting down");
     bool nbit = s->negotiated() && s->negotiated()->graceful_notification;
     if (mode == StopMode::graceful && s->config().graceful_restart.enabled) {
       // RFC 8538: with the N bit a plain Cease keeps our routes; without it only a TCP close

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <filesystem>
@@ -67,6 +68,16 @@ class RecordingReconciler : public Reconciler {
     things_ = &m.counter("netagent_" + name_ + "_applied_total", "Test counter.").get();
   }
   void stop() override { j_.add(name_ + ":stop"); }
+  // With drain_io set: finishes draining after drain_delay on the agent's io_context (as the
+  // BGP part does while its sessions close).
+  void drain(std::function<void()> done) override {
+    if (!drain_io) return done();
+    auto t = std::make_shared<boost::asio::steady_timer>(*drain_io, drain_delay);
+    t->async_wait([this, t, done](const boost::system::error_code&) {
+      j_.add(name_ + ":drained");
+      done();
+    });
+  }
   Status cleanup() override {
     j_.add(name_ + ":cleanup");
     return {};
@@ -74,6 +85,8 @@ class RecordingReconciler : public Reconciler {
 
   std::optional<std::string> start_error;
   std::atomic<int> fail_next{0};
+  boost::asio::io_context* drain_io = nullptr;
+  std::chrono::milliseconds drain_delay{0};
 
  private:
   std::string name_;
@@ -245,8 +258,29 @@ TEST_F(AgentTest, AReconcilerErrorKeepsTheAgentAndTheOthersGoing) {
   st = status();
   EXPECT_EQ(reconciler(st, "b")["applies"], 2);
   EXPECT_EQ(reconciler(st, "a")["applies"], 1);
+  // c reads what b programs (as BGP follows the LB): it catches up once b has recovered.
+  EXPECT_EQ(reconciler(st, "c")["applies"], 2);
   EXPECT_TRUE(reconciler(st, "b")["last_error"].is_null());
   EXPECT_EQ(metric("netagent_reconciler_healthy", {{"reconciler", "b"}}), 1);
+}
+
+TEST_F(AgentTest, ShutdownWaitsForPartsToDrain) {
+  start([this](RecordingReconciler& b) {
+    b.drain_io = &agent->io();
+    b.drain_delay = 300ms;
+  });
+  source->push(snapshot_with(1));
+  ASSERT_TRUE(wait_applied(1));
+  auto t0 = std::chrono::steady_clock::now();
+  stop();
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(exit_code, kExitOk);
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, kDrainLimit);
+  auto j = journal.get();
+  ASSERT_GE(j.size(), 4u);
+  EXPECT_EQ(std::vector<std::string>(j.end() - 4, j.end()),
+            (std::vector<std::string>{"c:stop", "b:stop", "a:stop", "b:drained"}));
 }
 
 TEST_F(AgentTest, SourceErrorsAreVisibleAndTheLastGoodStateStays) {

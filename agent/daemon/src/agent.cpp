@@ -446,7 +446,33 @@ void Agent::shutdown(const std::string& why) {
   metrics_server_.stop();
   boost::system::error_code ec;
   signals_.cancel(ec);
-  io_.stop();
+  // Parts may still have work on the io_context (BGP sessions closing): wait for each one's
+  // drain, at most kDrainLimit, then stop.
+  auto pending = std::make_shared<size_t>(parts_.size() + 1);
+  auto deadline = std::make_shared<asio::steady_timer>(io_, kDrainLimit);
+  auto finish = [this, pending, deadline] {
+    if (*pending == 0) return;
+    if (--*pending == 0) {
+      deadline->cancel();
+      io_.stop();
+    }
+  };
+  deadline->async_wait([this, pending](const boost::system::error_code& e) {
+    if (e || *pending == 0) return;
+    spdlog::warn("{} part(s) did not finish stopping within {} s", *pending - 1,
+                 kDrainLimit.count());
+    *pending = 0;
+    io_.stop();
+  });
+  for (auto it = parts_.rbegin(); it != parts_.rend(); ++it) {
+    try {
+      (*it)->reconciler->drain(finish);
+    } catch (const std::exception& e) {
+      spdlog::warn("reconciler {} failed to drain: {}", (*it)->name, e.what());
+      finish();
+    }
+  }
+  finish();
 }
 
 void Agent::on_snapshot(std::shared_ptr<const k8s::Snapshot> snapshot) {
@@ -538,6 +564,14 @@ void Agent::schedule_retry(Part& p) {
   p.retry->async_wait([this, &p](const boost::system::error_code& ec) {
     if (ec || stopping_ || p.healthy) return;
     apply(p);
+    if (!p.healthy) return;
+    // Later parts read what this one programs (BGP announces what the LB serves): now that it
+    // caught up, they catch up too.
+    bool after = false;
+    for (auto& q : parts_) {
+      if (after && q->healthy) apply(*q);
+      after = after || q.get() == &p;
+    }
   });
 }
 

@@ -1,5 +1,6 @@
 #include "parts.hpp"
 
+#include "netagent/agentbgp/bgp_reconciler.hpp"
 #include "netagent/agentmesh/mesh_reconciler.hpp"
 #include "netagent/services/ipam_reconciler.hpp"
 #include "netagent/services/service_reconciler.hpp"
@@ -11,13 +12,15 @@ void add_parts(Agent& agent) {
   // In apply order: LB IPAM hands out addresses; ClusterMesh publishes this cluster's state and
   // merges the remote clusters' backends into the global services, so that the LB, next,
   // programs local and remote backends from the same snapshot in one apply; only then may BGP
-  // announce the addresses. (Remote changes between snapshots re-apply the LB alone.)
+  // announce the addresses. (Remote changes between snapshots re-apply the LB, then BGP.)
   auto ipam = std::make_unique<services::IpamReconciler>(agent);
   auto lb = std::make_unique<services::ServiceReconciler>(agent, *ipam);
   auto mesh = std::make_unique<agentmesh::MeshReconciler>(agent, lb.get());
+  auto bgp = std::make_unique<agentbgp::BgpReconciler>(agent, *ipam, *lb);
   agent.add(std::move(ipam));
   agent.add(std::move(mesh));
   agent.add(std::move(lb));
+  agent.add(std::move(bgp));
 }
 
 std::unique_ptr<k8s::Source> make_source(Agent& agent) {

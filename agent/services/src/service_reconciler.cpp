@@ -107,14 +107,22 @@ Status ServiceReconciler::apply(const k8s::Snapshot& snapshot) {
   lb::ModelOptions opts;
   opts.nodeport_min = agent_.config().node_port_min;
   opts.nodeport_max = agent_.config().node_port_max;
-  auto desired = lb::compile_services(snapshot, node(snapshot), lb_ips, opts, &extra_);
-  auto st = maps_->apply(desired);
+  auto changes = changes_.update(snapshot, node(snapshot), lb_ips, opts, &extra_);
+  // The first apply after start is complete: it also removes what was programmed for services
+  // deleted while the agent was down. Later ones touch only the services that changed.
+  auto st = applied_once_ ? maps_->apply_changes(changes.services, changes.backends)
+                          : maps_->apply(changes_.current());
   if (!st) return st.error();
-  for (const auto& p : desired.problems) {
-    bool known = std::any_of(
-        desired_.problems.begin(), desired_.problems.end(),
-        [&](const auto& q) { return q.service == p.service && q.message == p.message; });
-    if (!known) spdlog::warn("lb: {}: {}", p.service, p.message);
+  applied_once_ = true;
+  if (changes.full) {
+    const auto& problems = changes_.current().problems;
+    for (const auto& p : problems) {
+      bool known = std::any_of(problems_.begin(), problems_.end(), [&](const auto& q) {
+        return q.service == p.service && q.message == p.message;
+      });
+      if (!known) spdlog::warn("lb: {}: {}", p.service, p.message);
+    }
+    problems_ = problems;
   }
   if (st->changed()) {
     spdlog::info(
@@ -122,7 +130,6 @@ Status ServiceReconciler::apply(const k8s::Snapshot& snapshot) {
         st->frontends_added, st->frontends_updated, st->frontends_removed, st->backends_added,
         st->backends_removed, st->maglev_tables_written, st->map_writes);
   }
-  desired_ = std::move(desired);
   last_stats_ = *st;
   if (apply_seconds_) {
     apply_seconds_->observe(
@@ -160,7 +167,7 @@ nlohmann::json ServiceReconciler::status() const {
   return {{"frontends", maps_ ? maps_->frontends().size() : 0},
           {"backends", maps_ ? maps_->backend_addrs().size() : 0},
           {"maglev_tables", maps_ ? maps_->maglev_tables() : 0},
-          {"problems", desired_.problems.size()},
+          {"problems", problems_.size()},
           {"last_apply",
            {{"map_writes", last_stats_.map_writes},
             {"seconds", std::chrono::duration<double>(last_stats_.duration).count()}}},
@@ -171,12 +178,13 @@ nlohmann::json ServiceReconciler::services_json() const {
   using nlohmann::json;
   // One row per frontend, grouped by service, with each backend and its state.
   json rows = json::array();
-  for (const auto& f : desired_.frontends) {
+  const auto& desired = changes_.current();
+  for (const auto& f : desired.frontends) {
     json backends = json::array();
     for (const auto& b : f.backends) {
       json be = {{"address", b.str()}};
-      auto info = desired_.backends.find(b);
-      if (info != desired_.backends.end()) {
+      auto info = desired.backends.find(b);
+      if (info != desired.backends.end()) {
         be["state"] = info->second.terminating ? "terminating" : "active";
         be["local"] = info->second.local;
         be["node"] = info->second.node;
@@ -196,7 +204,7 @@ nlohmann::json ServiceReconciler::services_json() const {
                     {"backends", backends}});
   }
   json problems = json::array();
-  for (const auto& p : desired_.problems) {
+  for (const auto& p : problems_) {
     problems.push_back({{"service", p.service}, {"message", p.message}});
   }
   return {{"services", rows}, {"problems", problems}};

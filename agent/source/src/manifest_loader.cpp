@@ -156,6 +156,7 @@ void sort_errors(std::vector<DecodeError>& errors) {
 // A file as parsed: depends on its content only.
 struct ManifestLoader::ParsedFile {
   std::string content;
+  uint64_t digest = 0;  // of the content
   std::vector<RawObject> objects;
   std::vector<DecodeError> errors;  // YAML syntax, documents that are not objects, bad Lists
   size_t documents = 0;             // non-empty documents
@@ -250,6 +251,7 @@ std::shared_ptr<const ManifestLoader::ParsedFile> ManifestLoader::parse(const st
                                                                         std::string content) {
   auto p = std::make_shared<ParsedFile>();
   p->content = std::move(content);
+  p->digest = std::hash<std::string_view>{}(p->content) | 1;
   auto parsed = parse_yaml_documents(p->content);
   if (parsed.error) {
     p->errors.push_back({SourceRef{path, parsed.error->document}, "", "",
@@ -294,7 +296,17 @@ std::shared_ptr<const ManifestLoader::Fragment> ManifestLoader::build(
     }
     std::optional<k8s::Object> read;
     try {
-      read.emplace(k8s::read_object(node, o.source));
+      // The object's digest: its file's content and place in it, and the variables when it
+      // was substituted (so a changed setting changes the objects that use it).
+      SourceRef src = o.source;
+      uint64_t d = file.digest ^ (uint64_t(src.document) * 0x9e3779b97f4a7c15ull) ^
+                   std::hash<std::string>{}(o.prefix);
+      if (o.substitutable) {
+        for (const auto& [k, v] : settings.vars)
+          d = d * 1099511628211ull ^ std::hash<std::string>{}(k + "=" + v);
+      }
+      src.digest = d | 1;
+      read.emplace(k8s::read_object(node, src));
     } catch (const k8s::FieldError& e) {
       fr->errors.push_back({o.source, display_of(node), prefixed(o.prefix, e.path), e.what()});
       continue;

@@ -18,6 +18,9 @@ namespace netagent::k8s {
 struct SourceRef {
   std::string file;
   int document = -1;
+  // Identifies the object's content (after substitution) as loaded: equal digests mean the
+  // object did not change, so consumers can skip work for unchanged objects. 0 = unknown.
+  uint64_t digest = 0;
   std::string str() const {
     return document < 0 ? file : file + " (document " + std::to_string(document) + ")";
   }

@@ -6,6 +6,8 @@
 // Everything here is called on the agent's control thread (its io_context), one call at a time,
 // so a reconciler needs no locks between apply(), status() and its API handlers. Work that
 // waits (BGP sessions, etcd watches) runs asynchronously on the same io_context.
+#include <chrono>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +18,9 @@
 #include "netagent/metrics/registry.hpp"
 
 namespace netagent::agent {
+
+// How long the agent waits for Reconciler::drain on shutdown.
+inline constexpr std::chrono::seconds kDrainLimit{5};
 
 class Reconciler {
  public:
@@ -47,6 +52,11 @@ class Reconciler {
   // On SIGTERM/SIGINT, in reverse registration order: stop background work. Must NOT unpin maps
   // or detach programs: a restart is invisible to traffic only if the datapath stays in place.
   virtual void stop() {}
+
+  // After every part's stop(): work that must still run on the io_context before the process
+  // exits (BGP sessions sending their NOTIFICATIONs or closing for graceful restart). Call
+  // `done` once finished; the agent waits for every part, at most kDrainLimit, then exits.
+  virtual void drain(std::function<void()> done) { done(); }
 
   // `netagent --cleanup` only (agent stopped): detach programs and remove this part's pins.
   virtual Status cleanup() { return {}; }

@@ -10,6 +10,7 @@
 #include "netagent/daemon/reconciler.hpp"
 #include "netagent/lb/conntrack_gc.hpp"
 #include "netagent/lb/lb_datapath.hpp"
+#include "netagent/lb/service_changes.hpp"
 #include "netagent/lb/service_maps.hpp"
 #include "netagent/lb/service_model.hpp"
 #include "netagent/services/ipam_reconciler.hpp"
@@ -32,7 +33,7 @@ class ServiceReconciler : public agent::Reconciler {
 
   // The frontends programmed now, for parts that must follow the datapath (BGP announces an
   // address only once it is served).
-  const lb::DesiredServices& desired() const { return desired_; }
+  const lb::DesiredServices& desired() const { return changes_.current(); }
 
   // ClusterMesh adds remote backends per service port ("ns/name/port-name").
   void set_extra_backends(lb::ExtraBackends extra) { extra_ = std::move(extra); }
@@ -48,7 +49,9 @@ class ServiceReconciler : public agent::Reconciler {
   const IpamReconciler& ipam_;
   std::unique_ptr<lb::LbDatapath> dp_;
   std::unique_ptr<lb::ServiceMaps> maps_;
-  lb::DesiredServices desired_;
+  lb::ServiceChanges changes_;
+  std::vector<lb::ServiceProblem> problems_;
+  bool applied_once_ = false;
   lb::ExtraBackends extra_;
   lb::ApplyStats last_stats_;
   lb::GcStats last_gc_;

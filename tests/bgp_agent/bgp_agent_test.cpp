@@ -1,0 +1,583 @@
+// The agent's BGP part end to end: the netagent binary on node-a (10.25.11.11, AS 64512) in a
+// node namespace, configured by manifest files in a temporary directory (the example manifests'
+// style), peering with a real BIRD 2 standing in for the SRX (10.25.11.1, AS 64501) in a router
+// namespace. What BIRD holds is read from `birdc show route all`.
+//  - CiliumBGPPeeringPolicy: BIRD holds exactly the allocated /32s with next hop, AS path,
+//    origin and communities; services created, re-labelled, deleted and an
+//    externalTrafficPolicy Local service getting a local endpoint are announced and withdrawn
+//    within a second; BIRD restarting; the agent stopping without graceful restart withdraws;
+//  - CiliumBGPClusterConfig/PeerConfig/Advertisement with graceful restart: the agent stopping
+//    leaves the routes stale at BIRD, the restarted agent refreshes them (a service deleted
+//    meanwhile is flushed);
+//  - TCP MD5 from a Secret: a wrong password never establishes, the right one does; the node
+//    re-labelled out of the nodeSelector ends the session;
+//  - FRR and GoBGP as two more peers of one instance; removing one leaves the other alone.
+// Timers are short (connect retry 1 s, hold 9 s) so that the whole binary runs in about a minute.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "netagent/netctl/client.hpp"
+#include "netagent/testing/privileged.hpp"
+#include "netagent/testing/topology.hpp"
+
+namespace netagent {
+namespace {
+
+using namespace netagent::testing;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// ---- BIRD (as in tests/bgp/interop_test.cpp; configuration from shared/reference/bgp-lab.md)
+
+struct BirdRoute {
+  std::string origin, as_path, next_hop, community, large_community, local_pref;
+};
+
+std::map<std::string, BirdRoute> parse_bird_routes(const std::string& out) {
+  std::map<std::string, BirdRoute> routes;
+  BirdRoute* cur = nullptr;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line.rfind("BIRD", 0) == 0 || line.rfind("Table", 0) == 0) continue;
+    if (!std::isspace(static_cast<unsigned char>(line[0]))) {
+      cur = &routes[line.substr(0, line.find(' '))];
+      continue;
+    }
+    if (!cur) continue;
+    auto pos = line.find("BGP.");
+    auto colon = line.find(": ");
+    if (pos == std::string::npos || colon == std::string::npos) continue;
+    std::string key = line.substr(pos + 4, colon - pos - 4);
+    std::string value = line.substr(colon + 2);
+    if (key == "origin") cur->origin = value;
+    if (key == "as_path") cur->as_path = value;
+    if (key == "next_hop") cur->next_hop = value;
+    if (key == "local_pref") cur->local_pref = value;
+    if (key == "community") cur->community = value;
+    if (key == "large_community") cur->large_community = value;
+  }
+  return routes;
+}
+
+class Bird {
+ public:
+  Bird(const NetNs& ns, std::string dir, const std::string& extra = "")
+      : ns_(ns), dir_(std::move(dir)) {
+    ctl_ = dir_ + "/bird.ctl";
+    conf_ = dir_ + "/bird.conf";
+    std::ofstream(conf_) << "log \"" + dir_ + "/bird.log\" all;\n"
+                         << "router id 10.25.11.1;\n"
+                            "protocol device { }\n"
+                            "protocol bgp node1 {\n"
+                            "  local 10.25.11.1 as 64501;\n"
+                            "  neighbor 10.25.11.11 as 64512;\n"
+                            "  passive on;\n"
+                            "  hold time 90;\n"
+                         << extra
+                         << "  ipv4 { import all; export none; };\n"
+                            "  ipv6 { import all; export none; };\n"
+                            "}\n";
+    start();
+  }
+  void start() {
+    ::unlink(ctl_.c_str());
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{"bird", "-f", "-c", conf_, "-s", ctl_}, &ns_, dir_ + "/bird.out");
+    EXPECT_TRUE(wait_until([&] { return exists(ctl_); }, 5s)) << "BIRD did not start";
+  }
+  void stop() { proc_->stop(SIGTERM); }
+  std::string cmd(const std::string& c) { return sh_ok("birdc -s " + ctl_ + " " + c); }
+  bool established() {
+    return cmd("show protocols node1").find("Established") != std::string::npos;
+  }
+  std::map<std::string, BirdRoute> routes() { return parse_bird_routes(cmd("show route all")); }
+  std::set<std::string> prefixes() {
+    std::set<std::string> s;
+    for (const auto& [p, r] : routes())
+      s.insert(p);
+    return s;
+  }
+  std::string details() { return cmd("show protocols all node1"); }
+  std::string log() { return sh_ok("cat " + dir_ + "/bird.log"); }
+
+ private:
+  const NetNs& ns_;
+  std::string dir_, ctl_, conf_;
+  std::unique_ptr<Process> proc_;
+};
+
+// ---- manifests
+
+const char* kCluster = R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: cluster-settings, namespace: flux-system}
+data: {CILIUM_LB_POOL_START: 10.25.11.100, CILIUM_LB_POOL_END: 10.25.11.119}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-a, labels: {bgp-policy: infra}}
+status: {addresses: [{type: InternalIP, address: 10.25.11.11}]}
+---
+apiVersion: cilium.io/v2alpha1
+kind: CiliumLoadBalancerIPPool
+metadata: {name: infra-pool, labels: {cluster: infra}}
+spec:
+  blocks: [{start: "${CILIUM_LB_POOL_START}", stop: "${CILIUM_LB_POOL_END}"}]
+)";
+
+// BGPv1: one virtual router, services not labelled announce=no, pool communities.
+std::string peering_policy(const std::string& neighbor_extra = "") {
+  return R"(apiVersion: cilium.io/v2alpha1
+kind: CiliumBGPPeeringPolicy
+metadata: {name: infra}
+spec:
+  nodeSelector: {matchLabels: {bgp-policy: infra}}
+  virtualRouters:
+  - localASN: 64512
+    exportPodCIDR: false
+    serviceSelector:
+      matchExpressions: [{key: announce, operator: NotIn, values: ["no"]}]
+    neighbors:
+    - peerAddress: 10.25.11.1/32
+      peerASN: 64501
+      connectRetryTimeSeconds: 1
+      holdTimeSeconds: 9
+      keepAliveTimeSeconds: 3
+)" + neighbor_extra +
+         R"(      advertisedPathAttributes:
+      - selectorType: CiliumLoadBalancerIPPool
+        selector: {matchLabels: {cluster: infra}}
+        communities: {standard: ["64512:100"], wellKnown: [no-export], large: ["64512:1:2"]}
+)";
+}
+
+// BGPv2 with graceful restart.
+const char* kClusterConfig = R"(apiVersion: cilium.io/v2
+kind: CiliumBGPClusterConfig
+metadata: {name: bgp-cluster-config}
+spec:
+  nodeSelector: {matchLabels: {bgp-policy: infra}}
+  bgpInstances:
+  - name: instance-64512
+    localASN: 64512
+    peers:
+    - {name: srx, peerAddress: 10.25.11.1, peerASN: 64501, peerConfigRef: {name: srx}}
+---
+apiVersion: cilium.io/v2
+kind: CiliumBGPPeerConfig
+metadata: {name: srx}
+spec:
+  timers: {connectRetryTimeSeconds: 1, holdTimeSeconds: 9, keepAliveTimeSeconds: 3}
+  gracefulRestart: {enabled: true, restartTimeSeconds: 120}
+  families:
+  - {afi: ipv4, safi: unicast, advertisements: {matchLabels: {advertise: bgp}}}
+---
+apiVersion: cilium.io/v2
+kind: CiliumBGPAdvertisement
+metadata: {name: bgp-loadbalancer-ips, labels: {advertise: bgp}}
+spec:
+  advertisements:
+  - advertisementType: Service
+    service: {addresses: [LoadBalancerIP]}
+    selector:
+      matchExpressions: [{key: somekey, operator: NotIn, values: [never-used-value]}]
+    attributes:
+      communities: {standard: ["64512:200"]}
+)";
+
+struct Svc {
+  std::string name;
+  std::string ip;  // requested LoadBalancer IP (.1xx); the ClusterIP and pod use the same .xx
+  std::string labels = "{}";
+  bool local = false;  // externalTrafficPolicy Local
+  std::string endpoint_node = "node-a";
+  std::string lb_class;
+};
+
+std::string service(const Svc& s) {
+  auto last = s.ip.substr(s.ip.rfind('.') + 1);
+  std::string y = "apiVersion: v1\nkind: Service\nmetadata: {name: " + s.name +
+                  ", namespace: demo, labels: " + s.labels +
+                  ", annotations: {lbipam.cilium.io/ips: " + s.ip +
+                  "}}\nspec:\n  type: LoadBalancer\n  clusterIP: 10.96.0." + last + "\n";
+  if (s.local) y += "  externalTrafficPolicy: Local\n";
+  if (!s.lb_class.empty()) y += "  loadBalancerClass: " + s.lb_class + "\n";
+  y += "  selector: {app: " + s.name +
+       "}\n  ports: [{name: http, port: 80, targetPort: 8080}]\n---\n"
+       "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: " +
+       s.name + "-1, namespace: demo, labels: {kubernetes.io/service-name: " + s.name +
+       "}}\naddressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n"
+       "- {addresses: [10.1.0." +
+       last + "], nodeName: " + s.endpoint_node + ", conditions: {ready: true}}\n";
+  return y;
+}
+
+class BgpAgent : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NETAGENT_REQUIRE_ROOT();
+    NETAGENT_REQUIRE(sh("command -v bird >/dev/null && command -v birdc >/dev/null") == 0,
+                     "BIRD 2 is not installed (apt-get install bird2)");
+    lan_ = std::make_unique<Lan>("bga");
+    router_ = lan_->host("srx", "10.25.11.1/24");
+    node_ = lan_->host("node", "10.25.11.11/24");
+    std::filesystem::create_directories(manifests());
+    write("cluster.yaml", kCluster);
+  }
+  void TearDown() override {
+    if (HasFailure() && agent_) std::cerr << "---- agent log\n" << agent_->log();
+  }
+
+  std::string manifests() const { return dir_.path() + "/manifests"; }
+  std::string socket() const { return dir_.path() + "/api.sock"; }
+  void write(const std::string& file, const std::string& yaml) {
+    // Write-then-rename, as editors and GitOps tools do.
+    std::string tmp = manifests() + "/." + file + ".tmp";
+    std::ofstream(tmp) << yaml;
+    std::filesystem::rename(tmp, manifests() + "/" + file);
+  }
+  void remove(const std::string& file) { std::filesystem::remove(manifests() + "/" + file); }
+  void write_service(const Svc& s) { write("svc-" + s.name + ".yaml", service(s)); }
+
+  void start_agent() {
+    ::unlink(socket().c_str());
+    agent_ = std::make_unique<Process>(
+        std::vector<std::string>{NETAGENT_BIN, "--manifests", manifests(), "--node-name", "node-a",
+                                 "--devices", "eth0", "--cgroup", cgroup_.path(), "--bpf-root",
+                                 bpffs_.path() + "/root", "--state-dir", dir_.path() + "/state",
+                                 "--api-socket", socket(), "--metrics-addr", "", "--log-level",
+                                 "debug"},
+        &node_->ns(), dir_.path() + "/netagent.log");
+    ASSERT_TRUE(
+        wait_until([&] { return netctl::Client(socket(), 1s).get("/v1/status").ok(); }, 10s))
+        << agent_->log();
+  }
+
+  json api(const std::string& path) {
+    auto r = netctl::Client(socket(), 5s).get(path);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().str());
+    return r.ok() ? *r : json();
+  }
+  std::string netctl_out(const std::string& args) {
+    std::string out;
+    EXPECT_EQ(sh(std::string(NETCTL_BIN) + " --socket " + socket() + " " + args, &out), 0) << out;
+    return out;
+  }
+  json peer() {
+    auto peers = api("/v1/bgp/peers")["peers"];
+    return peers.size() == 1 ? peers[0] : json::object();
+  }
+  std::string agent_state() { return peer().value("state", "?"); }
+
+  // Milliseconds until BIRD holds exactly `want`, or -1 after `limit`.
+  long converge(Bird& bird, const std::set<std::string>& want, std::chrono::milliseconds limit) {
+    auto t0 = Clock::now();
+    if (!wait_until([&] { return bird.prefixes() == want; }, limit, 5ms)) return -1;
+    return long(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+  }
+
+  std::unique_ptr<Lan> lan_;
+  std::unique_ptr<Host> router_, node_;
+  TempDir dir_{"bgp-agent"};
+  BpffsDir bpffs_{"bgp-agent"};
+  Cgroup cgroup_{"bgp-agent"};
+  std::unique_ptr<Process> agent_;
+};
+
+const std::string kWeb = "10.25.11.100/32", kApi = "10.25.11.101/32", kNew = "10.25.11.102/32",
+                  kLocal = "10.25.11.105/32";
+
+TEST_F(BgpAgent, PeeringPolicyAnnouncesServedIpsAndFollowsManifests) {
+  Bird bird(router_->ns(), dir_.path());
+  write("bgp.yaml", peering_policy());
+  write_service({.name = "web", .ip = "10.25.11.100"});
+  write_service({.name = "api", .ip = "10.25.11.101"});
+  // Another LoadBalancer class: LB IPAM leaves it alone, nothing to announce.
+  write_service({.name = "ext", .ip = "10.25.11.103", .lb_class = "example.com/other"});
+  // externalTrafficPolicy Local with its only endpoint on another node: not announced here.
+  write_service({.name = "local", .ip = "10.25.11.105", .local = true, .endpoint_node = "node-b"});
+  start_agent();
+
+  ASSERT_TRUE(wait_until([&] { return bird.established(); }, 10s)) << bird.details();
+  ASSERT_GE(converge(bird, {kWeb, kApi}, 5s), 0) << bird.cmd("show route all");
+  for (const auto& p : {kWeb, kApi}) {
+    const auto r = bird.routes().at(p);
+    EXPECT_EQ(r.next_hop, "10.25.11.11") << p;
+    EXPECT_EQ(r.as_path, "64512") << p;
+    EXPECT_EQ(r.origin, "IGP") << p;
+    EXPECT_EQ(r.community, "(64512,100) (65535,65281)") << p;  // 64512:100 no-export
+    EXPECT_EQ(r.large_community, "(64512, 1, 2)") << p;
+    EXPECT_EQ(r.local_pref, "100") << p;  // BIRD's default for eBGP routes: none was sent
+  }
+
+  // netctl views.
+  auto p = json::parse(netctl_out("bgp peers -o json"))["peers"].at(0);
+  EXPECT_EQ(p["state"], "Established");
+  EXPECT_EQ(p["instance"], "vrouter-64512");
+  EXPECT_EQ(p["address"], "10.25.11.1");
+  EXPECT_EQ(p["hold_time"], 9);
+  EXPECT_EQ(p["prefixes_out"], 2);
+  EXPECT_EQ(p["peer_router_id"], "10.25.11.1");
+  auto caps = p["capabilities"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(caps.begin(), caps.end(), "4-octet-as"), caps.end()) << p.dump();
+  EXPECT_GE(p["messages_out"]["update"].get<int>(), 1);
+  auto table = netctl_out("bgp peers");
+  EXPECT_NE(table.find("Established"), std::string::npos) << table;
+  auto adv = netctl_out("bgp routes advertised");
+  EXPECT_NE(adv.find("10.25.11.100/32"), std::string::npos) << adv;
+  EXPECT_NE(adv.find("64512:100"), std::string::npos) << adv;
+  auto adv_json = json::parse(netctl_out("bgp routes advertised -o json"));
+  EXPECT_EQ(adv_json["peers"][0]["routes"].size(), 2u) << adv_json.dump();
+  auto desired = netctl_out("bgp desired");
+  EXPECT_NE(desired.find("from CiliumBGPPeeringPolicy infra"), std::string::npos) << desired;
+  EXPECT_NE(desired.find("Service demo/web LoadBalancerIP"), std::string::npos) << desired;
+  auto rcv = json::parse(netctl_out("bgp routes received -o json"));
+  EXPECT_EQ(rcv["peers"][0]["routes"].size(), 0u) << "BIRD exports nothing";
+  auto text = netctl_out("metrics netagent_bgp");
+  for (const char* m : {"netagent_bgp_session_state", "netagent_bgp_session_established",
+                        "netagent_bgp_prefixes_advertised", "netagent_bgp_prefixes_received",
+                        "netagent_bgp_session_transitions_total"}) {
+    EXPECT_NE(text.find(m), std::string::npos) << m << "\n" << text;
+  }
+  auto fams = json::parse(netctl_out("metrics netagent_bgp_session_state -o json"));
+  ASSERT_EQ(fams.size(), 1u) << fams.dump();
+  EXPECT_EQ(fams[0]["samples"].at(0)["value"], 6) << fams.dump();  // Established
+
+  // A new service: announced within a second of the manifest change.
+  write_service({.name = "new", .ip = "10.25.11.102"});
+  auto ms = converge(bird, {kWeb, kApi, kNew}, 1s);
+  EXPECT_GE(ms, 0) << bird.cmd("show route");
+  RecordProperty("create_ms", int(ms));
+  // Re-labelled out of the serviceSelector: withdrawn.
+  write_service({.name = "api", .ip = "10.25.11.101", .labels = "{announce: \"no\"}"});
+  ms = converge(bird, {kWeb, kNew}, 1s);
+  EXPECT_GE(ms, 0) << bird.cmd("show route");
+  RecordProperty("relabel_ms", int(ms));
+  // The Local service gets a ready endpoint on this node: announced.
+  write_service({.name = "local", .ip = "10.25.11.105", .local = true});
+  ms = converge(bird, {kWeb, kNew, kLocal}, 1s);
+  EXPECT_GE(ms, 0) << bird.cmd("show route");
+  // Deleted: withdrawn.
+  remove("svc-web.yaml");
+  ms = converge(bird, {kNew, kLocal}, 1s);
+  EXPECT_GE(ms, 0) << bird.cmd("show route");
+  RecordProperty("delete_ms", int(ms));
+
+  // BIRD restarts: the agent reconnects (idle hold 5 s, then connect retry 1-2 s) and
+  // announces again.
+  bird.stop();
+  ASSERT_TRUE(wait_until([&] { return agent_state() != "Established"; }, 5s));
+  bird.start();
+  ASSERT_TRUE(wait_until([&] { return bird.established(); }, 15s)) << bird.details();
+  EXPECT_GE(converge(bird, {kNew, kLocal}, 2s), 0) << bird.cmd("show route");
+  EXPECT_EQ(peer()["established_count"], 2);
+
+  // The agent stops without graceful restart: BIRD withdraws at once, told why.
+  agent_->stop(SIGTERM);
+  EXPECT_GE(converge(bird, {}, 1s), 0) << bird.cmd("show route");
+  EXPECT_NE(bird.log().find("Administrative shutdown"), std::string::npos) << bird.log();
+}
+
+TEST_F(BgpAgent, ClusterConfigWithGracefulRestartKeepsRoutesAcrossAgentRestart) {
+  Bird bird(router_->ns(), dir_.path());
+  write("bgp.yaml", kClusterConfig);
+  write_service({.name = "web", .ip = "10.25.11.100"});
+  write_service({.name = "api", .ip = "10.25.11.101"});
+  start_agent();
+  ASSERT_TRUE(wait_until([&] { return bird.established(); }, 10s)) << bird.details();
+  ASSERT_GE(converge(bird, {kWeb, kApi}, 5s), 0) << bird.cmd("show route all");
+  EXPECT_EQ(bird.routes().at(kWeb).community, "(64512,200)");
+  auto caps = peer()["capabilities"].dump();
+  EXPECT_NE(caps.find("graceful-restart"), std::string::npos) << caps;
+
+  // SIGTERM: the session closes without withdrawing; BIRD keeps the routes as stale.
+  ASSERT_EQ(agent_->stop(SIGTERM), 0);
+  ASSERT_TRUE(wait_until([&] { return !bird.established(); }, 5s));
+  EXPECT_NE(bird.details().find("Neighbor graceful restart active"), std::string::npos)
+      << bird.details();
+  sh("sleep 1");
+  EXPECT_EQ(bird.prefixes(), (std::set<std::string>{kWeb, kApi})) << bird.cmd("show route all");
+
+  // A service goes away while the agent is down; the restarted agent sends the new table and
+  // End-of-RIB, and BIRD flushes the stale route it no longer gets.
+  remove("svc-api.yaml");
+  start_agent();
+  ASSERT_TRUE(wait_until([&] { return bird.established(); }, 10s)) << bird.details();
+  // The new agent's OPEN carried the Restart State bit (RFC 4724 §4.1).
+  EXPECT_NE(bird.details().find("Restart recovery"), std::string::npos) << bird.details();
+  EXPECT_GE(converge(bird, {kWeb}, 5s), 0) << bird.cmd("show route all");
+  EXPECT_EQ(bird.details().find("Neighbor graceful restart active"), std::string::npos)
+      << bird.details();
+  EXPECT_EQ(bird.routes().at(kWeb).community, "(64512,200)");
+}
+
+TEST_F(BgpAgent, Md5FromSecretWrongPasswordNeverEstablishesRightOneDoes) {
+  Bird bird(router_->ns(), dir_.path(), "  password \"right-secret\";\n");
+  auto secret = [](const std::string& pw) {
+    return "apiVersion: v1\nkind: Secret\nmetadata: {name: bgp-auth, namespace: kube-system}\n"
+           "stringData: {password: " +
+           pw + "}\n";
+  };
+  write("secret.yaml", secret("wrong-secret"));
+  write("bgp.yaml", peering_policy("      authSecretRef: bgp-auth\n"));
+  write_service({.name = "web", .ip = "10.25.11.100"});
+  start_agent();
+  // The signed SYNs are dropped by BIRD's kernel: several connect attempts fail.
+  sh("sleep 3");
+  EXPECT_NE(agent_state(), "Established");
+  EXPECT_FALSE(bird.established());
+  EXPECT_TRUE(bird.prefixes().empty());
+  auto desired = json::parse(netctl_out("bgp desired -o json"));
+  const auto auth = desired["instances"][0]["peers"][0]["auth"];
+  EXPECT_EQ(auth, (json{{"secret", "bgp-auth"}, {"password_set", true}}));
+  EXPECT_EQ(desired.dump().find("wrong-secret"), std::string::npos) << "passwords never leave";
+  // The right password, by editing the Secret: the session restarts with the new key.
+  write("secret.yaml", secret("right-secret"));
+  ASSERT_TRUE(wait_until([&] { return bird.established(); }, 10s)) << bird.details();
+  EXPECT_GE(converge(bird, {kWeb}, 5s), 0) << bird.cmd("show route all");
+
+  // The node re-labelled out of the policy's nodeSelector: the peer is de-configured (Cease),
+  // BIRD drops the routes, and netctl shows no peer.
+  std::string relabelled = kCluster;
+  relabelled.replace(relabelled.find("bgp-policy: infra"), 17, "bgp-policy: none");
+  write("cluster.yaml", relabelled);
+  EXPECT_GE(converge(bird, {}, 1s), 0) << bird.cmd("show route all");
+  EXPECT_TRUE(wait_until([&] { return api("/v1/bgp/peers")["peers"].empty(); }, 1s));
+  EXPECT_NE(bird.log().find("Peer de-configured"), std::string::npos) << bird.log();
+}
+
+// The same agent with two more routers (FRR bgpd at .2, GoBGP at .3) as peers of one BGPv2
+// instance: both hold the route with its attributes; removing one peer from the manifests
+// ends only that session.
+TEST_F(BgpAgent, FrrAndGoBgpPeersAndRemovingOneLeavesTheOther) {
+  NETAGENT_REQUIRE(sh("command -v gobgpd >/dev/null && command -v gobgp >/dev/null && "
+                      "command -v vtysh >/dev/null && test -x /usr/lib/frr/bgpd") == 0,
+                   "FRR and GoBGP are not installed (apt-get install frr gobgpd)");
+  for (const char* a : {"10.25.11.2/24", "10.25.11.3/24"})
+    router_->ns().sh_ok(std::string("ip addr add ") + a + " dev eth0");
+  const std::string d = dir_.path();
+  std::ofstream(d + "/frr.conf") << "frr defaults traditional\n"
+                                    "hostname srx-frr\n"
+                                    "router bgp 64501\n"
+                                    " bgp router-id 10.25.11.2\n"
+                                    " neighbor 10.25.11.11 remote-as 64512\n"
+                                    " neighbor 10.25.11.11 passive\n"
+                                    " address-family ipv4 unicast\n"
+                                    "  neighbor 10.25.11.11 route-map IMPORT-ALL in\n"
+                                    "  neighbor 10.25.11.11 route-map EXPORT-NONE out\n"
+                                    " exit-address-family\n"
+                                    "exit\n"
+                                    "route-map IMPORT-ALL permit 10\nexit\n"
+                                    "route-map EXPORT-NONE deny 10\nexit\n";
+  sh_ok("mkdir -p " + d + "/frr");
+  Process frr(
+      {"/usr/lib/frr/bgpd", "-f", d + "/frr.conf", "-S", "-Z", "-l", "10.25.11.2", "--vty_socket",
+       d + "/frr", "-i", d + "/frr/bgpd.pid", "-P", "0", "-u", "root", "-g", "root"},
+      &router_->ns(), d + "/frr.log");
+  std::ofstream(d + "/gobgpd.toml") << "[global.config]\n"
+                                       "  as = 64501\n"
+                                       "  router-id = \"10.25.11.3\"\n"
+                                       "  port = 179\n"
+                                       "  local-address-list = [\"10.25.11.3\"]\n"
+                                       "[[neighbors]]\n"
+                                       "  [neighbors.config]\n"
+                                       "    neighbor-address = \"10.25.11.11\"\n"
+                                       "    peer-as = 64512\n"
+                                       "  [neighbors.transport.config]\n"
+                                       "    passive-mode = true\n";
+  Process gobgpd(
+      {"gobgpd", "-f", d + "/gobgpd.toml", "--api-hosts", "127.0.0.1:50051", "--pprof-disable"},
+      &router_->ns(), d + "/gobgpd.log");
+
+  auto config = [](bool with_gobgp) {
+    std::string c = kClusterConfig;
+    const std::string srx =
+        "    - {name: srx, peerAddress: 10.25.11.1, peerASN: 64501, peerConfigRef: {name: srx}}\n";
+    std::string peers =
+        "    - {name: frr, peerAddress: 10.25.11.2, peerASN: 64501, peerConfigRef: {name: srx}}\n";
+    if (with_gobgp)
+      peers +=
+          "    - {name: gobgp, peerAddress: 10.25.11.3, peerASN: 64501, "
+          "peerConfigRef: {name: srx}}\n";
+    c.replace(c.find(srx), srx.size(), peers);
+    return c;
+  };
+  write("bgp.yaml", config(true));
+  write_service({.name = "web", .ip = "10.25.11.100"});
+  start_agent();
+
+  auto state = [&](const std::string& name) {
+    const auto all = api("/v1/bgp/peers");
+    for (const auto& p : all.value("peers", json::array()))
+      if (p["name"] == name) return p;
+    return json::object();
+  };
+  ASSERT_TRUE(wait_until([&] { return state("frr").value("state", "") == "Established"; }, 15s))
+      << state("frr").dump();
+  ASSERT_TRUE(wait_until([&] { return state("gobgp").value("state", "") == "Established"; }, 15s))
+      << state("gobgp").dump();
+
+  auto vtysh = [&](const std::string& c) {
+    std::string out;
+    router_->ns().sh("vtysh --vty_socket " + d + "/frr -d bgpd -c \"" + c + "\"", &out);
+    return out;
+  };
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto out = vtysh("show bgp ipv4 unicast 10.25.11.100/32 json");
+        auto j = json::parse(out.substr(std::min(out.find('{'), out.size())), nullptr, false);
+        return j.is_object() && j.contains("paths");
+      },
+      5s));
+  auto out = vtysh("show bgp ipv4 unicast 10.25.11.100/32 json");
+  const auto path = json::parse(out.substr(out.find('{')))["paths"][0];
+  EXPECT_EQ(path["aspath"]["string"], "64512");
+  EXPECT_EQ(path["nexthops"][0]["ip"], "10.25.11.11");
+  EXPECT_EQ(path["community"]["string"], "64512:200");
+  EXPECT_EQ(path["origin"], "IGP");
+
+  auto gobgp_rib = [&] {
+    std::string o;
+    router_->ns().sh("gobgp -u 127.0.0.1 -p 50051 global rib -a ipv4 -j", &o);
+    auto j = json::parse(o, nullptr, false);
+    return j.is_object() ? j : json::object();
+  };
+  ASSERT_TRUE(wait_until([&] { return gobgp_rib().size() == 1; }, 5s)) << gobgp_rib().dump();
+  bool nh = false, as_path = false, comm = false;
+  const auto rib = gobgp_rib();
+  for (const auto& a : rib["10.25.11.100/32"][0]["attrs"]) {
+    if (a["type"] == 3) nh = a["nexthop"] == "10.25.11.11";
+    if (a["type"] == 2) as_path = a["as_paths"][0]["asns"] == json({64512});
+    if (a["type"] == 8) comm = a["communities"] == json({(64512u << 16) | 200});
+  }
+  EXPECT_TRUE(nh && as_path && comm) << rib.dump();
+
+  // GoBGP's peer removed from the manifests: its session ends and GoBGP drops the route; the FRR
+  // session is untouched (same session, still Established, nothing re-sent).
+  const auto frr_before = state("frr");
+  write("bgp.yaml", config(false));
+  EXPECT_TRUE(wait_until([&] { return gobgp_rib().empty(); }, 2s)) << gobgp_rib().dump();
+  EXPECT_TRUE(state("gobgp").empty());
+  const auto frr_after = state("frr");
+  EXPECT_EQ(frr_after["state"], "Established");
+  EXPECT_EQ(frr_after["established_count"], frr_before["established_count"]);
+  EXPECT_EQ(frr_after["messages_out"]["update"], frr_before["messages_out"]["update"]);
+}
+
+}  // namespace
+}  // namespace netagent
