@@ -45,15 +45,35 @@ uint64_t global_digest(const k8s::Snapshot& snap, const NodeView& node, const Lo
       h = mix(h, a.value);
   }
   h = mix(h, uint64_t(opts.nodeport_min) << 32 | uint64_t(opts.nodeport_max) << 1 | opts.maglev);
-  if (extra) {
-    for (const auto& [k, v] : extra->by_service_port) {
-      h = mix(h, hash_str(k));
-      for (const auto& b : v) {
-        h = mix(h, uint64_t(b.addr.addr.value) << 24 | uint64_t(b.addr.port) << 8 | b.cluster_id);
-      }
+  // ClusterMesh backends are per service (extra_digests): a remote change recompiles only the
+  // services it touches.
+  (void)extra;
+  return h | 1;
+}
+
+// "ns/name" of a "ns/name/port-name" key (port names have no '/').
+std::string service_of(const std::string& port_key) {
+  auto slash = port_key.rfind('/');
+  return slash == std::string::npos ? port_key : port_key.substr(0, slash);
+}
+
+// Per service: the ClusterMesh backends of its ports and whether they replace the local ones.
+std::map<std::string, uint64_t> extra_digests(const ExtraBackends* extra) {
+  std::map<std::string, uint64_t> out;
+  if (!extra) return out;
+  for (const auto& [k, v] : extra->by_service_port) {
+    auto& d = out[service_of(k)];
+    d = mix(d ? d : 1, hash_str(k));
+    for (const auto& b : v) {
+      d = mix(d, uint64_t(b.addr.addr.value) << 24 | uint64_t(b.addr.port) << 8 | b.cluster_id);
+      d = mix(d, hash_str(b.cluster));
     }
   }
-  return h | 1;
+  for (const auto& k : extra->replace_local) {
+    auto& d = out[service_of(k)];
+    d = mix(d ? d : 1, hash_str(k) ^ 0x5a5a5a5a);
+  }
+  return out;
 }
 
 }  // namespace
@@ -98,6 +118,11 @@ ServiceChangeSet ServiceChanges::update(const k8s::Snapshot& snap, const NodeVie
     if (es.source.digest == 0) digests_known = false;
     auto& d = slice_digests[key];
     d = mix(d ? d : 1, es.source.digest);
+  }
+  // A service's ClusterMesh backends count as its slices do.
+  for (const auto& [key, x] : extra_digests(extra)) {
+    auto& d = slice_digests[key];
+    d = mix(d ? d : 1, x);
   }
   const uint64_t g = global_digest(snap, node, lb_ips, opts, extra);
   if (!initialised_ || g == 0 || g != global_digest_ || !digests_known) {

@@ -302,8 +302,14 @@ void MeshReconciler::merge_global_services(bool reapply, const std::set<std::str
     merge_seconds_->observe(std::chrono::duration<double>(Clock::now() - t0).count());
   }
   if (!changed || !lb_) return;
-  lb_->set_extra_backends(global_.extra);
-  if (reapply) agent_.request_apply(lb_->name());
+  lb::ExtraBackends extra = global_.extra;
+  extra.replace_local = global_.replace_local;
+  lb_->set_extra_backends(std::move(extra));
+  if (reapply) {
+    // The LB with the new backends, then BGP (which announces what the LB serves).
+    agent_.request_apply(lb_->name());
+    agent_.request_apply("bgp");
+  }
 }
 
 std::vector<policy::RemoteIdentity> MeshReconciler::remote_identities() const {

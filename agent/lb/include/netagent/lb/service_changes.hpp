@@ -1,10 +1,11 @@
 #pragma once
 // ServiceChanges: turns each new snapshot into the per-service changes ServiceMaps applies, doing
 // work only for what changed. The manifest source gives every object a content digest; when only
-// EndpointSlices changed (the common case: pods come and go), only the services whose slices
-// changed are compiled again. When Services themselves, LoadBalancer IPs, the node or ClusterMesh
-// backends change, everything is compiled (NodePorts and frontend ownership are decided across
-// services), and the result is still diffed per service.
+// EndpointSlices or ClusterMesh backends changed (the common case: pods come and go, here or in
+// a remote cluster), only the services whose slices or remote backends changed are compiled
+// again. When Services themselves, LoadBalancer IPs or the node change, everything is compiled
+// (NodePorts and frontend ownership are decided across services), and the result is still
+// diffed per service.
 #include <cstdint>
 #include <map>
 #include <string>
