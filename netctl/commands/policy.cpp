@@ -2,6 +2,7 @@
 // part. `policy trace --manifests` and `policy matrix` work offline: they load and compile the
 // manifests with the agent's code and decide each flow with the real policy program
 // (BPF_PROG_TEST_RUN), so they need root but no running agent.
+#include <cctype>
 #include <ctime>
 #include <ostream>
 

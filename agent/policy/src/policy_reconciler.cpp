@@ -150,12 +150,12 @@ Status PolicyReconciler::start() {
           id, ep.key(), ep.interface);
       continue;
     }
-    const_cast<Endpoint&>(ep).ifindex = uint32_t(*idx);
+    store_.find_mutable(id)->ifindex = uint32_t(*idx);
   }
   if (auto st = reprogram(); !st) return st.error();
   for (const auto& [id, ep] : store_.all()) {
     if (!ep.ifindex) continue;
-    if (auto st = attach(const_cast<Endpoint&>(ep)); !st) {
+    if (auto st = attach(*store_.find_mutable(id)); !st) {
       spdlog::warn("policy: endpoint {} ({}): {}", id, ep.key(), st.error().str());
     }
   }
@@ -309,7 +309,7 @@ api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
     rollback();
     return api::internal("endpoint registration: " + st.error().str());
   }
-  if (auto st = attach(const_cast<Endpoint&>(*store_.find(id))); !st) {
+  if (auto st = attach(*store_.find_mutable(id)); !st) {
     rollback();
     return api::internal("endpoint registration: " + st.error().str());
   }

@@ -41,6 +41,11 @@ class EndpointStore {
 
   const std::map<uint32_t, Endpoint>& all() const { return eps_; }
   const Endpoint* find(uint32_t id) const;
+  // For run-time fields (ifindex), never the identity of an endpoint.
+  Endpoint* find_mutable(uint32_t id) {
+    auto it = eps_.find(id);
+    return it == eps_.end() ? nullptr : &it->second;
+  }
   const Endpoint* find(const std::string& ns, const std::string& pod) const;
   // Registers or replaces (same ns/pod keeps its id); returns the stored endpoint.
   const Endpoint& put(Endpoint ep);

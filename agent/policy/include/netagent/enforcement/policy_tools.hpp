@@ -4,6 +4,7 @@
 // the compile options an enforcement mode means, and deciding flows with the real policy program
 // (KernelEvaluator: BPF_PROG_TEST_RUN on synthesized packets).
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
