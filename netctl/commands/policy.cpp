@@ -169,7 +169,17 @@ NETCTL_COMMANDS(policy) {
         auto r = enforcement::matrix(*cp, uint16_t(matrix->port), *proto);
         if (!r) return ctx.fail(r.error());
         if (ctx.json()) {
-          *ctx.out << json::parse(r->json()).dump() << "\n";
+          // The order: {"pods": [...], "allowed": [[...], ...]}.
+          nlohmann::ordered_json out;
+          out["pods"] = r->pods();
+          out["allowed"] = nlohmann::ordered_json::array();
+          for (size_t i = 0; i < r->pods().size(); ++i) {
+            auto row = nlohmann::ordered_json::array();
+            for (size_t j = 0; j < r->pods().size(); ++j)
+              row.push_back(r->at(i, j));
+            out["allowed"].push_back(std::move(row));
+          }
+          *ctx.out << out.dump() << "\n";
         } else {
           *ctx.out << r->str();
         }
