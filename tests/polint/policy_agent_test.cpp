@@ -221,13 +221,15 @@ class PolicyAgent : public ::testing::Test {
     monitor_ = std::make_unique<Process>(argv, nullptr, dir_.path() + "/monitor.log");
     ASSERT_TRUE(wait_until(
         [&] {
-          for (const auto& r : api("/v1/status")["reconcilers"]) {
+          json status = api("/v1/status");
+          for (const auto& r : status["reconcilers"]) {
             if (r.value("name", "") == "policy" && r["status"].value("monitor_clients", 0) > 0)
               return true;
           }
           return false;
         },
-        5s));
+        5s))
+        << monitor_->log();
   }
   // The events the monitor printed so far.
   std::vector<json> monitor_events() {
@@ -254,7 +256,8 @@ class PolicyAgent : public ::testing::Test {
 
   double metric(const std::string& name, const std::map<std::string, std::string>& labels) {
     double sum = 0;
-    for (const auto& f : api("/v1/metrics")) {
+    json families = api("/v1/metrics");
+    for (const auto& f : families) {
       if (f.value("name", "") != name) continue;
       for (const auto& s : f["samples"]) {
         bool ok = true;
