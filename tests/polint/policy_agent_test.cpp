@@ -342,6 +342,24 @@ TEST_F(PolicyAgent, DenyByDefaultAllowPolicyAndLiveEdits) {
   auto t = api("/v1/policy/trace?src=demo/other&dst=demo/web&dport=8080&protocol=TCP");
   EXPECT_EQ(t["allowed"], false) << t.dump();
   EXPECT_NE(t["ingress"].value("rule", "").find("default-deny"), std::string::npos) << t.dump();
+
+  // The same through netctl, for people and for scripts.
+  const std::string netctl = std::string(NETCTL_BIN) + " --socket " + socket() + " ";
+  std::string out;
+  ASSERT_EQ(sh(netctl + "policy trace --src demo/other --dst demo/web --dport 8080", &out), 0)
+      << out;
+  EXPECT_NE(out.find("verdict:  DENIED"), std::string::npos) << out;
+  EXPECT_NE(out.find("NetworkPolicy demo/default-deny"), std::string::npos) << out;
+  ASSERT_EQ(sh(netctl + "endpoint list", &out), 0) << out;
+  EXPECT_NE(out.find(pods_.at("web")->host_device()), std::string::npos) << out;
+  EXPECT_NE(out.find("10.1.0.6"), std::string::npos) << out;
+  ASSERT_EQ(sh(netctl + "endpoint get 1 -o json", &out), 0) << out;
+  auto ep = json::parse(out);
+  EXPECT_EQ(ep["pod"], "web");
+  EXPECT_EQ(ep["state"], "enforcing");
+  EXPECT_GT(ep["policy_entries"].get<int>(), 0) << out;
+  ASSERT_EQ(sh(netctl + "policy list", &out), 0) << out;
+  EXPECT_NE(out.find("default-deny"), std::string::npos) << out;
 }
 
 TEST_F(PolicyAgent, ClusterBaseline) {

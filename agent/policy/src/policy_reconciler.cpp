@@ -166,7 +166,9 @@ Status PolicyReconciler::start() {
 }
 
 Status PolicyReconciler::apply(const k8s::Snapshot& snapshot) {
-  snapshot_ = std::make_shared<const k8s::Snapshot>(snapshot);
+  // The agent holds the snapshot it applies; share it rather than copy it.
+  auto held = agent_.snapshot();
+  snapshot_ = held.get() == &snapshot ? held : std::make_shared<const k8s::Snapshot>(snapshot);
   return reprogram();
 }
 
