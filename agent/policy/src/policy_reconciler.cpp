@@ -152,7 +152,10 @@ Status PolicyReconciler::start() {
     }
     store_.find_mutable(id)->ifindex = uint32_t(*idx);
   }
-  if (auto st = reprogram(); !st) return st.error();
+  // The maps still hold what the previous run programmed: swap the new programs in at once
+  // and leave the maps alone until the first snapshot (compiling an empty one now would open
+  // every endpoint for a moment). If the maps were lost (a reboot cleared bpffs), packets drop
+  // as from an unknown endpoint until then: fail closed.
   for (const auto& [id, ep] : store_.all()) {
     if (!ep.ifindex) continue;
     if (auto st = attach(*store_.find_mutable(id)); !st) {
@@ -173,9 +176,10 @@ Status PolicyReconciler::apply(const k8s::Snapshot& snapshot) {
 }
 
 Status PolicyReconciler::reprogram() {
+  // Until the first snapshot nothing is known about policy: keep what is programmed.
+  if (!snapshot_) return {};
   auto t0 = std::chrono::steady_clock::now();
-  static const k8s::Snapshot empty;
-  auto in = policy::input_from_snapshot(snapshot_ ? *snapshot_ : empty);
+  auto in = policy::input_from_snapshot(*snapshot_);
   if (!in) return in.error().wrap("read the policies");
   // Registered endpoints are this node's pods with the addresses the CNI gave them; labels
   // come from the Pod manifest when there is one, else from the registration.
@@ -233,6 +237,14 @@ Status PolicyReconciler::reprogram() {
   }
   unknown_ = std::move(unknown);
   cp_ = std::make_unique<policy::CompiledPolicy>(std::move(*cp));
+  // Endpoints registered before the first snapshot get their programs now that their entries
+  // exist.
+  for (const auto& [id, ep] : store_.all()) {
+    if (!ep.ifindex || ep.attached) continue;
+    if (auto st = attach(*store_.find_mutable(id)); !st) {
+      spdlog::warn("policy: endpoint {} ({}): {}", id, ep.key(), st.error().str());
+    }
+  }
   if (apply_seconds_) {
     apply_seconds_->observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -253,6 +265,7 @@ Status PolicyReconciler::attach(Endpoint& ep) {
       !st) {
     return st.error().wrap("attach the ingress policy program to " + ep.interface);
   }
+  ep.attached = true;
   return {};
 }
 
@@ -311,9 +324,11 @@ api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
     rollback();
     return api::internal("endpoint registration: " + st.error().str());
   }
-  if (auto st = attach(*store_.find_mutable(id)); !st) {
-    rollback();
-    return api::internal("endpoint registration: " + st.error().str());
+  if (snapshot_) {
+    if (auto st = attach(*store_.find_mutable(id)); !st) {
+      rollback();
+      return api::internal("endpoint registration: " + st.error().str());
+    }
   }
   if (before && before->ifindex != store_.find(id)->ifindex) detach(*before);
   if (auto st = store_.save(); !st) {
@@ -341,7 +356,7 @@ api::Reply PolicyReconciler::delete_endpoint(const Endpoint& ep) {
 json PolicyReconciler::endpoint_json(const Endpoint& ep) const {
   json j = ep.to_json();
   j["ifindex"] = ep.ifindex;
-  j["state"] = ep.ifindex ? "enforcing" : "interface-missing";
+  j["state"] = !ep.ifindex ? "interface-missing" : ep.attached ? "enforcing" : "pending";
   const policy::EndpointInfo* info = cp_ ? cp_->endpoint(ep.ns, ep.pod) : nullptr;
   if (info) {
     j["identity"] = info->identity;

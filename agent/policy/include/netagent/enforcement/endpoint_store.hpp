@@ -21,8 +21,9 @@ struct Endpoint {
   std::string ns, pod;
   std::string interface;  // host-side veth in the agent's network namespace
   std::vector<Ipv4Addr> ips;
-  k8s::Labels labels;    // from the registration; used only when the Pod is not in the manifests
-  uint32_t ifindex = 0;  // resolved at registration and at start (not persisted)
+  k8s::Labels labels;     // from the registration; used only when the Pod is not in the manifests
+  uint32_t ifindex = 0;   // resolved at registration and at start (not persisted)
+  bool attached = false;  // the policy programs are on the veth (not persisted)
 
   std::string key() const { return ns + "/" + pod; }
   nlohmann::json to_json() const;
