@@ -405,6 +405,7 @@ spec:
   for (const auto& u : pol["unsupported"])
     reported = reported || u.get<std::string>().find("toFQDNs") != std::string::npos;
   EXPECT_TRUE(reported) << pol.dump();
+  EXPECT_NE(agent_->log().find("toFQDNs"), std::string::npos) << "not logged";
 }
 
 TEST_F(PolicyAgent, AuditModeLetsThroughAndReports) {
