@@ -18,7 +18,7 @@ json registration() {
   return {{"namespace", "demo"}, {"pod", "web"}, {"interface", "lxc1"}, {"ips", {"10.1.0.5"}}};
 }
 
-TEST(Endpoint, RegistrationErrorsNameTheField) {
+TEST(EndpointRegistration, ErrorsNameTheField) {
   struct Case {
     std::function<void(json&)> edit;
     std::string error;
@@ -100,7 +100,7 @@ TEST(MonitorFilter, SelectsEvents) {
   EXPECT_FALSE(MonitorFilter::from_query({{"colour", "red"}}).ok());
 }
 
-TEST(Trace, QueryForm) {
+TEST(PolicyTraceQuery, QueryForm) {
   auto r = trace_request(
       {{"src", "x/a"}, {"dst_ip", "192.0.2.1"}, {"dport", "53"}, {"protocol", "udp"}});
   ASSERT_TRUE(r.ok()) << r.error().message;
