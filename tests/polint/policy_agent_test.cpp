@@ -307,6 +307,8 @@ TEST_F(PolicyAgent, DenyByDefaultAllowPolicyAndLiveEdits) {
   // Deny by default: neither TCP nor UDP gets through.
   EXPECT_EQ(tcp("cli", "10.1.0.5", 8080), "");
   EXPECT_EQ(udp("cli", "10.1.0.5", 5353), "");
+  // ...except from the node itself (kubelet probes; its address on the veth is the host's).
+  EXPECT_EQ(run_in(node_->ns(), "", [] { return tcp_request("10.1.0.5", 8080, "hi"); }), "web\n");
 
   // An allow policy admits cli (and only cli) within a second of the edit. The answer coming
   // back proves the replies pass web's egress and cli's ingress (both default-deny) as replies.

@@ -1,6 +1,9 @@
 #include "netagent/enforcement/policy_reconciler.hpp"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -45,6 +48,22 @@ const char* event_verdict(const flow_event& e) {
   if (e.verdict == FLOW_VERDICT_FORWARDED) return "allowed";
   if (e.verdict == FLOW_VERDICT_AUDIT) return "audited";
   return is_policy_drop(e.drop_reason) ? "denied" : "dropped";
+}
+
+// IPv4 addresses of this network namespace's interfaces, loopback aside.
+std::vector<Ipv4Addr> local_addresses() {
+  std::vector<Ipv4Addr> out;
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) != 0) return out;
+  for (auto* i = ifs; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK))
+      continue;
+    auto a = Ipv4Addr::from_be(reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
+    if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+  }
+  freeifaddrs(ifs);
+  std::sort(out.begin(), out.end(), [](auto x, auto y) { return x.value < y.value; });
+  return out;
 }
 
 std::optional<uint32_t> parse_u32(const std::string& s) {
@@ -199,6 +218,7 @@ Status PolicyReconciler::reprogram() {
     w->node = settings_.node_name;
     locals.push_back(policy::LocalEndpoint{ep.ns, ep.pod, id, ep.ifindex, std::nullopt, ep.ips});
   }
+  settings_.host_ips = local_addresses();
   auto cp = policy::compile(*in, compile_options(settings_));
   if (!cp) return cp.error().wrap("compile the policies");
   std::vector<std::string> unknown;

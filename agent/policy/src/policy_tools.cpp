@@ -20,6 +20,7 @@ policy::CompileOptions compile_options(const PolicySettings& s) {
   o.mode = s.mode;
   o.audit = s.audit;
   o.local_node = s.node_name;
+  o.host_ips = s.host_ips;
   o.synthesize_pod_ips = s.synthesize_pod_ips;
   // The agent computes endpoint policies only for its own endpoints (it assigns its registered
   // endpoints to its node); offline tools compute every pod's.

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,9 @@ struct PolicySettings {
   policy::EnforcementMode mode = policy::EnforcementMode::Default;
   bool audit = false;
   std::string node_name;  // the agent's node ("host" identity); empty offline
+  // Addresses of the node's own interfaces (veth gateway addresses included): the "host"
+  // identity, so that the node reaches its endpoints (kubelet probes, allow-localhost).
+  std::vector<Ipv4Addr> host_ips;
   // Offline tools give pods without status.podIPs an address so that every pod can be probed.
   bool synthesize_pod_ips = false;
 };
