@@ -325,6 +325,39 @@ TEST_F(PolicyAgent, DenyByDefaultAllowPolicyAndLiveEdits) {
   EXPECT_EQ(udp("cli", "10.1.0.5", 5353), "web\n");
   EXPECT_EQ(tcp("other", "10.1.0.5", 8080), "");
 
+  // A pod the manifests do not know gets the labels its registration gives: app=cli is
+  // admitted like cli.
+  pod("extra", "10.1.0.9", 0, 0);
+  json extra = {{"namespace", "demo"},
+                {"pod", "extra"},
+                {"interface", pods_.at("extra")->host_device()},
+                {"ips", {"10.1.0.9"}},
+                {"labels", {{"app", "cli"}}}};
+  auto reg = netctl::Client(socket(), 5s).post("/v1/endpoints", extra);
+  ASSERT_TRUE(reg.ok()) << (reg.ok() ? "" : reg.error().str());
+  EXPECT_EQ((*reg)["labels_from"], "registration");
+  EXPECT_EQ(tcp("extra", "10.1.0.5", 8080), "web\n");
+
+  // A policy that does not validate is rejected with its file and field; the last good
+  // policy keeps being enforced.
+  write("bad.yaml", R"(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: typo, namespace: demo}
+spec:
+  endpointSelector: {}
+  ingres: [{}]
+)");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return api("/v1/status")["source"]["last_errors"].dump().find("bad.yaml") !=
+               std::string::npos;
+      },
+      2s))
+      << api("/v1/status")["source"].dump();
+  EXPECT_EQ(tcp("cli", "10.1.0.5", 8080), "web\n");
+  EXPECT_EQ(tcp("other", "10.1.0.5", 8080), "");
+  remove("bad.yaml");
+
   // Removing it denies new connections again within a second.
   remove("allow.yaml");
   took = time_until([&] { return tcp("cli", "10.1.0.5", 8080, 100) == ""; }, 1s);
