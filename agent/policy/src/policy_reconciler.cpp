@@ -337,9 +337,14 @@ api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
       store_.remove(id);
     }
     (void)reprogram();
+    (void)store_.save();
   };
-  // Maps first (the program drops packets of devices it has no endpoint for), then the
-  // programs, then the file: a crash in between leaves nothing the next start cannot redo.
+  // The file first (a crash after it: the next start programs and attaches the endpoint), then
+  // the maps (the program drops packets of devices it has no endpoint for), then the programs.
+  if (auto st = store_.save(); !st) {
+    rollback();
+    return api::internal("endpoint registration: " + st.error().str());
+  }
   if (auto st = reprogram(); !st) {
     rollback();
     return api::internal("endpoint registration: " + st.error().str());
@@ -351,10 +356,6 @@ api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
     }
   }
   if (before && before->ifindex != store_.find(id)->ifindex) detach(*before);
-  if (auto st = store_.save(); !st) {
-    spdlog::error("policy: {} (the endpoint is enforced but will be forgotten on restart)",
-                  st.error().str());
-  }
   spdlog::info("policy: endpoint {} {} registered on {} ({})", id, store_.find(id)->key(),
                store_.find(id)->interface, before ? "updated" : "new");
   return json(endpoint_json(*store_.find(id)));
