@@ -463,6 +463,19 @@ TEST_F(PolicyAgent, AuditModeLetsThroughAndReports) {
   register_pod("demo", "web");
   register_pod("demo", "cli");
   start_monitor({"--verdict", "audited"});
+  // And one for people (table mode), filtered by endpoint.
+  Process human({NETCTL_BIN, "--socket", socket(), "monitor", "--endpoint", "demo/cli"}, nullptr,
+                dir_.path() + "/monitor-human.log");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        json status = api("/v1/status");
+        for (const auto& r : status["reconcilers"]) {
+          if (r.value("name", "") == "policy" && r["status"].value("monitor_clients", 0) > 1)
+            return true;
+        }
+        return false;
+      },
+      5s));
 
   EXPECT_EQ(tcp("cli", "10.1.0.5", 8080), "web\n");
   EXPECT_EQ(udp("cli", "10.1.0.5", 5353), "web\n");
@@ -474,6 +487,16 @@ TEST_F(PolicyAgent, AuditModeLetsThroughAndReports) {
   for (const auto& e : monitor_events())
     EXPECT_EQ(e["verdict"], "audited") << e.dump();
   EXPECT_GT(metric("netagent_policy_flow_events_total", {{"verdict", "audited"}}), 0);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return human.log().find("AUDITED egress TCP 10.1.0.6:") != std::string::npos &&
+               human.log().find("-> 10.1.0.5:8080 endpoint demo/cli") != std::string::npos;
+      },
+      3s))
+      << human.log();
+  // Only demo/cli's events: web's ingress verdicts are filtered out.
+  EXPECT_EQ(human.log().find("endpoint demo/web"), std::string::npos) << human.log();
+  human.stop(SIGTERM, 1s);
   EXPECT_EQ(api("/v1/policy")["audit_mode"], true);
 }
 
@@ -554,6 +577,24 @@ TEST_F(PolicyAgent, RestartKeepsEnforcingAndDeleteDetaches) {
   ASSERT_TRUE(gone.ok());
   EXPECT_EQ(gone->status, 404);
   EXPECT_EQ(api("/v1/endpoints")["endpoints"].size(), 2u);
+
+  // `netagent --cleanup` (agent stopped) takes the programs off the remaining veths.
+  agent_->stop(SIGTERM);
+  agent_.reset();
+  const std::string cli_dev = pods_.at("cli")->host_device();
+  ASSERT_EQ(node_->ns().sh("tc filter show dev " + cli_dev + " ingress", &filters), 0);
+  EXPECT_NE(filters.find("bpf"), std::string::npos) << "still attached after SIGTERM";
+  std::string out;
+  EXPECT_EQ(node_->ns().sh(std::string(NETAGENT_BIN) + " --cleanup --node-name node-a --cgroup " +
+                               cgroup_.path() + " --devices eth0 --bpf-root " + bpffs_.path() +
+                               "/root --state-dir " + dir_.path() + "/state --api-socket " +
+                               socket() + " 2>&1",
+                           &out),
+            0)
+      << out;
+  node_->ns().sh("tc filter show dev " + cli_dev + " ingress", &filters);
+  EXPECT_EQ(filters.find("bpf"), std::string::npos) << filters;
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/state/endpoints.json"));
 }
 
 }  // namespace
