@@ -500,6 +500,27 @@ TEST_F(PolicyAgent, AuditModeLetsThroughAndReports) {
   EXPECT_EQ(api("/v1/policy")["audit_mode"], true);
 }
 
+TEST_F(PolicyAgent, EnforcementModes) {
+  pod("web", "10.1.0.5");
+  pod("cli", "10.1.0.6", 0, 0);
+  // always: no policy selects anything, yet everything is denied.
+  start_agent({"--policy-enforcement", "always"});
+  register_pod("demo", "web");
+  register_pod("demo", "cli");
+  EXPECT_EQ(tcp("cli", "10.1.0.5", 8080), "");
+  auto t = api("/v1/policy/trace?src=demo/cli&dst=demo/web&dport=8080");
+  EXPECT_NE(t["egress"].value("rule", "").find("policy enforcement mode always"), std::string::npos)
+      << t.dump();
+  EXPECT_EQ(api("/v1/endpoints/demo/web")["ingress_enforced"], true);
+
+  // never: even a deny-all policy is not enforced. The endpoints come back from --state-dir.
+  agent_->stop(SIGTERM);
+  write("deny.yaml", kDenyAll);
+  start_agent({"--policy-enforcement", "never"});
+  EXPECT_TRUE(wait_until([&] { return tcp("cli", "10.1.0.5", 8080, 100) == "web\n"; }, 2s));
+  EXPECT_EQ(api("/v1/policy")["enforcement"], "never");
+}
+
 TEST_F(PolicyAgent, ServiceTranslationComposesWithPolicy) {
   pod("web", "10.1.0.5");
   pod("cli", "10.1.0.6", 0, 0);

@@ -473,13 +473,16 @@ void PolicyReconciler::on_record(std::span<const uint8_t> bytes) {
   auto r = policy::decode_flow_record(bytes);
   if (!r) return;
   events_seen_++;
-  json e = event_json(*r);
+  const flow_event& ev = r->event;
   if (flow_events_) {
     flow_events_
-        ->with({e["direction"].get<std::string>(), e["verdict"].get<std::string>(),
-                e["reason"].get<std::string>().empty() ? "none" : e["reason"].get<std::string>()})
+        ->with({ev.direction == FLOW_DIR_EGRESS ? "egress" : "ingress", event_verdict(ev),
+                ev.drop_reason ? datapath::drop_reason_name(ev.drop_reason) : "none"})
         .inc();
   }
+  // A flood of denied packets is a flood of records: describe them only for someone watching.
+  if (subscribers_.empty()) return;
+  json e = event_json(*r);
   for (const auto& s : subscribers_) {
     if (!s->stream->closed() && s->filter.matches(e)) s->stream->write(e);
   }
