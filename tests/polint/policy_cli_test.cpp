@@ -135,7 +135,19 @@ spec:
   ASSERT_EQ(world.status, 0) << world.out;
   EXPECT_NE(world.out.find("verdict:  DENIED"), std::string::npos) << world.out;
 
-  // Bad input is a clear error.
+  // Bad input is a clear error: a policy that does not validate names its file and field.
+  auto broken = netctl("policy matrix --manifests " + tree(R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: typo, namespace: x}
+spec:
+  podSelector: {}
+  ingress: [{form: []}]
+)") + " --port 80");
+  EXPECT_NE(broken.status, 0);
+  EXPECT_NE(broken.out.find("policies.yaml"), std::string::npos) << broken.out;
+  EXPECT_NE(broken.out.find("form"), std::string::npos) << broken.out;
+  dir = tree("");
+
   auto bad = netctl("policy trace --manifests " + dir + " --src x/nope --dst x/a --dport 80");
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.out.find("x/nope"), std::string::npos) << bad.out;
