@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -65,11 +66,10 @@ Result<Endpoint> Endpoint::from_json(const json& j) {
 }
 
 Status EndpointStore::load() {
+  std::error_code ec;
+  if (!std::filesystem::exists(path_, ec)) return {};  // nothing registered yet
   std::ifstream in(path_);
-  if (!in) {
-    if (errno == ENOENT) return {};
-    return sys_error("read " + path_);
-  }
+  if (!in) return sys_error("read " + path_);
   json doc;
   try {
     doc = json::parse(in);
