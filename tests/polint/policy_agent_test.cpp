@@ -538,9 +538,20 @@ spec:
   - fromEntities: [world]
     toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
 )");
+  // A service without backends: the LB drops its packets, and the monitor shows that drop too.
+  write("empty.yaml", R"(apiVersion: v1
+kind: Service
+metadata: {name: empty, namespace: demo}
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.30
+  selector: {app: nothing}
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30099}]
+)");
   start_agent();
   for (const char* p : {"web", "cli", "other"})
     register_pod("demo", p);
+  start_monitor({"--type", "drop"});
 
   // cli may talk to web:8080 only; the ClusterIP 10.96.0.20:80 is neither web's address nor its
   // port, so this passes only because policy judges the backend the socket LB connected to.
@@ -551,6 +562,16 @@ spec:
   auto np = run_in(client->ns(), "",
                    [&] { return tcp_request("10.25.11.11", 30080, "hi", nullptr, 1000); });
   EXPECT_EQ(np, "web\n");
+  run_in(client->ns(), "", [&] { return tcp_request("10.25.11.11", 30099, "hi", nullptr, 200); });
+  EXPECT_TRUE(monitor_saw([](const json& e) {
+    return e["reason"] == "no_backend" && e["observation_point"] == "nodeport" &&
+           e["destination"] == "10.25.11.11:30099";
+  })) << monitor_->log();
+  // The policy drop of other's attempt, judged at its endpoint on the backend address.
+  EXPECT_TRUE(monitor_saw([](const json& e) {
+    return e["reason"] == "policy_denied" && e.value("endpoint", "") == "demo/other" &&
+           e["destination"] == "10.1.0.5:8080";
+  })) << monitor_->log();
   remove("world.yaml");
   EXPECT_TRUE(wait_until(
       [&] {

@@ -14,8 +14,10 @@ void add_parts(Agent& agent) {
   auto ipam = std::make_unique<services::IpamReconciler>(agent);
   auto lb = std::make_unique<services::ServiceReconciler>(agent, *ipam);
   agent.add(std::move(ipam));
+  auto policy = std::make_unique<enforcement::PolicyReconciler>(agent);
+  policy->set_lb_events([l = lb.get()] { return l->flow_events_fd(); });
   agent.add(std::move(lb));
-  agent.add(std::make_unique<enforcement::PolicyReconciler>(agent));
+  agent.add(std::move(policy));
 }
 
 std::unique_ptr<k8s::Source> make_source(Agent& agent) {

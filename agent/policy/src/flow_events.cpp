@@ -92,7 +92,11 @@ json PolicyReconciler::event_json(const policy::PolicyFlowRecord& r) const {
             {"endpoint_id", e.endpoint_id},
             {"ifindex", e.ifindex},
             {"length", e.len},
-            {"match", match_type_name(e.match_type)}};
+            {"match", match_type_name(e.match_type)},
+            {"observation_point", e.obs_point == FLOW_OBS_NODEPORT ? "nodeport"
+                                  : e.obs_point == FLOW_OBS_SOCKET ? "socket"
+                                                                   : "endpoint"}};
+  if (e.svc_id) j["service_id"] = e.svc_id;
   j["reason"] = e.drop_reason ? datapath::drop_reason_name(e.drop_reason) : "";
   if (const auto* s = store_.find(e.endpoint_id)) j["endpoint"] = s->key();
   if (cp_) {
@@ -107,11 +111,14 @@ json PolicyReconciler::event_json(const policy::PolicyFlowRecord& r) const {
 }
 
 void PolicyReconciler::on_record(std::span<const uint8_t> bytes) {
-  auto r = policy::decode_flow_record(bytes);
-  if (!r) return;
+  if (auto r = policy::decode_flow_record(bytes)) on_flow(*r);
+}
+
+void PolicyReconciler::on_flow(const policy::PolicyFlowRecord& r) {
   events_seen_++;
-  const flow_event& ev = r->event;
-  if (flow_events_) {
+  const flow_event& ev = r.event;
+  // LB drops are counted by the LB part (netagent_datapath_drops_total); only streamed here.
+  if (flow_events_ && ev.obs_point == FLOW_OBS_ENDPOINT) {
     flow_events_
         ->with({ev.direction == FLOW_DIR_EGRESS ? "egress" : "ingress", event_verdict(ev),
                 ev.drop_reason ? datapath::drop_reason_name(ev.drop_reason) : "none"})
@@ -119,7 +126,7 @@ void PolicyReconciler::on_record(std::span<const uint8_t> bytes) {
   }
   // A flood of denied packets is a flood of records: describe them only for someone watching.
   if (subscribers_.empty()) return;
-  json e = event_json(*r);
+  json e = event_json(r);
   for (const auto& s : subscribers_) {
     if (!s->stream->closed() && s->filter.matches(e)) s->stream->write(e);
   }

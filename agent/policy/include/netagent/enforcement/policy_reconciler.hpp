@@ -6,6 +6,7 @@
 // maps as minimal diffs. It reads the flow events of the policy programs and serves them live
 // (`netctl monitor`), counts them for Prometheus, and answers `netctl policy trace`.
 #include <deque>
+#include <functional>
 #include <memory>
 #include <set>
 
@@ -44,12 +45,17 @@ class PolicyReconciler : public agent::Reconciler {
   void stop() override;
   Status cleanup() override;
 
+  // Where the LB's flow events (its drops) come from, so that the monitor shows every drop of
+  // the datapath: called at start(), after the LB part started; -1 = none.
+  void set_lb_events(std::function<int()> fd) { lb_events_fd_ = std::move(fd); }
+
  private:
   // Compiles the latest snapshot with the registered endpoints and applies the diff.
   Status reprogram();
   Status attach(Endpoint& ep);
   void detach(const Endpoint& ep);
   void on_record(std::span<const uint8_t> bytes);
+  void on_flow(const policy::PolicyFlowRecord& r);
   nlohmann::json event_json(const policy::PolicyFlowRecord& r) const;
   nlohmann::json endpoint_json(const Endpoint& ep) const;
   api::Reply register_endpoint(const api::Request& r);
@@ -61,6 +67,8 @@ class PolicyReconciler : public agent::Reconciler {
   EndpointStore store_;
   std::unique_ptr<policy::PolicyDatapath> dp_;
   std::unique_ptr<datapath::RingBufferReader> events_;
+  std::unique_ptr<datapath::RingBufferReader> lb_events_;
+  std::function<int()> lb_events_fd_;
   std::shared_ptr<const k8s::Snapshot> snapshot_;
   std::unique_ptr<policy::CompiledPolicy> cp_;
   policy::DatapathState programmed_;
