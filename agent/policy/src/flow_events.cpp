@@ -24,12 +24,14 @@ const char* event_verdict(const flow_event& e) {
   if (e.verdict == FLOW_VERDICT_AUDIT) return "audited";
   return is_policy_drop(e.drop_reason) ? "denied" : "dropped";
 }
+
 std::optional<uint32_t> parse_u32(const std::string& s) {
   uint32_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
   return v;
 }
+
 }  // namespace
 
 Result<MonitorFilter> MonitorFilter::from_query(const std::map<std::string, std::string>& q) {
@@ -75,6 +77,7 @@ bool MonitorFilter::matches(const json& e) const {
   }
   return true;
 }
+
 json PolicyReconciler::event_json(const policy::PolicyFlowRecord& r) const {
   const flow_event& e = r.event;
   auto ep = [](uint32_t a, uint16_t p) {
@@ -131,4 +134,5 @@ void PolicyReconciler::on_flow(const policy::PolicyFlowRecord& r) {
     if (!s->stream->closed() && s->filter.matches(e)) s->stream->write(e);
   }
 }
+
 }  // namespace netagent::enforcement

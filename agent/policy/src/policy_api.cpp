@@ -20,6 +20,7 @@ std::optional<uint32_t> parse_u32(const std::string& s) {
   if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
   return v;
 }
+
 }  // namespace
 
 api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
@@ -158,6 +159,7 @@ json PolicyReconciler::status() const {
   j["monitor_clients"] = subscribers_.size();
   return j;
 }
+
 void PolicyReconciler::register_api(api::Router& router) {
   router.get("/v1/endpoints", [this](const api::Request&) -> api::Reply {
     json list = json::array();
@@ -221,4 +223,5 @@ void PolicyReconciler::register_api(api::Router& router) {
                   return std::nullopt;
                 });
 }
+
 }  // namespace netagent::enforcement

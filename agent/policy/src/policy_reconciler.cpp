@@ -54,6 +54,7 @@ std::vector<Ipv4Addr> local_addresses() {
   std::sort(out.begin(), out.end(), [](auto x, auto y) { return x.value < y.value; });
   return out;
 }
+
 }  // namespace
 
 PolicyReconciler::PolicyReconciler(agent::Agent& agent)
@@ -248,6 +249,7 @@ void PolicyReconciler::detach(const Endpoint& ep) {
     }
   }
 }
+
 void PolicyReconciler::register_metrics(metrics::Registry& registry) {
   flow_events_ = &registry.counter("netagent_policy_flow_events_total",
                                    "Flow events of the policy datapath read from the ring "
@@ -316,4 +318,5 @@ Status PolicyReconciler::cleanup() {
   std::filesystem::remove(store_.path(), ec);
   return {};
 }
+
 }  // namespace netagent::enforcement
