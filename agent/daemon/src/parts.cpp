@@ -1,6 +1,7 @@
 #include "parts.hpp"
 
 #include "netagent/agentbgp/bgp_reconciler.hpp"
+#include "netagent/enforcement/policy_reconciler.hpp"
 #include "netagent/services/ipam_reconciler.hpp"
 #include "netagent/services/service_reconciler.hpp"
 #include "netagent/source/manifest_source.hpp"
@@ -9,13 +10,17 @@ namespace netagent::agent {
 
 void add_parts(Agent& agent) {
   // In apply order: LB IPAM hands out addresses, the LB serves them, and only then may BGP
-  // announce them.
+  // announce them. Policy comes after the LB: it judges the backend addresses the LB translated
+  // to (socket LB at connect, NodePort LB before routing to the pod's veth).
   auto ipam = std::make_unique<services::IpamReconciler>(agent);
   auto lb = std::make_unique<services::ServiceReconciler>(agent, *ipam);
   auto bgp = std::make_unique<agentbgp::BgpReconciler>(agent, *ipam, *lb);
   agent.add(std::move(ipam));
+  auto policy = std::make_unique<enforcement::PolicyReconciler>(agent);
+  policy->set_lb_events([l = lb.get()] { return l->flow_events_fd(); });
   agent.add(std::move(lb));
   agent.add(std::move(bgp));
+  agent.add(std::move(policy));
 }
 
 std::unique_ptr<k8s::Source> make_source(Agent& agent) {
