@@ -26,23 +26,15 @@
 #include "netagent/daemon/reconciler.hpp"
 #include "netagent/mesh/cluster_mesh.hpp"
 #include "netagent/policy/compiler.hpp"
+#include "netagent/policy/remote_source.hpp"
 #include "netagent/services/service_reconciler.hpp"
 
 namespace netagent::agentmesh {
 
-// What the policy part consumes from ClusterMesh: the remote clusters' identities (labels carry
-// k8s:io.cilium.k8s.policy.cluster=<cluster>, ids carry the cluster id in bits 16-23 so they
-// never collide with local ones) and the remote endpoints' and nodes' addresses, ready for
-// policy::CompileInput::{remote_identities, remote_addresses}. Control thread only. Remote state
-// that changed makes the agent re-apply the part named "policy" (Agent::request_apply).
-class RemotePolicySource {
- public:
-  virtual ~RemotePolicySource() = default;
-  virtual std::vector<policy::RemoteIdentity> remote_identities() const = 0;
-  virtual std::vector<policy::RemoteAddress> remote_addresses() const = 0;
-  // Bumped whenever either of the above changes.
-  virtual uint64_t remote_generation() const = 0;
-};
+// What the policy part consumes from ClusterMesh (policy::RemoteSource): the remote clusters'
+// identities and the remote endpoints' and nodes' addresses. Remote state that changed makes the
+// agent re-apply the part named "policy" (Agent::request_apply).
+using RemotePolicySource = policy::RemoteSource;
 
 class MeshReconciler : public agent::Reconciler, public RemotePolicySource {
  public:
