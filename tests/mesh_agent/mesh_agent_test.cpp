@@ -91,6 +91,7 @@ class MeshAgent : public ::testing::Test {
     add_pod("infra", "client", "10.1.0.9", "");
     add_pod("apps", "web-a", "10.2.0.5", "apps-web");
     add_pod("apps", "web-a2", "10.2.0.6", "apps-web2");
+    add_pod("apps", "client-a", "10.2.0.9", "");
 
     spec_["infra"] = {"infra", 1, "infra-1", "10.25.11.11", "10.1.0.0/24"};
     spec_["apps"] = {"apps", 2, "apps-1", "10.25.11.21", "10.2.0.0/24"};
@@ -134,7 +135,7 @@ class MeshAgent : public ::testing::Test {
     std::string pods;
     for (const auto& [name, pod] : pods_) {
       if (pod_cluster_[name] != s.name) continue;
-      std::string app = name == "client" ? "client" : "web";
+      std::string app = name.starts_with("client") ? "client" : "web";
       pods += "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " + name +
               ", namespace: demo, labels: {app: " + app + "}}\nspec: {nodeName: " + s.node +
               "}\nstatus: {podIPs: [{ip: " + pod->ip() + "}]}\n";
@@ -299,7 +300,7 @@ TestPki* MeshAgent::pki_ = nullptr;
 TEST_F(MeshAgent, GlobalServiceFailsOverToRemoteAndBackWithAffinityLocal) {
   start_agent("infra");
   start_agent("apps");
-  ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 2); }, 15s))
+  ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 3); }, 15s))
       << remote("infra", "apps").dump() << logs();
   ASSERT_TRUE(wait_until([&] { return connected("apps", "infra", 2); }, 10s))
       << remote("apps", "infra").dump() << logs();
@@ -347,7 +348,7 @@ TEST_F(MeshAgent, AffinityRemotePrefersTheRemoteClusterAndFallsBackToLocal) {
   write("infra", "service.yaml", service_yaml("remote", true));
   start_agent("infra");
   start_agent("apps");
-  ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 2); }, 15s)) << logs();
+  ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 3); }, 15s)) << logs();
   // A ready remote backend: the local one stands by.
   EXPECT_TRUE(answered_by({"apps-web\n"})) << logs();
   // Apps scales to zero: back to the local backend.
@@ -355,6 +356,44 @@ TEST_F(MeshAgent, AffinityRemotePrefersTheRemoteClusterAndFallsBackToLocal) {
   EXPECT_TRUE(answered_by({"infra-web\n"})) << logs();
   write("apps", "slice.yaml", slice_yaml("apps-1", {"10.2.0.6"}));
   EXPECT_TRUE(answered_by({"apps-web2\n"})) << logs();
+}
+
+TEST_F(MeshAgent, PolicyOnTheRemoteClusterLabelAdmitsAppsPodsAndDeniesInfraPods) {
+  // infra's web pods admit only endpoints of cluster apps (remote identities in the ipcache).
+  write("infra", "policy.yaml", R"(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: only-apps, namespace: demo}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {io.cilium.k8s.policy.cluster: apps}}]
+    toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
+)");
+  start_agent("infra");
+  start_agent("apps");
+  // The CNI plugin registers infra's web pod with its agent (policy is enforced on its veth).
+  json body = {{"namespace", "demo"},
+               {"pod", "web-i"},
+               {"interface", pods_["web-i"]->host_device()},
+               {"ips", {"10.1.0.5"}}};
+  auto r = netctl::Client(socket("infra"), 5s).post("/v1/endpoints", body);
+  ASSERT_TRUE(r.ok()) << (r.ok() ? "" : r.error().str()) << logs();
+  ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 3); }, 15s)) << logs();
+  auto from = [&](const std::string& pod) {
+    auto out = run_in(pods_[pod]->ns(), "",
+                      [] { return tcp_request("10.1.0.5", 8080, "hi", nullptr, 300); });
+    return out.rfind("error", 0) == 0 ? "" : out;
+  };
+  // An apps pod is admitted, an infra pod is denied.
+  EXPECT_TRUE(wait_until([&] { return from("client-a") == "infra-web\n"; }, 5s))
+      << from("client-a") << logs();
+  EXPECT_EQ(from("client"), "");
+  EXPECT_EQ(from("client-a"), "infra-web\n");
+  // The policy ipcache holds the remote pod with apps' identity (cluster id 2 in bits 16-23).
+  std::string out;
+  sh(std::string(NETCTL_BIN) + " --socket " + socket("infra") + " clustermesh status -o json",
+     &out);
+  EXPECT_EQ(json::parse(out)["remoteClusters"][0]["identities"].get<int>() > 0, true) << out;
 }
 
 TEST_F(MeshAgent, SharedFalseKeepsBackendsToTheirCluster) {
@@ -369,7 +408,7 @@ TEST_F(MeshAgent, SharedFalseKeepsBackendsToTheirCluster) {
                              << "\nkey-file: " << pki_->path("infra-client.key") << "\n";
   start_agent("infra", {"--clustermesh-etcd-config", etcd_config});
   start_agent("apps");
-  ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 2); }, 15s)) << logs();
+  ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 3); }, 15s)) << logs();
   // Infra publishes through the flag's etcd: apps sees its endpoints.
   ASSERT_TRUE(wait_until([&] { return connected("apps", "infra", 2); }, 10s)) << logs();
   // Apps does not share its backends: infra has none to use.
@@ -383,7 +422,7 @@ TEST_F(MeshAgent, EtcdOutageKeepsLastKnownStateAndResyncs) {
   write("infra", "slice.yaml", slice_yaml("infra-1", {}));
   start_agent("infra");
   start_agent("apps");
-  ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 2); }, 15s)) << logs();
+  ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 3); }, 15s)) << logs();
   ASSERT_TRUE(answered_by({"apps-web\n"})) << logs();
 
   etcd_["apps"]->stop();
@@ -391,7 +430,7 @@ TEST_F(MeshAgent, EtcdOutageKeepsLastKnownStateAndResyncs) {
       << remote("infra", "apps").dump();
   // The last known state stays programmed.
   EXPECT_EQ(answers(6), std::set<std::string>{"apps-web\n"}) << logs();
-  EXPECT_EQ(remote("infra", "apps").value("endpointCount", 0), 2);
+  EXPECT_EQ(remote("infra", "apps").value("endpointCount", 0), 3);
   // Back unchanged: the resync finds nothing new, so nothing is withdrawn or re-added (no
   // flap): no change reaches the agent.
   const auto changes = api("infra", "/v1/clustermesh")["remoteChanges"].get<uint64_t>();
@@ -400,7 +439,7 @@ TEST_F(MeshAgent, EtcdOutageKeepsLastKnownStateAndResyncs) {
   ASSERT_TRUE(wait_until(
       [&] {
         auto r = remote("infra", "apps");
-        return connected("infra", "apps", 2) && r.value("resyncs", 0u) > resyncs;
+        return connected("infra", "apps", 3) && r.value("resyncs", 0u) > resyncs;
       },
       15s))
       << remote("infra", "apps").dump() << logs();
@@ -413,7 +452,7 @@ TEST_F(MeshAgent, EtcdOutageKeepsLastKnownStateAndResyncs) {
   write("apps", "slice.yaml", slice_yaml("apps-1", {"10.2.0.6"}));
   std::this_thread::sleep_for(300ms);
   etcd_["apps"]->start();
-  EXPECT_TRUE(wait_until([&] { return connected("infra", "apps", 2); }, 15s))
+  EXPECT_TRUE(wait_until([&] { return connected("infra", "apps", 3); }, 15s))
       << remote("infra", "apps").dump() << logs();
   EXPECT_TRUE(answered_by({"apps-web2\n"}, 10s)) << logs();
 }
@@ -422,7 +461,7 @@ TEST_F(MeshAgent, KilledAgentsEntriesExpireWithItsLease) {
   write("infra", "slice.yaml", slice_yaml("infra-1", {}));
   start_agent("infra");
   start_agent("apps");
-  ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 2); }, 15s)) << logs();
+  ASSERT_TRUE(wait_until([&] { return connected("infra", "apps", 3); }, 15s)) << logs();
   ASSERT_TRUE(answered_by({"apps-web\n"})) << logs();
   agent_["apps"]->stop(SIGKILL);
   agent_.erase("apps");
@@ -475,7 +514,7 @@ TEST_F(MeshAgent, ClusterIdConflictAndOverlappingPodCidrAreRefused) {
   // Both fixed: accepted.
   spec_["apps"].pod_cidr = "10.2.0.0/24";
   write("apps", "cluster.yaml", cluster_yaml(spec_["apps"]));
-  EXPECT_TRUE(wait_until([&] { return connected("infra", "apps", 2); }, 15s))
+  EXPECT_TRUE(wait_until([&] { return connected("infra", "apps", 3); }, 15s))
       << remote("infra", "apps").dump() << logs();
   EXPECT_TRUE(answered_by({"apps-web\n"})) << logs();
 }
