@@ -7,8 +7,11 @@
 //     services with 10 backends each until the infra agent has every remote endpoint in its mesh
 //     state and all 10,000 remote backends programmed in its LB maps (GET /v1/status: the LB
 //     reconciler's count of backends in the maps).
+//     The endpoints must also be in the infra agent's policy ipcache map (policy status).
 //  2. Single change: one backend added to (then removed from) one global service in apps; time
 //     from publish() until the infra agent's LB maps hold it (removed: no longer hold it). p50/p99.
+//  3. Single endpoint: one pod IP added to (then removed from) apps' endpoints; time from
+//     publish() until the infra agent's policy ipcache map holds it (no longer holds it).
 // MESH_BENCH_CHANGES=<n> sets the number of single changes (default 200).
 #include <signal.h>
 
@@ -105,6 +108,7 @@ std::string infra_manifests(const TestPki& pki) {
 struct Counts {
   size_t lb_backends = 0;
   size_t remote_endpoints = 0;
+  size_t ipcache = 0;  // entries in the policy ipcache map
 };
 
 Counts counts(netctl::Client& c) {
@@ -115,6 +119,7 @@ Counts counts(netctl::Client& c) {
     const auto& s = rec["status"];
     if (rec["name"] == "lb") out.lb_backends = s.value("backends", 0u);
     if (rec["name"] == "clustermesh") out.remote_endpoints = s.value("remote_endpoints", 0u);
+    if (rec["name"] == "policy") out.ipcache = s.value("ipcache_entries", 0u);
   }
   return out;
 }
@@ -197,15 +202,17 @@ int main() {
   cm.publish(state);
   double t_all = run_until(
       [](const Counts& c) {
-        return c.lb_backends >= size_t(kEndpoints) && c.remote_endpoints >= size_t(kEndpoints);
+        return c.lb_backends >= size_t(kEndpoints) && c.remote_endpoints >= size_t(kEndpoints) &&
+               c.ipcache >= size_t(kEndpoints);
       },
       60s);
   (void)t0;
   auto c = counts(api);
   std::printf(
       "initial sync: %d endpoints, %d identities, %d global services x %d backends: "
-      "%.3f s until the infra agent had all endpoints and %zu backends in its LB maps\n",
-      kEndpoints, kIdentities, kServices, kBackendsPerService, t_all, c.lb_backends);
+      "%.3f s until the infra agent had %zu entries in its policy ipcache map and %zu backends "
+      "in its LB maps\n",
+      kEndpoints, kIdentities, kServices, kBackendsPerService, t_all, c.ipcache, c.lb_backends);
   if (t_all < 0) {
     std::fprintf(stderr, "timed out; agent log:\n%s\n", agent.log().c_str());
     return 1;
@@ -230,6 +237,26 @@ int main() {
       "p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
       lat.size(), percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1.0));
   if (std::getenv("MESH_BENCH_LOG")) std::printf("%s\n", agent.log().c_str());
+
+  // One endpoint (a new pod) appears in apps, then goes: until the infra agent's policy
+  // ipcache map holds it (no longer holds it).
+  std::vector<double> ep_lat;
+  const size_t base = counts(api).ipcache;
+  for (int i = 0; i < changes; ++i) {
+    state.endpoints.push_back({Ipv4Addr{Ipv4Addr::parse("10.2.210.1")->value + uint32_t(i)}.str(),
+                               256, "10.25.11.21", "apps-1", "bench", "new-pod"});
+    cm.publish(state);
+    double t = run_until([&](const Counts& c) { return c.ipcache == base + 1; }, 5s);
+    if (t >= 0) ep_lat.push_back(t * 1000);
+    state.endpoints.pop_back();
+    cm.publish(state);
+    t = run_until([&](const Counts& c) { return c.ipcache == base; }, 5s);
+    if (t >= 0) ep_lat.push_back(t * 1000);
+  }
+  std::printf(
+      "single endpoint change (add or remove) to the infra agent's policy ipcache map, "
+      "%zu samples: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+      ep_lat.size(), percentile(ep_lat, 0.5), percentile(ep_lat, 0.99), percentile(ep_lat, 1.0));
   cm.stop(true);
   mesh::testing::run_for(io, 200ms);
   return 0;
