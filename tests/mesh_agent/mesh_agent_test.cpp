@@ -496,6 +496,20 @@ TEST_F(MeshAgent, ClusterIdConflictAndOverlappingPodCidrAreRefused) {
   EXPECT_NE(out.find("refused"), std::string::npos) << out;
   EXPECT_TRUE(
       wait_until([&] { return agent_["infra"]->log().find("refused") != std::string::npos; }, 5s));
+  // Prometheus: the refused gauge of apps is 1.
+  sh(std::string(NETCTL_BIN) + " --socket " + socket("infra") +
+         " metrics netagent_clustermesh_remote_cluster_refused -o json",
+     &out);
+  auto refused = json::parse(out, nullptr, false);
+  ASSERT_FALSE(refused.is_discarded()) << out;
+  double refused_value = -1;
+  for (const auto& f : refused) {
+    for (const auto& smp : f.value("samples", json::array())) {
+      if (smp["labels"].dump().find("apps") != std::string::npos)
+        refused_value = smp["value"].get<double>();
+    }
+  }
+  EXPECT_EQ(refused_value, 1) << out;
 
   // Id fixed, but apps now claims a pod CIDR overlapping infra's.
   spec_["apps"].id = 2;
