@@ -132,7 +132,7 @@ def pods_of(docs, node):
         for c in d["spec"].get("containers", []):
             for p in c.get("ports", []):
                 ports.append((p["containerPort"], p.get("protocol", "TCP")))
-        yield d["metadata"]["name"], ip, ports
+        yield d["metadata"].get("namespace", "default"), d["metadata"]["name"], ip, ports
 
 
 def bird_config(nodes, work):
@@ -206,8 +206,11 @@ def main():
     sh(in_ns("sw", "ip link add br0 type bridge"))
     sh(in_ns("sw", "ip link set br0 up"))
 
+    bridge_ports = []
+
     def attach(host, ip):
-        peer = f"{host[:8]}-br"
+        peer = f"br-{len(bridge_ports)}"
+        bridge_ports.append(peer)
         add_ns(host)
         sh(f"ip link add eth0 netns {PREFIX}-{host} type veth peer name {peer} netns {PREFIX}-sw")
         sh(in_ns("sw", f"ip link set {peer} master br0 up"))
@@ -228,7 +231,7 @@ def main():
     for n in nodes:
         attach(n["name"], n["ip"])
         n["pods"] = []
-        for pod, ip, ports in pods_of(clusters[n["cluster"]], n["name"]):
+        for pod_ns, pod, ip, ports in pods_of(clusters[n["cluster"]], n["name"]):
             short = f"p{pod_count}"
             pod_count += 1
             add_ns(short)
@@ -246,8 +249,13 @@ def main():
                 spawn(short, [f"{ROOT}/build/bin/netagent-echo", "--name", pod, flag, str(port)],
                       f"{WORK}/{short}-{port}-{proto}.log")
             n["pods"].append((pod, ip))
+            n.setdefault("endpoints", []).append({"namespace": pod_ns, "pod": pod, "interface": host_if,
+                                                  "ips": [ip]})
         print(f"{n['name']:13} {n['ip']:12} {n['cluster']:6} pods: " + ", ".join(f"{p} {ip}" for p, ip in n["pods"]))
-    # Pod CIDRs are routed to their node, within and across clusters.
+    # Pod CIDRs are routed to their node, within and across clusters; everything else goes to
+    # the SRX (replies to the external client).
+    for n in nodes:
+        sh(in_ns(n["name"], "ip route add default via 10.25.11.1"))
     for n in nodes:
         for m in nodes:
             if m is not n:
@@ -277,6 +285,12 @@ def main():
     for n in nodes:
         ok = wait(f"netagent on {n['name']}", lambda: netctl(n["name"], "status -o json") != "", 15)
         print(f"{n['name']:13} {'ready' if ok else 'NOT READY (see ' + WORK + '/' + n['name'] + '/netagent.log)'}")
+
+    # What a CNI plugin does when it wires a pod: register it, so that policy is enforced on
+    # its veth (deny by default in the demo namespace, see deploy/examples/*/demo/policies.yaml).
+    for n in nodes:
+        for ep in n.get("endpoints", []):
+            netctl(n["name"], f"api -X POST /v1/endpoints -d '{json.dumps(ep)}'")
 
     banner("BGP: sessions, and the LoadBalancer IPs the SRX learnt")
     wait("BGP sessions", lambda: sh(f"birdc -s {WORK}/bird.ctl show protocols", capture=True, check=False).count("Established") == len(nodes), 20)
@@ -313,15 +327,42 @@ def main():
     cip = None
     body = netctl("infra-node-1", "service list -o json")
     for s in json.loads(body or '{"services": []}')["services"]:
-        if s["type"] == "ClusterIP" and s["backends"] and s["frontend"].endswith("/TCP"):
+        # A service whose backends are pods running the echo server.
+        if (s["type"] == "ClusterIP" and s["frontend"].endswith("/TCP") and s["backends"]
+                and all(b.get("pod") for b in s["backends"]) and s["service"] == "demo/echo"):
             cip = s
             break
     if cip:
         ip, port = cip["frontend"].split("/")[0].split(":")
-        cmd = f"echo $$ > {nodes[0]['cgroup']}/cgroup.procs && socat -T1 - TCP:{ip}:{port},connect-timeout=1 <<< hi"
-        out = subprocess.run(["bash", "-c", in_ns("infra-node-1", "bash -c " + json.dumps(cmd))],
-                             text=True, capture_output=True).stdout.strip()
-        print(f"{cip['service']} {cip['frontend']} -> {out or '(no answer)'}")
+        cmd = (f"echo $$ > {nodes[0]['cgroup']}/cgroup.procs && for i in $(seq {args.requests}); do "
+               f"r=$(socat -T1 - TCP:{ip}:{port},connect-timeout=1 <<< hi 2>/dev/null); echo ${{r:-(no-answer)}}; done")
+        out = subprocess.run(["nsenter", f"--net={ns_path('infra-node-1')}", "bash", "-c", cmd],
+                             text=True, capture_output=True).stdout.split()
+        seen = collections.Counter(out or ["(no answer)"])
+        print(f"{cip['service']} {cip['frontend']} -> " +
+              ", ".join(f"{k} x{v}" for k, v in sorted(seen.items())))
+
+    banner("Policy on infra-node-1 (deny by default in namespace demo)")
+    print(netctl("infra-node-1", "endpoint list"))
+    pods = {p: ip for p, ip in nodes[0]["pods"]}
+    gw = next((p for p in pods if p.startswith("gateway-")), None)
+    web = next((p for p in pods if p.startswith("web-")), None)
+    echo = next((p for p in pods if p.startswith("echo-")), None)
+    if gw and web and echo:
+        for src in (f"gateway/{gw}", f"demo/{echo}"):
+            print(f"$ netctl policy trace --src {src} --dst demo/{web} --dport 8080 --protocol TCP")
+            print(netctl("infra-node-1", f"policy trace --src {src} --dst demo/{web} --dport 8080 --protocol TCP"))
+        # The client is "world": the web pods admit only the gateway, so a NodePort request to
+        # web is denied at the pod's veth, and `netctl monitor` shows why.
+        sock = f"{WORK}/infra-node-1/api.sock"
+        mon = subprocess.Popen([f"{ROOT}/build/bin/netctl", "--socket", sock, "monitor", "--verdict", "denied"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(0.5)
+        print(f"client -> web NodePort 10.25.11.11:30080: {request('client', '10.25.11.11', 30080)}")
+        time.sleep(0.5)
+        mon.terminate()
+        print("netctl monitor --verdict denied:")
+        print("  " + "\n  ".join(l for l in mon.communicate()[0].splitlines()[:3]))
 
     banner("Datapath counters (infra-node-1)")
     print(netctl("infra-node-1", "metrics netagent_lb_packets_total"))

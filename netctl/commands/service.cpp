@@ -102,8 +102,8 @@ NETCTL_COMMANDS(service) {
                                                      {"BLOCKS", "blocks", netctl::join(", ")},
                                                      {"DISABLED", "disabled"},
                                                      {"CONFLICT", "conflict_reason"},
-                                                     {"USED", "used"},
-                                                     {"AVAILABLE", "available"}})
+                                                     {"USED", "ips_used"},
+                                                     {"AVAILABLE", "ips_available"}})
                      << "\n";
                  out << netctl::render_table(body.value("services", json::array()),
                                              {{"SERVICE", "service"},

@@ -63,7 +63,8 @@ TEST(AbiBtf, EveryAbiStructMatchesTheCompiledObjects) {
     btf__free(b);
   }
   // Each struct must be checked against at least one object, or the test proves nothing for it.
-  for (const auto& s : abi_structs()) EXPECT_GT(found[s.name], 0) << s.name << " is in no object's BTF";
+  for (const auto& s : abi_structs())
+    EXPECT_GT(found[s.name], 0) << s.name << " is in no object's BTF";
 }
 
 }  // namespace

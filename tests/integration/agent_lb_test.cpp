@@ -15,7 +15,11 @@
 #include <arpa/inet.h>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "netagent/netctl/client.hpp"
 #include "netagent/testing/privileged.hpp"
@@ -172,6 +176,20 @@ TEST_F(AgentLb, LoadBalancerIpNodePortAndClusterIp) {
   EXPECT_NE(out.find("demo/web"), std::string::npos) << out;
   EXPECT_NE(out.find(lb_ip + ":80/TCP"), std::string::npos) << out;
   EXPECT_NE(out.find("10.1.0.6:8080/TCP (active"), std::string::npos) << out;
+  // netctl ipam: the pool with its used and available counts, and the service's address.
+  ASSERT_EQ(sh(std::string(NETCTL_BIN) + " --socket " + socket() + " ipam", &out), 0) << out;
+  EXPECT_NE(out.find(lb_ip + " ("), std::string::npos) << out;
+  {
+    std::istringstream lines(out);
+    std::string header, row;
+    std::getline(lines, header);
+    std::getline(lines, row);
+    std::istringstream cells(row);
+    std::vector<std::string> c{std::istream_iterator<std::string>(cells), {}};
+    ASSERT_GE(c.size(), 2u) << out;
+    EXPECT_EQ(c[c.size() - 2], "1") << "used\n" << out;
+    EXPECT_NE(c.back(), "-") << "available\n" << out;
+  }
   ASSERT_EQ(sh(std::string(NETCTL_BIN) + " --socket " + socket() + " bpf ct list -o json", &out),
             0);
   EXPECT_GT(nlohmann::json::parse(out)["total"].get<int>(), 0) << out;

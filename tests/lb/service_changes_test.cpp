@@ -1,5 +1,6 @@
-// ServiceChanges: which snapshot changes compile only the services whose EndpointSlices changed,
-// which compile everything, and that the result is always what a full compile gives.
+// ServiceChanges: which snapshot changes compile only the services whose EndpointSlices or
+// ClusterMesh backends changed, which compile everything, and that the result is always what a
+// full compile gives.
 #include "netagent/lb/service_changes.hpp"
 
 #include <gtest/gtest.h>
@@ -177,9 +178,15 @@ TEST(ServiceChanges, CompilesOnlyWhatChangedAndAlwaysMatchesAFullCompile) {
          b.cluster = "east";
          x.extra.by_service_port["t/svc2/http"] = {b};
        },
-       true,
-       0,
+       false,
+       1,
        {"t/svc2"}},
+      {"ClusterMesh backends replace the local ones",
+       [](Inputs& x) { x.extra.replace_local.insert("t/svc2/http"); },
+       false,
+       1,
+       {"t/svc2"}},
+      {"ClusterMesh backends gone", [](Inputs& x) { x.extra = {}; }, false, 1, {"t/svc2"}},
       {"slice without a digest",
        [&](Inputs& x) {
          find_doc(x, "name: svc1-1") = slice("svc1", "svc1-1", {"10.1.1.10"});
@@ -247,9 +254,19 @@ TEST(ServiceChanges, LoadBalancerIpsByGenerationAreBuiltOnlyForAFullCompile) {
   EXPECT_TRUE(c.full);
   EXPECT_EQ(builds, 2);
   EXPECT_EQ(names(c), std::set<std::string>{"t/svc0"});
-  // So does a new ClusterMesh generation.
-  c = changes.update(snap, in.node, src, in.opts, nullptr, 2);
-  EXPECT_TRUE(c.full);
+  // ClusterMesh backends are compared per service when their generation changes.
+  ExtraBackends extra;
+  BackendInfo b;
+  b.addr = {ip("10.9.0.1"), 8080, 6};
+  b.cluster_id = 2;
+  extra.by_service_port["t/svc0/http"] = {b};
+  c = changes.update(snap, in.node, src, in.opts, &extra, 1);
+  EXPECT_TRUE(c.services.empty()) << "same generation: not looked at";
+  c = changes.update(snap, in.node, src, in.opts, &extra, 2);
+  EXPECT_FALSE(c.full);
+  EXPECT_EQ(c.compiled, 1u);
+  EXPECT_EQ(names(c), std::set<std::string>{"t/svc0"});
+  EXPECT_EQ(builds, 2);
 }
 
 }  // namespace

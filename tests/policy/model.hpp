@@ -34,6 +34,9 @@ class Model {
   // Extra manifests (pods, namespaces, nodes, endpoint slices) join the model's objects.
   explicit Model(const std::string& extra_manifests = "");
 
+  // The model's objects as a multi-document YAML manifest (for tools that read a manifest tree).
+  const std::string& manifests() const { return manifests_; }
+
   static const std::vector<std::string>& pod_names();  // "x/a" ... "z/c"
   static Ipv4Addr pod_ip(const std::string& pod);      // "x/a" -> 10.0.1.10
 

@@ -61,6 +61,7 @@ struct Agent::Part {
   SysClock::time_point last_success_at{};
   double last_duration = 0;
   uint64_t applied_generation = 0;
+  bool apply_requested = false;  // request_apply() pending
   std::chrono::seconds backoff = kRetryFirst;
   std::unique_ptr<asio::steady_timer> retry;
 
@@ -412,6 +413,20 @@ void Agent::request_resync() {
     for (auto& p : parts_)
       apply(*p);
   });
+}
+
+bool Agent::request_apply(const std::string& name) {
+  auto it = std::find_if(parts_.begin(), parts_.end(),
+                         [&](const std::unique_ptr<Part>& p) { return p->name == name; });
+  if (it == parts_.end()) return false;
+  Part& p = **it;
+  if (p.apply_requested) return true;
+  p.apply_requested = true;
+  asio::post(io_, [this, &p] {
+    p.apply_requested = false;
+    if (!stopping_ && running_) apply(p);
+  });
+  return true;
 }
 
 void Agent::shutdown(const std::string& why) {

@@ -136,6 +136,10 @@ Status validate(Config& c) {
                "must be 12 bytes in base64 (16 characters), the same on every node");
   }
   std::copy(seed->begin(), seed->end(), c.maglev_seed.begin());
+  if (c.clustermesh_lease_ttl < 1 || c.clustermesh_lease_ttl > 86400) {
+    return bad("clustermesh-lease-ttl", std::to_string(c.clustermesh_lease_ttl),
+               "must be 1..86400 seconds (etcd raises very short TTLs to its minimum)");
+  }
   if (c.node_port_min < 1 || c.node_port_min > c.node_port_max) {
     return bad("node-port-range",
                std::to_string(c.node_port_min) + "-" + std::to_string(c.node_port_max),
@@ -161,6 +165,8 @@ nlohmann::json Config::to_json() const {
       {"node_port_range", std::to_string(node_port_min) + "-" + std::to_string(node_port_max)},
       {"policy_enforcement", agent::to_string(policy_enforcement)},
       {"policy_audit_mode", policy_audit_mode},
+      {"clustermesh_etcd_config", clustermesh_etcd_config},
+      {"clustermesh_lease_ttl", clustermesh_lease_ttl},
   };
 }
 

@@ -156,6 +156,15 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
       ->capture_default_str();
   app.add_flag("--policy-audit-mode", c.policy_audit_mode,
                "Report policy denials as audit verdicts instead of dropping");
+  app.add_option("--clustermesh-etcd-config", c.clustermesh_etcd_config,
+                 "This cluster's ClusterMesh etcd, where the agent publishes (Cilium's etcd "
+                 "config YAML: endpoints, trusted-ca-file, cert-file, key-file); default: the "
+                 "cilium-clustermesh Secret's entry named after this cluster")
+      ->type_name("FILE");
+  app.add_option("--clustermesh-lease-ttl", c.clustermesh_lease_ttl,
+                 "Lease TTL of the published ClusterMesh entries, in seconds")
+      ->type_name("SECONDS")
+      ->capture_default_str();
   app.add_flag("--cleanup", cleanup,
                "Remove everything the agent pinned and attached, then exit (the agent must be "
                "stopped)")

@@ -1,6 +1,8 @@
 #include "parts.hpp"
 
 #include "netagent/agentbgp/bgp_reconciler.hpp"
+#include "netagent/agentmesh/mesh_reconciler.hpp"
+#include "netagent/enforcement/policy_reconciler.hpp"
 #include "netagent/services/ipam_reconciler.hpp"
 #include "netagent/services/service_reconciler.hpp"
 #include "netagent/source/manifest_source.hpp"
@@ -8,14 +10,25 @@
 namespace netagent::agent {
 
 void add_parts(Agent& agent) {
-  // In apply order: LB IPAM hands out addresses, the LB serves them, and only then may BGP
-  // announce them.
+  // In apply order: LB IPAM hands out addresses; ClusterMesh publishes this cluster's state and
+  // merges the remote clusters' backends into the global services, so that the LB, next,
+  // programs local and remote backends from the same snapshot in one apply; only then may BGP
+  // announce the addresses. Policy comes after the LB: it judges the backend addresses the LB
+  // translated to (socket LB at connect, NodePort LB before routing to the pod's veth), and it
+  // takes the remote clusters' identities and endpoints from ClusterMesh. Remote changes between
+  // snapshots re-apply the LB then BGP (backends), or policy (endpoints, identities).
   auto ipam = std::make_unique<services::IpamReconciler>(agent);
   auto lb = std::make_unique<services::ServiceReconciler>(agent, *ipam);
+  auto mesh = std::make_unique<agentmesh::MeshReconciler>(agent, lb.get());
   auto bgp = std::make_unique<agentbgp::BgpReconciler>(agent, *ipam, *lb);
   agent.add(std::move(ipam));
+  auto policy = std::make_unique<enforcement::PolicyReconciler>(agent);
+  policy->set_lb_events([l = lb.get()] { return l->flow_events_fd(); });
+  policy->set_remote_source(mesh.get());
+  agent.add(std::move(mesh));
   agent.add(std::move(lb));
   agent.add(std::move(bgp));
+  agent.add(std::move(policy));
 }
 
 std::unique_ptr<k8s::Source> make_source(Agent& agent) {

@@ -42,24 +42,36 @@ uint64_t hash_ips(const LoadBalancerIps& ips) {
   return h | 1;
 }
 
-uint64_t hash_extra(const ExtraBackends* extra) {
-  uint64_t h = 5;
-  if (extra) {
-    for (const auto& [k, v] : extra->by_service_port) {
-      h = mix(h, hash_str(k));
-      for (const auto& b : v) {
-        h = mix(h, uint64_t(b.addr.addr.value) << 24 | uint64_t(b.addr.port) << 8 | b.cluster_id);
-      }
-    }
-  }
-  return h;
+// "ns/name" of a "ns/name/port-name" key (port names have no '/').
+std::string service_of(const std::string& port_key) {
+  auto slash = port_key.rfind('/');
+  return slash == std::string::npos ? port_key : port_key.substr(0, slash);
 }
 
-// Digest of everything but EndpointSlices; 0 when some Service has no digest (always recompile).
-// No allocation: the Services are one pass over their digests, LB IPs and ClusterMesh backends
-// come as generations.
+// Per service: the ClusterMesh backends of its ports and whether they replace the local ones.
+std::map<std::string, uint64_t> extra_digests(const ExtraBackends* extra) {
+  std::map<std::string, uint64_t> out;
+  if (!extra) return out;
+  for (const auto& [k, v] : extra->by_service_port) {
+    auto& d = out[service_of(k)];
+    d = mix(d ? d : 1, hash_str(k));
+    for (const auto& b : v) {
+      d = mix(d, uint64_t(b.addr.addr.value) << 24 | uint64_t(b.addr.port) << 8 | b.cluster_id);
+      d = mix(d, hash_str(b.cluster));
+    }
+  }
+  for (const auto& k : extra->replace_local) {
+    auto& d = out[service_of(k)];
+    d = mix(d ? d : 1, hash_str(k) ^ 0x5a5a5a5a);
+  }
+  return out;
+}
+
+// Digest of everything but EndpointSlices and ClusterMesh backends (both per service); 0 when
+// some Service has no digest (always recompile). No allocation: the Services are one pass over
+// their digests, LB IPs come as a generation.
 uint64_t global_digest(const k8s::Snapshot& snap, const NodeView& node, uint64_t ips_generation,
-                       const ModelOptions& opts, uint64_t extra_generation) {
+                       const ModelOptions& opts) {
   uint64_t h = mix(1, snap.services.size());
   for (const auto& s : snap.services) {
     if (s.source.digest == 0) return 0;
@@ -70,7 +82,11 @@ uint64_t global_digest(const k8s::Snapshot& snap, const NodeView& node, uint64_t
     h = mix(h, a.value);
   h = mix(h, ips_generation);
   h = mix(h, uint64_t(opts.nodeport_min) << 32 | uint64_t(opts.nodeport_max) << 1 | opts.maglev);
-  h = mix(h, extra_generation);
+  // Finalise (splitmix64) before reserving 0: a change in the last value's low bit must not be
+  // lost to the `| 1` below.
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+  h ^= h >> 31;
   return h | 1;
 }
 
@@ -116,6 +132,7 @@ ServiceChangeSet ServiceChanges::full(const k8s::Snapshot& snap, const NodeView&
   out.backends = current_.backends;
 
   // The indexes the incremental path works from.
+  extra_digests_ = extra_digests(extra);
   svc_index_.clear();
   svc_keys_.clear();
   svc_pos_.clear();
@@ -143,12 +160,35 @@ ServiceChangeSet ServiceChanges::update(const k8s::Snapshot& snap, const NodeVie
                                         const LoadBalancerIpsSource& lb_ips,
                                         const ModelOptions& opts, const ExtraBackends* extra,
                                         uint64_t extra_generation) {
-  const uint64_t g = global_digest(snap, node, lb_ips.generation, opts,
-                                   extra_generation ? extra_generation : hash_extra(extra));
+  const uint64_t g = global_digest(snap, node, lb_ips.generation, opts);
   const bool everything = !initialised_ || g == 0 || g != global_digest_;
+  const bool extra_changed = extra_generation == 0 || extra_generation != extra_generation_;
   initialised_ = true;
   global_digest_ = g;
+  extra_generation_ = extra_generation;
   if (everything) return full(snap, node, lb_ips, opts, extra);
+
+  // Services whose ClusterMesh backends changed (only looked at for a new generation).
+  std::vector<int32_t> dirty;
+  if (extra_changed) {
+    auto now = extra_digests(extra);
+    auto a = extra_digests_.begin();
+    auto b = now.begin();
+    while (a != extra_digests_.end() || b != now.end()) {
+      if (b == now.end() || (a != extra_digests_.end() && a->first < b->first)) {
+        dirty.push_back(intern(a->first));  // lost its remote backends
+        ++a;
+      } else if (a == extra_digests_.end() || b->first < a->first) {
+        dirty.push_back(intern(b->first));  // got remote backends
+        ++b;
+      } else {
+        if (a->second != b->second) dirty.push_back(intern(a->first));
+        ++a;
+        ++b;
+      }
+    }
+    extra_digests_ = std::move(now);
+  }
 
   // Which EndpointSlices changed: what lies between the common prefix and suffix of the old and
   // new digest sequences. Both sequences hold no 0 here: a slice without a digest made the last
@@ -165,19 +205,19 @@ ServiceChangeSet ServiceChanges::update(const k8s::Snapshot& snap, const NodeVie
          slice_digests_[n_old - 1 - suf] != 0)
     ++suf;
   const size_t old_end = n_old - suf, new_end = n_new - suf;
-  if (pre == n_new && pre == n_old) return {};  // nothing changed
+  if (pre == n_new && pre == n_old && dirty.empty()) return {};  // nothing changed
 
   const size_t changed = (old_end - pre) + (new_end - pre);
   bool digests_known = true;
   for (size_t i = pre; i < new_end; ++i) {
     if (slices[i].source.digest == 0) digests_known = false;
   }
-  if (!digests_known || changed > std::max(kIncrementalMin, (n_new + n_old) / 4)) {
+  if (!digests_known || changed + dirty.size() > std::max(kIncrementalMin, (n_new + n_old) / 4)) {
     return full(snap, node, lb_ips, opts, extra);
   }
 
   // The services of the slices that went away and of those that came.
-  std::vector<int32_t> dirty(slice_svc_.begin() + long(pre), slice_svc_.begin() + long(old_end));
+  dirty.insert(dirty.end(), slice_svc_.begin() + long(pre), slice_svc_.begin() + long(old_end));
   std::vector<uint64_t> new_digests;
   std::vector<int32_t> new_svc;
   for (size_t i = pre; i < new_end; ++i) {

@@ -144,6 +144,7 @@ DesiredServices compile_services(const k8s::Snapshot& snap, const NodeView& node
         }
       }
       if (extra) {
+        if (extra->replace_local.count(key + "/" + sp.name)) cands.clear();
         auto it = extra->by_service_port.find(key + "/" + sp.name);
         if (it != extra->by_service_port.end()) {
           for (const auto& b : it->second) {

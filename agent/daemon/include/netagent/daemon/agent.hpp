@@ -66,6 +66,11 @@ class Agent {
   // Thread-safe: stop as on SIGTERM / resync as on SIGHUP (reload the source, re-apply).
   void request_stop();
   void request_resync();
+  // Control thread: applies the current snapshot again to the part named `name`, because state
+  // it reads from outside the snapshot changed (ClusterMesh's remote backends for the LB, remote
+  // identities for policy). Coalesced: calls made before the control thread gets to it apply
+  // once. False when no part has that name.
+  bool request_apply(const std::string& name);
 
   // `netagent --cleanup`: each reconciler's cleanup() in reverse order, then removes what is
   // left under bpf-root and a stale API socket. The agent must not be running.

@@ -44,6 +44,10 @@ struct Config {
   PolicyEnforcement policy_enforcement = PolicyEnforcement::Default;
   bool policy_audit_mode = false;
 
+  // ClusterMesh (the remote clusters come from the kube-system/cilium-clustermesh Secret).
+  std::string clustermesh_etcd_config;  // this cluster's etcd (Cilium etcd.config); "" = Secret
+  uint32_t clustermesh_lease_ttl = 60;  // seconds; a dead agent's entries expire after this
+
   // Parsed form of metrics_addr (valid when metrics_addr is not empty).
   std::string metrics_host;
   uint16_t metrics_port = 0;

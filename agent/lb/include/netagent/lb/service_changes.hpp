@@ -1,17 +1,19 @@
 #pragma once
 // ServiceChanges: turns each new snapshot into the per-service changes ServiceMaps applies, doing
 // work only for what changed. The manifest source gives every object a content digest; when only
-// EndpointSlices changed (the common case: pods come and go), only the services whose slices
-// changed are compiled again. When Services themselves, LoadBalancer IPs, the node, the options
-// or ClusterMesh backends change, everything is compiled (NodePorts and frontend ownership are
-// decided across services), and the result is still diffed per service.
+// EndpointSlices or ClusterMesh backends changed (the common case: pods come and go, here or in
+// a remote cluster), only the services whose slices or remote backends changed are compiled
+// again. When Services themselves, LoadBalancer IPs, the node or the options change, everything
+// is compiled (NodePorts and frontend ownership are decided across services), and the result is
+// still diffed per service.
 //
 // Cost when nothing but a few EndpointSlices changed: one pass over the Services' digests and one
 // over the EndpointSlices' digests (no allocation, no string work), then a compile of the changed
 // services only. The slices' digests are kept in snapshot order: the changed ones are what lies
 // between the longest common prefix and suffix of the old and new sequences, so an added, removed
 // or edited slice anywhere is found without looking anything up. Each slice also remembers the
-// service it belongs to, so finding a changed service's slices is a scan of integers.
+// service it belongs to, so finding a changed service's slices is a scan of integers. ClusterMesh
+// backends are looked at only when their generation changed, and then compared per service.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -45,7 +47,7 @@ class ServiceChanges {
                           const LoadBalancerIps& lb_ips, const ModelOptions& opts,
                           const ExtraBackends* extra = nullptr);
   // The agent's path: LB IPs by generation, and `extra_generation` changes whenever `extra`
-  // does (0: hash `extra`).
+  // does (0: compare `extra` on every call).
   ServiceChangeSet update(const k8s::Snapshot& snap, const NodeView& node,
                           const LoadBalancerIpsSource& lb_ips, const ModelOptions& opts,
                           const ExtraBackends* extra, uint64_t extra_generation);
@@ -75,6 +77,9 @@ class ServiceChanges {
   // Per EndpointSlice in snapshot order as of the last update: its digest and its service.
   std::vector<uint64_t> slice_digests_;
   std::vector<int32_t> slice_svc_;
+  // ClusterMesh backends per service ("ns/name") and the generation they were taken at.
+  std::map<std::string, uint64_t> extra_digests_;
+  uint64_t extra_generation_ = 0;
 };
 
 }  // namespace netagent::lb

@@ -10,6 +10,7 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,9 @@ using LoadBalancerIps = std::map<std::string, std::vector<Ipv4Addr>>;
 // Backends of a service port learnt from elsewhere (ClusterMesh), added to the local ones.
 struct ExtraBackends {
   std::map<std::string, std::vector<BackendInfo>> by_service_port;  // "ns/name/port-name"
+  // Service ports whose own (local) backends stand by: only the extra ones are used (ClusterMesh
+  // affinity remote while a remote backend is ready).
+  std::set<std::string> replace_local;
 };
 
 DesiredServices compile_services(const k8s::Snapshot& snap, const NodeView& node,

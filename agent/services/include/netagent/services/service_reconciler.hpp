@@ -35,6 +35,10 @@ class ServiceReconciler : public agent::Reconciler {
   // address only once it is served).
   const lb::DesiredServices& desired() const { return changes_.current(); }
 
+  // The LB programs' flow-event ring buffer (drops with their reason), -1 before start(). The
+  // policy part streams these to `netctl monitor` with its own.
+  int flow_events_fd() const { return dp_ ? dp_->flow_events_fd : -1; }
+
   // ClusterMesh adds remote backends per service port ("ns/name/port-name").
   void set_extra_backends(lb::ExtraBackends extra) {
     extra_ = std::move(extra);
