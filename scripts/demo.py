@@ -29,6 +29,8 @@ import time
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The build directory (scripts/demo.sh builds into build/); BUILD=/path overrides it.
+BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 PREFIX = "nademo"
 WORK = "/tmp/netagent-demo"
 CGROUP_ROOT = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified/") else "/sys/fs/cgroup"
@@ -39,6 +41,7 @@ procs = []
 namespaces = []
 cgroups = []
 pins = []
+scratch = []  # directories outside WORK (etcd data on tmpfs)
 
 
 def sh(cmd, check=True, capture=False):
@@ -95,18 +98,94 @@ def cleanup():
             os.rmdir(c)
         except OSError:
             pass
-    for d in pins:
+    for d in pins + scratch:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def manifests(cluster):
+    # The agents run on a copy of deploy/examples/<cluster> (the demo puts real certificates in
+    # its ClusterMesh Secret and edits an EndpointSlice).
+    return f"{WORK}/manifests/{cluster}"
 
 
 def load_docs(cluster):
     docs = []
-    for dirpath, _, files in os.walk(os.path.join(ROOT, "deploy/examples", cluster)):
+    for dirpath, _, files in os.walk(manifests(cluster)):
         for f in sorted(files):
             if f.endswith((".yaml", ".yml")):
                 with open(os.path.join(dirpath, f)) as fh:
                     docs += [d for d in yaml.safe_load_all(fh) if isinstance(d, dict)]
     return docs
+
+
+def settings_of(docs):
+    return next(d["data"] for d in docs if d.get("kind") == "ConfigMap"
+                and d["metadata"]["name"] == "cluster-settings")
+
+
+def find(docs, kind, namespace, name):
+    return next(d for d in docs if d.get("kind") == kind and d["metadata"]["name"] == name
+                and d["metadata"].get("namespace") == namespace)
+
+
+def apiserver_pod(docs):
+    # The clustermesh-apiserver pod: the demo runs this cluster's ClusterMesh etcd in it.
+    return next(d for d in docs if d.get("kind") == "Pod" and d["metadata"].get("namespace") == "kube-system"
+                and (d["metadata"].get("labels") or {}).get("k8s-app") == "clustermesh-apiserver")
+
+
+def make_pki(clusters):
+    """A CA per cluster (made with openssl, as tests/mesh/etcd_fixture.cpp does), its etcd's
+    server certificate and a client certificate for the agents. Files <cluster>-ca.crt,
+    etcd-<cluster>.crt/.key and <cluster>-client.crt/.key under WORK/pki."""
+    d = f"{WORK}/pki"
+    os.makedirs(d)
+    ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+    for c, docs in clusters.items():
+        svc = find(docs, "Service", "kube-system", "clustermesh-apiserver")
+        # The server certificate names every address etcd is dialled at: the ClusterMesh
+        # LoadBalancer IP (the other cluster), the pod IP (this cluster's publishing agent and
+        # etcd's own gateway) and the ClusterIP.
+        ips = [settings_of(docs)["CLUSTERMESH_API_IP"], apiserver_pod(docs)["status"]["podIP"], svc["spec"]["clusterIP"]]
+        sh(f"cd {d} && openssl req -x509 {ec} -keyout {c}-ca.key -out {c}-ca.crt -days 2 "
+           f"-subj /CN={c}-clustermesh-ca 2>/dev/null")
+        for name, ext in ((f"etcd-{c}", "subjectAltName=" + ",".join("IP:" + ip for ip in ips) +
+                           "\nextendedKeyUsage=serverAuth,clientAuth\n"),
+                          (f"{c}-client", "extendedKeyUsage=clientAuth\n")):
+            with open(f"{d}/{name}.ext", "w") as f:
+                f.write(ext)
+            sh(f"cd {d} && openssl req {ec} -keyout {name}.key -out {name}.csr -subj /CN={name} 2>/dev/null && "
+               f"openssl x509 -req -in {name}.csr -CA {c}-ca.crt -CAkey {c}-ca.key -CAcreateserial "
+               f"-out {name}.crt -days 2 -extfile {name}.ext 2>/dev/null")
+    return d
+
+
+def write_clustermesh_secret(cluster, pki):
+    """Overwrites the copied kube-system/cilium-clustermesh.yaml: the same Secret (a key per
+    remote cluster with its etcd configuration, which stays as it is, ${VAR}s included), with
+    the demo's PEM material under <remote>.etcd-client-ca.crt/.crt/.key instead of the
+    placeholders."""
+    path = f"{manifests(cluster)}/kube-system/cilium-clustermesh.yaml"
+    with open(path) as f:
+        secret = yaml.safe_load(f)
+    files = {"etcd-client-ca.crt": "{}-ca.crt", "etcd-client.crt": "{}-client.crt", "etcd-client.key": "{}-client.key"}
+    out = [f"# Written by scripts/demo.py from deploy/examples/{cluster}/kube-system/cilium-clustermesh.yaml:",
+           "# the same Secret with the demo's certificates (a CA per cluster) in place of the placeholders.",
+           "apiVersion: v1", "kind: Secret", "metadata:", "  name: cilium-clustermesh", "  namespace: kube-system",
+           "type: Opaque", "stringData:"]
+    for key, value in secret["stringData"].items():
+        remote, _, suffix = key.partition(".")
+        if suffix:
+            if remote not in CLUSTERS or suffix not in files:
+                raise SystemExit(f"demo: {path}: unexpected key {key}")
+            with open(f"{pki}/{files[suffix].format(remote)}") as f:
+                value = f.read()
+        out.append(f"  {key}: |")
+        out += ["    " + line for line in value.rstrip("\n").split("\n")]
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(out) + "\n")
+    os.rename(tmp, path)
 
 
 def nodes_of(docs):
@@ -153,7 +232,7 @@ def bird_config(nodes, work):
 
 def netctl(node, args, capture=True):
     sock = f"{WORK}/{node}/api.sock"
-    return sh(f"{ROOT}/build/bin/netctl --socket {sock} {args}", check=False, capture=capture)
+    return sh(f"{BUILD}/bin/netctl --socket {sock} {args}", check=False, capture=capture)
 
 
 def wait(what, fn, timeout):
@@ -174,8 +253,131 @@ def request(ns, ip, port, proto="TCP"):
     return out.split()[0] if out else "(no answer)"
 
 
+def etcd_request(ns, ip, cluster):
+    """GET /version of a cluster's ClusterMesh etcd with that cluster's client certificate."""
+    d = f"{WORK}/pki"
+    out = sh(in_ns(ns, f"curl -s --max-time 2 --cacert {d}/{cluster}-ca.crt --cert {d}/{cluster}-client.crt "
+                       f"--key {d}/{cluster}-client.key https://{ip}:2379/version"), check=False, capture=True)
+    try:
+        return f"etcd {json.loads(out)['etcdserver']} (mutual TLS)"
+    except (ValueError, KeyError):
+        return "(no answer)"
+
+
+def cgroup_requests(node, ip, port, count):
+    """TCP requests from a process in the node's cgroup (the socket LB translates its connects)."""
+    cmd = (f"echo $$ > {node['cgroup']}/cgroup.procs && for i in $(seq {count}); do "
+           f"r=$(socat -T1 - TCP:{ip}:{port},connect-timeout=1 <<< hi 2>/dev/null); echo ${{r:-(no-answer)}}; done")
+    out = subprocess.run(["nsenter", f"--net={ns_path(node['name'])}", "bash", "-c", cmd],
+                         text=True, capture_output=True).stdout.split()
+    return collections.Counter(out or ["(no answer)"])
+
+
+def answered(seen):
+    return ", ".join(f"{k} x{v}" for k, v in sorted(seen.items()))
+
+
+def table_rows(table, keep):
+    """The header and the rows of a netctl table (with their continuation lines) that keep()."""
+    lines = table.splitlines()
+    out, on = lines[:1], False
+    for line in lines[1:]:
+        if line and not line[0].isspace():
+            on = keep(line)
+        if on:
+            out.append(line)
+    return "\n".join(out)
+
+
+def services(node):
+    try:
+        return json.loads(netctl(node, "service list -o json"))["services"]
+    except (ValueError, KeyError):
+        return []
+
+
 def banner(text):
     print(f"\n=== {text}")
+
+
+def clustermesh(nodes, clusters, args):
+    """ClusterMesh between the two clusters: each cluster's etcd (mutual TLS) runs in its
+    clustermesh-apiserver pod and is reached by the other cluster at its ClusterMesh
+    LoadBalancer address, through the SRX and the LB datapath. demo/echo is a global service
+    with local affinity: scaled to zero in infra, infra's clients are served by apps."""
+    infra1 = next(n for n in nodes if n["cluster"] == "infra")
+    apis = {c: settings_of(docs)["CLUSTERMESH_API_IP"] for c, docs in clusters.items()}
+    banner("ClusterMesh: etcd with mutual TLS in each clustermesh-apiserver pod, reached at " +
+           ", ".join(f"{ip} ({c})" for c, ip in apis.items()))
+
+    def meshed(n):
+        try:
+            st = json.loads(netctl(n["name"], "clustermesh status -o json"))
+        except ValueError:
+            return False
+        remotes = st.get("remoteClusters") or []
+        pub_ok = not n.get("etcd") or (st.get("publisher") or {}).get("synced", False)
+        return pub_ok and remotes and all(r.get("connected") and r.get("ready") and r.get("accepted")
+                                          and not r.get("stale") and r.get("endpointCount", 0) > 0
+                                          for r in remotes)
+    t0 = time.time()
+    ok = all(wait(f"ClusterMesh on {n['name']}", lambda n=n: meshed(n), 30) for n in nodes)
+    if ok:
+        print(f"every node connected to the other cluster's etcd ({time.time() - t0:.1f} s after the checks above)")
+    print("$ netctl clustermesh status (infra-node-1)")
+    print(netctl(infra1["name"], "clustermesh status"))
+
+    # Scale infra's echo to zero: the EndpointSlice loses its endpoints (the agents watch the
+    # manifests with inotify), and the global service fails over to apps' backends.
+    path = f"{manifests('infra')}/demo/echo.yaml"
+    with open(path) as f:
+        original = f.read()
+    docs = list(yaml.safe_load_all(original))
+    slc = next(d for d in docs if d and d.get("kind") == "EndpointSlice")
+
+    def write(text):
+        with open(f"{WORK}/echo.yaml.tmp", "w") as f:
+            f.write(text)
+        os.rename(f"{WORK}/echo.yaml.tmp", path)
+
+    def echo_clusters(node):
+        return {b.get("cluster", "local") for s in services(node) if s["service"] == "demo/echo"
+                and s["type"] == "ClusterIP" and s["frontend"].endswith("/TCP") for b in s["backends"]}
+
+    cip = next((s["frontend"].split("/")[0] for s in services(infra1["name"]) if s["service"] == "demo/echo"
+                and s["type"] == "ClusterIP" and s["frontend"].endswith("/TCP")), None)
+    lb = next((s["frontend"].split("/")[0] for s in services(infra1["name"]) if s["service"] == "demo/echo"
+               and s["type"] == "LoadBalancer" and s["frontend"].endswith("/TCP")), None)
+    if not cip or not lb:
+        print("demo/echo is not in infra-node-1's service list")
+        return
+
+    def show(title):
+        ip, port = cip.split(":")
+        print(f"from infra-node-1's cgroup: demo/echo {cip}/TCP -> " +
+              answered(cgroup_requests(infra1, ip, port, args.requests)))
+        ip, port = lb.split(":")
+        seen = collections.Counter(request("client", ip, port) for _ in range(args.requests))
+        print(f"from the client:            demo/echo {lb}/TCP -> " + answered(seen))
+
+    banner(f"Global service demo/echo: infra's backends scaled to zero (EndpointSlice "
+           f"{slc['metadata']['namespace']}/{slc['metadata']['name']} emptied in {path})")
+    slc["endpoints"] = []
+    t0 = time.time()
+    write(yaml.safe_dump_all(docs, sort_keys=False))
+    nodes_infra = [n["name"] for n in nodes if n["cluster"] == "infra"]
+    if all(wait(f"apps backends on {n}", lambda n=n: echo_clusters(n) == {"apps"}, 10) for n in nodes_infra):
+        print(f"every infra node serves demo/echo from cluster apps {time.time() - t0:.2f} s after the edit")
+    print("$ netctl service list (infra-node-1, demo/echo)")
+    print(table_rows(netctl(infra1["name"], "service list"), lambda line: " demo/echo " in line))
+    show("apps")
+
+    banner("demo/echo scaled back up in infra: local backends again (affinity local)")
+    t0 = time.time()
+    write(original)
+    if all(wait(f"local backends on {n}", lambda n=n: echo_clusters(n) == {"local"}, 10) for n in nodes_infra):
+        print(f"every infra node serves demo/echo from infra {time.time() - t0:.2f} s after the edit")
+    show("infra")
 
 
 def main():
@@ -186,15 +388,20 @@ def main():
     if os.geteuid() != 0:
         raise SystemExit("demo: run as root (namespaces, eBPF)")
     for b in ("netagent", "netctl", "netagent-echo"):
-        if not os.access(f"{ROOT}/build/bin/{b}", os.X_OK):
-            raise SystemExit(f"demo: build/bin/{b} missing: run scripts/demo.sh")
+        if not os.access(f"{BUILD}/bin/{b}", os.X_OK):
+            raise SystemExit(f"demo: {BUILD}/bin/{b} missing: run scripts/demo.sh (or set BUILD)")
     atexit.register(cleanup)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     sh("mountpoint -q /sys/fs/bpf || mount -t bpf bpffs /sys/fs/bpf")
 
+    for c in CLUSTERS:
+        shutil.copytree(os.path.join(ROOT, "deploy/examples", c), manifests(c))
     clusters = {c: load_docs(c) for c in CLUSTERS}
+    pki = make_pki(clusters)
+    for c in CLUSTERS:
+        write_clustermesh_secret(c, pki)
     nodes = []
     for c, docs in clusters.items():
         for n in nodes_of(docs):
@@ -225,6 +432,9 @@ def main():
     sh(in_ns("client", "ip route add default via 198.51.100.1"))
     sh(in_ns("srx", "ip addr add 198.51.100.1/24 dev eth1"))
     sh(in_ns("srx", "ip link set eth1 up"))
+    # The nodes reach the other cluster's ClusterMesh address through the SRX, which sends it on
+    # to a node of that cluster: no ICMP redirects to skip it.
+    sh(in_ns("srx", "sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0"))
     print("srx 10.25.11.1 (BIRD, AS 64501), client 198.51.100.10 behind it")
 
     pod_count = 0
@@ -244,9 +454,25 @@ def main():
             sh(in_ns(n["name"], f"ip link set {host_if} up"))
             sh(in_ns(n["name"], f"ip addr add 169.254.1.1/32 dev {host_if}"))
             sh(in_ns(n["name"], f"ip route add {ip}/32 dev {host_if}"))
+            if pod_ns == "kube-system" and pod.startswith("clustermesh-apiserver"):
+                # This cluster's ClusterMesh store: a real etcd with mutual TLS (client
+                # certificates of this cluster's CA), in the pod, at the pod IP.
+                c = n["cluster"]
+                data = f"/dev/shm/{PREFIX}-etcd-{c}"
+                shutil.rmtree(data, ignore_errors=True)
+                scratch.append(data)
+                url, peer = f"https://{ip}:2379", "http://127.0.0.1:2380"
+                spawn(short, ["etcd", "--name", f"etcd-{c}", "--data-dir", data, "--listen-client-urls", url,
+                              "--advertise-client-urls", url, "--listen-peer-urls", peer,
+                              "--initial-advertise-peer-urls", peer, "--initial-cluster", f"etcd-{c}={peer}",
+                              "--cert-file", f"{pki}/etcd-{c}.crt", "--key-file", f"{pki}/etcd-{c}.key",
+                              "--trusted-ca-file", f"{pki}/{c}-ca.crt", "--client-cert-auth",
+                              "--log-level", "error"], f"{WORK}/etcd-{c}.log")
+                n["etcd"] = url
+                ports = []
             for port, proto in ports:
                 flag = "--tcp" if proto == "TCP" else "--udp"
-                spawn(short, [f"{ROOT}/build/bin/netagent-echo", "--name", pod, flag, str(port)],
+                spawn(short, [f"{BUILD}/bin/netagent-echo", "--name", pod, flag, str(port)],
                       f"{WORK}/{short}-{port}-{proto}.log")
             n["pods"].append((pod, ip))
             n.setdefault("endpoints", []).append({"namespace": pod_ns, "pod": pod, "interface": host_if,
@@ -256,6 +482,10 @@ def main():
     # the SRX (replies to the external client).
     for n in nodes:
         sh(in_ns(n["name"], "ip route add default via 10.25.11.1"))
+        # The other cluster's ClusterMesh address is in the nodes' own /24 (as every
+        # LoadBalancer IP here): route it to the SRX, which learnt it over BGP.
+        remote_api = settings_of(clusters[n["cluster"]])["REMOTE_CLUSTERMESH_API_IP"]
+        sh(in_ns(n["name"], f"ip route add {remote_api}/32 via 10.25.11.1"))
     for n in nodes:
         for m in nodes:
             if m is not n:
@@ -279,9 +509,19 @@ def main():
         pin = f"/sys/fs/bpf/{PREFIX}-{n['name']}"
         pins.append(pin)
         n["cgroup"] = cg
-        spawn(n["name"], [f"{ROOT}/build/bin/netagent", "--manifests", f"{ROOT}/deploy/examples/{n['cluster']}",
+        mesh = ["--clustermesh-lease-ttl", "15"]
+        if n.get("etcd"):
+            # The node that runs its cluster's etcd publishes the cluster's state there (one
+            # publisher per cluster: every agent sees the whole cluster in manifest mode); the
+            # Secret names only the remote cluster, so the other node only watches.
+            c = n["cluster"]
+            with open(f"{d}/clustermesh-etcd.yaml", "w") as f:
+                f.write(f"endpoints:\n- {n['etcd']}\ntrusted-ca-file: {pki}/{c}-ca.crt\n"
+                        f"cert-file: {pki}/{c}-client.crt\nkey-file: {pki}/{c}-client.key\n")
+            mesh += ["--clustermesh-etcd-config", f"{d}/clustermesh-etcd.yaml"]
+        spawn(n["name"], [f"{BUILD}/bin/netagent", "--manifests", manifests(n["cluster"]),
                           "--node-name", n["name"], "--devices", "eth0", "--cgroup", cg, "--bpf-root", pin,
-                          "--state-dir", f"{d}/state", "--api-socket", f"{d}/api.sock"], f"{d}/netagent.log")
+                          "--state-dir", f"{d}/state", "--api-socket", f"{d}/api.sock"] + mesh, f"{d}/netagent.log")
     for n in nodes:
         ok = wait(f"netagent on {n['name']}", lambda: netctl(n["name"], "status -o json") != "", 15)
         print(f"{n['name']:13} {'ready' if ok else 'NOT READY (see ' + WORK + '/' + n['name'] + '/netagent.log)'}")
@@ -319,7 +559,10 @@ def main():
                 continue
             addr, proto = s["frontend"].split("/")
             ip, port = addr.split(":")
-            seen = collections.Counter(request("client", ip, port, proto) for _ in range(args.requests))
+            if s["service"] == "kube-system/clustermesh-apiserver":
+                seen = collections.Counter(etcd_request("client", ip, cluster) for _ in range(args.requests))
+            else:
+                seen = collections.Counter(request("client", ip, port, proto) for _ in range(args.requests))
             print(f"{cluster:5} {s['service']:32} {s['frontend']:22} -> " +
                   ", ".join(f"{k} x{v}" for k, v in sorted(seen.items())))
 
@@ -334,13 +577,7 @@ def main():
             break
     if cip:
         ip, port = cip["frontend"].split("/")[0].split(":")
-        cmd = (f"echo $$ > {nodes[0]['cgroup']}/cgroup.procs && for i in $(seq {args.requests}); do "
-               f"r=$(socat -T1 - TCP:{ip}:{port},connect-timeout=1 <<< hi 2>/dev/null); echo ${{r:-(no-answer)}}; done")
-        out = subprocess.run(["nsenter", f"--net={ns_path('infra-node-1')}", "bash", "-c", cmd],
-                             text=True, capture_output=True).stdout.split()
-        seen = collections.Counter(out or ["(no answer)"])
-        print(f"{cip['service']} {cip['frontend']} -> " +
-              ", ".join(f"{k} x{v}" for k, v in sorted(seen.items())))
+        print(f"{cip['service']} {cip['frontend']} -> " + answered(cgroup_requests(nodes[0], ip, port, args.requests)))
 
     banner("Policy on infra-node-1 (deny by default in namespace demo)")
     print(netctl("infra-node-1", "endpoint list"))
@@ -355,7 +592,7 @@ def main():
         # The client is "world": the web pods admit only the gateway, so a NodePort request to
         # web is denied at the pod's veth, and `netctl monitor` shows why.
         sock = f"{WORK}/infra-node-1/api.sock"
-        mon = subprocess.Popen([f"{ROOT}/build/bin/netctl", "--socket", sock, "monitor", "--verdict", "denied"],
+        mon = subprocess.Popen([f"{BUILD}/bin/netctl", "--socket", sock, "monitor", "--verdict", "denied"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(0.5)
         print(f"client -> web NodePort 10.25.11.11:30080: {request('client', '10.25.11.11', 30080)}")
@@ -364,10 +601,12 @@ def main():
         print("netctl monitor --verdict denied:")
         print("  " + "\n  ".join(l for l in mon.communicate()[0].splitlines()[:3]))
 
+    clustermesh(nodes, clusters, args)
+
     banner("Datapath counters (infra-node-1)")
     print(netctl("infra-node-1", "metrics netagent_lb_packets_total"))
 
-    print(f"\nLogs and state: {WORK}. Try: build/bin/netctl --socket {WORK}/infra-node-1/api.sock status")
+    print(f"\nLogs and state: {WORK}. Try: {BUILD}/bin/netctl --socket {WORK}/infra-node-1/api.sock status")
     if args.keep:
         print("--keep: running until Ctrl-C")
         try:
