@@ -10,10 +10,16 @@ behind a BIRD router standing in for the SRX, every host a network namespace.
 Every node runs netagent on its cluster's manifests: LB IPAM allocates LoadBalancer IPs from
 the cluster's pool, the eBPF datapath serves them (and NodePorts, ClusterIPs), and the BGP
 speaker announces them to BIRD, which installs them (ECMP over the nodes) so the client
-reaches them. The script prints what a person would look at, sends real requests, and removes
-everything it created when it ends (unless --keep).
+reaches them. The two clusters form a ClusterMesh: each runs a real etcd with mutual TLS (a CA
+per cluster, made here with openssl) in its clustermesh-apiserver pod, which the other cluster
+reaches at its ClusterMesh LoadBalancer address (10.25.11.100 infra, .120 apps) through the SRX
+and the LB datapath; demo/echo is a global service that fails over to apps when infra's backends
+are scaled to zero. The agents run on a copy of deploy/examples under WORK (the copy's
+cilium-clustermesh Secret gets the real certificates). The script prints what a person would look
+at, sends real requests, and removes everything it created when it ends (unless --keep).
 
-Run through scripts/demo.sh (it installs and builds first). Needs root.
+Run through scripts/demo.sh (it installs and builds first), or directly with
+BUILD=/path/to/build (default: build/). Needs root.
 """
 import argparse
 import atexit
@@ -352,7 +358,7 @@ def clustermesh(nodes, clusters, args):
         print("demo/echo is not in infra-node-1's service list")
         return
 
-    def show(title):
+    def show():
         ip, port = cip.split(":")
         print(f"from infra-node-1's cgroup: demo/echo {cip}/TCP -> " +
               answered(cgroup_requests(infra1, ip, port, args.requests)))
@@ -368,16 +374,16 @@ def clustermesh(nodes, clusters, args):
     nodes_infra = [n["name"] for n in nodes if n["cluster"] == "infra"]
     if all(wait(f"apps backends on {n}", lambda n=n: echo_clusters(n) == {"apps"}, 10) for n in nodes_infra):
         print(f"every infra node serves demo/echo from cluster apps {time.time() - t0:.2f} s after the edit")
-    print("$ netctl service list (infra-node-1, demo/echo)")
-    print(table_rows(netctl(infra1["name"], "service list"), lambda line: " demo/echo " in line))
-    show("apps")
+    print("$ netctl service list (infra-node-1, demo/echo over TCP)")
+    print(table_rows(netctl(infra1["name"], "service list"), lambda line: " demo/echo " in line and "/TCP" in line))
+    show()
 
     banner("demo/echo scaled back up in infra: local backends again (affinity local)")
     t0 = time.time()
     write(original)
     if all(wait(f"local backends on {n}", lambda n=n: echo_clusters(n) == {"local"}, 10) for n in nodes_infra):
         print(f"every infra node serves demo/echo from infra {time.time() - t0:.2f} s after the edit")
-    show("infra")
+    show()
 
 
 def main():
