@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: installs everything, builds, and runs the demo topology (two clusters from
-# deploy/examples behind a BIRD router, every host a network namespace). See scripts/demo.py.
+# deploy/examples behind a BIRD router, meshed over etcd with mutual TLS, every host a network
+# namespace). See scripts/demo.py.
 #   sudo ./scripts/demo.sh [--keep]
 set -euo pipefail
 cd "$(dirname "$0")/.."
