@@ -1,10 +1,13 @@
 // netagent: the node agent. Parses flags, checks and prepares the host, then runs the Agent
 // until SIGTERM/SIGINT. Exit codes: exit_code.hpp.
+#include <bpf/libbpf.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <cstdarg>
 #include <cstdio>
+#include <cstring>
 
 #include "netagent/daemon/agent.hpp"
 #include "netagent/daemon/exit_code.hpp"
@@ -22,6 +25,20 @@ void setup_logging(const std::string& level) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
   spdlog::set_level(spdlog::level::from_str(level));
   spdlog::flush_on(spdlog::level::trace);
+  // libbpf's own messages go to the agent's log (with its timestamps and level), not raw stderr.
+  libbpf_set_print([](enum libbpf_print_level level, const char* fmt, va_list args) -> int {
+    char buf[1024];
+    int n = std::vsnprintf(buf, sizeof(buf), fmt, args);
+    size_t len = std::strlen(buf);
+    while (len > 0 && buf[len - 1] == '\n')
+      buf[--len] = '\0';
+    auto lvl = level == LIBBPF_WARN ? spdlog::level::warn : spdlog::level::debug;
+    // Creating the clsact hook on a device that already has one is expected (the agent attaches
+    // to existing hooks after a restart); the kernel's extack for it is not a warning.
+    if (std::strstr(buf, "Exclusivity flag on")) lvl = spdlog::level::debug;
+    spdlog::log(lvl, "libbpf: {}", buf);
+    return n;
+  });
 }
 
 int run_cleanup(const Config& config) {
