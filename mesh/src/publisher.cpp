@@ -83,6 +83,26 @@ void StatePublisher::start() {
                                }
                              }});
   keeper_->start(remembered_lease());
+  if (st_.election) {
+    // Standbys react to the lock's deletion at once instead of at their next retry.
+    auto on_update = [weak](WatchUpdate&& u) {
+      auto self = weak.lock();
+      if (!self) return;
+      bool present = false, deleted = false;
+      for (const auto& kv : u.kvs)
+        present |= kv.key == self->st_.lock_key;
+      for (const auto& e : u.events) {
+        if (e.kv.key != self->st_.lock_key) continue;
+        deleted = e.type == WatchEvent::Type::Delete;
+        present = !deleted;
+      }
+      if (deleted || (u.kind == WatchUpdate::Kind::Resync && !present)) {
+        self->lock_free_ = true;
+        self->wake();
+      }
+    };
+    lock_watch_ = client_->watch(st_.lock_key, WatchOptions{}, WatchHandler{on_update, {}});
+  }
   asio::co_spawn(
       client_->io(),
       [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->run(); },
@@ -92,6 +112,7 @@ void StatePublisher::start() {
 void StatePublisher::stop(bool revoke) {
   stopped_ = true;
   if (keeper_) keeper_->stop(revoke);
+  if (lock_watch_) lock_watch_->cancel();
   wake_.cancel();
 }
 
@@ -316,6 +337,7 @@ asio::awaitable<void> StatePublisher::run() {
       st_.role = PublisherRole::Leader;
     }
     if (!leader_) {
+      lock_free_ = false;
       auto won = co_await acquire();
       if (stopped_) co_return;
       if (!won) {
@@ -335,13 +357,14 @@ asio::awaitable<void> StatePublisher::run() {
       st_.connected = true;
       st_.last_error.clear();
       if (!*won) {
-        // Standby: try again after lock_retry (publishes meanwhile only update the encoder).
+        // Standby: try again when the lock watch sees it deleted, or after lock_retry
+        // (publishes meanwhile only update the encoder).
         st_.role = PublisherRole::Standby;
         st_.synced = false;
         st_.keys = 0;
         report_role();
         const auto until = std::chrono::steady_clock::now() + opts_.lock_retry;
-        while (!stopped_ && std::chrono::steady_clock::now() < until) {
+        while (!stopped_ && !lock_free_ && std::chrono::steady_clock::now() < until) {
           co_await sleep(std::chrono::duration_cast<std::chrono::milliseconds>(
               until - std::chrono::steady_clock::now()));
         }

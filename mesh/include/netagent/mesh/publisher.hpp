@@ -13,13 +13,14 @@
 // Single writer per cluster (PublisherOptions::lock_holder set, as the agent does): every agent
 // of a cluster has the whole cluster's state, so only one of them writes it. The writer is the
 // one holding the cluster's publisher lock, kvstore::publisher_lock_key(cluster), created by a
-// transaction "create revision == 0 -> put <holder name> under my lease". The others stand by
-// and try again every lock_retry; when the holder's lease ends (it died: TTL; it was
-// decommissioned: revoked) the lock and every key go with it, and the first standby to take
-// the lock reconciles and writes everything again. Every write of the leader is fenced by
-// "the lock is under my lease", so a publisher that lost the lock can never overwrite the new
-// leader's keys. An agent restarting within the TTL takes its remembered lease over and with it
-// the lock (same lease), or, with a new lease, the lock that names it (same holder).
+// transaction "create revision == 0 -> put <holder name> under my lease". The others stand by,
+// watch the lock and try again when it is deleted (and every lock_retry in any case); when the
+// holder's lease ends (it died: TTL; it was decommissioned: revoked) the lock and every key go with
+// it, and the first standby to take the lock reconciles and writes everything again. Every write of
+// the leader is fenced by "the lock is under my lease", so a publisher that lost the lock can never
+// overwrite the new leader's keys. An agent restarting within the TTL takes its remembered lease
+// over and with it the lock (same lease), or, with a new lease, the lock that names it (same
+// holder).
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
@@ -27,6 +28,7 @@
 #include <string>
 
 #include "netagent/mesh/etcd_client.hpp"
+#include "netagent/mesh/etcd_watch.hpp"
 #include "netagent/mesh/lease_keeper.hpp"
 #include "netagent/mesh/publish_plan.hpp"
 
@@ -48,8 +50,8 @@ struct PublisherOptions {
   // This publisher's name in the cluster's publisher lock (the agent's node name). Empty: no
   // election, this publisher always writes (one publisher per cluster).
   std::string lock_holder;
-  // How often a standby tries to take the lock (and so the longest a lock that was released
-  // stays unheld).
+  // How often a standby tries to take the lock even without seeing it deleted (it watches the
+  // lock and tries at once when it goes).
   std::chrono::milliseconds lock_retry{1000};
 };
 
@@ -136,7 +138,10 @@ class StatePublisher : public std::enable_shared_from_this<StatePublisher> {
   WrittenKeys written_;
   int64_t lease_ = 0;
   bool need_reconcile_ = true;
-  bool leader_ = false;  // holds the lock (always true without election once publishing)
+  bool leader_ = false;
+  bool lock_free_ = false;  // the lock watch saw the lock deleted: try to take it now
+  std::shared_ptr<Watch>
+      lock_watch_;  // holds the lock (always true without election once publishing)
   bool dirty_ = false;
   bool stopped_ = false;
   bool running_ = false;
