@@ -225,6 +225,7 @@ void StatePublisher::lose_lock(const std::string& why) {
   full_plan_ = true;
   ++st_.lock_losses;
   st_.role = PublisherRole::Standby;
+  st_.holder.clear();  // known again after the next try to take the lock
   st_.synced = false;
   st_.keys = 0;
   st_.last_error = why;

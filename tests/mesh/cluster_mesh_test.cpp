@@ -304,6 +304,64 @@ TEST_F(ClusterMeshTest, OnePublisherPerClusterByLockAndTakeoverOnRevoke) {
   infra2->stop();
 }
 
+TEST_F(ClusterMeshTest, APublisherThatLostTheLockStepsDownAtItsNextWrite) {
+  auto opts = [&](const std::string& node) {
+    auto o = options({"infra", 1}, "10.1.0.0/16", *etcd_infra_, "apps", *etcd_apps_);
+    o.publisher.lock_holder = node;
+    o.publisher.lease_file = state_dir_->path() + "/" + node + ".lease";
+    return o;
+  };
+  Recorder rec2;
+  infra_ = make(opts("infra-1"), rec_infra_);
+  auto infra2 = make(opts("infra-2"), rec2);
+  apps_ = make(options({"apps", 2}, "10.2.0.0/16", *etcd_apps_, "infra", *etcd_infra_), rec_apps_);
+  infra_->start();
+  apps_->start();
+  infra_->publish(infra_state(3));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return infra_->status().publisher.synced; }, 5s));
+  infra2->start();
+  infra2->publish(infra_state(3));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return infra2->status().publisher.role == PublisherRole::Standby; }, 5s));
+  // An operator deletes the lock: infra-2 (watching it) takes it and rewrites the keys under its
+  // lease; infra-1 still believes it leads until its next write is refused by the fence.
+  auto c = EtcdClient::create(io_, etcd_config(etcd_infra_->url(), "infra"));
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(testing::run_co(io_, (*c)->del("cilium/.publisher/infra")).ok());
+  ASSERT_TRUE(run_until(
+      io_,
+      [&] {
+        auto p = infra2->status().publisher;
+        return p.role == PublisherRole::Leader && p.synced;
+      },
+      3s))
+      << to_json(infra2->status()).dump(2);
+  infra_->publish(infra_state(5));
+  ASSERT_TRUE(run_until(
+      io_,
+      [&] {
+        auto p = infra_->status().publisher;
+        return p.role == PublisherRole::Standby && p.holder == "infra-2";
+      },
+      3s))
+      << to_json(infra_->status()).dump(2);
+  EXPECT_EQ(infra_->status().publisher.lock_losses, 1u);
+  EXPECT_EQ(infra_->status().publisher.holder, "infra-2");
+  // Nothing of infra-1's refused write reached etcd; the leader's does.
+  run_for(io_, 300ms);
+  EXPECT_EQ(remote_of(*apps_, "infra").endpoints.size(), 3u);
+  infra2->publish(infra_state(5));
+  EXPECT_TRUE(run_until(
+      io_, [&] { return remote_of(*apps_, "infra").endpoints.size() == 5; }, 3s));
+  auto keys = testing::run_co(io_, (*c)->range_all("cilium/"));
+  ASSERT_TRUE(keys.ok());
+  for (const auto& kv : keys->kvs)
+    EXPECT_EQ(kv.lease, infra2->status().publisher.lease_id) << kv.key;
+  (*c)->shutdown();
+  infra2->stop();
+}
+
 TEST_F(ClusterMeshTest, EntriesOfAPublisherThatDiedExpireWithItsLease) {
   make_both();
   infra_->publish(infra_state(3));
