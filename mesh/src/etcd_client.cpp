@@ -258,32 +258,80 @@ asio::awaitable<Result<int64_t>> EtcdClient::del(std::string key, bool prefix) {
   co_return detail::get_i64(*j, "deleted");
 }
 
-asio::awaitable<Result<ResponseHeader>> EtcdClient::txn(std::vector<TxnOp> ops) {
-  json success = json::array();
+namespace {
+
+json txn_ops_json(const std::vector<TxnOp>& ops) {
+  json out = json::array();
   for (const auto& op : ops) {
     switch (op.kind) {
       case TxnOp::Kind::Put: {
         json put = {{"key", base64_encode(op.key)}, {"value", base64_encode(op.value)}};
         if (op.lease != 0) put["lease"] = std::to_string(op.lease);
-        success.push_back({{"request_put", std::move(put)}});
+        out.push_back({{"request_put", std::move(put)}});
         break;
       }
       case TxnOp::Kind::Delete:
-        success.push_back({{"request_delete_range", {{"key", base64_encode(op.key)}}}});
+        out.push_back({{"request_delete_range", {{"key", base64_encode(op.key)}}}});
         break;
       case TxnOp::Kind::DeletePrefix:
-        success.push_back({{"request_delete_range",
-                            {{"key", base64_encode(op.key)},
-                             {"range_end", base64_encode(prefix_range_end(op.key))}}}});
+        out.push_back({{"request_delete_range",
+                        {{"key", base64_encode(op.key)},
+                         {"range_end", base64_encode(prefix_range_end(op.key))}}}});
         break;
     }
   }
-  json req = {{"success", std::move(success)}};
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<Result<ResponseHeader>> EtcdClient::txn(std::vector<TxnOp> ops) {
+  json req = {{"success", txn_ops_json(ops)}};
   auto body = co_await call("/v3/kv/txn", req.dump());
   if (!body) co_return body.error();
   auto j = detail::parse_json(*body, "/v3/kv/txn");
   if (!j) co_return j.error();
   co_return detail::parse_header(*j);
+}
+
+asio::awaitable<Result<TxnResult>> EtcdClient::txn_if(std::vector<TxnCompare> compare,
+                                                      std::vector<TxnOp> success,
+                                                      std::vector<TxnOp> failure) {
+  json cmp = json::array();
+  for (const auto& c : compare) {
+    json one = {{"result", "EQUAL"}, {"key", base64_encode(c.key)}};
+    switch (c.target) {
+      case TxnCompare::Target::CreateRevision:
+        one["target"] = "CREATE";
+        one["create_revision"] = std::to_string(c.number);
+        break;
+      case TxnCompare::Target::ModRevision:
+        one["target"] = "MOD";
+        one["mod_revision"] = std::to_string(c.number);
+        break;
+      case TxnCompare::Target::Lease:
+        one["target"] = "LEASE";
+        one["lease"] = std::to_string(c.number);
+        break;
+      case TxnCompare::Target::Value:
+        one["target"] = "VALUE";
+        one["value"] = base64_encode(c.value);
+        break;
+    }
+    cmp.push_back(std::move(one));
+  }
+  json req = {{"compare", std::move(cmp)},
+              {"success", txn_ops_json(success)},
+              {"failure", txn_ops_json(failure)}};
+  auto body = co_await call("/v3/kv/txn", req.dump());
+  if (!body) co_return body.error();
+  auto j = detail::parse_json(*body, "/v3/kv/txn");
+  if (!j) co_return j.error();
+  TxnResult r;
+  r.header = detail::parse_header(*j);
+  // The gateway leaves out fields at their default value: no "succeeded" means false.
+  if (auto it = j->find("succeeded"); it != j->end() && it->is_boolean()) r.succeeded = *it;
+  co_return r;
 }
 
 asio::awaitable<Result<int64_t>> EtcdClient::compact(int64_t revision) {

@@ -12,6 +12,10 @@ namespace netagent::mesh::kvstore {
 
 using json = nlohmann::json;
 
+std::string publisher_lock_key(std::string_view cluster) {
+  return std::string(kPublisherLockPrefix) + std::string(cluster);
+}
+
 std::string cluster_config_key(std::string_view cluster) {
   return std::string(kClusterConfigPrefix) + std::string(cluster);
 }

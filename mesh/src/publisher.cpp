@@ -26,7 +26,22 @@ std::string rfc3339_now() {
   return buf;
 }
 
+// The error a fenced write returns when the lock is no longer under our lease.
+constexpr std::string_view kLockLost = "the publisher lock is no longer held by this publisher";
+
 }  // namespace
+
+const char* to_string(PublisherRole r) {
+  switch (r) {
+    case PublisherRole::Pending:
+      return "pending";
+    case PublisherRole::Leader:
+      return "leader";
+    case PublisherRole::Standby:
+      return "standby";
+  }
+  return "pending";
+}
 
 StatePublisher::StatePublisher(std::shared_ptr<EtcdClient> client, ClusterInfo cluster,
                                std::vector<Ipv4Prefix> pod_cidrs, PublisherOptions opts)
@@ -35,7 +50,10 @@ StatePublisher::StatePublisher(std::shared_ptr<EtcdClient> client, ClusterInfo c
       pod_cidrs_(std::move(pod_cidrs)),
       opts_(std::move(opts)),
       wake_(client_->io()),
-      encoder_(cluster_, pod_cidrs_, rfc3339_now()) {}
+      encoder_(cluster_, pod_cidrs_, rfc3339_now()) {
+  st_.election = !opts_.lock_holder.empty();
+  if (st_.election) st_.lock_key = kvstore::publisher_lock_key(cluster_.name);
+}
 
 StatePublisher::~StatePublisher() = default;
 
@@ -43,25 +61,48 @@ void StatePublisher::start() {
   if (running_) return;
   running_ = true;
   std::weak_ptr<StatePublisher> weak = shared_from_this();
-  keeper_ =
-      std::make_shared<LeaseKeeper>(client_, opts_.lease_ttl,
-                                    LeaseKeeper::Callbacks{[weak](int64_t id, bool) {
-                                                             if (auto self = weak.lock()) {
-                                                               self->lease_ = id;
-                                                               self->need_reconcile_ = true;
-                                                               self->remember_lease(id);
-                                                               self->wake();
-                                                             }
-                                                           },
-                                                           [weak](int64_t, const std::string& why) {
-                                                             if (auto self = weak.lock()) {
-                                                               self->lease_ = 0;
-                                                               self->need_reconcile_ = true;
-                                                               self->st_.last_error = why;
-                                                               self->st_.synced = false;
-                                                             }
-                                                           }});
+  keeper_ = std::make_shared<LeaseKeeper>(
+      client_, opts_.lease_ttl,
+      LeaseKeeper::Callbacks{[weak](int64_t id, bool) {
+                               if (auto self = weak.lock()) {
+                                 self->lease_ = id;
+                                 self->need_reconcile_ = true;
+                                 self->remember_lease(id);
+                                 self->wake();
+                               }
+                             },
+                             [weak](int64_t, const std::string& why) {
+                               if (auto self = weak.lock()) {
+                                 self->lease_ = 0;
+                                 // The lock was under the lease.
+                                 self->leader_ = false;
+                                 self->st_.role = PublisherRole::Pending;
+                                 self->need_reconcile_ = true;
+                                 self->st_.last_error = why;
+                                 self->st_.synced = false;
+                               }
+                             }});
   keeper_->start(remembered_lease());
+  if (st_.election) {
+    // Standbys react to the lock's deletion at once instead of at their next retry.
+    auto on_update = [weak](WatchUpdate&& u) {
+      auto self = weak.lock();
+      if (!self) return;
+      bool present = false, deleted = false;
+      for (const auto& kv : u.kvs)
+        present |= kv.key == self->st_.lock_key;
+      for (const auto& e : u.events) {
+        if (e.kv.key != self->st_.lock_key) continue;
+        deleted = e.type == WatchEvent::Type::Delete;
+        present = !deleted;
+      }
+      if (deleted || (u.kind == WatchUpdate::Kind::Resync && !present)) {
+        self->lock_free_ = true;
+        self->wake();
+      }
+    };
+    lock_watch_ = client_->watch(st_.lock_key, WatchOptions{}, WatchHandler{on_update, {}});
+  }
   asio::co_spawn(
       client_->io(),
       [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->run(); },
@@ -71,6 +112,7 @@ void StatePublisher::start() {
 void StatePublisher::stop(bool revoke) {
   stopped_ = true;
   if (keeper_) keeper_->stop(revoke);
+  if (lock_watch_) lock_watch_->cancel();
   wake_.cancel();
 }
 
@@ -124,6 +166,71 @@ asio::awaitable<void> StatePublisher::sleep(std::chrono::milliseconds d) {
   co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
+asio::awaitable<Status> StatePublisher::write(const std::vector<TxnOp>& ops) {
+  if (!st_.election) {
+    auto r = co_await client_->txn(ops);
+    if (!r) co_return r.error();
+    co_return Status{};
+  }
+  // Fenced: written only while the lock is under our lease, so a publisher that lost the lock
+  // (its lease expired and another agent took over) can never overwrite the new leader's keys.
+  // (vectors built outside co_await: GCC 12 miscompiles braced lists in co_await operands)
+  std::vector<TxnCompare> fence{TxnCompare::lease(st_.lock_key, lease_)};
+  auto r = co_await client_->txn_if(std::move(fence), ops);
+  if (!r) co_return r.error();
+  if (!r->succeeded) co_return Error{std::string(kLockLost)};
+  co_return Status{};
+}
+
+asio::awaitable<Result<bool>> StatePublisher::acquire() {
+  auto self = shared_from_this();
+  const std::string& key = st_.lock_key;
+  const std::string& me = opts_.lock_holder;
+  std::vector<TxnCompare> absent{TxnCompare::absent(key)};
+  std::vector<TxnOp> take{TxnOp::put(key, me, lease_)};
+  auto r = co_await client_->txn_if(std::move(absent), take);
+  if (!r) co_return r.error().wrap("take the publisher lock " + key);
+  if (r->succeeded) {
+    st_.holder = me;
+    co_return true;
+  }
+  auto cur = co_await client_->range(key);
+  if (!cur) co_return cur.error().wrap("read the publisher lock " + key);
+  if (cur->kvs.empty()) {  // released in between: the next try may take it
+    st_.holder.clear();
+    co_return false;
+  }
+  const KeyValue& kv = cur->kvs.front();
+  st_.holder = kv.value;
+  if (kv.lease == lease_) co_return true;  // a restart that took its remembered lease over
+  if (kv.value != me) co_return false;
+  // Ours from a previous run under another lease that is still alive (the lease file was lost):
+  // move it to this lease. The reconcile that follows moves the keys too.
+  std::vector<TxnCompare> same{TxnCompare::mod_revision(key, kv.mod_revision)};
+  auto t = co_await client_->txn_if(std::move(same), take);
+  if (!t) co_return t.error().wrap("take over the publisher lock " + key);
+  co_return t->succeeded;
+}
+
+void StatePublisher::report_role() {
+  if (st_.role == reported_role_ && st_.holder == reported_holder_) return;
+  reported_role_ = st_.role;
+  reported_holder_ = st_.holder;
+  if (on_role_) on_role_(st_.role, st_.holder);
+}
+
+void StatePublisher::lose_lock(const std::string& why) {
+  leader_ = false;
+  need_reconcile_ = true;
+  full_plan_ = true;
+  ++st_.lock_losses;
+  st_.role = PublisherRole::Standby;
+  st_.holder.clear();  // known again after the next try to take the lock
+  st_.synced = false;
+  st_.keys = 0;
+  st_.last_error = why;
+}
+
 void StatePublisher::apply_written(const std::vector<TxnOp>& ops) {
   for (const auto& op : ops) {
     if (op.kind == TxnOp::Kind::Put) {
@@ -161,7 +268,7 @@ asio::awaitable<Status> StatePublisher::reconcile() {
 asio::awaitable<Status> StatePublisher::execute(PublishPlan plan) {
   auto self = shared_from_this();
   auto one = [&](std::vector<TxnOp> ops) -> asio::awaitable<Status> {
-    auto r = co_await client_->txn(ops);
+    auto r = co_await write(ops);
     if (!r) co_return r.error();
     ++st_.txns;
     apply_written(ops);
@@ -190,7 +297,7 @@ asio::awaitable<Status> StatePublisher::execute(PublishPlan plan) {
           [self, g]() -> asio::awaitable<void> {
             while (g->next < g->batches.size() && !g->failed && !self->stopped_) {
               size_t idx = g->next++;
-              auto r = co_await self->client_->txn(g->batches[idx]);
+              auto r = co_await self->write(g->batches[idx]);
               if (!r) {
                 if (!g->failed) g->failed = r.error();
                 break;
@@ -225,6 +332,52 @@ asio::awaitable<void> StatePublisher::run() {
       if (!dirty_) co_await sleep(std::chrono::milliseconds::max());
       dirty_ = false;
       continue;
+    }
+    if (!leader_ && !st_.election) {
+      leader_ = true;
+      st_.role = PublisherRole::Leader;
+    }
+    if (!leader_) {
+      lock_free_ = false;
+      auto won = co_await acquire();
+      if (stopped_) co_return;
+      if (!won) {
+        ++st_.errors;
+        st_.connected = false;
+        st_.last_error = won.error().message;
+        if (is_lease_not_found(won.error())) {  // our lease expired: a new one, then again
+          lease_ = 0;
+          keeper_->reset();
+          continue;
+        }
+        delay_ = delay_.count() == 0 ? opts_.retry_min : std::min(delay_ * 2, opts_.retry_max);
+        co_await sleep(delay_);
+        continue;
+      }
+      delay_ = std::chrono::milliseconds(0);
+      st_.connected = true;
+      st_.last_error.clear();
+      if (!*won) {
+        // Standby: try again when the lock watch sees it deleted, or after lock_retry
+        // (publishes meanwhile only update the encoder).
+        st_.role = PublisherRole::Standby;
+        st_.synced = false;
+        st_.keys = 0;
+        report_role();
+        const auto until = std::chrono::steady_clock::now() + opts_.lock_retry;
+        while (!stopped_ && !lock_free_ && std::chrono::steady_clock::now() < until) {
+          co_await sleep(std::chrono::duration_cast<std::chrono::milliseconds>(
+              until - std::chrono::steady_clock::now()));
+        }
+        continue;
+      }
+      // Leader: read back what etcd holds (the previous holder's keys went with its lease) and
+      // write everything that is missing or differs.
+      leader_ = true;
+      st_.role = PublisherRole::Leader;
+      ++st_.acquisitions;
+      need_reconcile_ = true;
+      report_role();
     }
     if (need_reconcile_) {
       auto st = co_await reconcile();
@@ -267,6 +420,12 @@ asio::awaitable<void> StatePublisher::run() {
       st_.connected = false;
       st_.last_error = st.error().message;
       full_plan_ = true;  // some of the plan may not have been written
+      if (st.error().message == kLockLost) {
+        // Another agent holds the lock now (ours went with an expired lease): stand by.
+        lose_lock("publisher lock " + st_.lock_key + " taken by another agent: standing by");
+        report_role();
+        continue;
+      }
       if (st.error().message.find("too many operations in txn request") != std::string::npos &&
           opts_.max_txn_ops > 1) {
         opts_.max_txn_ops /= 2;  // the server's --max-txn-ops is lower than ours

@@ -78,7 +78,13 @@ json to_json(const MeshStatus& s) {
                {"reconciles", p.reconciles},
                {"leaseGrants", p.lease.grants},
                {"leaseRenewals", p.lease.renewals},
-               {"leaseLosses", p.lease.losses}};
+               {"leaseLosses", p.lease.losses},
+               {"role", to_string(p.role)},
+               {"election", p.election},
+               {"lockKey", p.lock_key},
+               {"holder", p.holder},
+               {"lockAcquisitions", p.acquisitions},
+               {"lockLosses", p.lock_losses}};
   }
   return json{{"cluster", {{"name", s.local.name}, {"id", s.local.id}}},
               {"podCIDRs", s.pod_cidrs},
@@ -151,6 +157,9 @@ std::string to_prometheus(const MeshStatus& s) {
     };
     pub("netagent_clustermesh_publish_connected", "gauge",
         "1 when the last operation on this cluster's etcd worked.", p.connected);
+    pub("netagent_clustermesh_publisher_leader", "gauge",
+        "1 while this agent holds its cluster's publisher lock and writes the cluster's state.",
+        p.role == PublisherRole::Leader);
     pub("netagent_clustermesh_publish_synced", "gauge",
         "1 when this cluster's etcd holds exactly the local state.", p.synced);
     pub("netagent_clustermesh_published_keys", "gauge", "Keys published under our lease.",

@@ -48,13 +48,20 @@ NETCTL_COMMANDS(clustermesh) {
           out << "publishing: no (no etcd configured for this cluster)\n";
         } else {
           out << "publishing to " << p.value("endpoint", "") << ": "
-              << (p.value("synced", false)      ? "synced"
-                  : p.value("connected", false) ? "syncing"
-                                                : "disconnected")
+              << (str_or(p, "role", "") == "standby" ? "standby"
+                  : p.value("synced", false)         ? "synced"
+                  : p.value("connected", false)      ? "syncing"
+                                                     : "disconnected")
               << ", " << p.value("keys", 0) << " keys, lease " << p.value("leaseID", 0) << " (TTL "
               << p.value("leaseTTLSeconds", 0) << "s)";
           if (!str_or(p, "lastError", "").empty()) out << ", last error: " << p["lastError"];
           out << "\n";
+          if (p.value("election", false)) {
+            const std::string role = str_or(p, "role", "pending");
+            const std::string holder = str_or(p, "holder", "");
+            out << "publisher: " << role << " (lock " << str_or(p, "lockKey", "") << " held by "
+                << (holder.empty() ? "nobody" : holder) << ")\n";
+          }
         }
         json rows = json::array();
         for (const auto& r : body.value("remoteClusters", json::array())) {

@@ -240,6 +240,128 @@ TEST_F(ClusterMeshTest, PublishWatchAndDeleteAcrossTwoClusters) {
   EXPECT_EQ(infra_->status().publisher.deletes, 3u);
 }
 
+TEST_F(ClusterMeshTest, OnePublisherPerClusterByLockAndTakeoverOnRevoke) {
+  // Two agents of infra (infra-1, infra-2) with the same state; apps watches infra.
+  auto opts = [&](const std::string& node) {
+    auto o = options({"infra", 1}, "10.1.0.0/16", *etcd_infra_, "apps", *etcd_apps_);
+    o.publisher.lock_holder = node;
+    o.publisher.lock_retry = 200ms;
+    o.publisher.lease_file = state_dir_->path() + "/" + node + ".lease";
+    return o;
+  };
+  Recorder rec2;
+  infra_ = make(opts("infra-1"), rec_infra_);
+  auto infra2 = make(opts("infra-2"), rec2);
+  apps_ = make(options({"apps", 2}, "10.2.0.0/16", *etcd_apps_, "infra", *etcd_infra_), rec_apps_);
+  infra_->start();
+  apps_->start();
+  infra_->publish(infra_state(3));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return infra_->status().publisher.role == PublisherRole::Leader; }, 5s))
+      << to_json(infra_->status()).dump(2);
+  infra2->start();
+  infra2->publish(infra_state(3));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return infra2->status().publisher.role == PublisherRole::Standby; }, 5s))
+      << to_json(infra2->status()).dump(2);
+  ASSERT_TRUE(run_until(
+      io_, [&] { return remote_of(*apps_, "infra").endpoints.size() == 3; }, 5s));
+  EXPECT_EQ(infra2->status().publisher.holder, "infra-1");
+  EXPECT_EQ(infra2->status().publisher.puts, 0u);
+  // A change published by both: only the leader writes it.
+  infra_->publish(infra_state(4));
+  infra2->publish(infra_state(4));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return remote_of(*apps_, "infra").endpoints.size() == 4; }, 5s));
+  run_for(io_, 300ms);
+  EXPECT_EQ(infra2->status().publisher.puts, 0u);
+  auto j = to_json(infra2->status());
+  EXPECT_EQ(j["publisher"]["role"], "standby");
+  EXPECT_EQ(j["publisher"]["lockKey"], "cilium/.publisher/infra");
+  EXPECT_NE(to_prometheus(infra_->status())
+                .find("netagent_clustermesh_publisher_leader{"
+                      "source_cluster=\"infra\"} 1"),
+            std::string::npos);
+
+  // Decommissioned (lease revoked): the lock and the keys go at once and infra-2 takes over
+  // within the lock retry; apps sees infra's state complete again.
+  const auto t0 = std::chrono::steady_clock::now();
+  infra_->stop(/*withdraw=*/true);
+  ASSERT_TRUE(run_until(
+      io_, [&] { return infra2->status().publisher.role == PublisherRole::Leader; }, 3s))
+      << to_json(infra2->status()).dump(2);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);
+  ASSERT_TRUE(run_until(
+      io_,
+      [&] {
+        auto st = remote_of(*apps_, "infra");
+        return st.endpoints.size() == 4 && st.services.size() == 1 && st.nodes.size() == 1;
+      },
+      3s))
+      << to_json(apps_->status()).dump(2);
+  EXPECT_EQ(infra2->status().publisher.holder, "infra-2");
+  EXPECT_EQ(infra2->status().publisher.acquisitions, 1u);
+  infra2->stop();
+}
+
+TEST_F(ClusterMeshTest, APublisherThatLostTheLockStepsDownAtItsNextWrite) {
+  auto opts = [&](const std::string& node) {
+    auto o = options({"infra", 1}, "10.1.0.0/16", *etcd_infra_, "apps", *etcd_apps_);
+    o.publisher.lock_holder = node;
+    o.publisher.lease_file = state_dir_->path() + "/" + node + ".lease";
+    return o;
+  };
+  Recorder rec2;
+  infra_ = make(opts("infra-1"), rec_infra_);
+  auto infra2 = make(opts("infra-2"), rec2);
+  apps_ = make(options({"apps", 2}, "10.2.0.0/16", *etcd_apps_, "infra", *etcd_infra_), rec_apps_);
+  infra_->start();
+  apps_->start();
+  infra_->publish(infra_state(3));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return infra_->status().publisher.synced; }, 5s));
+  infra2->start();
+  infra2->publish(infra_state(3));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return infra2->status().publisher.role == PublisherRole::Standby; }, 5s));
+  // An operator deletes the lock: infra-2 (watching it) takes it and rewrites the keys under its
+  // lease; infra-1 still believes it leads until its next write is refused by the fence.
+  auto c = EtcdClient::create(io_, etcd_config(etcd_infra_->url(), "infra"));
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(testing::run_co(io_, (*c)->del("cilium/.publisher/infra")).ok());
+  ASSERT_TRUE(run_until(
+      io_,
+      [&] {
+        auto p = infra2->status().publisher;
+        return p.role == PublisherRole::Leader && p.synced;
+      },
+      3s))
+      << to_json(infra2->status()).dump(2);
+  infra_->publish(infra_state(5));
+  ASSERT_TRUE(run_until(
+      io_,
+      [&] {
+        auto p = infra_->status().publisher;
+        return p.role == PublisherRole::Standby && p.holder == "infra-2";
+      },
+      3s))
+      << to_json(infra_->status()).dump(2);
+  EXPECT_EQ(infra_->status().publisher.lock_losses, 1u);
+  EXPECT_EQ(infra_->status().publisher.holder, "infra-2");
+  // Nothing of infra-1's refused write reached etcd; the leader's does.
+  run_for(io_, 300ms);
+  EXPECT_EQ(remote_of(*apps_, "infra").endpoints.size(), 3u);
+  infra2->publish(infra_state(5));
+  EXPECT_TRUE(run_until(
+      io_, [&] { return remote_of(*apps_, "infra").endpoints.size() == 5; }, 3s));
+  auto keys = testing::run_co(io_, (*c)->range_all("cilium/"));
+  ASSERT_TRUE(keys.ok());
+  for (const auto& kv : keys->kvs)
+    EXPECT_EQ(kv.lease, infra2->status().publisher.lease_id) << kv.key;
+  (*c)->shutdown();
+  infra2->stop();
+}
+
 TEST_F(ClusterMeshTest, EntriesOfAPublisherThatDiedExpireWithItsLease) {
   make_both();
   infra_->publish(infra_state(3));

@@ -150,6 +150,59 @@ TEST_F(EtcdClientTest, TxnAppliesAllOpsInOneRevision) {
       << big.error().message;
 }
 
+TEST_F(EtcdClientTest, ConditionalTxnTakesALockOnceAndFencesOnItsLease) {
+  auto a = run_co(io_, client_->lease_grant(30));
+  auto b = run_co(io_, client_->lease_grant(30));
+  ASSERT_TRUE(a.ok() && b.ok());
+  // "create revision == 0 -> put under my lease": the first takes the lock, the second does not.
+  auto take = [&](int64_t lease, const std::string& who) {
+    std::vector<TxnCompare> cmp{TxnCompare::absent("lock/c")};
+    std::vector<TxnOp> put{TxnOp::put("lock/c", who, lease)};
+    return run_co(io_, client_->txn_if(cmp, put));
+  };
+  auto first = take(a->id, "node-a");
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_TRUE(first->succeeded);
+  auto second = take(b->id, "node-b");
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_FALSE(second->succeeded);
+  auto r = run_co(io_, client_->range("lock/c"));
+  ASSERT_EQ(r->kvs.size(), 1u);
+  EXPECT_EQ(r->kvs[0].value, "node-a");
+  EXPECT_EQ(r->kvs[0].lease, a->id);
+
+  // Writes fenced by "the lock is under my lease": the holder's go through, the other's do not
+  // (and the failure branch runs instead).
+  auto fenced = [&](int64_t lease, const std::string& key) {
+    std::vector<TxnCompare> cmp{TxnCompare::lease("lock/c", lease)};
+    std::vector<TxnOp> ok{TxnOp::put(key, "v", lease)};
+    std::vector<TxnOp> ko{TxnOp::put(key + ".refused", "v")};
+    return run_co(io_, client_->txn_if(cmp, ok, ko));
+  };
+  auto wa = fenced(a->id, "state/a");
+  ASSERT_TRUE(wa.ok()) << wa.error().message;
+  EXPECT_TRUE(wa->succeeded);
+  auto wb = fenced(b->id, "state/b");
+  ASSERT_TRUE(wb.ok()) << wb.error().message;
+  EXPECT_FALSE(wb->succeeded);
+  EXPECT_EQ(keys_of(run_co(io_, client_->range("state/", RangeOptions{.prefix = true}))->kvs),
+            (std::vector<std::string>{"state/a", "state/b.refused"}));
+
+  // The holder's lease revoked: the lock goes with it and the other takes it.
+  ASSERT_TRUE(run_co(io_, client_->lease_revoke(a->id)).ok());
+  auto third = take(b->id, "node-b");
+  ASSERT_TRUE(third.ok()) << third.error().message;
+  EXPECT_TRUE(third->succeeded);
+  // A compare on the mod revision moves a lock only if nobody changed it in between.
+  const int64_t rev = run_co(io_, client_->range("lock/c"))->kvs.at(0).mod_revision;
+  std::vector<TxnCompare> stale{TxnCompare::mod_revision("lock/c", rev - 1)};
+  std::vector<TxnOp> move{TxnOp::put("lock/c", "node-c")};
+  auto moved = run_co(io_, client_->txn_if(stale, move));
+  ASSERT_TRUE(moved.ok());
+  EXPECT_FALSE(moved->succeeded);
+  EXPECT_EQ(run_co(io_, client_->range("lock/c"))->kvs.at(0).value, "node-b");
+}
+
 TEST_F(EtcdClientTest, LeaseExpiryKeepAliveAndRevoke) {
   auto g = run_co(io_, client_->lease_grant(1));
   ASSERT_TRUE(g.ok()) << g.error().message;

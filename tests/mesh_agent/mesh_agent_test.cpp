@@ -15,8 +15,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "etcd_fixture.hpp"
@@ -203,24 +205,31 @@ class MeshAgent : public ::testing::Test {
   }
 
   void start_agent(const std::string& c, std::vector<std::string> extra_args = {}) {
-    agent_.erase(c);
-    cgroup_.emplace(c, std::make_unique<Cgroup>("mag-" + c));
-    bpffs_.emplace(c, std::make_unique<BpffsDir>("mag-" + c));
+    start_agent_as(c, c, spec_[c].node, *node_[c], std::move(extra_args));
+  }
+  // An agent `key` (its socket, state and log under dir/key) of cluster `cluster` (its
+  // manifests) on `host` with --node-name `node`: several agents may serve one cluster.
+  void start_agent_as(const std::string& key, const std::string& cluster, const std::string& node,
+                      Host& host, std::vector<std::string> extra_args = {}) {
+    agent_.erase(key);
+    std::filesystem::create_directories(dir_.path() + "/" + key);
+    if (!cgroup_.contains(key)) cgroup_.emplace(key, std::make_unique<Cgroup>("mag-" + key));
+    if (!bpffs_.contains(key)) bpffs_.emplace(key, std::make_unique<BpffsDir>("mag-" + key));
     std::vector<std::string> argv{NETAGENT_BIN,
                                   "--manifests",
-                                  manifests(c),
+                                  manifests(cluster),
                                   "--node-name",
-                                  spec_[c].node,
+                                  node,
                                   "--devices",
                                   "eth0",
                                   "--cgroup",
-                                  cgroup_[c]->path(),
+                                  cgroup_[key]->path(),
                                   "--bpf-root",
-                                  bpffs_[c]->path() + "/root",
+                                  bpffs_[key]->path() + "/root",
                                   "--state-dir",
-                                  dir_.path() + "/" + c + "/state",
+                                  dir_.path() + "/" + key + "/state",
                                   "--api-socket",
-                                  socket(c),
+                                  socket(key),
                                   "--metrics-addr",
                                   "",
                                   "--clustermesh-lease-ttl",
@@ -228,10 +237,10 @@ class MeshAgent : public ::testing::Test {
                                   "--log-level",
                                   "debug"};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    agent_[c] =
-        std::make_unique<Process>(argv, &node_[c]->ns(), dir_.path() + "/" + c + "/netagent.log");
-    EXPECT_TRUE(wait_until([&] { return !api(c, "/v1/clustermesh", false).is_null(); }, 10s))
-        << agent_[c]->log();
+    agent_[key] =
+        std::make_unique<Process>(argv, &host.ns(), dir_.path() + "/" + key + "/netagent.log");
+    EXPECT_TRUE(wait_until([&] { return !api(key, "/v1/clustermesh", false).is_null(); }, 10s))
+        << agent_[key]->log();
   }
 
   json api(const std::string& c, const std::string& path, bool expect_ok = true) {
@@ -241,6 +250,41 @@ class MeshAgent : public ::testing::Test {
     }
     return r.ok() ? *r : json();
   }
+  json publisher(const std::string& c) {
+    return api(c, "/v1/clustermesh", false).value("publisher", json::object());
+  }
+  // A metric's value as the agent exposes it (-1 when absent).
+  double metric(const std::string& c, const std::string& name) {
+    std::string out;
+    sh(std::string(NETCTL_BIN) + " --socket " + socket(c) + " metrics " + name + " -o json", &out);
+    auto j = json::parse(out, nullptr, false);
+    if (j.is_discarded()) return -1;
+    for (const auto& f : j)
+      for (const auto& smp : f.value("samples", json::array()))
+        return smp["value"].get<double>();
+    return -1;
+  }
+  // Every key under cilium/ in cluster c's etcd, read from the etcd's own namespace.
+  std::vector<mesh::KeyValue> etcd_keys(const std::string& c, const std::string& prefix) {
+    mesh::testing::EnterNetns in(etcd_host_[c]->ns());
+    boost::asio::io_context io;
+    mesh::EtcdConfig cfg;
+    cfg.name = "etcd of " + c;
+    cfg.endpoints = {etcd_[c]->url()};
+    cfg.tls = pki_->client_tls(c + "-ca", c + "-client");
+    auto client = mesh::EtcdClient::create(io, cfg);
+    EXPECT_TRUE(client.ok());
+    if (!client.ok()) return {};
+    auto r = mesh::testing::run_co(io, (*client)->range_all(prefix));
+    (*client)->shutdown();
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().str());
+    return r.ok() ? r->kvs : std::vector<mesh::KeyValue>{};
+  }
+  std::string lock_holder(const std::string& c) {
+    auto kvs = etcd_keys(c, "cilium/.publisher/" + c);
+    return kvs.size() == 1 ? kvs[0].value : "";
+  }
+
   json remote(const std::string& c, const std::string& name) {
     for (const auto& r : api(c, "/v1/clustermesh", false).value("remoteClusters", json::array()))
       if (r.value("name", "") == name) return r;
@@ -530,6 +574,121 @@ TEST_F(MeshAgent, ClusterIdConflictAndOverlappingPodCidrAreRefused) {
   write("apps", "cluster.yaml", cluster_yaml(spec_["apps"]));
   EXPECT_TRUE(wait_until([&] { return connected("infra", "apps", 3); }, 15s))
       << remote("infra", "apps").dump() << logs();
+  EXPECT_TRUE(answered_by({"apps-web\n"})) << logs();
+}
+
+// Two agents in cluster apps (nodes apps-1 and apps-2, the same manifests): one publishes, the
+// other stands by; when the publisher is killed the standby takes the lock over within the lease
+// TTL + the lock retry, and infra's view of apps comes back complete. A graceful restart of the
+// publisher within its TTL keeps the lock.
+TEST_F(MeshAgent, OnePublisherPerClusterAndTheStandbyTakesOver) {
+  write("infra", "slice.yaml", slice_yaml("infra-1", {}));
+  write("apps", "node2.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: apps-2}\nspec: {podCIDRs: "
+        "[10.2.0.0/24]}\nstatus: {addresses: [{type: InternalIP, address: 10.25.11.22}]}\n");
+  node_["apps2"] = lan_->host("apps2", "10.25.11.22/24");
+  start_agent("infra");
+  // apps-2 (no pods of its own) starts first and takes the lock; apps-1 stands by.
+  start_agent_as("apps2", "apps", "apps-2", *node_["apps2"]);
+  ASSERT_TRUE(wait_until([&] { return publisher("apps2").value("role", "") == "leader"; }, 10s))
+      << publisher("apps2").dump() << logs();
+  start_agent("apps");
+  ASSERT_TRUE(wait_until([&] { return publisher("apps").value("role", "") == "standby"; }, 10s))
+      << publisher("apps").dump() << logs();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = remote("infra", "apps");
+        return connected("infra", "apps", 3) && r.value("nodes", 0) == 2 &&
+               r.value("services", 0) == 1;
+      },
+      15s))
+      << remote("infra", "apps").dump() << logs();
+  ASSERT_TRUE(answered_by({"apps-web\n"})) << logs();
+
+  // Only apps-2 writes: the lock names it, every key of apps is under its lease, the standby
+  // wrote nothing and says who publishes.
+  EXPECT_EQ(lock_holder("apps"), "apps-2");
+  auto leader = publisher("apps2"), standby = publisher("apps");
+  EXPECT_EQ(standby.value("holder", ""), "apps-2") << standby.dump();
+  EXPECT_EQ(standby.value("puts", 1), 0) << standby.dump();
+  EXPECT_EQ(standby.value("lockKey", ""), "cilium/.publisher/apps");
+  const int64_t lease = leader.value("leaseID", int64_t(0));
+  ASSERT_NE(lease, 0);
+  size_t keys = 0;
+  for (const auto& kv : etcd_keys("apps", "cilium/")) {
+    EXPECT_EQ(kv.lease, lease) << kv.key << " is not under the publisher's lease";
+    ++keys;
+  }
+  EXPECT_GT(keys, 5u);
+  EXPECT_EQ(metric("apps2", "netagent_clustermesh_publisher_leader"), 1);
+  EXPECT_EQ(metric("apps", "netagent_clustermesh_publisher_leader"), 0);
+  std::string out;
+  sh(std::string(NETCTL_BIN) + " --socket " + socket("apps") + " clustermesh status", &out);
+  EXPECT_NE(out.find("publisher: standby (lock cilium/.publisher/apps held by apps-2)"),
+            std::string::npos)
+      << out;
+
+  // kill -9 the publisher: its lease (and the lock, and every key) expire after the TTL; the
+  // standby takes the lock within ~1 s and writes everything again.
+  const int ttl = leader.value("leaseTTLSeconds", 3);
+  const auto killed = std::chrono::steady_clock::now();
+  agent_["apps2"]->stop(SIGKILL);
+  agent_.erase("apps2");
+  // Meanwhile: when infra lost apps' endpoints (the old lease expired) and got them back.
+  std::optional<double> gone, back;
+  auto watch_gap = [&] {
+    const double t =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+    const auto n = remote("infra", "apps").value("endpointCount", -1);
+    if (n == 0 && !gone) gone = t;
+    if (n == 3 && gone && !back) back = t;
+  };
+  ASSERT_TRUE(wait_until(
+      [&] {
+        watch_gap();
+        return publisher("apps").value("role", "") == "leader";
+      },
+      std::chrono::seconds(ttl + 5)))
+      << publisher("apps").dump() << logs();
+  const double takeover =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  EXPECT_LT(takeover, ttl + 1.5) << "TTL " << ttl << " s";
+  EXPECT_EQ(lock_holder("apps"), "apps-1");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        watch_gap();
+        auto r = remote("infra", "apps");
+        return connected("infra", "apps", 3) && r.value("nodes", 0) == 2 &&
+               r.value("services", 0) == 1 && r.value("identities", 0) > 0;
+      },
+      5s))
+      << remote("infra", "apps").dump() << logs();
+  const double complete =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  EXPECT_TRUE(answered_by({"apps-web\n"})) << logs();
+  std::printf(
+      "[   INFO   ] lease TTL %d s: standby took over %.2f s after kill -9, infra saw "
+      "apps complete again after %.2f s (its endpoints gone at %.2f s, back at %.2f s)\n",
+      ttl, takeover, complete, gone.value_or(-1), back.value_or(-1));
+  EXPECT_EQ(metric("apps", "netagent_clustermesh_publisher_leader"), 1);
+
+  // apps-2 comes back: it stands by. The publisher apps-1 restarted gracefully (SIGTERM, not a
+  // decommission) within its TTL keeps the lock (its remembered lease) and rewrites nothing.
+  start_agent_as("apps2", "apps", "apps-2", *node_["apps2"]);
+  ASSERT_TRUE(wait_until([&] { return publisher("apps2").value("role", "") == "standby"; }, 10s))
+      << publisher("apps2").dump() << logs();
+  const int64_t lease1 = publisher("apps").value("leaseID", int64_t(0));
+  const auto events = remote("infra", "apps").value("events", uint64_t(0));
+  agent_["apps"]->stop(SIGTERM);
+  start_agent("apps");
+  ASSERT_TRUE(wait_until([&] { return publisher("apps").value("role", "") == "leader"; }, 10s))
+      << publisher("apps").dump() << logs();
+  EXPECT_EQ(publisher("apps").value("leaseID", int64_t(0)), lease1);
+  EXPECT_TRUE(wait_until([&] { return publisher("apps").value("synced", false); }, 5s));
+  EXPECT_EQ(publisher("apps").value("puts", 1), 0) << publisher("apps").dump();
+  EXPECT_EQ(lock_holder("apps"), "apps-1");
+  EXPECT_EQ(publisher("apps2").value("role", ""), "standby");
+  EXPECT_EQ(remote("infra", "apps").value("events", uint64_t(0)), events);
   EXPECT_TRUE(answered_by({"apps-web\n"})) << logs();
 }
 

@@ -192,6 +192,9 @@ Status MeshReconciler::configure(const k8s::Snapshot& snap) {
   o.remotes = cfg->remotes;
   o.publisher.lease_ttl = std::chrono::seconds(agent_.config().clustermesh_lease_ttl);
   o.publisher.lease_file = agent_.config().state_dir + "/clustermesh-lease";
+  // One writer per cluster: the agent holding the cluster's publisher lock (see
+  // docs/clustermesh.md, "Publishing").
+  o.publisher.lock_holder = agent_.config().node_name;
   auto m = mesh::ClusterMesh::create(agent_.io(), std::move(o),
                                      [this, alive = alive_](const mesh::StateChanges& c) {
                                        if (*alive) on_remote_change(c);
@@ -203,6 +206,18 @@ Status MeshReconciler::configure(const k8s::Snapshot& snap) {
   }
   mesh_ = std::move(*m);
   key_ = std::move(k);
+  if (auto* pub = mesh_->publisher()) {
+    pub->on_role([cluster = key_->local.name, me = agent_.config().node_name](
+                     mesh::PublisherRole role, const std::string& holder) {
+      if (role == mesh::PublisherRole::Leader) {
+        spdlog::info("clustermesh: {} holds the publisher lock of cluster {}: publishing", me,
+                     cluster);
+      } else if (role == mesh::PublisherRole::Standby) {
+        spdlog::info("clustermesh: standby: {} publishes cluster {}",
+                     holder.empty() ? std::string("nobody") : holder, cluster);
+      }
+    });
+  }
   std::vector<std::string> names;
   for (const auto& r : cfg->remotes)
     names.push_back(r.name);
@@ -389,6 +404,8 @@ nlohmann::json MeshReconciler::status() const {
     j["remote_endpoints"] = endpoints;
     j["remote_services"] = services;
     j["publisher_synced"] = s.publishing && s.publisher.synced;
+    j["publisher_role"] = s.publishing ? mesh::to_string(s.publisher.role) : "none";
+    j["publisher_holder"] = s.publishing ? s.publisher.holder : "";
   }
   return j;
 }
@@ -449,6 +466,12 @@ void MeshReconciler::register_metrics(metrics::Registry& registry) {
               "1 when the last operation on this cluster's etcd worked", {}, p.connected);
       c.gauge("netagent_clustermesh_publish_synced",
               "1 when this cluster's etcd holds exactly the local state", {}, p.synced);
+      c.gauge("netagent_clustermesh_publisher_leader",
+              "1 while this agent holds its cluster's publisher lock and writes the cluster's "
+              "state (0: standby, another agent of the cluster publishes)",
+              {}, p.role == mesh::PublisherRole::Leader);
+      c.counter("netagent_clustermesh_publisher_acquisitions_total",
+                "Times this agent took its cluster's publisher lock", {}, double(p.acquisitions));
       c.gauge("netagent_clustermesh_published_keys", "Keys published under the agent's lease", {},
               double(p.keys));
       c.counter("netagent_clustermesh_publish_puts_total", "Keys written", {}, double(p.puts));

@@ -104,6 +104,30 @@ struct TxnOp {
   static TxnOp del_prefix(std::string k) { return TxnOp{Kind::DeletePrefix, std::move(k), {}, 0}; }
 };
 
+// A condition of a conditional transaction (txn_if): `key`'s target compared EQUAL to `number`
+// (create/mod revision, lease id) or `value`. A key that does not exist has create revision,
+// mod revision and lease 0 (so CreateRevision == 0 means "absent": etcd's lock idiom).
+struct TxnCompare {
+  enum class Target { CreateRevision, ModRevision, Lease, Value };
+  Target target = Target::CreateRevision;
+  std::string key;
+  int64_t number = 0;
+  std::string value;
+
+  static TxnCompare absent(std::string k) { return {Target::CreateRevision, std::move(k), 0, {}}; }
+  static TxnCompare mod_revision(std::string k, int64_t rev) {
+    return {Target::ModRevision, std::move(k), rev, {}};
+  }
+  static TxnCompare lease(std::string k, int64_t id) {
+    return {Target::Lease, std::move(k), id, {}};
+  }
+};
+
+struct TxnResult {
+  ResponseHeader header;
+  bool succeeded = false;  // every compare held: the success ops ran (else the failure ops)
+};
+
 struct LeaseGrant {
   int64_t id = 0;
   int64_t ttl = 0;  // seconds
@@ -141,6 +165,10 @@ class EtcdClient : public std::enable_shared_from_this<EtcdClient> {
   // All ops in one transaction with no compare (etcd limits a txn to --max-txn-ops, 128 by
   // default; callers batch).
   boost::asio::awaitable<Result<ResponseHeader>> txn(std::vector<TxnOp> ops);
+  // If every compare holds, `success` runs, else `failure`; one revision either way.
+  boost::asio::awaitable<Result<TxnResult>> txn_if(std::vector<TxnCompare> compare,
+                                                   std::vector<TxnOp> success,
+                                                   std::vector<TxnOp> failure = {});
   boost::asio::awaitable<Result<int64_t>> compact(int64_t revision);
 
   // Leases. keepalive returns the remaining TTL; 0 means the lease is gone (expired or revoked).

@@ -28,8 +28,12 @@ inline constexpr std::string_view kServicesPrefix = "cilium/state/services/v1/";
 inline constexpr std::string_view kIdentitiesPrefix = "cilium/state/identities/v1/id/";
 inline constexpr std::string_view kIpPrefix = "cilium/state/ip/v1/";
 inline constexpr std::string_view kSyncedPrefix = "cilium/synced/";
+// The cluster's publisher lock (value: the holder's node name, under the holder's lease): only
+// the agent holding it publishes the cluster's state. Not a state key: watchers ignore it.
+inline constexpr std::string_view kPublisherLockPrefix = "cilium/.publisher/";
 
 std::string cluster_config_key(std::string_view cluster);
+std::string publisher_lock_key(std::string_view cluster);
 std::string node_key(std::string_view cluster, std::string_view node);
 std::string service_key(std::string_view cluster, std::string_view ns, std::string_view name);
 std::string identity_key(uint32_t id);

@@ -9,6 +9,18 @@
 // every publish() is a diff against what etcd holds: only changed keys are written, in
 // transactions of up to --max-txn-ops operations, several in flight at once. Publishes that
 // arrive while a round is running are coalesced into the next round.
+//
+// Single writer per cluster (PublisherOptions::lock_holder set, as the agent does): every agent
+// of a cluster has the whole cluster's state, so only one of them writes it. The writer is the
+// one holding the cluster's publisher lock, kvstore::publisher_lock_key(cluster), created by a
+// transaction "create revision == 0 -> put <holder name> under my lease". The others stand by,
+// watch the lock and try again when it is deleted (and every lock_retry in any case); when the
+// holder's lease ends (it died: TTL; it was decommissioned: revoked) the lock and every key go with
+// it, and the first standby to take the lock reconciles and writes everything again. Every write of
+// the leader is fenced by "the lock is under my lease", so a publisher that lost the lock can never
+// overwrite the new leader's keys. An agent restarting within the TTL takes its remembered lease
+// over and with it the lock (same lease), or, with a new lease, the lock that names it (same
+// holder).
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
@@ -16,6 +28,7 @@
 #include <string>
 
 #include "netagent/mesh/etcd_client.hpp"
+#include "netagent/mesh/etcd_watch.hpp"
 #include "netagent/mesh/lease_keeper.hpp"
 #include "netagent/mesh/publish_plan.hpp"
 
@@ -34,7 +47,20 @@ struct PublisherOptions {
   std::chrono::milliseconds retry_min{200};
   std::chrono::milliseconds retry_max{5000};
   std::string lease_file;  // remembers the lease id across restarts; "" = do not
+  // This publisher's name in the cluster's publisher lock (the agent's node name). Empty: no
+  // election, this publisher always writes (one publisher per cluster).
+  std::string lock_holder;
+  // How often a standby tries to take the lock even without seeing it deleted (it watches the
+  // lock and tries at once when it goes).
+  std::chrono::milliseconds lock_retry{1000};
 };
+
+enum class PublisherRole {
+  Pending,  // no lease or no state yet: not competing
+  Leader,   // holds the lock (or no election): writes the cluster's state
+  Standby,  // another agent holds the lock
+};
+const char* to_string(PublisherRole r);
 
 struct PublisherStatus {
   std::string endpoint;    // the etcd endpoint in use
@@ -52,6 +78,12 @@ struct PublisherStatus {
   uint64_t deletes = 0;
   uint64_t errors = 0;
   uint64_t reconciles = 0;
+  PublisherRole role = PublisherRole::Pending;
+  bool election = false;      // lock_holder set: one publisher per cluster by lock
+  std::string lock_key;       // the cluster's publisher lock
+  std::string holder;         // who holds it (as last seen; ourselves while leader)
+  uint64_t acquisitions = 0;  // times this publisher became the leader
+  uint64_t lock_losses = 0;   // times it found the lock gone or held by another
   LeaseStatus lease;
 };
 
@@ -72,11 +104,21 @@ class StatePublisher : public std::enable_shared_from_this<StatePublisher> {
   PublisherStatus status() const;
   // Called after every round that left etcd holding exactly the desired state.
   void on_synced(std::function<void()> fn) { on_synced_ = std::move(fn); }
+  // Called when this publisher becomes the leader or a standby, or the holder it sees changes.
+  void on_role(std::function<void(PublisherRole, const std::string& holder)> fn) {
+    on_role_ = std::move(fn);
+  }
 
  private:
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<Status> reconcile();
   boost::asio::awaitable<Status> execute(PublishPlan plan);
+  // One batch of the plan; fenced by the lock when electing.
+  boost::asio::awaitable<Status> write(const std::vector<TxnOp>& ops);
+  // Tries to take (or confirm) the lock; true when this publisher holds it.
+  boost::asio::awaitable<Result<bool>> acquire();
+  void lose_lock(const std::string& why);
+  void report_role();
   boost::asio::awaitable<void> sleep(std::chrono::milliseconds d);
   void wake();
   void apply_written(const std::vector<TxnOp>& ops);
@@ -96,12 +138,19 @@ class StatePublisher : public std::enable_shared_from_this<StatePublisher> {
   WrittenKeys written_;
   int64_t lease_ = 0;
   bool need_reconcile_ = true;
+  bool leader_ = false;
+  bool lock_free_ = false;  // the lock watch saw the lock deleted: try to take it now
+  std::shared_ptr<Watch>
+      lock_watch_;  // holds the lock (always true without election once publishing)
   bool dirty_ = false;
   bool stopped_ = false;
   bool running_ = false;
   std::chrono::milliseconds delay_{0};
   PublisherStatus st_;
   std::function<void()> on_synced_;
+  std::function<void(PublisherRole, const std::string&)> on_role_;
+  PublisherRole reported_role_ = PublisherRole::Pending;
+  std::string reported_holder_;
 };
 
 }  // namespace netagent::mesh
