@@ -136,7 +136,7 @@ size_t CompiledPolicy::entry_count() const {
 // ---------------------------------------------------------------------------------------------
 // Input
 
-Result<CompileInput> input_from_snapshot(const k8s::Snapshot& snap) {
+CompileInput workloads_from_snapshot(const k8s::Snapshot& snap) {
   CompileInput in;
   for (const auto& n : snap.namespaces)
     in.namespaces[n.meta.name] = n.meta.labels;
@@ -168,8 +168,13 @@ Result<CompileInput> input_from_snapshot(const k8s::Snapshot& snap) {
       }
     }
   }
+  return in;
+}
+
+Result<CompileInput> input_from_snapshot(const k8s::Snapshot& snap) {
   auto docs = decode_policies(snap);
   if (!docs) return docs.error();
+  CompileInput in = workloads_from_snapshot(snap);
   in.policies = std::move(*docs);
   return in;
 }

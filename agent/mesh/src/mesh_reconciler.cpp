@@ -40,35 +40,11 @@ policy::Label parse_label(const std::string& s) {
 }
 
 // The identity of every pod, as the policy part numbers them (policy::compile without policies:
-// identities depend on the label sets only). Mirrors policy::input_from_snapshot, which would
-// also decode the policies.
+// identities depend on the label sets only).
 std::map<std::pair<std::string, std::string>, policy::Identity> pod_identities(
     const k8s::Snapshot& snap, const mesh::ClusterInfo& cluster,
     std::map<policy::Identity, policy::LabelSet>& labels, std::string& error) {
-  policy::CompileInput in;
-  for (const auto& n : snap.namespaces)
-    in.namespaces[n.meta.name] = n.meta.labels;
-  for (const auto& p : snap.pods) {
-    if (p.host_network) continue;
-    policy::Workload w;
-    w.ns = p.meta.ns.empty() ? "default" : p.meta.ns;
-    w.name = p.meta.name;
-    w.labels = p.meta.labels;
-    w.ports = p.ports;
-    w.node = p.node_name;
-    for (const auto& ip : p.pod_ips) {
-      if (auto a = Ipv4Addr::parse(ip)) w.ips.push_back(*a);
-    }
-    in.workloads.push_back(std::move(w));
-  }
-  for (const auto& n : snap.nodes) {
-    policy::NodeAddresses na{n.meta.name, {}};
-    for (const auto& a : n.addresses) {
-      if (a.type != "InternalIP" && a.type != "ExternalIP") continue;
-      if (auto ip = Ipv4Addr::parse(a.address)) na.ips.push_back(*ip);
-    }
-    in.nodes.push_back(std::move(na));
-  }
+  policy::CompileInput in = policy::workloads_from_snapshot(snap);
   policy::CompileOptions o;
   o.cluster_name = cluster.name;
   o.cluster_id = uint8_t(cluster.id);

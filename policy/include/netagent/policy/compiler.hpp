@@ -98,6 +98,9 @@ struct CompileInput {
 // Reads pods (hostNetwork pods are the node, not endpoints), namespaces, nodes, the
 // kube-apiserver endpoints (EndpointSlices of default/kubernetes) and the policies.
 Result<CompileInput> input_from_snapshot(const k8s::Snapshot& snap);
+// The same without the policies (pods, namespaces, nodes, kube-apiserver addresses): enough to
+// number identities, which depend on label sets only.
+CompileInput workloads_from_snapshot(const k8s::Snapshot& snap);
 
 struct RuleInfo {
   uint32_t cookie = 0;
