@@ -9,7 +9,7 @@ root=$(pwd)
 
 jobs=${JOBS:-$(nproc)}
 build=${BUILD_DIR:-$root/build}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$jobs"
 
 # Unit tests in parallel; privileged tiers are RUN_SERIAL in CTest.
