@@ -21,7 +21,6 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct4_global SEC(".maps");
 
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 64);
@@ -30,8 +29,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb4_devices SEC(".maps");
 
-static __always_inline int drop(struct __sk_buff *skb, __u32 reason, const struct pkt4 *p,
-				__u8 dir, __u32 svc_id)
+static __always_inline int drop(struct __sk_buff *skb, __u32 reason, const struct pkt4 *p, __u8 dir,
+				__u32 svc_id)
 {
 	report_drop(reason, FLOW_OBS_NODEPORT, dir, p ? p->saddr : 0, p ? p->daddr : 0,
 		    p ? p->sport : 0, p ? p->dport : 0, p ? p->proto : 0, skb->ifindex, skb->len,
@@ -118,8 +117,8 @@ static __always_inline __u32 select_backend(const struct pkt4 *p, const struct l
 {
 	int affinity = svc->flags & LB_SVC_F_AFFINITY;
 	struct lb_affinity_key ak = {
-		.client = p->saddr,
-		.svc_id = svc->svc_id,
+	    .client = p->saddr,
+	    .svc_id = svc->svc_id,
 	};
 	__u64 now = 0;
 	__u32 id;
@@ -136,9 +135,9 @@ static __always_inline __u32 select_backend(const struct pkt4 *p, const struct l
 	}
 	if (svc->flags & LB_SVC_F_MAGLEV) {
 		/* With ClientIP affinity the source port stays out of the hash (as Cilium). */
-		id = lb4_maglev_backend(svc->backend_id,
-					lb4_flow_hash(p->saddr, p->daddr, affinity ? 0 : p->sport,
-						      p->dport, p->proto));
+		id = lb4_maglev_backend(
+		    svc->backend_id,
+		    lb4_flow_hash(p->saddr, p->daddr, affinity ? 0 : p->sport, p->dport, p->proto));
 	} else {
 		__u16 slot = (bpf_get_prandom_u32() % svc->count) + 1;
 
@@ -187,12 +186,12 @@ int tc_nodeport_ingress(struct __sk_buff *skb)
 	 * for the life of the flow, also when the backend leaves the service (graceful
 	 * termination); the agent's conntrack GC removes entries of deleted services. */
 	struct ct4_key fk = {
-		.saddr = p.saddr,
-		.daddr = p.daddr,
-		.sport = p.sport,
-		.dport = p.dport,
-		.proto = p.proto,
-		.dir = CT_DIR_FORWARD,
+	    .saddr = p.saddr,
+	    .daddr = p.daddr,
+	    .sport = p.sport,
+	    .dport = p.dport,
+	    .proto = p.proto,
+	    .dir = CT_DIR_FORWARD,
 	};
 	if (!p.first_frag) {
 		ct = bpf_map_lookup_elem(&ct4_global, &fk);
@@ -202,8 +201,10 @@ int tc_nodeport_ingress(struct __sk_buff *skb)
 			if (rewrite4(skb, &p, 1, p.daddr, ct->nat_addr, p.dport, ct->nat_port))
 				return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
 			if (ct->flags & CT_F_SNAT) {
-				if (rewrite4(skb, &p, 0, p.saddr, ct->snat_addr, p.sport, ct->snat_port))
-					return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
+				if (rewrite4(skb, &p, 0, p.saddr, ct->snat_addr, p.sport,
+					     ct->snat_port))
+					return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS,
+						    0);
 				return snat_redirect(skb, ct->snat_addr, ct->nat_addr);
 			}
 			return TC_ACT_OK;
@@ -212,19 +213,22 @@ int tc_nodeport_ingress(struct __sk_buff *skb)
 		 * the client. Only packets to the SNAT port range pay for this lookup. */
 		if (bpf_ntohs(p.dport) >= LB_SNAT_PORT_MIN) {
 			struct ct4_key rk = {
-				.saddr = p.saddr,
-				.daddr = p.daddr,
-				.sport = p.sport,
-				.dport = p.dport,
-				.proto = p.proto,
-				.dir = CT_DIR_REPLY,
+			    .saddr = p.saddr,
+			    .daddr = p.daddr,
+			    .sport = p.sport,
+			    .dport = p.dport,
+			    .proto = p.proto,
+			    .dir = CT_DIR_REPLY,
 			};
 			ct = bpf_map_lookup_elem(&ct4_global, &rk);
 			if (ct && (ct->flags & CT_F_SNAT)) {
 				ct_touch(ct, p.tcp_flags, CT_F_SEEN_REPLY);
-				if (rewrite4(skb, &p, 0, p.saddr, ct->nat_addr, p.sport, ct->nat_port) ||
-				    rewrite4(skb, &p, 1, p.daddr, ct->snat_addr, p.dport, ct->snat_port))
-					return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
+				if (rewrite4(skb, &p, 0, p.saddr, ct->nat_addr, p.sport,
+					     ct->nat_port) ||
+				    rewrite4(skb, &p, 1, p.daddr, ct->snat_addr, p.dport,
+					     ct->snat_port))
+					return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS,
+						    0);
 				lb_count(LB_CNT_SNAT_REVERSE);
 				return TC_ACT_OK;
 			}
@@ -232,7 +236,8 @@ int tc_nodeport_ingress(struct __sk_buff *skb)
 	}
 
 	svc = lb4_lookup_service(p.daddr, p.dport, p.proto, LB_SCOPE_EXTERNAL);
-	if (!svc || !(svc->flags & (LB_SVC_F_NODE_PORT | LB_SVC_F_LOAD_BALANCER | LB_SVC_F_EXTERNAL_IP))) {
+	if (!svc ||
+	    !(svc->flags & (LB_SVC_F_NODE_PORT | LB_SVC_F_LOAD_BALANCER | LB_SVC_F_EXTERNAL_IP))) {
 		lb_count(LB_CNT_PASS);
 		return TC_ACT_OK;
 	}
@@ -243,7 +248,9 @@ int tc_nodeport_ingress(struct __sk_buff *skb)
 		return drop(skb, DROP_NO_BACKEND, &p, FLOW_DIR_INGRESS, svc->svc_id);
 	backend_id = select_backend(&p, svc);
 	if (!backend_id)
-		return drop(skb, (svc->flags & LB_SVC_F_MAGLEV) ? DROP_MAGLEV_MISSING : DROP_BACKEND_MISSING,
+		return drop(skb,
+			    (svc->flags & LB_SVC_F_MAGLEV) ? DROP_MAGLEV_MISSING
+							   : DROP_BACKEND_MISSING,
 			    &p, FLOW_DIR_INGRESS, svc->svc_id);
 	be = bpf_map_lookup_elem(&lb4_backends, &backend_id);
 	if (!be)
@@ -251,30 +258,30 @@ int tc_nodeport_ingress(struct __sk_buff *skb)
 
 	__u64 now = bpf_ktime_get_coarse_ns();
 	struct ct4_value fv = {
-		.created_ns = now,
-		.last_seen_ns = now,
-		.nat_addr = be->address,
-		.nat_port = be->port,
-		.flags = CT_F_ACTIVE,
-		.backend_id = backend_id,
-		.svc_id = svc->svc_id,
+	    .created_ns = now,
+	    .last_seen_ns = now,
+	    .nat_addr = be->address,
+	    .nat_port = be->port,
+	    .flags = CT_F_ACTIVE,
+	    .backend_id = backend_id,
+	    .svc_id = svc->svc_id,
 	};
 	struct ct4_key rk = {
-		.saddr = be->address,
-		.daddr = p.saddr,
-		.sport = be->port,
-		.dport = p.sport,
-		.proto = p.proto,
-		.dir = CT_DIR_REPLY,
+	    .saddr = be->address,
+	    .daddr = p.saddr,
+	    .sport = be->port,
+	    .dport = p.sport,
+	    .proto = p.proto,
+	    .dir = CT_DIR_REPLY,
 	};
 	struct ct4_value rv = {
-		.created_ns = now,
-		.last_seen_ns = now,
-		.nat_addr = p.daddr,
-		.nat_port = p.dport,
-		.flags = CT_F_ACTIVE,
-		.backend_id = backend_id,
-		.svc_id = svc->svc_id,
+	    .created_ns = now,
+	    .last_seen_ns = now,
+	    .nat_addr = p.daddr,
+	    .nat_port = p.dport,
+	    .flags = CT_F_ACTIVE,
+	    .backend_id = backend_id,
+	    .svc_id = svc->svc_id,
 	};
 
 	if (be->flags & LB_BE_F_LOCAL) {
@@ -308,7 +315,8 @@ int tc_nodeport_ingress(struct __sk_buff *skb)
 			}
 		}
 		if (!claimed)
-			return drop(skb, DROP_SNAT_PORTS_EXHAUSTED, &p, FLOW_DIR_INGRESS, svc->svc_id);
+			return drop(skb, DROP_SNAT_PORTS_EXHAUSTED, &p, FLOW_DIR_INGRESS,
+				    svc->svc_id);
 		fv.flags |= CT_F_SNAT;
 		fv.snat_addr = rk.daddr;
 		fv.snat_port = rk.dport;
@@ -341,12 +349,12 @@ int tc_nodeport_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	struct ct4_key rk = {
-		.saddr = p.saddr,
-		.daddr = p.daddr,
-		.sport = p.sport,
-		.dport = p.dport,
-		.proto = p.proto,
-		.dir = CT_DIR_REPLY,
+	    .saddr = p.saddr,
+	    .daddr = p.daddr,
+	    .sport = p.sport,
+	    .dport = p.dport,
+	    .proto = p.proto,
+	    .dir = CT_DIR_REPLY,
 	};
 	ct = bpf_map_lookup_elem(&ct4_global, &rk);
 	if (!ct || (ct->flags & CT_F_SNAT)) {

@@ -9,15 +9,15 @@
 
 enum drop_reason {
 	DROP_NONE = 0,
-	DROP_NO_BACKEND = 1,         /* service frontend matched but it has no usable backend */
-	DROP_MALFORMED_L3 = 2,       /* truncated or invalid IPv4 header */
-	DROP_MALFORMED_L4 = 3,       /* truncated TCP/UDP header */
+	DROP_NO_BACKEND = 1,	     /* service frontend matched but it has no usable backend */
+	DROP_MALFORMED_L3 = 2,	     /* truncated or invalid IPv4 header */
+	DROP_MALFORMED_L4 = 3,	     /* truncated TCP/UDP header */
 	DROP_BACKEND_MISSING = 4,    /* slot or Maglev entry points at a backend id that is gone */
 	DROP_MAGLEV_MISSING = 5,     /* north-south service without a Maglev table */
 	DROP_CT_CREATE_FAILED = 6,   /* conntrack insert failed */
 	DROP_REWRITE_FAILED = 7,     /* skb store or checksum helper failed */
-	DROP_FRAGMENT = 8,           /* non-first IPv4 fragment to a service address */
-	DROP_POLICY_DENIED = 9,      /* no policy entry allows the flow (default deny) */
+	DROP_FRAGMENT = 8,	     /* non-first IPv4 fragment to a service address */
+	DROP_POLICY_DENIED = 9,	     /* no policy entry allows the flow (default deny) */
 	DROP_POLICY_DENY_RULE = 10,  /* an explicit deny rule matched */
 	DROP_UNKNOWN_ENDPOINT = 11,  /* policy program on an interface with no endpoint record */
 	DROP_UNSUPPORTED_PROTO = 12, /* L4 protocol the service does not serve */

@@ -11,9 +11,9 @@
 
 #include <linux/types.h>
 
-#define LB_MAX_SERVICES 65536  /* frontends, slots included: lb4_services holds 8x this */
+#define LB_MAX_SERVICES 65536 /* frontends, slots included: lb4_services holds 8x this */
 #define LB_MAX_BACKENDS 131072
-#define LB_MAX_BACKEND_SLOTS 1024 /* backends per frontend that slot selection can use */
+#define LB_MAX_BACKEND_SLOTS 1024  /* backends per frontend that slot selection can use */
 #define LB_MAGLEV_MAX_TABLE 131071 /* the largest allowed Maglev table size (a prime) */
 
 enum lb_scope {
@@ -26,33 +26,33 @@ enum lb_svc_flags {
 	LB_SVC_F_NODE_PORT = 1 << 1,
 	LB_SVC_F_LOAD_BALANCER = 1 << 2,
 	LB_SVC_F_EXTERNAL_IP = 1 << 3,
-	LB_SVC_F_ETP_LOCAL = 1 << 4,   /* externalTrafficPolicy: Local */
-	LB_SVC_F_ITP_LOCAL = 1 << 5,   /* internalTrafficPolicy: Local */
-	LB_SVC_F_AFFINITY = 1 << 6,    /* sessionAffinity: ClientIP */
-	LB_SVC_F_TWO_SCOPES = 1 << 7,  /* an LB_SCOPE_INTERNAL frontend exists as well */
-	LB_SVC_F_MAGLEV = 1 << 8,      /* north-south selection through the Maglev table */
+	LB_SVC_F_ETP_LOCAL = 1 << 4,  /* externalTrafficPolicy: Local */
+	LB_SVC_F_ITP_LOCAL = 1 << 5,  /* internalTrafficPolicy: Local */
+	LB_SVC_F_AFFINITY = 1 << 6,   /* sessionAffinity: ClientIP */
+	LB_SVC_F_TWO_SCOPES = 1 << 7, /* an LB_SCOPE_INTERNAL frontend exists as well */
+	LB_SVC_F_MAGLEV = 1 << 8,     /* north-south selection through the Maglev table */
 };
 
 struct lb4_svc_key {
-	__be32 address;     /* frontend address: ClusterIP, LB IP, externalIP or a node address */
-	__be16 dport;       /* frontend port */
+	__be32 address;	    /* frontend address: ClusterIP, LB IP, externalIP or a node address */
+	__be16 dport;	    /* frontend port */
 	__u16 backend_slot; /* 0: the service entry; 1..count: a backend slot */
-	__u8 proto;         /* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 scope;         /* enum lb_scope */
+	__u8 proto;	    /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 scope;	    /* enum lb_scope */
 	__u8 pad[2];
 };
 
 struct lb4_svc_value {
-	__u32 backend_id;       /* slot > 0: the backend in this slot; slot 0: the Maglev table id
+	__u32 backend_id;	/* slot > 0: the backend in this slot; slot 0: the Maglev table id
 				 * (shared by the frontends of one service port and scope) */
-	__u32 svc_id;           /* service id: rev-NAT index and Maglev table key */
-	__u16 count;            /* slot 0: active backend slots (1..count) */
-	__u16 flags;            /* slot 0: enum lb_svc_flags */
+	__u32 svc_id;		/* service id: rev-NAT index and Maglev table key */
+	__u16 count;		/* slot 0: active backend slots (1..count) */
+	__u16 flags;		/* slot 0: enum lb_svc_flags */
 	__u32 affinity_timeout; /* slot 0: ClientIP affinity timeout in seconds */
 };
 
 enum lb_backend_flags {
-	LB_BE_F_LOCAL = 1 << 0,       /* the backend runs on this node */
+	LB_BE_F_LOCAL = 1 << 0,	      /* the backend runs on this node */
 	LB_BE_F_TERMINATING = 1 << 1, /* serving but terminating: used only when nothing else is */
 };
 
@@ -60,7 +60,7 @@ struct lb4_backend {
 	__be32 address;
 	__be16 port;
 	__u8 proto;
-	__u8 flags;      /* enum lb_backend_flags */
+	__u8 flags;	 /* enum lb_backend_flags */
 	__u8 cluster_id; /* ClusterMesh cluster the backend lives in, 0 = local cluster */
 	__u8 pad[3];
 };
@@ -77,13 +77,13 @@ struct lb4_revnat {
 struct lb4_sock_key {
 	__u64 cookie;
 	__be32 address; /* backend address */
-	__be16 port;    /* backend port */
+	__be16 port;	/* backend port */
 	__u16 pad;
 };
 
 struct lb4_sock_value {
 	__be32 address; /* frontend address */
-	__be16 port;    /* frontend port */
+	__be16 port;	/* frontend port */
 	__u16 pad;
 	__u32 svc_id;
 };
@@ -91,9 +91,9 @@ struct lb4_sock_value {
 /* Session affinity (ClientIP): the backend chosen for a client, per service. The client is the
  * network namespace cookie on the socket path and the source address on the packet path. */
 struct lb_affinity_key {
-	__u64 client;    /* netns cookie, or the IPv4 source address */
+	__u64 client; /* netns cookie, or the IPv4 source address */
 	__u32 svc_id;
-	__u8 netns;      /* 1: client is a netns cookie */
+	__u8 netns; /* 1: client is a netns cookie */
 	__u8 pad[3];
 };
 
@@ -123,19 +123,19 @@ struct ct4_key {
 
 enum ct_flags {
 	CT_F_SEEN_REPLY = 1 << 0, /* a reply went back through reverse NAT */
-	CT_F_CLOSING = 1 << 1,    /* FIN or RST seen */
-	CT_F_SNAT = 1 << 3,       /* the flow goes to a remote backend through SNAT */
-	CT_F_ACTIVE = 1 << 2,     /* a packet used the entry since the agent's last GC pass: the
+	CT_F_CLOSING = 1 << 1,	  /* FIN or RST seen */
+	CT_F_SNAT = 1 << 3,	  /* the flow goes to a remote backend through SNAT */
+	CT_F_ACTIVE = 1 << 2,	  /* a packet used the entry since the agent's last GC pass: the
 				   * datapath sets it (no clock read per packet), the GC clears it
 				   * and moves last_seen_ns forward */
 };
 
 struct ct4_value {
-	__u64 created_ns;    /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns) */
-	__u64 last_seen_ns;  /* creation, then advanced by the agent's GC while CT_F_ACTIVE */
-	__be32 nat_addr;     /* FORWARD: backend address; REPLY: frontend address */
-	__be16 nat_port;     /* FORWARD: backend port; REPLY: frontend port */
-	__u8 flags;          /* enum ct_flags */
+	__u64 created_ns;   /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns) */
+	__u64 last_seen_ns; /* creation, then advanced by the agent's GC while CT_F_ACTIVE */
+	__be32 nat_addr;    /* FORWARD: backend address; REPLY: frontend address */
+	__be16 nat_port;    /* FORWARD: backend port; REPLY: frontend port */
+	__u8 flags;	    /* enum ct_flags */
 	__u8 pad;
 	__u32 backend_id;
 	__u32 svc_id;
@@ -161,14 +161,14 @@ struct lb4_device {
 
 /* Datapath counters beyond drops, per CPU, indexed by enum lb_counter. */
 enum lb_counter {
-	LB_CNT_SVC_NEW = 0,      /* new flows balanced at TC */
-	LB_CNT_SVC_EST = 1,      /* packets of established flows translated at TC */
-	LB_CNT_REVNAT = 2,       /* replies reverse-translated at TC */
+	LB_CNT_SVC_NEW = 0,	 /* new flows balanced at TC */
+	LB_CNT_SVC_EST = 1,	 /* packets of established flows translated at TC */
+	LB_CNT_REVNAT = 2,	 /* replies reverse-translated at TC */
 	LB_CNT_SOCK_CONNECT = 3, /* socket connects/sends translated */
-	LB_CNT_SOCK_REVNAT = 4,  /* getpeername/recvmsg reverse translations */
-	LB_CNT_PASS = 5,         /* packets that were not for a service */
+	LB_CNT_SOCK_REVNAT = 4,	 /* getpeername/recvmsg reverse translations */
+	LB_CNT_PASS = 5,	 /* packets that were not for a service */
 	LB_CNT_UNUSED_6 = 6,
-	LB_CNT_SNAT = 7,         /* new flows to a remote backend, SNATed to the node */
+	LB_CNT_SNAT = 7,	 /* new flows to a remote backend, SNATed to the node */
 	LB_CNT_SNAT_REVERSE = 8, /* replies from remote backends translated back */
 	__LB_CNT_MAX = 16,
 };
@@ -176,7 +176,7 @@ enum lb_counter {
 /* Load-time configuration, in the programs' read-only data. */
 struct lb_config {
 	__u32 maglev_table_size; /* M, a prime from the allowed set */
-	__u32 hash_seed[3];      /* the 12-byte Maglev hash seed */
+	__u32 hash_seed[3];	 /* the 12-byte Maglev hash seed */
 	__u16 nodeport_min;
 	__u16 nodeport_max;
 	__u32 flags;
