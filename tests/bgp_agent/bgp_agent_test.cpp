@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "netagent/netctl/client.hpp"
+#include "netagent/testing/bird.hpp"
 #include "netagent/testing/privileged.hpp"
 #include "netagent/testing/topology.hpp"
 
@@ -43,36 +44,8 @@ bool exists(const std::string& path) {
 
 // ---- BIRD (as in tests/bgp/interop_test.cpp; configuration from shared/reference/bgp-lab.md)
 
-struct BirdRoute {
-  std::string origin, as_path, next_hop, community, large_community, local_pref;
-};
-
-std::map<std::string, BirdRoute> parse_bird_routes(const std::string& out) {
-  std::map<std::string, BirdRoute> routes;
-  BirdRoute* cur = nullptr;
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line.rfind("BIRD", 0) == 0 || line.rfind("Table", 0) == 0) continue;
-    if (!std::isspace(static_cast<unsigned char>(line[0]))) {
-      cur = &routes[line.substr(0, line.find(' '))];
-      continue;
-    }
-    if (!cur) continue;
-    auto pos = line.find("BGP.");
-    auto colon = line.find(": ");
-    if (pos == std::string::npos || colon == std::string::npos) continue;
-    std::string key = line.substr(pos + 4, colon - pos - 4);
-    std::string value = line.substr(colon + 2);
-    if (key == "origin") cur->origin = value;
-    if (key == "as_path") cur->as_path = value;
-    if (key == "next_hop") cur->next_hop = value;
-    if (key == "local_pref") cur->local_pref = value;
-    if (key == "community") cur->community = value;
-    if (key == "large_community") cur->large_community = value;
-  }
-  return routes;
-}
+using netagent::testing::BirdRoute;
+using netagent::testing::parse_bird_routes;
 
 class Bird {
  public:
