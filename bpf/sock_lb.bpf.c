@@ -21,17 +21,17 @@ struct {
 } lb4_sock_revnat SEC(".maps");
 
 static __always_inline __u32 sock_select_backend(struct bpf_sock_addr *ctx,
-						  const struct lb4_svc_value *svc, __be32 addr,
-						  __be16 port, __u8 proto, __u8 scope)
+						 const struct lb4_svc_value *svc, __be32 addr,
+						 __be16 port, __u8 proto, __u8 scope)
 {
 	__u32 backend_id = 0;
 	__u16 slot;
 
 	if (svc->flags & LB_SVC_F_AFFINITY) {
 		struct lb_affinity_key ak = {
-			.client = bpf_get_netns_cookie(ctx),
-			.svc_id = svc->svc_id,
-			.netns = 1,
+		    .client = bpf_get_netns_cookie(ctx),
+		    .svc_id = svc->svc_id,
+		    .netns = 1,
 		};
 		struct lb_affinity_value *av = bpf_map_lookup_elem(&lb4_affinity, &ak);
 		__u64 now = bpf_ktime_get_ns();
@@ -44,7 +44,8 @@ static __always_inline __u32 sock_select_backend(struct bpf_sock_addr *ctx,
 		slot = (bpf_get_prandom_u32() % svc->count) + 1;
 		backend_id = lb4_slot_backend(addr, port, proto, scope, slot);
 		if (backend_id) {
-			struct lb_affinity_value nv = {.last_used_ns = now, .backend_id = backend_id};
+			struct lb_affinity_value nv = {.last_used_ns = now,
+						       .backend_id = backend_id};
 
 			bpf_map_update_elem(&lb4_affinity, &ak, &nv, BPF_ANY);
 		}
@@ -86,21 +87,21 @@ static __always_inline int sock4_translate(struct bpf_sock_addr *ctx)
 	backend_id = sock_select_backend(ctx, svc, addr, port, proto, scope);
 	be = backend_id ? bpf_map_lookup_elem(&lb4_backends, &backend_id) : 0;
 	if (!be) {
-		report_drop(DROP_BACKEND_MISSING, FLOW_OBS_SOCKET, FLOW_DIR_EGRESS, 0, addr, 0, port,
-			    proto, 0, 0, svc->svc_id);
+		report_drop(DROP_BACKEND_MISSING, FLOW_OBS_SOCKET, FLOW_DIR_EGRESS, 0, addr, 0,
+			    port, proto, 0, 0, svc->svc_id);
 		bpf_set_retval(-ECONNREFUSED);
 		return 0;
 	}
 
 	struct lb4_sock_key rk = {
-		.cookie = bpf_get_socket_cookie(ctx),
-		.address = be->address,
-		.port = be->port,
+	    .cookie = bpf_get_socket_cookie(ctx),
+	    .address = be->address,
+	    .port = be->port,
 	};
 	struct lb4_sock_value rv = {
-		.address = addr,
-		.port = port,
-		.svc_id = svc->svc_id,
+	    .address = addr,
+	    .port = port,
+	    .svc_id = svc->svc_id,
 	};
 	bpf_map_update_elem(&lb4_sock_revnat, &rk, &rv, BPF_ANY);
 
@@ -125,9 +126,9 @@ int sock4_sendmsg(struct bpf_sock_addr *ctx)
 static __always_inline int sock4_reverse(struct bpf_sock_addr *ctx)
 {
 	struct lb4_sock_key rk = {
-		.cookie = bpf_get_socket_cookie(ctx),
-		.address = ctx->user_ip4,
-		.port = (__be16)ctx->user_port,
+	    .cookie = bpf_get_socket_cookie(ctx),
+	    .address = ctx->user_ip4,
+	    .port = (__be16)ctx->user_port,
 	};
 	struct lb4_sock_value *rv = bpf_map_lookup_elem(&lb4_sock_revnat, &rk);
 

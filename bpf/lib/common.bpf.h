@@ -30,18 +30,18 @@ struct pkt4 {
 	__be16 dport;
 	__u8 proto;
 	__u8 tcp_flags;
-	__u16 l4_off;     /* offset of the TCP/UDP header */
-	__u16 csum_off;   /* offset of the L4 checksum field */
-	__u8 first_frag;  /* MF set, offset 0 */
-	__u8 later_frag;  /* non-zero fragment offset: no L4 header */
+	__u16 l4_off;	 /* offset of the TCP/UDP header */
+	__u16 csum_off;	 /* offset of the L4 checksum field */
+	__u8 first_frag; /* MF set, offset 0 */
+	__u8 later_frag; /* non-zero fragment offset: no L4 header */
 };
 
 enum parse_result {
 	PARSE_OK = 0,
-	PARSE_NOT_IPV4 = 1,   /* not ours: pass untouched */
-	PARSE_NOT_L4 = 2,     /* IPv4 but not TCP/UDP (or a later fragment): pass untouched */
-	PARSE_BAD_L3 = -1,    /* truncated/invalid IPv4 header */
-	PARSE_BAD_L4 = -2,    /* truncated TCP/UDP header */
+	PARSE_NOT_IPV4 = 1, /* not ours: pass untouched */
+	PARSE_NOT_L4 = 2,   /* IPv4 but not TCP/UDP (or a later fragment): pass untouched */
+	PARSE_BAD_L3 = -1,  /* truncated/invalid IPv4 header */
+	PARSE_BAD_L4 = -2,  /* truncated TCP/UDP header */
 };
 
 static __always_inline int parse_pkt4(struct __sk_buff *skb, struct pkt4 *p)
@@ -113,13 +113,20 @@ static __always_inline __u32 hash_3words(__u32 a, __u32 b, __u32 c, __u32 initva
 	a += 0xdeadbeef + (3 << 2) + initval;
 	b += 0xdeadbeef + (3 << 2) + initval;
 	c += 0xdeadbeef + (3 << 2) + initval;
-	c ^= b; c -= NA_ROL32(b, 14);
-	a ^= c; a -= NA_ROL32(c, 11);
-	b ^= a; b -= NA_ROL32(a, 25);
-	c ^= b; c -= NA_ROL32(b, 16);
-	a ^= c; a -= NA_ROL32(c, 4);
-	b ^= a; b -= NA_ROL32(a, 14);
-	c ^= b; c -= NA_ROL32(b, 24);
+	c ^= b;
+	c -= NA_ROL32(b, 14);
+	a ^= c;
+	a -= NA_ROL32(c, 11);
+	b ^= a;
+	b -= NA_ROL32(a, 25);
+	c ^= b;
+	c -= NA_ROL32(b, 16);
+	a ^= c;
+	a -= NA_ROL32(c, 4);
+	b ^= a;
+	b -= NA_ROL32(a, 14);
+	c ^= b;
+	c -= NA_ROL32(b, 24);
 	return c;
 }
 

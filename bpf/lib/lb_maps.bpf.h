@@ -68,9 +68,9 @@ struct {
 
 /* Load-time configuration (read-only data, set by the agent before load). */
 const volatile struct lb_config lb_cfg = {
-	.maglev_table_size = 16381,
-	.nodeport_min = 30000,
-	.nodeport_max = 32767,
+    .maglev_table_size = 16381,
+    .nodeport_min = 30000,
+    .nodeport_max = 32767,
 };
 
 static __always_inline void lb_count(__u32 counter)
@@ -85,11 +85,11 @@ static __always_inline struct lb4_svc_value *lb4_lookup_service(__be32 addr, __b
 								__u8 proto, __u8 scope)
 {
 	struct lb4_svc_key key = {
-		.address = addr,
-		.dport = port,
-		.backend_slot = 0,
-		.proto = proto,
-		.scope = scope,
+	    .address = addr,
+	    .dport = port,
+	    .backend_slot = 0,
+	    .proto = proto,
+	    .scope = scope,
 	};
 
 	return bpf_map_lookup_elem(&lb4_services, &key);
@@ -100,11 +100,11 @@ static __always_inline __u32 lb4_slot_backend(__be32 addr, __be16 port, __u8 pro
 					      __u16 slot)
 {
 	struct lb4_svc_key key = {
-		.address = addr,
-		.dport = port,
-		.backend_slot = slot,
-		.proto = proto,
-		.scope = scope,
+	    .address = addr,
+	    .dport = port,
+	    .backend_slot = slot,
+	    .proto = proto,
+	    .scope = scope,
 	};
 	struct lb4_svc_value *v = bpf_map_lookup_elem(&lb4_services, &key);
 

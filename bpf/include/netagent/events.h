@@ -31,24 +31,24 @@ enum flow_observation_point {
 };
 
 struct flow_event {
-	__u64 timestamp_ns;  /* bpf_ktime_get_ns() */
-	__u8 type;           /* enum flow_event_type */
-	__u8 verdict;        /* enum flow_verdict */
-	__u8 direction;      /* enum flow_direction */
-	__u8 obs_point;      /* enum flow_observation_point */
-	__u16 drop_reason;   /* enum drop_reason, 0 when not dropped */
-	__u8 proto;          /* IPPROTO_* */
-	__u8 match_type;     /* policy: what matched (enum policy_match_type), 0 otherwise */
-	__be32 saddr;        /* addresses and ports as seen at the hook (network order) */
+	__u64 timestamp_ns; /* bpf_ktime_get_ns() */
+	__u8 type;	    /* enum flow_event_type */
+	__u8 verdict;	    /* enum flow_verdict */
+	__u8 direction;	    /* enum flow_direction */
+	__u8 obs_point;	    /* enum flow_observation_point */
+	__u16 drop_reason;  /* enum drop_reason, 0 when not dropped */
+	__u8 proto;	    /* IPPROTO_* */
+	__u8 match_type;    /* policy: what matched (enum policy_match_type), 0 otherwise */
+	__be32 saddr;	    /* addresses and ports as seen at the hook (network order) */
 	__be32 daddr;
 	__be16 sport;
 	__be16 dport;
 	__u32 ifindex;
-	__u32 src_identity;  /* security identities, 0 when unknown */
+	__u32 src_identity; /* security identities, 0 when unknown */
 	__u32 dst_identity;
-	__u32 endpoint_id;   /* local endpoint the event concerns, 0 when none */
-	__u32 svc_id;        /* service id for translations, 0 otherwise */
-	__u32 len;           /* packet length */
+	__u32 endpoint_id; /* local endpoint the event concerns, 0 when none */
+	__u32 svc_id;	   /* service id for translations, 0 otherwise */
+	__u32 len;	   /* packet length */
 	__u32 pad;
 };
 
