@@ -156,6 +156,19 @@ int64_t StatePublisher::remembered_lease() const {
   return 0;
 }
 
+// After a failed etcd call: wait retry_min, doubling up to retry_max while failures repeat.
+asio::awaitable<void> StatePublisher::back_off() {
+  delay_ = delay_.count() == 0 ? opts_.retry_min : std::min(delay_ * 2, opts_.retry_max);
+  co_await sleep(delay_);
+}
+
+// After a successful etcd call: the back-off starts over and the status says connected.
+void StatePublisher::reached_etcd() {
+  delay_ = std::chrono::milliseconds(0);
+  st_.connected = true;
+  st_.last_error.clear();
+}
+
 asio::awaitable<void> StatePublisher::sleep(std::chrono::milliseconds d) {
   if (d == std::chrono::milliseconds::max()) {
     wake_.expires_at(asio::steady_timer::time_point::max());
@@ -350,13 +363,10 @@ asio::awaitable<void> StatePublisher::run() {
           keeper_->reset();
           continue;
         }
-        delay_ = delay_.count() == 0 ? opts_.retry_min : std::min(delay_ * 2, opts_.retry_max);
-        co_await sleep(delay_);
+        co_await back_off();
         continue;
       }
-      delay_ = std::chrono::milliseconds(0);
-      st_.connected = true;
-      st_.last_error.clear();
+      reached_etcd();
       if (!*won) {
         // Standby: try again when the lock watch sees it deleted, or after lock_retry
         // (publishes meanwhile only update the encoder).
@@ -386,8 +396,7 @@ asio::awaitable<void> StatePublisher::run() {
         ++st_.errors;
         st_.connected = false;
         st_.last_error = st.error().message;
-        delay_ = delay_.count() == 0 ? opts_.retry_min : std::min(delay_ * 2, opts_.retry_max);
-        co_await sleep(delay_);
+        co_await back_off();
         continue;
       }
     }
@@ -439,13 +448,10 @@ asio::awaitable<void> StatePublisher::run() {
         keeper_->reset();
         continue;
       }
-      delay_ = delay_.count() == 0 ? opts_.retry_min : std::min(delay_ * 2, opts_.retry_max);
-      co_await sleep(delay_);
+      co_await back_off();
       continue;
     }
-    delay_ = std::chrono::milliseconds(0);
-    st_.connected = true;
-    st_.last_error.clear();
+    reached_etcd();
     st_.last_round_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }

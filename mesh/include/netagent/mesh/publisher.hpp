@@ -120,6 +120,8 @@ class StatePublisher : public std::enable_shared_from_this<StatePublisher> {
   void lose_lock(const std::string& why);
   void report_role();
   boost::asio::awaitable<void> sleep(std::chrono::milliseconds d);
+  boost::asio::awaitable<void> back_off();
+  void reached_etcd();
   void wake();
   void apply_written(const std::vector<TxnOp>& ops);
   void remember_lease(int64_t id) const;
