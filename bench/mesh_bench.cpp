@@ -231,12 +231,12 @@ struct EtcdPair {
     sh("ip netns del " + ns);
   }
 
-  EtcdConfig config(const std::string& cluster) const {
-    EtcdConfig c;
+  etcd::EtcdConfig config(const std::string& cluster) const {
+    etcd::EtcdConfig c;
     c.name = "etcd of cluster " + cluster;
     c.endpoints = {std::string("https://") + (cluster == "infra" ? "127.0.0.11" : "127.0.0.12") +
                    ":2379"};
-    c.tls = TlsMaterial{slurp(dir + "/ca.crt"), slurp(dir + "/" + cluster + ".crt"),
+    c.tls = etcd::TlsMaterial{slurp(dir + "/ca.crt"), slurp(dir + "/" + cluster + ".crt"),
                         slurp(dir + "/" + cluster + ".key")};
     return c;
   }
@@ -483,7 +483,7 @@ BENCHMARK(BM_MeshPlanOneChange)->Unit(benchmark::kMillisecond);
 
 void BM_MeshRemoteResync(benchmark::State& state) {
   auto keys = encode_local_state(big_state(), {"infra", 1}, {});
-  std::vector<KeyValue> kvs;
+  std::vector<etcd::KeyValue> kvs;
   for (const auto& [k, v] : keys)
     kvs.push_back({k, v});
   for (auto _ : state) {

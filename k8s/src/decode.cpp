@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include "netagent/common/base64.hpp"
 #include "netagent/common/ip.hpp"
 
 namespace netagent::k8s {
@@ -300,43 +301,5 @@ Secret decode_secret(const Object& obj) {
   return s;
 }
 
-std::optional<std::string> base64_decode(const std::string& in) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string s;
-  for (char c : in) {
-    if (c != '\n' && c != '\r' && c != ' ') s += c;  // YAML folding may leave whitespace
-  }
-  if (s.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(s.size() / 4 * 3);
-  for (size_t i = 0; i < s.size(); i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int j = 0; j < 4; ++j) {
-      char c = s[i + j];
-      if (c == '=') {
-        if (i + 4 != s.size() || j < 2) return std::nullopt;
-        v[j] = 0;
-        ++pad;
-      } else {
-        if (pad) return std::nullopt;
-        v[j] = val(c);
-        if (v[j] < 0) return std::nullopt;
-      }
-    }
-    uint32_t n = uint32_t(v[0]) << 18 | uint32_t(v[1]) << 12 | uint32_t(v[2]) << 6 | uint32_t(v[3]);
-    out += char(n >> 16);
-    if (pad < 2) out += char((n >> 8) & 0xff);
-    if (pad < 1) out += char(n & 0xff);
-  }
-  return out;
-}
 
 }  // namespace netagent::k8s

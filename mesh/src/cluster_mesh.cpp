@@ -32,9 +32,9 @@ Result<std::unique_ptr<ClusterMesh>> ClusterMesh::create(boost::asio::io_context
   }
   std::unique_ptr<ClusterMesh> m(new ClusterMesh(io, std::move(opts), std::move(on_change)));
   if (m->opts_.local_etcd) {
-    EtcdConfig cfg = *m->opts_.local_etcd;
+    etcd::EtcdConfig cfg = *m->opts_.local_etcd;
     if (cfg.name.empty() || cfg.name == "etcd") cfg.name = "etcd of cluster " + m->opts_.local.name;
-    auto client = EtcdClient::create(io, cfg);
+    auto client = etcd::EtcdClient::create(io, cfg);
     if (!client) return client.error().wrap("clustermesh local etcd");
     m->publisher_ = std::make_shared<StatePublisher>(*client, m->opts_.local, m->opts_.pod_cidrs,
                                                      m->opts_.publisher);
@@ -103,7 +103,7 @@ Status ClusterMesh::set_remotes(std::vector<RemoteClusterConfig> remotes) {
   // Build every new client first so that an invalid entry changes nothing.
   std::map<std::string, RemoteClusterConfig> wanted;
   for (auto& r : remotes) {
-    if (auto c = EtcdClient::create(io_, r.etcd); !c) {
+    if (auto c = etcd::EtcdClient::create(io_, r.etcd); !c) {
       return c.error().wrap("clustermesh remote cluster " + r.name);
     }
     wanted.emplace(r.name, std::move(r));

@@ -26,10 +26,10 @@ std::optional<std::string> read_whole_file(const std::string& path) {
 
 }  // namespace
 
-Result<EtcdConfig> parse_etcd_config(
+Result<etcd::EtcdConfig> parse_etcd_config(
     const std::string& cluster, const std::string& yaml,
     const std::function<Result<std::string>(const std::string&, const std::string&)>& resolve) {
-  EtcdConfig cfg;
+  etcd::EtcdConfig cfg;
   cfg.name = "etcd of cluster " + cluster;
   YAML::Node root;
   try {
@@ -61,7 +61,7 @@ Result<EtcdConfig> parse_etcd_config(
     if (https && ca.empty()) return Error{"trusted-ca-file is required for https endpoints"};
     if (cert.empty() != key.empty()) return Error{"cert-file and key-file go together"};
     if (!ca.empty() || !cert.empty()) {
-      TlsMaterial t;
+      etcd::TlsMaterial t;
       if (!ca.empty()) {
         auto c = resolve("trusted-ca-file", ca);
         if (!c) return c.error();
@@ -112,7 +112,7 @@ Result<ClusterMeshSecret> parse_clustermesh_secret(const k8s::Secret& secret,
     }
     // Catch bad PEM or endpoints now, with the key's name, rather than at connect time.
     boost::asio::io_context probe;
-    if (auto c = EtcdClient::create(probe, *cfg); !c) {
+    if (auto c = etcd::EtcdClient::create(probe, *cfg); !c) {
       problem(key, c.error().message);
       continue;
     }

@@ -5,7 +5,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "base64.hpp"
+#include "netagent/common/base64.hpp"
 #include "netagent/common/ip.hpp"
 
 namespace netagent::mesh::kvstore {
@@ -123,7 +123,7 @@ json encode_ipnet(const std::string& cidr) {
   if (!p) return nullptr;
   uint32_t m = p->mask();
   std::string bytes = {char(m >> 24), char(m >> 16), char(m >> 8), char(m)};
-  return json{{"IP", p->addr.str()}, {"Mask", detail::base64_encode(bytes)}};
+  return json{{"IP", p->addr.str()}, {"Mask", base64_encode(bytes)}};
 }
 std::string decode_ipnet(const json& j, const std::string& field) {
   if (j.is_string()) {  // "10.1.0.0/16" is accepted too
@@ -133,7 +133,7 @@ std::string decode_ipnet(const json& j, const std::string& field) {
   }
   if (!j.is_object()) throw BadField{"field " + field + " is not an IPNet"};
   auto ip = Ipv4Addr::parse(str_field(j, "IP"));
-  auto mask = detail::base64_decode(str_field(j, "Mask"));
+  auto mask = base64_decode(str_field(j, "Mask"));
   if (!ip || !mask || mask->size() != 4) throw BadField{"field " + field + " is not an IPv4 IPNet"};
   uint32_t m = (uint32_t(uint8_t((*mask)[0])) << 24) | (uint32_t(uint8_t((*mask)[1])) << 16) |
                (uint32_t(uint8_t((*mask)[2])) << 8) | uint32_t(uint8_t((*mask)[3]));

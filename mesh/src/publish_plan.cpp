@@ -180,8 +180,8 @@ PublishPlan plan_publish(const DesiredKeys& desired, const WrittenKeys& written,
                          size_t max_txn_ops) {
   PublishPlan plan;
   if (max_txn_ops == 0) max_txn_ops = 1;
-  std::vector<TxnOp> middle;
-  auto place = [&](TxnOp op) {
+  std::vector<etcd::TxnOp> middle;
+  auto place = [&](etcd::TxnOp op) {
     auto kind = kvstore::parse_key(op.key).kind;
     if (kind == kvstore::ParsedKey::Kind::ClusterConfig) {
       plan.first.push_back(std::move(op));
@@ -196,16 +196,16 @@ PublishPlan plan_publish(const DesiredKeys& desired, const WrittenKeys& written,
   auto w = written.begin();
   while (d != desired.end() || w != written.end()) {
     if (w == written.end() || (d != desired.end() && d->first < w->first)) {
-      place(TxnOp::put(d->first, d->second, lease));
+      place(etcd::TxnOp::put(d->first, d->second, lease));
       ++plan.puts;
       ++d;
     } else if (d == desired.end() || w->first < d->first) {
-      place(TxnOp::del(w->first));
+      place(etcd::TxnOp::del(w->first));
       ++plan.deletes;
       ++w;
     } else {
       if (d->second != w->second.value || w->second.lease != lease) {
-        place(TxnOp::put(d->first, d->second, lease));
+        place(etcd::TxnOp::put(d->first, d->second, lease));
         ++plan.puts;
       }
       ++d;

@@ -43,7 +43,7 @@ const char* to_string(PublisherRole r) {
   return "pending";
 }
 
-StatePublisher::StatePublisher(std::shared_ptr<EtcdClient> client, ClusterInfo cluster,
+StatePublisher::StatePublisher(std::shared_ptr<etcd::EtcdClient> client, ClusterInfo cluster,
                                std::vector<Ipv4Prefix> pod_cidrs, PublisherOptions opts)
     : client_(std::move(client)),
       cluster_(std::move(cluster)),
@@ -61,9 +61,9 @@ void StatePublisher::start() {
   if (running_) return;
   running_ = true;
   std::weak_ptr<StatePublisher> weak = shared_from_this();
-  keeper_ = std::make_shared<LeaseKeeper>(
+  keeper_ = std::make_shared<etcd::LeaseKeeper>(
       client_, opts_.lease_ttl,
-      LeaseKeeper::Callbacks{[weak](int64_t id, bool) {
+      etcd::LeaseKeeper::Callbacks{[weak](int64_t id, bool) {
                                if (auto self = weak.lock()) {
                                  self->lease_ = id;
                                  self->need_reconcile_ = true;
@@ -85,7 +85,7 @@ void StatePublisher::start() {
   keeper_->start(remembered_lease());
   if (st_.election) {
     // Standbys react to the lock's deletion at once instead of at their next retry.
-    auto on_update = [weak](WatchUpdate&& u) {
+    auto on_update = [weak](etcd::WatchUpdate&& u) {
       auto self = weak.lock();
       if (!self) return;
       bool present = false, deleted = false;
@@ -93,15 +93,15 @@ void StatePublisher::start() {
         present |= kv.key == self->st_.lock_key;
       for (const auto& e : u.events) {
         if (e.kv.key != self->st_.lock_key) continue;
-        deleted = e.type == WatchEvent::Type::Delete;
+        deleted = e.type == etcd::WatchEvent::Type::Delete;
         present = !deleted;
       }
-      if (deleted || (u.kind == WatchUpdate::Kind::Resync && !present)) {
+      if (deleted || (u.kind == etcd::WatchUpdate::Kind::Resync && !present)) {
         self->lock_free_ = true;
         self->wake();
       }
     };
-    lock_watch_ = client_->watch(st_.lock_key, WatchOptions{}, WatchHandler{on_update, {}});
+    lock_watch_ = client_->watch(st_.lock_key, etcd::WatchOptions{}, etcd::WatchHandler{on_update, {}});
   }
   asio::co_spawn(
       client_->io(),
@@ -179,7 +179,7 @@ asio::awaitable<void> StatePublisher::sleep(std::chrono::milliseconds d) {
   co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
-asio::awaitable<Status> StatePublisher::write(const std::vector<TxnOp>& ops) {
+asio::awaitable<Status> StatePublisher::write(const std::vector<etcd::TxnOp>& ops) {
   if (!st_.election) {
     auto r = co_await client_->txn(ops);
     if (!r) co_return r.error();
@@ -188,7 +188,7 @@ asio::awaitable<Status> StatePublisher::write(const std::vector<TxnOp>& ops) {
   // Fenced: written only while the lock is under our lease, so a publisher that lost the lock
   // (its lease expired and another agent took over) can never overwrite the new leader's keys.
   // (vectors built outside co_await: GCC 12 miscompiles braced lists in co_await operands)
-  std::vector<TxnCompare> fence{TxnCompare::lease(st_.lock_key, lease_)};
+  std::vector<etcd::TxnCompare> fence{etcd::TxnCompare::lease(st_.lock_key, lease_)};
   auto r = co_await client_->txn_if(std::move(fence), ops);
   if (!r) co_return r.error();
   if (!r->succeeded) co_return Error{std::string(kLockLost)};
@@ -199,8 +199,8 @@ asio::awaitable<Result<bool>> StatePublisher::acquire() {
   auto self = shared_from_this();
   const std::string& key = st_.lock_key;
   const std::string& me = opts_.lock_holder;
-  std::vector<TxnCompare> absent{TxnCompare::absent(key)};
-  std::vector<TxnOp> take{TxnOp::put(key, me, lease_)};
+  std::vector<etcd::TxnCompare> absent{etcd::TxnCompare::absent(key)};
+  std::vector<etcd::TxnOp> take{etcd::TxnOp::put(key, me, lease_)};
   auto r = co_await client_->txn_if(std::move(absent), take);
   if (!r) co_return r.error().wrap("take the publisher lock " + key);
   if (r->succeeded) {
@@ -213,13 +213,13 @@ asio::awaitable<Result<bool>> StatePublisher::acquire() {
     st_.holder.clear();
     co_return false;
   }
-  const KeyValue& kv = cur->kvs.front();
+  const etcd::KeyValue& kv = cur->kvs.front();
   st_.holder = kv.value;
   if (kv.lease == lease_) co_return true;  // a restart that took its remembered lease over
   if (kv.value != me) co_return false;
   // Ours from a previous run under another lease that is still alive (the lease file was lost):
   // move it to this lease. The reconcile that follows moves the keys too.
-  std::vector<TxnCompare> same{TxnCompare::mod_revision(key, kv.mod_revision)};
+  std::vector<etcd::TxnCompare> same{etcd::TxnCompare::mod_revision(key, kv.mod_revision)};
   auto t = co_await client_->txn_if(std::move(same), take);
   if (!t) co_return t.error().wrap("take over the publisher lock " + key);
   co_return t->succeeded;
@@ -244,9 +244,9 @@ void StatePublisher::lose_lock(const std::string& why) {
   st_.last_error = why;
 }
 
-void StatePublisher::apply_written(const std::vector<TxnOp>& ops) {
+void StatePublisher::apply_written(const std::vector<etcd::TxnOp>& ops) {
   for (const auto& op : ops) {
-    if (op.kind == TxnOp::Kind::Put) {
+    if (op.kind == etcd::TxnOp::Kind::Put) {
       written_[op.key] = WrittenValue{op.value, op.lease};
       ++st_.puts;
     } else {
@@ -280,7 +280,7 @@ asio::awaitable<Status> StatePublisher::reconcile() {
 
 asio::awaitable<Status> StatePublisher::execute(PublishPlan plan) {
   auto self = shared_from_this();
-  auto one = [&](std::vector<TxnOp> ops) -> asio::awaitable<Status> {
+  auto one = [&](std::vector<etcd::TxnOp> ops) -> asio::awaitable<Status> {
     auto r = co_await write(ops);
     if (!r) co_return r.error();
     ++st_.txns;
@@ -294,7 +294,7 @@ asio::awaitable<Status> StatePublisher::execute(PublishPlan plan) {
   if (!plan.batches.empty()) {
     struct Group {
       explicit Group(asio::io_context& io) : done(io) {}
-      std::vector<std::vector<TxnOp>> batches;
+      std::vector<std::vector<etcd::TxnOp>> batches;
       size_t next = 0;
       size_t running = 0;
       std::optional<Error> failed;
@@ -358,7 +358,7 @@ asio::awaitable<void> StatePublisher::run() {
         ++st_.errors;
         st_.connected = false;
         st_.last_error = won.error().message;
-        if (is_lease_not_found(won.error())) {  // our lease expired: a new one, then again
+        if (etcd::is_lease_not_found(won.error())) {  // our lease expired: a new one, then again
           lease_ = 0;
           keeper_->reset();
           continue;
@@ -440,7 +440,7 @@ asio::awaitable<void> StatePublisher::run() {
         opts_.max_txn_ops /= 2;  // the server's --max-txn-ops is lower than ours
         continue;
       }
-      if (is_lease_not_found(st.error()) && lease_ == lease) {
+      if (etcd::is_lease_not_found(st.error()) && lease_ == lease) {
         // Our lease expired (an etcd outage longer than its TTL): get a new one, then read
         // back and write everything again under it.
         lease_ = 0;

@@ -14,7 +14,7 @@ RemoteCluster::~RemoteCluster() {
 Result<std::unique_ptr<RemoteCluster>> RemoteCluster::create(
     boost::asio::io_context& io, RemoteClusterConfig config, LocalMeshInfo local,
     RemoteOptions opts, ChangeFn on_change, std::shared_ptr<RemoteStateTracker> tracker) {
-  auto client = EtcdClient::create(io, config.etcd);
+  auto client = etcd::EtcdClient::create(io, config.etcd);
   if (!client) return client.error().wrap("remote cluster " + config.name);
   std::unique_ptr<RemoteCluster> rc(
       new RemoteCluster(std::move(config), opts, std::move(on_change)));
@@ -27,16 +27,16 @@ Result<std::unique_ptr<RemoteCluster>> RemoteCluster::create(
 }
 
 void RemoteCluster::start() {
-  WatchOptions wo;
+  etcd::WatchOptions wo;
   wo.retry_min = opts_.retry_min;
   wo.retry_max = opts_.retry_max;
   wo.resync_on_reconnect = opts_.resync_on_reconnect;
   std::weak_ptr<bool> alive = alive_;
   watch_ = client_->watch(std::string(kvstore::kRoot), wo,
-                          WatchHandler{[this, alive](WatchUpdate&& u) {
+                          etcd::WatchHandler{[this, alive](etcd::WatchUpdate&& u) {
                                          if (alive.lock()) on_update(std::move(u));
                                        },
-                                       [this, alive](WatchState s, const std::string& d) {
+                                       [this, alive](etcd::WatchState s, const std::string& d) {
                                          if (alive.lock()) on_state(s, d);
                                        }});
 }
@@ -53,10 +53,10 @@ void RemoteCluster::emit(StateChanges&& c) {
   if (on_change_) on_change_(std::move(c));
 }
 
-void RemoteCluster::on_update(WatchUpdate&& u) {
+void RemoteCluster::on_update(etcd::WatchUpdate&& u) {
   const auto now = std::chrono::system_clock::now();
   StateChanges c;
-  if (u.kind == WatchUpdate::Kind::Resync) {
+  if (u.kind == etcd::WatchUpdate::Kind::Resync) {
     c = tracker_->resync(u.kvs);
     ready_ = true;
     stale_ = false;
@@ -68,8 +68,8 @@ void RemoteCluster::on_update(WatchUpdate&& u) {
   emit(std::move(c));
 }
 
-void RemoteCluster::on_state(WatchState s, const std::string& detail) {
-  if (s == WatchState::Connected) {
+void RemoteCluster::on_state(etcd::WatchState s, const std::string& detail) {
+  if (s == etcd::WatchState::Connected) {
     connected_ = true;
     // Resuming from a revision (no resync) is as good as a resync once the stream is up.
     if (!opts_.resync_on_reconnect) stale_ = false;

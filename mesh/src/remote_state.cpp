@@ -292,9 +292,9 @@ StateChanges RemoteStateTracker::reevaluate() {
   return c;
 }
 
-StateChanges RemoteStateTracker::apply(const std::vector<WatchEvent>& events) {
+StateChanges RemoteStateTracker::apply(const std::vector<etcd::WatchEvent>& events) {
   for (const auto& ev : events) {
-    apply_one(ev.kv.key, ev.type == WatchEvent::Type::Put ? &ev.kv.value : nullptr, all_,
+    apply_one(ev.kv.key, ev.type == etcd::WatchEvent::Type::Put ? &ev.kv.value : nullptr, all_,
               synced_kinds_, true);
   }
   recomputed_ = false;
@@ -306,7 +306,7 @@ StateChanges RemoteStateTracker::apply(const std::vector<WatchEvent>& events) {
   return out;
 }
 
-StateChanges RemoteStateTracker::resync(const std::vector<KeyValue>& kvs) {
+StateChanges RemoteStateTracker::resync(const std::vector<etcd::KeyValue>& kvs) {
   ClusterState fresh;
   std::set<std::string> synced;
   for (const auto& kv : kvs) {

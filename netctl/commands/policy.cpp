@@ -6,11 +6,11 @@
 #include <ctime>
 #include <ostream>
 
-#include "netagent/enforcement/policy_tools.hpp"
+#include "netagent/policy/policy_tools.hpp"
 #include "netagent/netctl/command.hpp"
 
 namespace netctl = netagent::netctl;
-namespace enforcement = netagent::enforcement;
+namespace enforcement = netagent::policy;
 namespace policy = netagent::policy;
 using nlohmann::json;
 
@@ -34,13 +34,13 @@ netagent::Result<policy::CompiledPolicy> compile_offline(const std::string& dir,
   if (!m) {
     return netagent::Error{"--policy-enforcement \"" + mode + "\" is not default, always or never"};
   }
-  auto snap = enforcement::load_manifests(dir);
+  auto snap = policy::load_manifests(dir);
   if (!snap) return snap.error();
-  enforcement::PolicySettings s;
+  policy::PolicySettings s;
   s.mode = *m;
   s.audit = audit;
   s.synthesize_pod_ips = true;
-  return policy::compile(**snap, enforcement::compile_options(s));
+  return policy::compile(**snap, policy::compile_options(s));
 }
 
 std::string event_line(const json& e) {
@@ -119,9 +119,9 @@ NETCTL_COMMANDS(policy) {
                                                   {"dst_ip", trace->dst_ip},
                                                   {"dport", std::to_string(trace->dport)},
                                                   {"protocol", trace->protocol}};
-          auto req = enforcement::trace_request(q);
+          auto req = policy::trace_request(q);
           if (!req) return ctx.fail(req.error());
-          auto r = enforcement::trace(*cp, *req);
+          auto r = policy::trace(*cp, *req);
           if (!r) return ctx.fail(r.error());
           result = std::move(*r);
         } else {
@@ -137,7 +137,7 @@ NETCTL_COMMANDS(policy) {
           result = std::move(*r);
         }
         ctx.print(result,
-                  [](const json& b, std::ostream& out) { out << enforcement::format_trace(b); });
+                  [](const json& b, std::ostream& out) { out << policy::format_trace(b); });
         return netctl::kExitOk;
       });
   t->add_option("--manifests", trace->manifests,
@@ -164,9 +164,9 @@ NETCTL_COMMANDS(policy) {
       [matrix](const netctl::Context& ctx) {
         auto cp = compile_offline(matrix->manifests, matrix->mode, matrix->audit);
         if (!cp) return ctx.fail(cp.error());
-        auto proto = enforcement::parse_protocol(matrix->protocol);
+        auto proto = policy::parse_protocol(matrix->protocol);
         if (!proto) return ctx.fail(proto.error());
-        auto r = enforcement::matrix(*cp, uint16_t(matrix->port), *proto);
+        auto r = policy::matrix(*cp, uint16_t(matrix->port), *proto);
         if (!r) return ctx.fail(r.error());
         if (ctx.json()) {
           // The order: {"pods": [...], "allowed": [[...], ...]}.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "netagent/common/base64.hpp"
 #include "netagent/k8s/snapshot.hpp"
 
 namespace netagent::k8s {

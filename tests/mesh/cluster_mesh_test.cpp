@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "etcd_fixture.hpp"
+#include "netagent/testing/etcd_fixture.hpp"
 #include "netagent/mesh/cluster_mesh.hpp"
 #include "netagent/mesh/merge.hpp"
 #include "netagent/testing/privileged.hpp"
@@ -87,7 +87,7 @@ class ClusterMeshTest : public ::testing::Test {
     etcd_apps_->start();
     state_dir_ = std::make_unique<netagent::testing::TempDir>("mesh-state");
     for (auto* e : {etcd_infra_.get(), etcd_apps_.get()}) {
-      auto c = EtcdClient::create(io_, etcd_config(e->url(), "probe"));
+      auto c = etcd::EtcdClient::create(io_, etcd_config(e->url(), "probe"));
       ASSERT_TRUE(c.ok());
       ASSERT_TRUE(testing::wait_ready(io_, *c)) << e->log();
       (*c)->shutdown();
@@ -104,9 +104,9 @@ class ClusterMeshTest : public ::testing::Test {
     ns_.reset();
   }
 
-  EtcdConfig etcd_config(const std::string& url, const std::string& name,
+  etcd::EtcdConfig etcd_config(const std::string& url, const std::string& name,
                          const std::string& ca = "ca") {
-    EtcdConfig c;
+    etcd::EtcdConfig c;
     c.name = "etcd of cluster " + name;
     c.endpoints = {url};
     c.tls = pki_->client_tls(ca, "client");
@@ -326,7 +326,7 @@ TEST_F(ClusterMeshTest, APublisherThatLostTheLockStepsDownAtItsNextWrite) {
       io_, [&] { return infra2->status().publisher.role == PublisherRole::Standby; }, 5s));
   // An operator deletes the lock: infra-2 (watching it) takes it and rewrites the keys under its
   // lease; infra-1 still believes it leads until its next write is refused by the fence.
-  auto c = EtcdClient::create(io_, etcd_config(etcd_infra_->url(), "infra"));
+  auto c = etcd::EtcdClient::create(io_, etcd_config(etcd_infra_->url(), "infra"));
   ASSERT_TRUE(c.ok());
   ASSERT_TRUE(testing::run_co(io_, (*c)->del("cilium/.publisher/infra")).ok());
   ASSERT_TRUE(run_until(

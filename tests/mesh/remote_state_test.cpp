@@ -17,32 +17,32 @@ constexpr uint32_t id_of(uint32_t local) {
   return (kApps << 16) | local;
 }
 
-KeyValue kv(std::string key, std::string value) {
-  return KeyValue{std::move(key), std::move(value)};
+etcd::KeyValue kv(std::string key, std::string value) {
+  return etcd::KeyValue{std::move(key), std::move(value)};
 }
-WatchEvent put(std::string key, std::string value) {
-  return WatchEvent{WatchEvent::Type::Put, kv(std::move(key), std::move(value))};
+etcd::WatchEvent put(std::string key, std::string value) {
+  return etcd::WatchEvent{etcd::WatchEvent::Type::Put, kv(std::move(key), std::move(value))};
 }
-WatchEvent del(std::string key) {
-  return WatchEvent{WatchEvent::Type::Delete, kv(std::move(key), "")};
+etcd::WatchEvent del(std::string key) {
+  return etcd::WatchEvent{etcd::WatchEvent::Type::Delete, kv(std::move(key), "")};
 }
 
-KeyValue config_kv(uint32_t id, std::vector<std::string> cidrs = {"10.2.0.0/16"}) {
+etcd::KeyValue config_kv(uint32_t id, std::vector<std::string> cidrs = {"10.2.0.0/16"}) {
   return kv(kvstore::cluster_config_key("apps"),
             kvstore::encode(ClusterConfigRecord{id, true, 255, std::move(cidrs)}));
 }
-KeyValue node_kv(std::string name, std::string cidr = "10.2.0.0/24") {
+etcd::KeyValue node_kv(std::string name, std::string cidr = "10.2.0.0/24") {
   NodeRecord n{name, "apps", kApps, {{"InternalIP", "10.25.11.21"}}, {std::move(cidr)}, {}};
   return kv(kvstore::node_key("apps", name), kvstore::encode(n));
 }
-KeyValue ep_kv(std::string ip, uint32_t identity) {
+etcd::KeyValue ep_kv(std::string ip, uint32_t identity) {
   EndpointRecord e{ip, identity, "10.25.11.21", "apps-1", "default", "pod-" + ip};
   return kv(kvstore::ip_key("apps", ip), kvstore::encode(e));
 }
-KeyValue id_kv(uint32_t id, std::string app) {
+etcd::KeyValue id_kv(uint32_t id, std::string app) {
   return kv(kvstore::identity_key(id), kvstore::encode(IdentityRecord{id, {"k8s:app=" + app}}));
 }
-KeyValue svc_kv(std::string name, std::vector<std::string> backends) {
+etcd::KeyValue svc_kv(std::string name, std::vector<std::string> backends) {
   ServiceRecord s;
   s.cluster = "apps";
   s.cluster_id = kApps;
@@ -52,11 +52,11 @@ KeyValue svc_kv(std::string name, std::vector<std::string> backends) {
     s.backends[b] = {{"http", {"TCP", 8080}}};
   return kv(kvstore::service_key("apps", "default", name), kvstore::encode(s));
 }
-WatchEvent as_put(const KeyValue& k) {
+etcd::WatchEvent as_put(const etcd::KeyValue& k) {
   return put(k.key, k.value);
 }
 
-std::vector<KeyValue> apps_state() {
+std::vector<etcd::KeyValue> apps_state() {
   return {config_kv(kApps),
           node_kv("apps-1"),
           ep_kv("10.2.0.5", id_of(300)),
@@ -178,7 +178,7 @@ TEST(RemoteState, RefusesAClusterIdEqualToOurs) {
 TEST(RemoteState, RefusesOverlappingPodCidrs) {
   struct Case {
     std::string what;
-    std::vector<KeyValue> kvs;
+    std::vector<etcd::KeyValue> kvs;
     std::string refusal;
   } cases[] = {
       {"announced in cluster-config",

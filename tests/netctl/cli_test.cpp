@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include "../daemon/agent_process.hpp"
+#include "../agent/agent_process.hpp"
 #include "netagent/testing/privileged.hpp"
 
 namespace netagent::netctl {

@@ -43,7 +43,4 @@ std::string decode_ipv4(const Field& f);
 // A CIDR such as 10.0.0.0/8 (IPv4 or IPv6); returns it normalised as written.
 std::string decode_cidr(const Field& f);
 
-// Strict RFC 4648 base64 decoding (Secret.data); nullopt on malformed input.
-std::optional<std::string> base64_decode(const std::string& in);
-
 }  // namespace netagent::k8s

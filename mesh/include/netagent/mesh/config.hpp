@@ -22,7 +22,7 @@
 #include "netagent/common/result.hpp"
 #include "netagent/k8s/objects.hpp"
 #include "netagent/k8s/snapshot.hpp"
-#include "netagent/mesh/etcd_client.hpp"
+#include "netagent/etcd/client.hpp"
 
 namespace netagent::mesh {
 
@@ -31,16 +31,16 @@ inline constexpr std::string_view kClusterMeshSecretName = "cilium-clustermesh";
 
 struct RemoteClusterConfig {
   std::string name;
-  EtcdConfig etcd;
+  etcd::EtcdConfig etcd;
 };
 
 struct ClusterMeshSecret {
-  std::optional<EtcdConfig> local;           // the entry named after this cluster
+  std::optional<etcd::EtcdConfig> local;           // the entry named after this cluster
   std::vector<RemoteClusterConfig> remotes;  // by name
 };
 
 // Parses one cluster's etcd configuration YAML; `resolve` maps a file name to its contents.
-Result<EtcdConfig> parse_etcd_config(
+Result<etcd::EtcdConfig> parse_etcd_config(
     const std::string& cluster, const std::string& yaml,
     const std::function<Result<std::string>(const std::string& field, const std::string& file)>&
         resolve);

@@ -14,7 +14,7 @@
 
 #include "netagent/common/ip.hpp"
 #include "netagent/mesh/cluster.hpp"
-#include "netagent/mesh/etcd_client.hpp"
+#include "netagent/etcd/client.hpp"
 #include "netagent/mesh/local_state.hpp"
 
 namespace netagent::mesh {
@@ -78,9 +78,9 @@ std::vector<std::string> owned_prefixes(const std::string& cluster);
 bool owns_key(const std::string& key, const ClusterInfo& cluster);
 
 struct PublishPlan {
-  std::vector<TxnOp> first;                 // cluster-config
-  std::vector<std::vector<TxnOp>> batches;  // everything else, disjoint keys, any order
-  std::vector<TxnOp> last;                  // sync canaries
+  std::vector<etcd::TxnOp> first;                 // cluster-config
+  std::vector<std::vector<etcd::TxnOp>> batches;  // everything else, disjoint keys, any order
+  std::vector<etcd::TxnOp> last;                  // sync canaries
   size_t puts = 0;
   size_t deletes = 0;
   bool empty() const { return puts + deletes == 0; }

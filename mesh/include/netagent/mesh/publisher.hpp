@@ -1,7 +1,7 @@
 #pragma once
 // Publishes this cluster's state into its own etcd and keeps it true.
 //
-// All keys go under one lease that a LeaseKeeper renews; if the agent dies its entries expire
+// All keys go under one lease that a etcd::LeaseKeeper renews; if the agent dies its entries expire
 // with the lease. On start (and whenever the lease had to be replaced) the publisher reads back
 // every key it owns and reconciles: keys that are no longer true are deleted, keys whose value
 // differs or that hang off another (older) lease are written again, the rest are left alone
@@ -27,9 +27,9 @@
 #include <memory>
 #include <string>
 
-#include "netagent/mesh/etcd_client.hpp"
-#include "netagent/mesh/etcd_watch.hpp"
-#include "netagent/mesh/lease_keeper.hpp"
+#include "netagent/etcd/client.hpp"
+#include "netagent/etcd/watch.hpp"
+#include "netagent/etcd/lease_keeper.hpp"
 #include "netagent/mesh/publish_plan.hpp"
 
 namespace netagent::mesh {
@@ -84,12 +84,12 @@ struct PublisherStatus {
   std::string holder;         // who holds it (as last seen; ourselves while leader)
   uint64_t acquisitions = 0;  // times this publisher became the leader
   uint64_t lock_losses = 0;   // times it found the lock gone or held by another
-  LeaseStatus lease;
+  etcd::LeaseStatus lease;
 };
 
 class StatePublisher : public std::enable_shared_from_this<StatePublisher> {
  public:
-  StatePublisher(std::shared_ptr<EtcdClient> client, ClusterInfo cluster,
+  StatePublisher(std::shared_ptr<etcd::EtcdClient> client, ClusterInfo cluster,
                  std::vector<Ipv4Prefix> pod_cidrs, PublisherOptions opts);
   ~StatePublisher();
 
@@ -114,7 +114,7 @@ class StatePublisher : public std::enable_shared_from_this<StatePublisher> {
   boost::asio::awaitable<Status> reconcile();
   boost::asio::awaitable<Status> execute(PublishPlan plan);
   // One batch of the plan; fenced by the lock when electing.
-  boost::asio::awaitable<Status> write(const std::vector<TxnOp>& ops);
+  boost::asio::awaitable<Status> write(const std::vector<etcd::TxnOp>& ops);
   // Tries to take (or confirm) the lock; true when this publisher holds it.
   boost::asio::awaitable<Result<bool>> acquire();
   void lose_lock(const std::string& why);
@@ -123,15 +123,15 @@ class StatePublisher : public std::enable_shared_from_this<StatePublisher> {
   boost::asio::awaitable<void> back_off();
   void reached_etcd();
   void wake();
-  void apply_written(const std::vector<TxnOp>& ops);
+  void apply_written(const std::vector<etcd::TxnOp>& ops);
   void remember_lease(int64_t id) const;
   int64_t remembered_lease() const;
 
-  std::shared_ptr<EtcdClient> client_;
+  std::shared_ptr<etcd::EtcdClient> client_;
   ClusterInfo cluster_;
   std::vector<Ipv4Prefix> pod_cidrs_;
   PublisherOptions opts_;
-  std::shared_ptr<LeaseKeeper> keeper_;
+  std::shared_ptr<etcd::LeaseKeeper> keeper_;
   boost::asio::steady_timer wake_;
   LocalStateEncoder encoder_;
   bool have_state_ = false;
@@ -142,7 +142,7 @@ class StatePublisher : public std::enable_shared_from_this<StatePublisher> {
   bool need_reconcile_ = true;
   bool leader_ = false;
   bool lock_free_ = false;  // the lock watch saw the lock deleted: try to take it now
-  std::shared_ptr<Watch>
+  std::shared_ptr<etcd::Watch>
       lock_watch_;  // holds the lock (always true without election once publishing)
   bool dirty_ = false;
   bool stopped_ = false;

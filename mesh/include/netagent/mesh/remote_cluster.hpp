@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "netagent/mesh/config.hpp"
-#include "netagent/mesh/etcd_watch.hpp"
+#include "netagent/etcd/watch.hpp"
 #include "netagent/mesh/remote_state.hpp"
 #include "netagent/mesh/status.hpp"
 
@@ -55,14 +55,14 @@ class RemoteCluster {
 
  private:
   RemoteCluster(RemoteClusterConfig config, RemoteOptions opts, ChangeFn on_change);
-  void on_update(WatchUpdate&& u);
-  void on_state(WatchState s, const std::string& detail);
+  void on_update(etcd::WatchUpdate&& u);
+  void on_state(etcd::WatchState s, const std::string& detail);
 
   RemoteClusterConfig config_;
   RemoteOptions opts_;
   ChangeFn on_change_;
-  std::shared_ptr<EtcdClient> client_;
-  std::shared_ptr<Watch> watch_;
+  std::shared_ptr<etcd::EtcdClient> client_;
+  std::shared_ptr<etcd::Watch> watch_;
   std::shared_ptr<RemoteStateTracker> tracker_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   mutable std::shared_ptr<const ClusterState> snapshot_;

@@ -17,7 +17,7 @@
 #include "netagent/common/ip.hpp"
 #include "netagent/mesh/cluster.hpp"
 #include "netagent/mesh/cluster_state.hpp"
-#include "netagent/mesh/etcd_watch.hpp"
+#include "netagent/etcd/watch.hpp"
 
 namespace netagent::mesh {
 
@@ -31,8 +31,8 @@ class RemoteStateTracker {
   RemoteStateTracker(std::string remote_name, LocalMeshInfo local);
 
   // Replaces everything known with `kvs` (the whole remote prefix at one revision).
-  StateChanges resync(const std::vector<KeyValue>& kvs);
-  StateChanges apply(const std::vector<WatchEvent>& events);
+  StateChanges resync(const std::vector<etcd::KeyValue>& kvs);
+  StateChanges apply(const std::vector<etcd::WatchEvent>& events);
   // A refusal decided outside (another remote already uses this cluster id); "" lifts it.
   StateChanges set_external_refusal(std::string reason);
 

@@ -1,0 +1,125 @@
+#pragma once
+// The agent runtime: one control thread (a Boost.Asio io_context) that runs the desired-state
+// source, the reconcilers, the API server, the metrics server and signal handling.
+//
+//   Agent agent(config);
+//   agent.add(std::make_unique<lb::ServiceReconciler>(agent));   // in apply order
+//   agent.set_source(make_manifest_source(agent));
+//   return agent.run();                                           // until SIGTERM/SIGINT
+//
+// On each snapshot from the source, every reconciler's apply() runs in registration order. A
+// reconciler error is logged, counted (netagent_reconciler_apply_errors_total), shown in
+// `netctl status`, and retried with back-off; the agent and the other reconcilers keep going.
+// On SIGTERM/SIGINT the agent stops its parts and exits 0, leaving every pinned map and attached
+// program in place (see Reconciler::stop). SIGHUP re-applies the latest snapshot to all.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "netagent/api/router.hpp"
+#include "netagent/api/server.hpp"
+#include "netagent/agent/config.hpp"
+#include "netagent/agent/reconciler.hpp"
+#include "netagent/k8s/snapshot.hpp"
+#include "netagent/k8s/source.hpp"
+#include "netagent/metrics/http_server.hpp"
+#include "netagent/metrics/registry.hpp"
+
+namespace netagent::agent {
+
+// "0.1.0": the version this agent was built as.
+const char* version();
+
+class Agent {
+ public:
+  explicit Agent(Config config);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  const Config& config() const { return config_; }
+  boost::asio::io_context& io() { return io_; }
+  metrics::Registry& metrics() { return metrics_; }
+  api::Router& router() { return router_; }
+  // CRD kinds the parts consume; hand it to the source (parts register theirs in add()).
+  k8s::KindRegistry& kinds() { return kinds_; }
+
+  // Before run(). Calls the reconciler's register_kinds/api/metrics at once.
+  void add(std::unique_ptr<Reconciler> reconciler);
+  // Before run(). Without a source the agent runs with no desired state and says so in status.
+  void set_source(std::unique_ptr<k8s::Source> source);
+  // Optional: how to make the source read its input again (called on the control thread by a
+  // resync, before re-applying; a reload that delivers a new snapshot applies it itself).
+  void set_reload(std::function<void()> reload) { reload_ = std::move(reload); }
+
+  // Listens on the API socket and metrics address, starts the reconcilers and the source, and
+  // runs the control loop on the calling thread until stopped. Returns the process exit code:
+  // kExitOk after SIGTERM/SIGINT/request_stop(), else the start-up failure's code (logged).
+  int run();
+  // Thread-safe: stop as on SIGTERM / resync as on SIGHUP (reload the source, re-apply).
+  void request_stop();
+  void request_resync();
+  // Control thread: applies the current snapshot again to the part named `name`, because state
+  // it reads from outside the snapshot changed (ClusterMesh's remote backends for the LB, remote
+  // identities for policy). Coalesced: calls made before the control thread gets to it apply
+  // once. False when no part has that name.
+  bool request_apply(const std::string& name);
+
+  // `netagent --cleanup`: each reconciler's cleanup() in reverse order, then removes what is
+  // left under bpf-root and a stale API socket. The agent must not be running.
+  int cleanup();
+
+  // Control thread only (e.g. from API handlers and tests that post to io()).
+  std::shared_ptr<const k8s::Snapshot> snapshot() const { return snapshot_; }
+  uint64_t generation() const { return generation_; }
+  nlohmann::json status() const;
+  // Where the metrics listener is bound (port 0 in the config picks one).
+  std::string metrics_endpoint() const;
+
+ private:
+  struct Part;
+
+  void register_builtin_api();
+  void register_builtin_metrics();
+  void on_snapshot(std::shared_ptr<const k8s::Snapshot> snapshot);
+  void on_source_errors(const std::vector<k8s::DecodeError>& errors);
+  void apply(Part& part);
+  void schedule_retry(Part& part);
+  void watch_signals();
+  void shutdown(const std::string& why);
+  nlohmann::json source_status() const;
+  nlohmann::json node_status() const;
+
+  Config config_;
+  boost::asio::io_context io_;  // first: outlives every object that posts to it
+  metrics::Registry metrics_;
+  api::Router router_;
+  k8s::KindRegistry kinds_;
+  api::ApiServer api_server_;
+  metrics::MetricsServer metrics_server_;
+  boost::asio::signal_set signals_;
+  std::unique_ptr<k8s::Source> source_;
+  std::function<void()> reload_;
+  std::vector<std::unique_ptr<Part>> parts_;
+
+  std::shared_ptr<const k8s::Snapshot> snapshot_;
+  uint64_t generation_ = 0;
+  std::chrono::system_clock::time_point snapshot_at_{};
+  std::vector<k8s::DecodeError> source_errors_;  // latest rejected load, as reported
+  std::chrono::system_clock::time_point started_at_;
+  std::chrono::steady_clock::time_point started_steady_;
+  int exit_code_ = 0;  // kExitOk unless a fatal error stopped the agent
+  bool running_ = false;
+  bool stopping_ = false;
+  bool node_found_ = false;
+  bool node_checked_ = false;
+};
+
+}  // namespace netagent::agent

@@ -1,0 +1,614 @@
+#include "netagent/agent/agent.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <csignal>
+#include <filesystem>
+
+#include "netagent/agent/exit_code.hpp"
+#include "netagent/metrics/exposition.hpp"
+#include "netagent/metrics/process.hpp"
+
+namespace netagent::agent {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using SysClock = std::chrono::system_clock;
+
+const char* version() {
+  return NETAGENT_VERSION;
+}
+
+namespace {
+
+constexpr auto kRetryFirst = std::chrono::seconds(1);
+constexpr auto kRetryMax = std::chrono::seconds(60);
+
+json timestamp(SysClock::time_point t) {
+  if (t == SysClock::time_point{}) return nullptr;
+  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(SysClock::to_time_t(secs)));
+}
+
+json seconds_ago(SysClock::time_point t) {
+  if (t == SysClock::time_point{}) return nullptr;
+  return std::chrono::duration<double>(SysClock::now() - t).count();
+}
+
+double unix_seconds(SysClock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+// One reconciler and what the runtime records about it.
+struct Agent::Part {
+  std::unique_ptr<Reconciler> reconciler;
+  std::string name;
+  uint64_t applies = 0;
+  uint64_t errors = 0;
+  bool applied_once = false;
+  bool healthy = true;
+  std::string last_error;
+  SysClock::time_point last_error_at{};
+  SysClock::time_point last_success_at{};
+  double last_duration = 0;
+  uint64_t applied_generation = 0;
+  bool apply_requested = false;  // request_apply() pending
+  std::chrono::seconds backoff = kRetryFirst;
+  std::unique_ptr<asio::steady_timer> retry;
+
+  metrics::Counter* m_applies = nullptr;
+  metrics::Counter* m_errors = nullptr;
+  metrics::Histogram* m_duration = nullptr;
+  metrics::Gauge* m_healthy = nullptr;
+};
+
+Agent::Agent(Config config)
+    : config_(std::move(config)),
+      api_server_(io_, router_),
+      metrics_server_(io_, metrics_),
+      signals_(io_),
+      started_at_(SysClock::now()),
+      started_steady_(Clock::now()) {
+  register_builtin_metrics();
+  register_builtin_api();
+}
+
+Agent::~Agent() {
+  // Parts first: they may hold streams and timers bound to io_.
+  parts_.clear();
+  source_.reset();
+}
+
+void Agent::add(std::unique_ptr<Reconciler> reconciler) {
+  auto part = std::make_unique<Part>();
+  part->name = reconciler->name();
+  for (const auto& p : parts_) {
+    if (p->name == part->name) {
+      throw std::logic_error("two reconcilers named '" + part->name + "'");
+    }
+  }
+  part->reconciler = std::move(reconciler);
+  part->retry = std::make_unique<asio::steady_timer>(io_);
+  part->m_applies = &metrics_
+                         .counter("netagent_reconciler_applies_total",
+                                  "Snapshots applied by each reconciler (including failed "
+                                  "attempts and retries).",
+                                  {"reconciler"})
+                         .with({part->name});
+  part->m_errors = &metrics_
+                        .counter("netagent_reconciler_apply_errors_total",
+                                 "Failed apply attempts per reconciler.", {"reconciler"})
+                        .with({part->name});
+  part->m_duration =
+      &metrics_
+           .histogram("netagent_reconciler_apply_duration_seconds",
+                      "Time each reconciler took to apply a snapshot.", {"reconciler"})
+           .with({part->name});
+  part->m_healthy =
+      &metrics_
+           .gauge("netagent_reconciler_healthy",
+                  "1 when the reconciler's last apply succeeded, else 0.", {"reconciler"})
+           .with({part->name});
+  part->m_healthy->set(1);
+  part->reconciler->register_kinds(kinds_);
+  part->reconciler->register_api(router_);
+  part->reconciler->register_metrics(metrics_);
+  parts_.push_back(std::move(part));
+}
+
+void Agent::set_source(std::unique_ptr<k8s::Source> source) {
+  source_ = std::move(source);
+}
+
+void Agent::register_builtin_metrics() {
+  metrics::register_process_metrics(
+      metrics_,
+      {version(), fmt::format("g++ {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__)});
+  metrics_.add_collector("agent", [this](metrics::Collection& c) {
+    c.gauge("netagent_snapshot_generation",
+            "Desired-state snapshots received from the source since start.", {},
+            static_cast<double>(generation_));
+    if (snapshot_) {
+      c.gauge("netagent_snapshot_last_received_timestamp_seconds",
+              "When the latest snapshot arrived (Unix time).", {}, unix_seconds(snapshot_at_));
+      const auto& s = *snapshot_;
+      for (auto [kind, n] : {std::pair<const char*, size_t>{"Service", s.services.size()},
+                             {"EndpointSlice", s.endpoint_slices.size()},
+                             {"Pod", s.pods.size()},
+                             {"Namespace", s.namespaces.size()},
+                             {"Node", s.nodes.size()},
+                             {"ConfigMap", s.config_maps.size()},
+                             {"Secret", s.secrets.size()},
+                             {"other", s.objects.size()}}) {
+        c.gauge("netagent_snapshot_objects", "Objects in the latest snapshot, by kind.",
+                {{"kind", kind}}, static_cast<double>(n));
+      }
+    }
+    if (source_) {
+      auto st = source_->stats();
+      c.counter("netagent_source_loads_total", "Loads of the desired-state source, by result.",
+                {{"result", "ok"}}, static_cast<double>(st.loads_ok));
+      c.counter("netagent_source_loads_total", "Loads of the desired-state source, by result.",
+                {{"result", "rejected"}}, static_cast<double>(st.loads_failed));
+      c.gauge("netagent_source_errors", "Errors in the latest rejected load (0 when healthy).", {},
+              static_cast<double>(st.last_errors.size()));
+      if (st.last_ok != SysClock::time_point{}) {
+        c.gauge("netagent_source_last_ok_timestamp_seconds",
+                "When the source last delivered a snapshot (Unix time).", {},
+                unix_seconds(st.last_ok));
+      }
+    }
+  });
+  auto& requests = metrics_.counter("netagent_api_requests_total",
+                                    "Agent API requests by method, route and HTTP status.",
+                                    {"method", "route", "code"});
+  api_server_.on_request(
+      [&requests](const std::string& method, const std::string& route, int status, double) {
+        requests.with({method, route.empty() ? "unmatched" : route, std::to_string(status)}).inc();
+      });
+}
+
+void Agent::register_builtin_api() {
+  router_.get("/v1/healthz", [this](const api::Request&) {
+    return api::Reply(json{
+        {"ok", true},
+        {"ready", snapshot_ != nullptr},
+        {"uptime_seconds", std::chrono::duration<double>(Clock::now() - started_steady_).count()}});
+  });
+  router_.get("/v1/status", [this](const api::Request&) { return api::Reply(status()); });
+  router_.get("/v1/metrics", [this](const api::Request&) {
+    return api::Reply(metrics::to_json(metrics_.collect()));
+  });
+  router_.get("/v1/routes", [this](const api::Request&) {
+    json out = json::array();
+    for (const auto& r : router_.routes()) {
+      out.push_back(
+          {{"method", api::method_name(r.method)}, {"path", r.pattern}, {"stream", r.streaming}});
+    }
+    return api::Reply(out);
+  });
+  router_.post("/v1/resync", [this](const api::Request&) {
+    request_resync();
+    return api::Reply(json{{"resync", "scheduled"}}, 202);
+  });
+}
+
+json Agent::source_status() const {
+  if (!source_) {
+    return {{"description", "none"},
+            {"state", "none"},
+            {"message", "no desired-state source is configured in this build"}};
+  }
+  auto st = source_->stats();
+  // Prefer the source's own record; fall back to what it reported through the callback.
+  const auto& errors = !st.last_errors.empty() ? st.last_errors : source_errors_;
+  std::string state = "ok";
+  if (st.loads_ok == 0 && st.loads_failed == 0) {
+    state = "starting";
+  } else if (!errors.empty()) {
+    state = st.loads_ok > 0 ? "error (serving the last good snapshot)" : "error (no snapshot)";
+  }
+  json errs = json::array();
+  for (const auto& e : errors)
+    errs.push_back(e.str());
+  return {{"description", source_->describe()},
+          {"state", state},
+          {"loads_ok", st.loads_ok},
+          {"loads_failed", st.loads_failed},
+          {"last_ok", timestamp(st.last_ok)},
+          {"last_ok_seconds_ago", seconds_ago(st.last_ok)},
+          {"last_attempt", timestamp(st.last_attempt)},
+          {"last_errors", errs}};
+}
+
+json Agent::node_status() const {
+  json out{{"name", config_.node_name}, {"found", false}};
+  const k8s::Node* node = snapshot_ ? snapshot_->node(config_.node_name) : nullptr;
+  if (!node) return out;
+  json addrs = json::array();
+  for (const auto& a : node->addresses)
+    addrs.push_back({{"type", a.type}, {"address", a.address}});
+  out["found"] = true;
+  out["addresses"] = addrs;
+  out["labels"] = node->meta.labels;
+  out["pod_cidrs"] = node->pod_cidrs;
+  out["source"] = node->source.str();
+  return out;
+}
+
+json Agent::status() const {
+  json recs = json::array();
+  for (const auto& p : parts_) {
+    json s;
+    try {
+      s = p->reconciler->status();
+    } catch (const std::exception& e) {
+      s = {{"status_error", e.what()}};
+    }
+    recs.push_back({{"name", p->name},
+                    {"state", !p->applied_once ? "pending"
+                              : p->healthy     ? "ok"
+                                               : "error"},
+                    {"applies", p->applies},
+                    {"errors", p->errors},
+                    {"applied_generation", p->applied_generation},
+                    {"last_error", p->last_error.empty() ? json() : json(p->last_error)},
+                    {"last_error_at", timestamp(p->last_error_at)},
+                    {"last_success_at", timestamp(p->last_success_at)},
+                    {"last_duration_seconds", p->applied_once ? json(p->last_duration) : json()},
+                    {"status", s}});
+  }
+  json snap = nullptr;
+  if (snapshot_) {
+    snap = {{"generation", generation_},
+            {"received_at", timestamp(snapshot_at_)},
+            {"received_seconds_ago", seconds_ago(snapshot_at_)},
+            {"services", snapshot_->services.size()},
+            {"endpoint_slices", snapshot_->endpoint_slices.size()},
+            {"pods", snapshot_->pods.size()},
+            {"namespaces", snapshot_->namespaces.size()},
+            {"nodes", snapshot_->nodes.size()},
+            {"objects", snapshot_->objects.size()},
+            {"ignored_kinds", snapshot_->ignored_kinds}};
+  }
+  return {{"version", version()},
+          {"pid", ::getpid()},
+          {"started_at", timestamp(started_at_)},
+          {"uptime_seconds", std::chrono::duration<double>(Clock::now() - started_steady_).count()},
+          {"node", node_status()},
+          {"config", config_.to_json()},
+          {"source", source_status()},
+          {"snapshot", snap},
+          {"reconcilers", recs}};
+}
+
+std::string Agent::metrics_endpoint() const {
+  auto ep = metrics_server_.local_endpoint();
+  if (ep.port() == 0) return "";
+  return (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) +
+         ":" + std::to_string(ep.port());
+}
+
+int Agent::run() {
+  spdlog::info("netagent {} starting: node {}, manifests {}, devices [{}], bpf-root {}, cgroup {}",
+               version(), config_.node_name, config_.manifests, fmt::join(config_.devices, ","),
+               config_.bpf_root, config_.cgroup);
+
+  if (auto st = api_server_.listen(config_.api_socket); !st) {
+    const bool busy = st.error().errnum == EADDRINUSE;
+    spdlog::critical("cannot serve the API: {}", st.error().str());
+    return busy ? kExitAlreadyRunning : kExitHostSetup;
+  }
+  spdlog::info("API listening on {} (netctl --socket {})", config_.api_socket, config_.api_socket);
+
+  if (!config_.metrics_addr.empty()) {
+    if (auto st = metrics_server_.listen(config_.metrics_host, config_.metrics_port); !st) {
+      spdlog::critical("{}; choose another --metrics-addr, or disable it with --metrics-addr ''",
+                       st.error().str());
+      api_server_.stop();
+      return kExitHostSetup;
+    }
+    spdlog::info("Prometheus metrics on http://{}/metrics", metrics_endpoint());
+  } else {
+    spdlog::info("metrics listener disabled (--metrics-addr ''); GET /v1/metrics still works");
+  }
+
+  for (auto& p : parts_) {
+    Status st;
+    try {
+      st = p->reconciler->start();
+    } catch (const std::exception& e) {
+      st = Error{std::string("threw: ") + e.what()};
+    }
+    if (!st) {
+      spdlog::critical(
+          "reconciler {} failed to start: {}; nothing was changed by this agent "
+          "run, fix the cause and start it again",
+          p->name, st.error().str());
+      for (auto it = parts_.rbegin(); it != parts_.rend(); ++it)
+        (*it)->reconciler->stop();
+      api_server_.stop();
+      metrics_server_.stop();
+      return kExitFailed;
+    }
+    spdlog::debug("reconciler {} started", p->name);
+  }
+
+  watch_signals();
+  running_ = true;
+  if (source_) {
+    asio::post(io_, [this] {
+      if (stopping_) return;
+      spdlog::info("loading desired state from {}", source_->describe());
+      try {
+        source_->start(
+            [this](std::shared_ptr<const k8s::Snapshot> s) { on_snapshot(std::move(s)); },
+            [this](const std::vector<k8s::DecodeError>& e) { on_source_errors(e); });
+      } catch (const std::exception& e) {
+        spdlog::critical("the desired-state source {} failed to start: {}", source_->describe(),
+                         e.what());
+        exit_code_ = kExitFailed;
+        shutdown("source failure");
+      }
+    });
+  } else {
+    spdlog::warn(
+        "no desired-state source in this build: the agent runs idle (API and metrics "
+        "only)");
+  }
+
+  io_.run();
+  running_ = false;
+  if (exit_code_ != kExitOk) return exit_code_;
+  spdlog::info(
+      "netagent stopped; pinned BPF maps and programs stay in place under {} "
+      "(netagent --cleanup removes them)",
+      config_.bpf_root);
+  return kExitOk;
+}
+
+void Agent::watch_signals() {
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  signals_.add(SIGHUP);
+  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP: reloading the desired state and re-applying it to every reconciler");
+      request_resync();
+      watch_signals();
+      return;
+    }
+    shutdown(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  });
+}
+
+void Agent::request_stop() {
+  asio::post(io_, [this] { shutdown("stop requested"); });
+}
+
+void Agent::request_resync() {
+  asio::post(io_, [this] {
+    if (stopping_) return;
+    const uint64_t before = generation_;
+    if (reload_) {
+      try {
+        reload_();
+      } catch (const std::exception& e) {
+        spdlog::error("reloading {} failed: {}", source_ ? source_->describe() : "the source",
+                      e.what());
+      }
+    }
+    // A reload that found changes has applied the new snapshot already.
+    if (generation_ != before || !snapshot_) return;
+    for (auto& p : parts_)
+      apply(*p);
+  });
+}
+
+bool Agent::request_apply(const std::string& name) {
+  auto it = std::find_if(parts_.begin(), parts_.end(),
+                         [&](const std::unique_ptr<Part>& p) { return p->name == name; });
+  if (it == parts_.end()) return false;
+  Part& p = **it;
+  if (p.apply_requested) return true;
+  p.apply_requested = true;
+  asio::post(io_, [this, &p] {
+    p.apply_requested = false;
+    if (!stopping_ && running_) apply(p);
+  });
+  return true;
+}
+
+void Agent::shutdown(const std::string& why) {
+  if (stopping_) return;
+  stopping_ = true;
+  spdlog::info("{}: stopping (the datapath keeps running as programmed)", why);
+  if (source_) source_->stop();
+  for (auto it = parts_.rbegin(); it != parts_.rend(); ++it) {
+    (*it)->retry->cancel();
+    try {
+      (*it)->reconciler->stop();
+    } catch (const std::exception& e) {
+      spdlog::warn("reconciler {} failed to stop cleanly: {}", (*it)->name, e.what());
+    }
+  }
+  api_server_.stop();
+  metrics_server_.stop();
+  boost::system::error_code ec;
+  signals_.cancel(ec);
+  // Parts may still have work on the io_context (BGP sessions closing): wait for each one's
+  // drain, at most kDrainLimit, then stop.
+  auto pending = std::make_shared<size_t>(parts_.size() + 1);
+  auto deadline = std::make_shared<asio::steady_timer>(io_, kDrainLimit);
+  auto finish = [this, pending, deadline] {
+    if (*pending == 0) return;
+    if (--*pending == 0) {
+      deadline->cancel();
+      io_.stop();
+    }
+  };
+  deadline->async_wait([this, pending](const boost::system::error_code& e) {
+    if (e || *pending == 0) return;
+    spdlog::warn("{} part(s) did not finish stopping within {} s", *pending - 1,
+                 kDrainLimit.count());
+    *pending = 0;
+    io_.stop();
+  });
+  for (auto it = parts_.rbegin(); it != parts_.rend(); ++it) {
+    try {
+      (*it)->reconciler->drain(finish);
+    } catch (const std::exception& e) {
+      spdlog::warn("reconciler {} failed to drain: {}", (*it)->name, e.what());
+      finish();
+    }
+  }
+  finish();
+}
+
+void Agent::on_snapshot(std::shared_ptr<const k8s::Snapshot> snapshot) {
+  if (stopping_ || !snapshot) return;
+  snapshot_ = std::move(snapshot);
+  snapshot_at_ = SysClock::now();
+  ++generation_;
+  source_errors_.clear();
+  spdlog::info(
+      "desired state {}: {} services, {} endpoint slices, {} pods, {} nodes, {} other "
+      "objects",
+      generation_, snapshot_->services.size(), snapshot_->endpoint_slices.size(),
+      snapshot_->pods.size(), snapshot_->nodes.size(), snapshot_->objects.size());
+
+  const bool found = snapshot_->node(config_.node_name) != nullptr;
+  if (!node_checked_ || found != node_found_) {
+    if (found) {
+      spdlog::info("node {} found in the manifests", config_.node_name);
+    } else {
+      spdlog::warn(
+          "no Node manifest named '{}' in {}: this node's addresses and labels are "
+          "unknown; add one, or pass --node-name with the right name",
+          config_.node_name, config_.manifests);
+    }
+  }
+  node_checked_ = true;
+  node_found_ = found;
+
+  for (auto& p : parts_)
+    apply(*p);
+}
+
+void Agent::on_source_errors(const std::vector<k8s::DecodeError>& errors) {
+  if (stopping_) return;
+  source_errors_ = errors;
+  spdlog::error(
+      "desired state rejected: {} error(s); keeping the last good state{}; fix the "
+      "manifests (netctl status lists the errors)",
+      errors.size(), snapshot_ ? "" : " (none loaded yet)");
+  // The source logs each error where it finds it; repeat them only for debugging.
+  for (const auto& e : errors)
+    spdlog::debug("rejected: {}", e.str());
+}
+
+void Agent::apply(Part& p) {
+  if (!snapshot_) return;
+  p.retry->cancel();
+  const auto t0 = Clock::now();
+  Status st;
+  try {
+    st = p.reconciler->apply(*snapshot_);
+  } catch (const std::exception& e) {
+    st = Error{std::string("threw: ") + e.what()};
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  ++p.applies;
+  p.applied_once = true;
+  p.last_duration = secs;
+  p.m_applies->inc();
+  p.m_duration->observe(secs);
+  if (st) {
+    if (!p.healthy) spdlog::info("reconciler {} recovered", p.name);
+    p.healthy = true;
+    p.last_error.clear();
+    p.last_success_at = SysClock::now();
+    p.applied_generation = generation_;
+    p.backoff = kRetryFirst;
+    p.m_healthy->set(1);
+    spdlog::debug("reconciler {} applied snapshot {} in {:.3f} ms", p.name, generation_,
+                  secs * 1000);
+    return;
+  }
+  ++p.errors;
+  p.healthy = false;
+  p.last_error = st.error().str();
+  p.last_error_at = SysClock::now();
+  p.m_errors->inc();
+  p.m_healthy->set(0);
+  spdlog::error(
+      "reconciler {} failed to apply snapshot {}: {}; what it programmed before stays, "
+      "retrying in {}s (netctl status shows this error)",
+      p.name, generation_, p.last_error, p.backoff.count());
+  schedule_retry(p);
+}
+
+void Agent::schedule_retry(Part& p) {
+  p.retry->expires_after(p.backoff);
+  p.backoff = std::min(p.backoff * 2, std::chrono::seconds(kRetryMax));
+  p.retry->async_wait([this, &p](const boost::system::error_code& ec) {
+    if (ec || stopping_ || p.healthy) return;
+    apply(p);
+    if (!p.healthy) return;
+    // Later parts read what this one programs (BGP announces what the LB serves): now that it
+    // caught up, they catch up too.
+    bool after = false;
+    for (auto& q : parts_) {
+      if (after && q->healthy) apply(*q);
+      after = after || q.get() == &p;
+    }
+  });
+}
+
+int Agent::cleanup() {
+  int rc = kExitOk;
+  for (auto it = parts_.rbegin(); it != parts_.rend(); ++it) {
+    Status st;
+    try {
+      st = (*it)->reconciler->cleanup();
+    } catch (const std::exception& e) {
+      st = Error{std::string("threw: ") + e.what()};
+    }
+    if (!st) {
+      spdlog::error("cleanup of {} failed: {}", (*it)->name, st.error().str());
+      rc = kExitFailed;
+    } else {
+      spdlog::info("cleaned up {}", (*it)->name);
+    }
+  }
+  // Whatever is still pinned under bpf-root (unlinking a pin drops the kernel's reference; a
+  // program or map goes away with its last reference).
+  std::error_code ec;
+  if (std::filesystem::exists(config_.bpf_root, ec)) {
+    auto n = std::filesystem::remove_all(config_.bpf_root, ec);
+    if (ec) {
+      spdlog::error("cannot remove {}: {}", config_.bpf_root, ec.message());
+      rc = kExitFailed;
+    } else {
+      spdlog::info("removed {} ({} pins and directories)", config_.bpf_root, n);
+    }
+  }
+  struct stat st {};
+  if (::lstat(config_.api_socket.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
+      !api::socket_answers(config_.api_socket)) {
+    ::unlink(config_.api_socket.c_str());
+  }
+  return rc;
+}
+
+}  // namespace netagent::agent

@@ -1,0 +1,394 @@
+#include "netagent/bgp/control/crds.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace netagent::bgp::control {
+namespace {
+
+using k8s::Field;
+
+constexpr int64_t kMaxU32 = 4294967295;
+
+// A local ASN of 0 is reserved and never valid in an OPEN (RFC 7607).
+uint32_t decode_local_asn(const Field& f) {
+  auto v = f.integer(0, kMaxU32);
+  if (v == 0) f.fail("AS 0 is reserved (RFC 7607) and cannot be a local ASN");
+  return uint32_t(v);
+}
+
+std::optional<k8s::LabelSelector> opt_selector(const Field& f) {
+  if (!f.present()) return std::nullopt;
+  return f.selector();
+}
+
+std::string decode_ip(const Field& f) {
+  auto s = f.str();
+  if (!Ipv4Addr::parse(s) && !Ipv6Addr::parse(s)) f.fail("\"" + s + "\" is not an IP address");
+  return s;
+}
+
+// v2alpha1 peerAddress: "CIDR notation with a /32 to express a single host" (or /128).
+std::string decode_peer_cidr(const Field& f) {
+  auto s = f.str();
+  auto slash = s.find('/');
+  auto fail = [&] {
+    f.fail("\"" + s + "\" must be the peer address in CIDR notation with /32 (or /128 for IPv6), " +
+           "e.g. 10.25.11.1/32");
+  };
+  if (slash == std::string::npos) fail();
+  auto addr = s.substr(0, slash);
+  auto len = s.substr(slash + 1);
+  if (Ipv4Addr::parse(addr) && len == "32") return addr;
+  if (Ipv6Addr::parse(addr) && len == "128") return addr;
+  fail();
+  return {};
+}
+
+Attributes decode_attributes(const Field& communities, const Field& local_pref) {
+  Attributes a;
+  for (auto& f : communities["standard"].items()) {
+    auto c = parse_standard_community(f.str());
+    if (!c)
+      f.fail("\"" + f.str() +
+             "\" is not a standard community (<0-65535>:<0-65535> or a 32-bit decimal)");
+    a.communities.push_back(*c);
+  }
+  for (auto& f : communities["wellKnown"].items()) {
+    auto c = well_known_community(f.str());
+    if (!c) {
+      f.fail("unknown well-known community \"" + f.str() +
+             "\" (expected internet, planned-shut, accept-own, route-filter-translated-v4, "
+             "route-filter-v4, route-filter-translated-v6, route-filter-v6, llgr-stale, no-llgr, "
+             "blackhole, no-export, no-advertise, no-export-subconfed or no-peer)");
+    }
+    a.communities.push_back(*c);
+  }
+  for (auto& f : communities["large"].items()) {
+    auto c = parse_large_community(f.str());
+    if (!c) f.fail("\"" + f.str() + "\" is not a large community (<u32>:<u32>:<u32>)");
+    a.large_communities.push_back(*c);
+  }
+  if (auto lp = local_pref.opt_integer(0, kMaxU32)) a.local_preference = uint32_t(*lp);
+  return a;
+}
+
+Timers decode_timers(const Field& connect_retry, const Field& hold, const Field& keepalive) {
+  Timers t;
+  if (auto v = connect_retry.opt_integer(1, 2147483647)) t.connect_retry = uint32_t(*v);
+  if (auto v = hold.opt_integer(3, 65535)) t.hold = uint32_t(*v);
+  if (auto v = keepalive.opt_integer(1, 65535)) t.keepalive = uint32_t(*v);
+  if (t.keepalive > t.hold) {
+    (keepalive.present() ? keepalive : hold)
+        .fail("keepAliveTimeSeconds (" + std::to_string(t.keepalive) +
+              ") must not be larger than holdTimeSeconds (" + std::to_string(t.hold) + ")");
+  }
+  return t;
+}
+
+GracefulRestart decode_graceful_restart(const Field& f) {
+  GracefulRestart gr;
+  if (!f.present()) return gr;
+  gr.enabled = f["enabled"].boolean();
+  if (auto v = f["restartTimeSeconds"].opt_integer(1, 4095)) gr.restart_time = uint32_t(*v);
+  return gr;
+}
+
+Family decode_family(const Field& f) {
+  Family fam;
+  fam.afi = f["afi"].str();
+  fam.safi = f["safi"].str();
+  if (fam.afi != "ipv4" && fam.afi != "ipv6") {
+    f["afi"].fail("unsupported afi \"" + fam.afi +
+                  "\": only ipv4 and ipv6 (unicast) are supported");
+  }
+  if (fam.safi != "unicast") {
+    f["safi"].fail("unsupported safi \"" + fam.safi + "\": only unicast is supported");
+  }
+  return fam;
+}
+
+std::vector<Family> default_families() {
+  return {{"ipv4", "unicast"}, {"ipv6", "unicast"}};
+}
+
+ServiceAddress decode_service_address(const Field& f) {
+  auto v = f.one_of({"LoadBalancerIP", "ClusterIP", "ExternalIP"}, "");
+  if (v.empty()) f.fail("is required");
+  return v == "LoadBalancerIP" ? ServiceAddress::LoadBalancerIP
+         : v == "ClusterIP"    ? ServiceAddress::ClusterIP
+                               : ServiceAddress::ExternalIP;
+}
+
+uint16_t decode_port(const Field& f, uint16_t def) {
+  auto v = f.opt_integer(0, 65535);
+  return (!v || *v == 0) ? def : uint16_t(*v);  // 0 means "default", as Cilium's SetDefaults
+}
+
+template <typename T>
+void require_unique(const std::vector<Field>& items, const std::vector<T>& values,
+                    const std::string& key, const std::string& what) {
+  std::set<T> seen;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!seen.insert(values[i]).second) {
+      items[i][key].fail("duplicate " + what + " within the list");
+    }
+  }
+}
+
+Neighbor decode_neighbor(const Field& f) {
+  Neighbor n;
+  n.address = decode_peer_cidr(f["peerAddress"]);
+  n.port = decode_port(f["peerPort"], 179);
+  n.peer_asn = uint32_t(f["peerASN"].integer(0, kMaxU32));
+  if (auto s = f["authSecretRef"].opt_str(); s && !s->empty()) n.auth_secret = *s;
+  if (auto v = f["eBGPMultihopTTL"].opt_integer(1, 255)) n.ebgp_multihop_ttl = uint8_t(*v);
+  n.timers =
+      decode_timers(f["connectRetryTimeSeconds"], f["holdTimeSeconds"], f["keepAliveTimeSeconds"]);
+  n.graceful_restart = decode_graceful_restart(f["gracefulRestart"]);
+  for (auto& fam : f["families"].items())
+    n.families.push_back(decode_family(fam));
+  if (n.families.empty()) n.families = default_families();
+  for (auto& pa : f["advertisedPathAttributes"].items()) {
+    PathAttributes p;
+    auto type =
+        pa["selectorType"].one_of({"PodCIDR", "CiliumLoadBalancerIPPool", "CiliumPodIPPool"}, "");
+    if (type.empty()) pa["selectorType"].fail("is required");
+    p.type = type == "PodCIDR"                    ? PathSelectorType::PodCIDR
+             : type == "CiliumLoadBalancerIPPool" ? PathSelectorType::LoadBalancerIPPool
+                                                  : PathSelectorType::PodIPPool;
+    p.selector = opt_selector(pa["selector"]);
+    p.attributes = decode_attributes(pa["communities"], pa["localPreference"]);
+    n.path_attributes.push_back(std::move(p));
+  }
+  return n;
+}
+
+Field spec_of(const k8s::Object& obj) {
+  Field spec = Field(obj.raw, "")["spec"];
+  if (spec.present() && !spec.is_map()) spec.fail("expected a map");
+  return spec;
+}
+
+}  // namespace
+
+const char* to_string(ServiceAddress a) {
+  switch (a) {
+    case ServiceAddress::LoadBalancerIP:
+      return "LoadBalancerIP";
+    case ServiceAddress::ClusterIP:
+      return "ClusterIP";
+    case ServiceAddress::ExternalIP:
+      return "ExternalIP";
+  }
+  return "?";
+}
+
+PeeringPolicy decode_peering_policy(const k8s::Object& obj) {
+  auto spec = spec_of(obj);
+  PeeringPolicy p;
+  p.name = obj.meta.name;
+  p.node_selector = spec["nodeSelector"].selector();
+  auto routers = spec["virtualRouters"].items();
+  if (routers.empty()) spec["virtualRouters"].fail("must list at least one virtual router");
+  std::vector<uint32_t> asns;
+  for (auto& r : routers) {
+    VirtualRouter vr;
+    vr.local_asn = decode_local_asn(r["localASN"]);
+    vr.export_pod_cidr = r["exportPodCIDR"].opt_boolean().value_or(false);
+    vr.service_selector = opt_selector(r["serviceSelector"]);
+    if (r["serviceAdvertisements"].present()) {
+      vr.service_advertisements.clear();
+      for (auto& a : r["serviceAdvertisements"].items()) {
+        vr.service_advertisements.push_back(decode_service_address(a));
+      }
+    }
+    // podIPPoolSelector is accepted for compatibility; this agent has no multi-pool pod IPAM.
+    (void)opt_selector(r["podIPPoolSelector"]);
+    auto neighbors = r["neighbors"].items();
+    if (neighbors.empty()) r["neighbors"].fail("must list at least one neighbor");
+    std::vector<std::string> addresses;
+    for (auto& n : neighbors) {
+      vr.neighbors.push_back(decode_neighbor(n));
+      addresses.push_back(vr.neighbors.back().address);
+    }
+    require_unique(neighbors, addresses, "peerAddress", "peerAddress");
+    asns.push_back(vr.local_asn);
+    p.virtual_routers.push_back(std::move(vr));
+  }
+  // A virtual router is identified by its local ASN (bgp-control-plane-v1.rst).
+  require_unique(routers, asns, "localASN", "localASN");
+  return p;
+}
+
+ClusterConfig decode_cluster_config(const k8s::Object& obj) {
+  auto spec = spec_of(obj);
+  ClusterConfig c;
+  c.name = obj.meta.name;
+  c.node_selector = spec["nodeSelector"].selector();
+  auto instances = spec["bgpInstances"].items();
+  if (instances.empty()) spec["bgpInstances"].fail("must list at least one BGP instance");
+  std::vector<std::string> names;
+  for (auto& i : instances) {
+    BgpInstanceSpec in;
+    in.name = i["name"].str();
+    if (in.name.empty()) i["name"].fail("must not be empty");
+    if (i["localASN"].present()) in.local_asn = decode_local_asn(i["localASN"]);
+    if (auto v = i["localPort"].opt_integer(1, 65535)) in.local_port = uint16_t(*v);
+    auto peers = i["peers"].items();
+    std::vector<std::string> peer_names;
+    for (auto& pf : peers) {
+      ClusterPeer peer;
+      peer.name = pf["name"].str();
+      if (peer.name.empty()) pf["name"].fail("must not be empty");
+      if (pf["peerAddress"].present()) peer.address = decode_ip(pf["peerAddress"]);
+      peer.auto_discovery = pf["autoDiscovery"].present();
+      if (peer.auto_discovery) (void)pf["autoDiscovery"]["mode"].str();
+      if (!peer.address && !peer.auto_discovery) {
+        pf["peerAddress"].fail("is required (or autoDiscovery)");
+      }
+      peer.peer_asn = uint32_t(pf["peerASN"].opt_integer(0, kMaxU32).value_or(0));
+      if (auto ref = pf["peerConfigRef"]; ref.present()) {
+        peer.peer_config = ref["name"].str();
+        // v2alpha1 allowed group and kind; only the one kind exists.
+        auto kind = ref["kind"].str_or(kPeerConfigKind);
+        if (kind != kPeerConfigKind) ref["kind"].fail("must be CiliumBGPPeerConfig");
+        auto group = ref["group"].str_or("cilium.io");
+        if (group != "cilium.io") ref["group"].fail("must be cilium.io");
+      }
+      peer_names.push_back(peer.name);
+      in.peers.push_back(std::move(peer));
+    }
+    require_unique(peers, peer_names, "name", "peer name");
+    names.push_back(in.name);
+    c.instances.push_back(std::move(in));
+  }
+  require_unique(instances, names, "name", "instance name");
+  return c;
+}
+
+PeerConfig decode_peer_config(const k8s::Object& obj) {
+  auto spec = spec_of(obj);
+  PeerConfig p;
+  p.name = obj.meta.name;
+  p.peer_port = decode_port(spec["transport"]["peerPort"], 179);
+  (void)spec["transport"]["localPort"].opt_integer(0, 65535);  // v2alpha1, dropped in v2
+  auto t = spec["timers"];
+  p.timers =
+      decode_timers(t["connectRetryTimeSeconds"], t["holdTimeSeconds"], t["keepAliveTimeSeconds"]);
+  if (auto s = spec["authSecretRef"].opt_str(); s && !s->empty()) p.auth_secret = *s;
+  if (auto v = spec["ebgpMultihop"].opt_integer(1, 255)) p.ebgp_multihop_ttl = uint8_t(*v);
+  p.graceful_restart = decode_graceful_restart(spec["gracefulRestart"]);
+  for (auto& f : spec["families"].items()) {
+    PeerFamily pf;
+    pf.family = decode_family(f);
+    pf.advertisements = opt_selector(f["advertisements"]);
+    p.families.push_back(std::move(pf));
+  }
+  if (p.families.empty()) {
+    for (auto& fam : default_families())
+      p.families.push_back({fam, std::nullopt});
+  }
+  return p;
+}
+
+AdvertisementSet decode_advertisement(const k8s::Object& obj) {
+  auto spec = spec_of(obj);
+  AdvertisementSet set;
+  set.name = obj.meta.name;
+  set.labels = obj.meta.labels;
+  auto items = spec["advertisements"].items();
+  if (!spec["advertisements"].present()) spec["advertisements"].fail("is required");
+  for (auto& f : items) {
+    Advertisement a;
+    auto type = f["advertisementType"].one_of({"PodCIDR", "CiliumPodIPPool", "Service"}, "");
+    if (type.empty()) f["advertisementType"].fail("is required");
+    a.type = type == "PodCIDR"           ? AdvertisementType::PodCIDR
+             : type == "CiliumPodIPPool" ? AdvertisementType::PodIPPool
+                                         : AdvertisementType::Service;
+    if (a.type == AdvertisementType::Service) {
+      auto svc = f["service"];
+      if (!svc.present()) svc.fail("is required for the 'Service' advertisementType");
+      auto addrs = svc["addresses"].items();
+      if (addrs.empty()) svc["addresses"].fail("must list at least one address type");
+      for (auto& x : addrs)
+        a.addresses.push_back(decode_service_address(x));
+      if (auto v = svc["aggregationLengthIPv4"].opt_integer(0, 31)) a.aggregation_ipv4 = int(*v);
+      if (auto v = svc["aggregationLengthIPv6"].opt_integer(0, 127)) a.aggregation_ipv6 = int(*v);
+    }
+    a.selector = opt_selector(f["selector"]);
+    auto attrs = f["attributes"];
+    a.attributes = decode_attributes(attrs["communities"], attrs["localPreference"]);
+    set.advertisements.push_back(std::move(a));
+  }
+  return set;
+}
+
+NodeConfigOverride decode_node_config_override(const k8s::Object& obj) {
+  auto spec = spec_of(obj);
+  NodeConfigOverride o;
+  o.name = obj.meta.name;
+  for (auto& f : spec["bgpInstances"].items()) {
+    InstanceOverride in;
+    in.name = f["name"].str();
+    if (auto s = f["routerID"].opt_str()) {
+      auto ip = Ipv4Addr::parse(*s);
+      if (!ip) f["routerID"].fail("\"" + *s + "\" is not an IPv4 address");
+      in.router_id = *ip;
+    }
+    if (auto v = f["localPort"].opt_integer(1, 65535)) in.local_port = uint16_t(*v);
+    if (f["localASN"].present()) in.local_asn = decode_local_asn(f["localASN"]);
+    for (auto& p : f["peers"].items()) {
+      PeerOverride po;
+      po.name = p["name"].str();
+      if (p["localAddress"].present()) po.local_address = decode_ip(p["localAddress"]);
+      if (auto v = p["localPort"].opt_integer(1, 65535)) po.local_port = uint16_t(*v);
+      in.peers.push_back(std::move(po));
+    }
+    o.instances.push_back(std::move(in));
+  }
+  return o;
+}
+
+void register_kinds(k8s::KindRegistry& registry) {
+  registry.add(kPeeringPolicyKind, {"cilium.io/v2alpha1"},
+               [](const k8s::Object& o) { (void)decode_peering_policy(o); });
+  const std::vector<std::string> v2 = {"cilium.io/v2alpha1", "cilium.io/v2"};
+  registry.add(kClusterConfigKind, v2,
+               [](const k8s::Object& o) { (void)decode_cluster_config(o); });
+  registry.add(kPeerConfigKind, v2, [](const k8s::Object& o) { (void)decode_peer_config(o); });
+  registry.add(kAdvertisementKind, v2, [](const k8s::Object& o) { (void)decode_advertisement(o); });
+  registry.add(kNodeConfigOverrideKind, v2,
+               [](const k8s::Object& o) { (void)decode_node_config_override(o); });
+}
+
+namespace {
+
+template <typename T, typename Fn>
+void decode_all(const k8s::Snapshot& snap, const char* kind, Fn fn, std::vector<T>& out,
+                std::vector<k8s::DecodeError>& errors) {
+  for (const auto* obj : snap.of_kind(kind)) {
+    T v;
+    if (auto err = k8s::guard(*obj, [&] { v = fn(*obj); })) {
+      errors.push_back(*err);
+      continue;
+    }
+    out.push_back(std::move(v));
+  }
+  std::sort(out.begin(), out.end(), [](const T& a, const T& b) { return a.name < b.name; });
+}
+
+}  // namespace
+
+BgpObjects decode_bgp_objects(const k8s::Snapshot& snap) {
+  BgpObjects o;
+  decode_all(snap, kPeeringPolicyKind, decode_peering_policy, o.peering_policies, o.errors);
+  decode_all(snap, kClusterConfigKind, decode_cluster_config, o.cluster_configs, o.errors);
+  decode_all(snap, kPeerConfigKind, decode_peer_config, o.peer_configs, o.errors);
+  decode_all(snap, kAdvertisementKind, decode_advertisement, o.advertisements, o.errors);
+  decode_all(snap, kNodeConfigOverrideKind, decode_node_config_override, o.node_overrides,
+             o.errors);
+  return o;
+}
+
+}  // namespace netagent::bgp::control

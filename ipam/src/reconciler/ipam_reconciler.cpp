@@ -1,0 +1,127 @@
+#include "netagent/ipam/ipam_reconciler.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "netagent/ipam/json.hpp"
+#include "netagent/ipam/pool.hpp"
+
+namespace netagent::ipam {
+
+IpamReconciler::IpamReconciler(agent::Agent& agent) : agent_(agent) {}
+
+std::string IpamReconciler::state_path() const {
+  return agent_.config().state_dir + "/lb-ipam.json";
+}
+
+void IpamReconciler::register_kinds(k8s::KindRegistry& kinds) {
+  ipam::register_kinds(kinds);
+}
+
+Status IpamReconciler::start() {
+  std::ifstream in(state_path());
+  if (!in) return {};  // first start: no history
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded()) {
+    spdlog::warn("ipam: {} is not valid JSON; starting without previous allocations", state_path());
+    return {};
+  }
+  auto st = ipam::state_from_json(j);
+  if (!st) {
+    spdlog::warn("ipam: {}: {}; starting without previous allocations", state_path(),
+                 st.error().str());
+    return {};
+  }
+  previous_ = *st;
+  spdlog::info("ipam: restored {} services' LoadBalancer IPs from {}", previous_.services.size(),
+               state_path());
+  return {};
+}
+
+Status IpamReconciler::persist(const ipam::AllocationState& state) {
+  // Write-then-rename: a crash never leaves a truncated file behind.
+  auto tmp = state_path() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << ipam::state_to_json(state).dump(1) << "\n";
+    if (!out.flush()) return Error{"write " + tmp};
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, state_path(), ec);
+  if (ec) return Error{"rename " + tmp + ": " + ec.message(), ec.value()};
+  return {};
+}
+
+Status IpamReconciler::apply(const k8s::Snapshot& snapshot) {
+  auto next = ipam::allocate(snapshot, previous_);
+  auto state = next.state();
+  // Persist before anything uses the addresses: a restart must find what was handed out.
+  if (state != previous_) {
+    if (auto st = persist(state); !st) return st.error().wrap("persist LB IPAM state");
+  }
+  for (const auto& [key, s] : next.services) {
+    auto old = allocation_.services.find(key);
+    bool was = old != allocation_.services.end() && old->second.satisfied;
+    if (s.satisfied && (!was || old->second.ips.size() != s.ips.size())) {
+      spdlog::info("ipam: {} gets {}", key, s.ips.empty() ? "" : s.ips.front().ip.str());
+    } else if (!s.satisfied && (applies_ == 0 || was)) {
+      spdlog::warn("ipam: {} has no LoadBalancer IP: {}", key, s.message);
+    }
+  }
+  // Same services with the same addresses: consumers keep what they derived from it.
+  bool same_ips = next.services.size() == allocation_.services.size();
+  for (auto n = next.services.begin(), o = allocation_.services.begin();
+       same_ips && n != next.services.end(); ++n, ++o) {
+    same_ips = n->first == o->first && n->second.ips.size() == o->second.ips.size();
+    for (size_t i = 0; same_ips && i < n->second.ips.size(); ++i)
+      same_ips = n->second.ips[i].ip == o->second.ips[i].ip;
+  }
+  if (!same_ips) generation_++;
+  allocation_ = std::move(next);
+  previous_ = std::move(state);
+  applies_++;
+  return {};
+}
+
+std::vector<Ipv4Addr> IpamReconciler::ips_of(const std::string& ns, const std::string& name) const {
+  return allocation_.ips_of(ns, name);
+}
+
+nlohmann::json IpamReconciler::status() const {
+  auto c = ipam::counters(allocation_);
+  return {{"dormant", allocation_.dormant},
+          {"pools", c.pools},
+          {"services", c.services},
+          {"unsatisfied", c.services_unsatisfied},
+          {"ips_used", c.ips_used}};
+}
+
+void IpamReconciler::register_api(api::Router& router) {
+  router.get("/v1/ipam",
+             [this](const api::Request&) { return api::Reply(ipam::to_json(allocation_)); });
+}
+
+void IpamReconciler::register_metrics(metrics::Registry& registry) {
+  registry.add_collector("ipam", [this](metrics::Collection& c) {
+    auto k = ipam::counters(allocation_);
+    c.gauge("netagent_ipam_pools", "LoadBalancer IP pools", {}, double(k.pools));
+    c.gauge("netagent_ipam_pools_conflicting", "Pools not used because they overlap an earlier one",
+            {}, double(k.pools_conflicting));
+    c.gauge("netagent_ipam_services_unsatisfied",
+            "LoadBalancer services whose request for an address cannot be met", {},
+            double(k.services_unsatisfied));
+    for (const auto& p : k.per_pool) {
+      c.gauge("netagent_ipam_pool_ips_used", "Addresses allocated from the pool",
+              {{"pool", p.name}}, double(p.used));
+      c.gauge("netagent_ipam_pool_ips_available", "Addresses still free in the pool",
+              {{"pool", p.name}}, double(p.available));
+    }
+  });
+}
+
+}  // namespace netagent::ipam

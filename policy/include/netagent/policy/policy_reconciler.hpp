@@ -1,0 +1,95 @@
+#pragma once
+// The network policy part of the agent. It registers the policy kinds (NetworkPolicy,
+// CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy) with validators, keeps the endpoints the
+// CNI plugin registers (POST /v1/endpoints) with the policy TC programs on their host-side veths,
+// compiles each snapshot's policies for those endpoints, and programs the ipcache and policy
+// maps as minimal diffs. It reads the flow events of the policy programs and serves them live
+// (`netctl monitor`), counts them for Prometheus, and answers `netctl policy trace`.
+#include <deque>
+#include <functional>
+#include <memory>
+#include <set>
+
+#include "netagent/agent/agent.hpp"
+#include "netagent/agent/reconciler.hpp"
+#include "netagent/datapath/ring_buffer.hpp"
+#include "netagent/policy/endpoint_store.hpp"
+#include "netagent/policy/policy_tools.hpp"
+#include "netagent/policy/datapath_state.hpp"
+#include "netagent/policy/policy_datapath.hpp"
+#include "netagent/policy/remote_source.hpp"
+
+namespace netagent::policy {
+
+// Which flow events a monitor client wants (all fields optional).
+struct MonitorFilter {
+  std::string type;                  // "drop" or "policy-verdict"
+  std::string verdict;               // "allowed", "denied", "audited" or "dropped"
+  std::string endpoint;              // endpoint id or "ns/pod"
+  std::optional<uint32_t> identity;  // source or destination identity
+  static Result<MonitorFilter> from_query(const std::map<std::string, std::string>& q);
+  bool matches(const nlohmann::json& event) const;
+};
+
+class PolicyReconciler : public agent::Reconciler {
+ public:
+  explicit PolicyReconciler(agent::Agent& agent);
+  ~PolicyReconciler() override;
+
+  std::string name() const override { return "policy"; }
+  // ClusterMesh: the remote clusters' identities and endpoints enter the ipcache (may be null).
+  void set_remote_source(const policy::RemoteSource* remote) { remote_ = remote; }
+  Status start() override;
+  Status apply(const k8s::Snapshot& snapshot) override;
+  nlohmann::json status() const override;
+  void register_kinds(k8s::KindRegistry& registry) override;
+  void register_api(api::Router& router) override;
+  void register_metrics(metrics::Registry& registry) override;
+  void stop() override;
+  Status cleanup() override;
+
+  // Where the LB's flow events (its drops) come from, so that the monitor shows every drop of
+  // the datapath: called at start(), after the LB part started; -1 = none.
+  void set_lb_events(std::function<int()> fd) { lb_events_fd_ = std::move(fd); }
+
+ private:
+  // Compiles the latest snapshot with the registered endpoints and applies the diff.
+  Status reprogram();
+  Status attach(Endpoint& ep);
+  void detach(const Endpoint& ep);
+  void on_record(std::span<const uint8_t> bytes);
+  void on_flow(const policy::PolicyFlowRecord& r);
+  nlohmann::json event_json(const policy::PolicyFlowRecord& r) const;
+  nlohmann::json endpoint_json(const Endpoint& ep) const;
+  api::Reply register_endpoint(const api::Request& r);
+  api::Reply delete_endpoint(const Endpoint& ep);
+  nlohmann::json policy_json() const;
+
+  agent::Agent& agent_;
+  const policy::RemoteSource* remote_ = nullptr;
+  PolicySettings settings_;
+  EndpointStore store_;
+  std::unique_ptr<policy::PolicyDatapath> dp_;
+  std::unique_ptr<datapath::RingBufferReader> events_;
+  std::unique_ptr<datapath::RingBufferReader> lb_events_;
+  std::function<int()> lb_events_fd_;
+  std::shared_ptr<const k8s::Snapshot> snapshot_;
+  std::unique_ptr<policy::CompiledPolicy> cp_;
+  policy::DatapathState programmed_;
+  std::vector<std::string> unknown_;  // registered endpoints the compiler did not know
+  std::set<std::string> warned_;      // unsupported-feature warnings already logged
+  size_t last_diff_ = 0;
+  uint64_t applies_ = 0;
+
+  struct Subscriber {
+    std::shared_ptr<api::Stream> stream;
+    MonitorFilter filter;
+  };
+  std::vector<std::shared_ptr<Subscriber>> subscribers_;
+  uint64_t events_seen_ = 0;
+
+  metrics::Family<metrics::Counter>* flow_events_ = nullptr;
+  metrics::Histogram* apply_seconds_ = nullptr;
+};
+
+}  // namespace netagent::policy

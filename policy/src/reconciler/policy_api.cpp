@@ -1,0 +1,227 @@
+// The policy part's API: endpoint registration (what a CNI plugin calls), endpoints, policies,
+// identities, trace and the monitor stream.
+#include <algorithm>
+#include <charconv>
+
+#include <spdlog/spdlog.h>
+
+#include "netagent/datapath/attach.hpp"
+#include "netagent/policy/policy_reconciler.hpp"
+
+namespace netagent::policy {
+
+using nlohmann::json;
+
+namespace {
+
+std::optional<uint32_t> parse_u32(const std::string& s) {
+  uint32_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
+  if (!dp_) return api::unavailable("the policy datapath is not loaded yet");
+  auto ep = Endpoint::from_json(r.body);
+  if (!ep) return api::bad_request("endpoint registration: " + ep.error().message);
+  auto idx = datapath::ifindex_of(ep->interface);
+  if (!idx) {
+    return api::bad_request("endpoint " + ep->key() + ": interface " + ep->interface +
+                            " does not exist in the agent's network namespace");
+  }
+  ep->ifindex = uint32_t(*idx);
+  for (const auto& [id, other] : store_.all()) {
+    if (other.ns == ep->ns && other.pod == ep->pod) continue;
+    for (auto a : ep->ips) {
+      if (std::find(other.ips.begin(), other.ips.end(), a) != other.ips.end()) {
+        return api::conflict("endpoint " + ep->key() + ": address " + a.str() +
+                             " belongs to endpoint " + other.key() + " (id " + std::to_string(id) +
+                             ")");
+      }
+    }
+    if (other.ifindex == ep->ifindex) {
+      return api::conflict("endpoint " + ep->key() + ": interface " + ep->interface +
+                           " belongs to endpoint " + other.key());
+    }
+  }
+  const Endpoint* previous = store_.find(ep->ns, ep->pod);
+  std::optional<Endpoint> before;
+  if (previous) before = *previous;
+  const Endpoint& stored = store_.put(std::move(*ep));
+  uint32_t id = stored.id;
+  auto rollback = [&] {
+    if (before) {
+      store_.put(*before);
+    } else {
+      store_.remove(id);
+    }
+    (void)reprogram();
+    (void)store_.save();
+  };
+  // The file first (a crash after it: the next start programs and attaches the endpoint), then
+  // the maps (the program drops packets of devices it has no endpoint for), then the programs.
+  if (auto st = store_.save(); !st) {
+    rollback();
+    return api::internal("endpoint registration: " + st.error().str());
+  }
+  if (auto st = reprogram(); !st) {
+    rollback();
+    return api::internal("endpoint registration: " + st.error().str());
+  }
+  if (snapshot_) {
+    if (auto st = attach(*store_.find_mutable(id)); !st) {
+      rollback();
+      return api::internal("endpoint registration: " + st.error().str());
+    }
+  }
+  if (before && before->ifindex != store_.find(id)->ifindex) detach(*before);
+  spdlog::info("policy: endpoint {} {} registered on {} ({})", id, store_.find(id)->key(),
+               store_.find(id)->interface, before ? "updated" : "new");
+  return json(endpoint_json(*store_.find(id)));
+}
+
+api::Reply PolicyReconciler::delete_endpoint(const Endpoint& ep) {
+  Endpoint copy = ep;
+  detach(copy);
+  store_.remove(copy.id);
+  if (auto st = reprogram(); !st) {
+    spdlog::warn("policy: remove the entries of endpoint {}: {} (retried on the next change)",
+                 copy.key(), st.error().str());
+  }
+  if (auto st = store_.save(); !st) spdlog::error("policy: {}", st.error().str());
+  spdlog::info("policy: endpoint {} {} deleted", copy.id, copy.key());
+  return json{{"deleted", copy.to_json()}};
+}
+
+json PolicyReconciler::endpoint_json(const Endpoint& ep) const {
+  json j = ep.to_json();
+  j["ifindex"] = ep.ifindex;
+  j["state"] = !ep.ifindex ? "interface-missing" : ep.attached ? "enforcing" : "pending";
+  const policy::EndpointInfo* info = cp_ ? cp_->endpoint(ep.ns, ep.pod) : nullptr;
+  if (info) {
+    j["identity"] = info->identity;
+    j["identity_labels"] = cp_->describe_identity(info->identity);
+    bool in = info->policy && info->policy->enforced[policy::index_of(policy::Direction::Ingress)];
+    bool eg = info->policy && info->policy->enforced[policy::index_of(policy::Direction::Egress)];
+    j["ingress_enforced"] = in;
+    j["egress_enforced"] = eg;
+    j["audit"] = info->audit;
+    size_t entries = 0;
+    for (const auto& [k, v] : programmed_.policy.entries)
+      entries += k.endpoint_id == ep.id;
+    j["policy_entries"] = entries;
+  }
+  bool from_manifest = false;
+  if (snapshot_) {
+    for (const auto& p : snapshot_->pods) {
+      if (p.meta.ns == ep.ns && p.meta.name == ep.pod) from_manifest = true;
+    }
+  }
+  j["labels_from"] = from_manifest ? "manifest" : "registration";
+  return j;
+}
+
+json PolicyReconciler::policy_json() const {
+  json policies = json::array();
+  json unsupported = json::array();
+  if (cp_) {
+    for (const auto& s : cp_->statuses) {
+      policies.push_back({{"kind", s.kind},
+                          {"namespace", s.ns},
+                          {"name", s.name},
+                          {"source", s.source.file},
+                          {"selected_endpoints", s.selected_endpoints},
+                          {"warnings", s.warnings}});
+      for (const auto& w : s.warnings)
+        unsupported.push_back(s.display() + ": " + w);
+    }
+  }
+  return {{"enforcement", to_string(settings_.mode)},
+          {"audit_mode", settings_.audit},
+          {"policies", policies},
+          {"unsupported", unsupported},
+          {"warnings", cp_ ? cp_->warnings : std::vector<std::string>{}},
+          {"identities", cp_ ? cp_->identities.size() : 0},
+          {"ipcache_entries", programmed_.ipcache.entries.size()},
+          {"policy_entries", programmed_.policy.entries.size()},
+          {"endpoints", store_.all().size()}};
+}
+
+json PolicyReconciler::status() const {
+  json j = policy_json();
+  j.erase("policies");
+  j["unsupported"] = j["unsupported"].size();
+  j["last_apply_map_writes"] = last_diff_;
+  j["flow_events"] = events_seen_;
+  j["monitor_clients"] = subscribers_.size();
+  return j;
+}
+
+void PolicyReconciler::register_api(api::Router& router) {
+  router.get("/v1/endpoints", [this](const api::Request&) -> api::Reply {
+    json list = json::array();
+    for (const auto& [id, ep] : store_.all())
+      list.push_back(endpoint_json(ep));
+    return json{{"endpoints", list}};
+  });
+  router.post("/v1/endpoints",
+              [this](const api::Request& r) -> api::Reply { return register_endpoint(r); });
+  auto find = [this](const api::Request& r) -> const Endpoint* {
+    if (r.params.count("pod")) return store_.find(r.param("namespace"), r.param("pod"));
+    auto id = parse_u32(r.param("id"));
+    return id ? store_.find(*id) : nullptr;
+  };
+  auto missing = [](const api::Request& r) {
+    std::string what =
+        r.params.count("pod") ? r.param("namespace") + "/" + r.param("pod") : "id " + r.param("id");
+    return api::not_found("no endpoint " + what + " is registered");
+  };
+  for (const char* pattern : {"/v1/endpoints/{id}", "/v1/endpoints/{namespace}/{pod}"}) {
+    router.get(pattern, [this, find, missing](const api::Request& r) -> api::Reply {
+      const auto* ep = find(r);
+      if (!ep) return missing(r);
+      return endpoint_json(*ep);
+    });
+    router.del(pattern, [this, find, missing](const api::Request& r) -> api::Reply {
+      const auto* ep = find(r);
+      if (!ep) return missing(r);
+      return delete_endpoint(*ep);
+    });
+  }
+  router.get("/v1/policy", [this](const api::Request&) -> api::Reply { return policy_json(); });
+  router.get("/v1/identities", [this](const api::Request&) -> api::Reply {
+    json list = json::array();
+    if (cp_) {
+      for (const auto& [id, labels] : cp_->identities)
+        list.push_back({{"id", id}, {"labels", cp_->describe_identity(id)}});
+    }
+    return json{{"identities", list}};
+  });
+  router.get("/v1/policy/trace", [this](const api::Request& r) -> api::Reply {
+    if (!cp_) return api::unavailable("no policy compiled yet");
+    auto req = trace_request(r.query);
+    if (!req) return api::bad_request(req.error().message);
+    auto t = trace(*cp_, *req);
+    if (!t) return api::bad_request(t.error().message);
+    return *t;
+  });
+  router.stream("/v1/monitor",
+                [this](const api::Request& r,
+                       std::shared_ptr<api::Stream> s) -> std::optional<api::ApiError> {
+                  if (!dp_) return api::unavailable("the policy datapath is not loaded yet");
+                  auto f = MonitorFilter::from_query(r.query);
+                  if (!f) return api::bad_request(f.error().message);
+                  auto sub = std::make_shared<Subscriber>(Subscriber{s, *f});
+                  subscribers_.push_back(sub);
+                  s->on_close([this, sub] {
+                    subscribers_.erase(std::remove(subscribers_.begin(), subscribers_.end(), sub),
+                                       subscribers_.end());
+                  });
+                  return std::nullopt;
+                });
+}
+
+}  // namespace netagent::policy
