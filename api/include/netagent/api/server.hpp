@@ -1,7 +1,8 @@
 #pragma once
-// The agent API server: HTTP/1.1 + JSON over a unix socket (Boost.Beast, asynchronous, on the
-// agent's io_context), dispatching to a Router. The socket file is created with mode 0600 (the
-// API can change what the agent does, so only root may talk to it).
+// The agent API server: HTTP/1.1 + JSON over a unix socket, dispatching to a Router; the
+// connections are the HttpServer's (http_server.hpp, on the agent's io_context). The socket file
+// is created with mode 0600 (the API can change what the agent does, so only root may talk to
+// it).
 //
 // Connections are kept alive between requests; a streaming response (newline-delimited JSON in
 // HTTP chunks) holds its connection until the producer or the client ends it, and the
@@ -15,6 +16,8 @@
 #include "netagent/common/result.hpp"
 
 namespace netagent::api {
+
+class HttpServer;
 
 // True when something accepts connections on the unix socket at `path` (a live agent).
 bool socket_answers(const std::string& path);
@@ -45,6 +48,7 @@ class ApiServer {
 
  private:
   std::shared_ptr<State> state_;
+  std::unique_ptr<HttpServer> http_;
 };
 
 }  // namespace netagent::api

@@ -1,6 +1,7 @@
 #pragma once
-// Serves GET /metrics (Prometheus text format 0.0.4) over HTTP/1.1 with Boost.Beast, on the
-// agent's io_context. Collection runs on that thread at scrape time.
+// Serves GET /metrics (Prometheus text format 0.0.4) over HTTP/1.1 on TCP, on the agent's
+// io_context, through the agent's one HTTP server (api/http_server.hpp). Collection runs on that
+// thread at scrape time.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
@@ -8,6 +9,10 @@
 
 #include "netagent/common/result.hpp"
 #include "netagent/metrics/registry.hpp"
+
+namespace netagent::api {
+class HttpServer;
+}  // namespace netagent::api
 
 namespace netagent::metrics {
 
@@ -25,10 +30,10 @@ class MetricsServer {
   // Closes the listener and every open connection.
   void stop();
 
-  struct State;
-
  private:
-  std::shared_ptr<State> state_;
+  boost::asio::io_context& io_;
+  std::unique_ptr<api::HttpServer> http_;
+  boost::asio::ip::tcp::endpoint local_endpoint_;
 };
 
 }  // namespace netagent::metrics

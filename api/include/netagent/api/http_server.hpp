@@ -1,0 +1,90 @@
+#pragma once
+// The one HTTP/1.1 server of the agent (Boost.Beast, asynchronous, on the agent's io_context),
+// behind every listener: the API on its unix socket (server.hpp) and Prometheus' /metrics on TCP
+// (metrics/http_server.hpp). It owns the connections: reading requests within limits, keep-alive,
+// the idle timeout, chunked streams written from any thread, and ending everything at stop().
+// What a request means, and where the listening socket comes from, is its user's.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace netagent::api {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+
+// The server's side of one chunked response. Chunks may be written from any thread; they are
+// queued and sent in order on the io_context. When the client reads slower than chunks arrive,
+// the queue is capped and further chunks are dropped (and counted) rather than letting memory
+// grow. When the client goes away the stream becomes closed(), writes return false, and the
+// on_close callbacks run on the io_context. Letting go of the last reference ends the stream.
+class ChunkStream {
+ public:
+  virtual ~ChunkStream() = default;
+  // Queues one chunk. False once the stream is closed; a chunk dropped because the queue is full
+  // still returns true (see dropped()).
+  virtual bool write(std::string chunk) = 0;
+  // Sends what is queued, then the last chunk, and closes the connection.
+  virtual void end() = 0;
+  virtual bool closed() const = 0;
+  // Runs once when the stream ends for any reason (client gone, end(), server stop). If the
+  // stream is already closed, runs soon on the io_context.
+  virtual void on_close(std::function<void()> fn) = 0;
+  virtual uint64_t dropped() const = 0;
+};
+
+class HttpServer {
+ public:
+  struct Options {
+    size_t max_body = 1 << 20;
+    size_t max_header = 8 << 10;
+    // A connection with no request for this long is closed, so that a stuck client cannot hold
+    // a socket forever (a stream, once started, has no timeout).
+    std::chrono::seconds idle_timeout{120};
+    // Chunks queued for a slow stream reader before new ones are dropped.
+    size_t max_queued_chunks = 4096;
+    // The reply to a request whose body is over max_body, after which the connection closes.
+    // Without one the connection just closes.
+    std::function<HttpResponse()> body_too_large;
+  };
+
+  // What a handler answers: a complete response, or (stream = true) the head of the chunked
+  // stream it took from open_stream(). A head is sent with chunked transfer encoding, then the
+  // chunks; the connection closes after the last one. Chunks written to a stream whose request
+  // was answered with a complete response are discarded.
+  struct Answer {
+    Answer(HttpResponse r, bool is_stream = false)  // NOLINT(google-explicit-constructor)
+        : response(std::move(r)), stream(is_stream) {}
+    HttpResponse response;
+    bool stream = false;
+  };
+  using OpenStream = std::function<std::shared_ptr<ChunkStream>()>;
+  // Called on the io_context for every request, one at a time per connection.
+  using Handler = std::function<Answer(const HttpRequest& request, const OpenStream& open_stream)>;
+
+  HttpServer(boost::asio::io_context& io, Options options, Handler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Serves the connections `acceptor` (open, bound and listening) accepts, until stop().
+  void serve(boost::asio::local::stream_protocol::acceptor acceptor);
+  void serve(boost::asio::ip::tcp::acceptor acceptor);
+  // Stops accepting and ends every connection and stream now.
+  void stop();
+  size_t connections() const;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace netagent::api
