@@ -1,9 +1,9 @@
 #include "netagent/agent/config.hpp"
 
 #include <boost/asio/ip/address.hpp>
-#include <charconv>
 
 #include "netagent/common/base64.hpp"
+#include "netagent/common/number.hpp"
 #include "netagent/k8s/decode.hpp"
 
 namespace netagent::agent {
@@ -21,13 +21,6 @@ const char* to_string(PolicyEnforcement p) {
 }
 
 namespace {
-
-std::optional<uint32_t> to_u32(std::string_view s) {
-  uint32_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
-}
 
 Error bad(const std::string& setting, const std::string& value, const std::string& why) {
   return Error{"bad value for " + setting + ": '" + value + "' " + why, EINVAL};
@@ -49,8 +42,8 @@ Result<std::pair<uint16_t, uint16_t>> parse_port_range(const std::string& s) {
   if (dash == std::string::npos) {
     return bad("node-port-range", s, "is not MIN-MAX (e.g. 30000-32767)");
   }
-  auto lo = to_u32(std::string_view(s).substr(0, dash));
-  auto hi = to_u32(std::string_view(s).substr(dash + 1));
+  auto lo = parse_integer<uint32_t>(std::string_view(s).substr(0, dash));
+  auto hi = parse_integer<uint32_t>(std::string_view(s).substr(dash + 1));
   if (!lo || !hi) return bad("node-port-range", s, "is not MIN-MAX (e.g. 30000-32767)");
   if (*lo < 1 || *hi > 65535 || *lo > *hi) {
     return bad("node-port-range", s, "must satisfy 1 <= MIN <= MAX <= 65535");
@@ -80,7 +73,7 @@ Result<std::pair<std::string, uint16_t>> parse_host_port(const std::string& s) {
   boost::system::error_code ec;
   boost::asio::ip::make_address(host, ec);
   if (ec) return bad("metrics-addr", s, "needs an IP address as HOST (not a host name)");
-  auto p = to_u32(port);
+  auto p = parse_integer<uint32_t>(port);
   if (!p || *p > 65535) return bad("metrics-addr", s, "has a port that is not 0..65535");
   return std::make_pair(host, static_cast<uint16_t>(*p));
 }

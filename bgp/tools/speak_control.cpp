@@ -4,9 +4,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <charconv>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "netagent/common/number.hpp"
 
 namespace netagent::bgp::speak {
 namespace {
@@ -41,11 +42,8 @@ std::optional<Prefix> nth_prefix(const Prefix& first, uint64_t i) {
 }
 
 std::optional<uint64_t> parse_count(const std::string& s) {
-  uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v == 0 || v > 10'000'000) {
-    return std::nullopt;
-  }
+  auto v = parse_integer<uint64_t>(s);
+  if (!v || *v == 0 || *v > 10'000'000) return std::nullopt;
   return v;
 }
 

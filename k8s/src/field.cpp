@@ -1,6 +1,6 @@
 #include "netagent/k8s/field.hpp"
 
-#include <charconv>
+#include "netagent/common/number.hpp"
 
 namespace netagent::k8s {
 namespace {
@@ -67,10 +67,9 @@ std::optional<std::string> Field::opt_str() const {
 
 int64_t Field::integer(int64_t min, int64_t max) const {
   auto s = str();
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size())
-    fail("expected an integer, found \"" + s + "\"");
+  auto parsed = parse_integer<int64_t>(s);
+  if (!parsed) fail("expected an integer, found \"" + s + "\"");
+  const int64_t v = *parsed;
   if (v < min || v > max) {
     fail("value " + s + " out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   }

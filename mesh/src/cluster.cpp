@@ -1,6 +1,6 @@
 #include "netagent/mesh/cluster.hpp"
 
-#include <charconv>
+#include "netagent/common/number.hpp"
 
 namespace netagent::mesh {
 
@@ -39,14 +39,11 @@ Result<ClusterInfo> cluster_from_settings(const std::map<std::string, std::strin
   }
   auto id = settings.find("CLUSTER_ID");
   if (id == settings.end()) return Error{"cluster-settings: CLUSTER_ID is not set"};
-  int64_t v = 0;
   const std::string& s = id->second;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size() || s.empty()) {
-    return Error{"cluster-settings CLUSTER_ID: \"" + s + "\" is not a number"};
-  }
-  if (auto st = validate_cluster_id(v); !st) return st.error().wrap("cluster-settings CLUSTER_ID");
-  info.id = uint32_t(v);
+  auto v = parse_integer<int64_t>(s);
+  if (!v) return Error{"cluster-settings CLUSTER_ID: \"" + s + "\" is not a number"};
+  if (auto st = validate_cluster_id(*v); !st) return st.error().wrap("cluster-settings CLUSTER_ID");
+  info.id = uint32_t(*v);
   return info;
 }
 

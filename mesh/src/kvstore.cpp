@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <bit>
-#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "netagent/common/base64.hpp"
 #include "netagent/common/ip.hpp"
+#include "netagent/common/number.hpp"
 
 namespace netagent::mesh::kvstore {
 
@@ -217,11 +217,9 @@ ParsedKey parse_key_parts(std::string_view key) {
   }
   if (key.starts_with(kIdentitiesPrefix)) {
     auto num = key.substr(kIdentitiesPrefix.size());
-    uint32_t id = 0;
-    auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), id);
-    if (ec == std::errc() && ptr == num.data() + num.size() && !num.empty()) {
+    if (auto id = parse_integer<uint32_t>(num)) {
       k.kind = ParsedKey::Kind::Identity;
-      k.id = id;
+      k.id = *id;
       k.name = std::string(num);
     }
     return k;

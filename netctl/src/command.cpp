@@ -4,6 +4,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "netagent/common/url.hpp"
+
 namespace netagent::netctl {
 
 namespace {
@@ -26,21 +28,6 @@ std::vector<std::string> placeholders(const std::string& pattern) {
     if (end == std::string::npos) break;
     out.push_back(pattern.substr(pos + 1, end - pos - 1));
     pos = end + 1;
-  }
-  return out;
-}
-
-std::string encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
   }
   return out;
 }
@@ -80,14 +67,15 @@ std::string Command::target(const std::string& pattern) const {
   std::string t = pattern;
   for (const auto& [name, value] : params) {
     std::string ph = "{" + name + "}";
-    if (auto pos = t.find(ph); pos != std::string::npos) t.replace(pos, ph.size(), encode(value));
+    if (auto pos = t.find(ph); pos != std::string::npos)
+      t.replace(pos, ph.size(), url_encode(value));
   }
   std::string q;
   for (const auto& [k, v] : query_values) {
-    if (!v.empty()) q += (q.empty() ? "?" : "&") + encode(k) + "=" + encode(v);
+    if (!v.empty()) q += (q.empty() ? "?" : "&") + url_encode(k) + "=" + url_encode(v);
   }
   for (const auto& [k, on] : query_flags) {
-    if (on) q += (q.empty() ? "?" : "&") + encode(k) + "=true";
+    if (on) q += (q.empty() ? "?" : "&") + url_encode(k) + "=true";
   }
   return t + q;
 }

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
+#include "netagent/common/number.hpp"
 #include "netagent/k8s/decode.hpp"
 #include "netagent/k8s/field.hpp"
 
@@ -80,17 +80,10 @@ bool valid_port_name(std::string_view s) {
   return letter;
 }
 
-std::optional<int64_t> as_integer(const std::string& s) {
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
 // A port that is a number or a name. min_port is 1 for NetworkPolicy, 0 for Cilium ("0" = all).
 void decode_port_value(const Field& f, int64_t min_port, PortSpec& out) {
   auto s = f.str();
-  if (auto n = as_integer(s)) {
+  if (auto n = parse_integer<int64_t>(s)) {
     if (*n < min_port || *n > 65535) {
       f.fail("port " + s + " out of range (" + std::to_string(min_port) + "..65535)");
     }

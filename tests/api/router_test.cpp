@@ -117,15 +117,5 @@ TEST(Router, StreamRoutesAreFoundButNotCalledAsPlainHandlers) {
   EXPECT_TRUE(routes[0].streaming);
 }
 
-TEST(Url, EncodeDecodeRoundTrip) {
-  for (std::string s : {"plain", "a b/c?d=e&f", "ümlaut", "100%"}) {
-    EXPECT_EQ(url_decode(url_encode(s), false).value(), s);
-  }
-  EXPECT_FALSE(url_decode("%4", false));
-  EXPECT_FALSE(url_decode("%g0", false));
-  EXPECT_EQ(url_decode("a+b", false).value(), "a+b");
-  EXPECT_EQ(url_decode("a+b", true).value(), "a b");
-}
-
 }  // namespace
 }  // namespace netagent::api

@@ -1,17 +1,17 @@
 #include "netagent/bgp/control/communities.hpp"
 
 #include <array>
-#include <charconv>
 #include <utility>
+
+#include "netagent/common/number.hpp"
 
 namespace netagent::bgp::control {
 namespace {
 
 std::optional<uint64_t> parse_decimal(std::string_view s, uint64_t max) {
-  if (s.empty() || s.size() > 10) return std::nullopt;
-  uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v > max) return std::nullopt;
+  if (s.size() > 10) return std::nullopt;
+  auto v = parse_integer<uint64_t>(s);
+  if (!v || *v > max) return std::nullopt;
   // The CRD patterns reject leading zeros ("0" alone is fine).
   if (s.size() > 1 && s[0] == '0') return std::nullopt;
   return v;

@@ -1,8 +1,9 @@
 #include "netagent/bgp/config.hpp"
 
-#include <charconv>
 #include <set>
 #include <sstream>
+
+#include "netagent/common/number.hpp"
 
 namespace netagent::bgp {
 namespace {
@@ -112,13 +113,10 @@ Result<Route> parse_route(const std::string& text) {
   r.prefix = *p;
   auto number = [&](const std::string& key) -> Result<uint32_t> {
     std::string v;
-    uint32_t n = 0;
     if (!(in >> v)) return Error{"route " + word + ": " + key + " needs a value"};
-    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (ec != std::errc() || end != v.data() + v.size()) {
-      return Error{"route " + word + ": bad " + key + " '" + v + "'"};
-    }
-    return n;
+    auto n = parse_integer<uint32_t>(v);
+    if (!n) return Error{"route " + word + ": bad " + key + " '" + v + "'"};
+    return *n;
   };
   std::string key;
   while (in >> key) {

@@ -2,20 +2,12 @@
 
 #include <arpa/inet.h>
 
-#include <charconv>
 #include <cstring>
+
+#include "netagent/common/number.hpp"
 
 namespace netagent::bgp {
 namespace {
-
-template <typename T>
-std::optional<T> parse_uint(std::string_view s) {
-  T v{};
-  if (s.empty()) return std::nullopt;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
 
 struct NamedCommunity {
   std::string_view name;
@@ -126,7 +118,7 @@ std::optional<Prefix> Prefix::parse(std::string_view s, bool strict) {
   if (!a) return std::nullopt;
   unsigned len = a->is_v6() ? 128 : 32;
   if (slash != std::string_view::npos) {
-    auto l = parse_uint<unsigned>(s.substr(slash + 1));
+    auto l = parse_integer<unsigned>(s.substr(slash + 1));
     if (!l) return std::nullopt;
     len = *l;
   }
@@ -165,12 +157,12 @@ std::optional<Community> Community::parse(std::string_view s) {
   }
   auto colon = s.find(':');
   if (colon == std::string_view::npos) {
-    auto v = parse_uint<uint32_t>(s);
+    auto v = parse_integer<uint32_t>(s);
     if (!v) return std::nullopt;
     return Community{*v};
   }
-  auto hi = parse_uint<uint16_t>(s.substr(0, colon));
-  auto lo = parse_uint<uint16_t>(s.substr(colon + 1));
+  auto hi = parse_integer<uint16_t>(s.substr(0, colon));
+  auto lo = parse_integer<uint16_t>(s.substr(colon + 1));
   if (!hi || !lo) return std::nullopt;
   return Community{uint32_t(*hi) << 16 | *lo};
 }
@@ -187,9 +179,9 @@ std::optional<LargeCommunity> LargeCommunity::parse(std::string_view s) {
   if (c1 == std::string_view::npos) return std::nullopt;
   auto c2 = s.find(':', c1 + 1);
   if (c2 == std::string_view::npos) return std::nullopt;
-  auto g = parse_uint<uint32_t>(s.substr(0, c1));
-  auto l1 = parse_uint<uint32_t>(s.substr(c1 + 1, c2 - c1 - 1));
-  auto l2 = parse_uint<uint32_t>(s.substr(c2 + 1));
+  auto g = parse_integer<uint32_t>(s.substr(0, c1));
+  auto l1 = parse_integer<uint32_t>(s.substr(c1 + 1, c2 - c1 - 1));
+  auto l2 = parse_integer<uint32_t>(s.substr(c2 + 1));
   if (!g || !l1 || !l2) return std::nullopt;
   return LargeCommunity{*g, *l1, *l2};
 }

@@ -2,9 +2,9 @@
 // `netctl monitor` clients through their filters.
 #include <arpa/inet.h>
 
-#include <charconv>
 #include <set>
 
+#include "netagent/common/number.hpp"
 #include "netagent/datapath/abi.hpp"
 #include "netagent/policy/policy_reconciler.hpp"
 
@@ -23,13 +23,6 @@ const char* event_verdict(const flow_event& e) {
   if (e.verdict == FLOW_VERDICT_FORWARDED) return "allowed";
   if (e.verdict == FLOW_VERDICT_AUDIT) return "audited";
   return is_policy_drop(e.drop_reason) ? "denied" : "dropped";
-}
-
-std::optional<uint32_t> parse_u32(const std::string& s) {
-  uint32_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
 }
 
 }  // namespace
@@ -54,7 +47,7 @@ Result<MonitorFilter> MonitorFilter::from_query(const std::map<std::string, std:
     } else if (k == "endpoint") {
       f.endpoint = v;
     } else if (k == "identity") {
-      auto id = parse_u32(v);
+      auto id = parse_integer<uint32_t>(v);
       if (!id) return Error{"identity \"" + v + "\" is not a number"};
       f.identity = *id;
     } else {

@@ -1,27 +1,16 @@
 // The policy part's API: endpoint registration (what a CNI plugin calls), endpoints, policies,
 // identities, trace and the monitor stream.
 #include <algorithm>
-#include <charconv>
 
 #include <spdlog/spdlog.h>
 
+#include "netagent/common/number.hpp"
 #include "netagent/datapath/attach.hpp"
 #include "netagent/policy/policy_reconciler.hpp"
 
 namespace netagent::policy {
 
 using nlohmann::json;
-
-namespace {
-
-std::optional<uint32_t> parse_u32(const std::string& s) {
-  uint32_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-}  // namespace
 
 api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
   if (!dp_) return api::unavailable("the policy datapath is not loaded yet");
@@ -171,7 +160,7 @@ void PolicyReconciler::register_api(api::Router& router) {
               [this](const api::Request& r) -> api::Reply { return register_endpoint(r); });
   auto find = [this](const api::Request& r) -> const Endpoint* {
     if (r.params.count("pod")) return store_.find(r.param("namespace"), r.param("pod"));
-    auto id = parse_u32(r.param("id"));
+    auto id = parse_integer<uint32_t>(r.param("id"));
     return id ? store_.find(*id) : nullptr;
   };
   auto missing = [](const api::Request& r) {

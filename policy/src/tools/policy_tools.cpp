@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
+#include "netagent/common/number.hpp"
 #include "netagent/policy/decode.hpp"
 #include "netagent/policy/evaluator.hpp"
 #include "netagent/policy/kernel_evaluator.hpp"
@@ -70,9 +70,7 @@ Result<uint8_t> parse_protocol(const std::string& s) {
   if (u == "UDP") return uint8_t(IPPROTO_UDP);
   if (u == "SCTP") return uint8_t(IPPROTO_SCTP);
   if (u == "ICMP") return uint8_t(IPPROTO_ICMP);
-  unsigned n = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-  if (ec == std::errc() && p == s.data() + s.size() && n > 0 && n < 256) return uint8_t(n);
+  if (auto n = parse_integer<unsigned>(s); n && *n > 0 && *n < 256) return uint8_t(*n);
   return Error{"protocol \"" + s + "\" is not TCP, UDP, SCTP, ICMP or a protocol number 1-255"};
 }
 
@@ -137,12 +135,11 @@ Result<TraceRequest> trace_request(const std::map<std::string, std::string>& q) 
   if (r.src.empty() && !r.src_ip) return Error{"give the source: src=NS/POD or src_ip=IP"};
   if (r.dst.empty() && !r.dst_ip) return Error{"give the destination: dst=NS/POD or dst_ip=IP"};
   auto port = get("dport");
-  unsigned n = 0;
-  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
-  if (port.empty() || ec != std::errc() || p != port.data() + port.size() || n == 0 || n > 65535) {
+  auto n = parse_integer<unsigned>(port);
+  if (!n || *n == 0 || *n > 65535) {
     return Error{"dport \"" + port + "\" is not a port number 1-65535"};
   }
-  r.dport = uint16_t(n);
+  r.dport = uint16_t(*n);
   auto proto = parse_protocol(get("protocol").empty() ? "TCP" : get("protocol"));
   if (!proto) return proto.error();
   r.proto = *proto;

@@ -126,9 +126,4 @@ class Router {
 // Parses a request body as JSON: empty -> null; bad JSON -> 400 naming the parse error.
 std::variant<nlohmann::json, ApiError> parse_body(std::string_view body);
 
-// Percent-decoding of a URL component ('+' is a space in query strings only).
-std::optional<std::string> url_decode(std::string_view s, bool plus_is_space);
-// Percent-encoding of one path segment or query value (RFC 3986 unreserved kept).
-std::string url_encode(std::string_view s);
-
 }  // namespace netagent::api

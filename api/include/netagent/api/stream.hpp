@@ -22,7 +22,7 @@ class Stream {
   // Queues one line (a JSON value, serialised without newlines). Returns false once the stream
   // is closed; a line dropped because the queue is full still returns true (see dropped()).
   virtual bool write(const nlohmann::json& line) = 0;
-  // Ends the response (final chunk); the connection then returns to reading requests.
+  // Ends the response (final chunk); the connection then closes.
   virtual void close() = 0;
   virtual bool closed() const = 0;
   // Runs once when the stream ends for any reason (client gone, close(), server stop). If the
