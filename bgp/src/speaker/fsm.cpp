@@ -7,15 +7,10 @@
 
 #include <algorithm>
 
+#include "netagent/common/overloaded.hpp"
+
 namespace netagent::bgp {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 bool is_collision(const std::optional<NotificationMessage>& n) {
   return n && n->code == err::kCease && n->subcode == err::kConnectionCollisionResolution;
@@ -125,79 +120,12 @@ std::vector<FsmAction> PeerFsm::handle(const FsmEvent& event, TimePoint now) {
   Actions out;
   std::visit(
       Overloaded{
-          [&](const fsm::Start&) {
-            if (started_) return;
-            started_ = true;
-            idle_hold_deadline_.reset();
-            // Passive peers wait in Active for the peer's connection (§8.2.2, Event 4).
-            if (!config_.passive) start_connect(now, out);
-          },
-          [&](const fsm::Stop& e) {
-            started_ = false;
-            connect_retry_deadline_.reset();
-            idle_hold_deadline_.reset();
-            for (const auto& c : conns_) {
-              if (c.state != ConnState::connecting && e.notification) {
-                out.push_back(fsm::SendNotification{c.id, *e.notification});
-              }
-              out.push_back(fsm::Close{c.id});
-              if (c.state == ConnState::established) {
-                out.push_back(fsm::SessionDown{c.id, "stopped"});
-              }
-            }
-            if (!conns_.empty() && e.notification) {
-              last_error_ = LastError{"stopped: sent " + e.notification->description(),
-                                      e.notification, std::nullopt, now};
-            }
-            conns_.clear();
-            negotiated_.reset();
-            established_since_.reset();
-          },
+          [&](const fsm::Start&) { on_start(now, out); },
+          [&](const fsm::Stop& e) { on_stop(e, now, out); },
           [&](const fsm::TimerTick&) { on_timers(now, out); },
-          [&](const fsm::TcpConnected& e) {
-            Conn* c = find(e.conn);
-            if (!c || c->state != ConnState::connecting) {
-              out.push_back(fsm::Close{e.conn});  // an attempt we gave up on
-              return;
-            }
-            // §8.2.2 Connect, Event 16: stop ConnectRetryTimer, send OPEN, large hold timer.
-            c->state = ConnState::open_sent;
-            c->hold_deadline = now + config_.open_hold_time;
-            connect_retry_deadline_.reset();
-            out.push_back(fsm::SendOpen{c->id, build_open(config_, restarting_)});
-          },
-          [&](const fsm::TcpAccepted& e) {
-            bool established = established_connection().has_value();
-            bool idle = !started_ || (conns_.empty() && idle_hold_deadline_);
-            if (idle || established || conns_.size() >= 2) {
-              // RFC 4486 §4: Connection Rejected when we do not take the connection; §6.8: a
-              // collision with an Established session closes the new connection.
-              uint8_t sub =
-                  established ? err::kConnectionCollisionResolution : err::kConnectionRejected;
-              out.push_back(fsm::SendNotification{e.conn, NotificationMessage::cease(sub)});
-              out.push_back(fsm::Close{e.conn});
-              return;
-            }
-            Conn c;
-            c.id = e.conn;
-            c.outgoing = false;
-            c.state = ConnState::open_sent;
-            c.hold_deadline = now + config_.open_hold_time;
-            conns_.push_back(c);
-            out.push_back(fsm::SendOpen{c.id, build_open(config_, restarting_)});
-          },
-          [&](const fsm::TcpFailed& e) {
-            Conn* c = find(e.conn);
-            if (!c) return;
-            if (c->state == ConnState::connecting) {
-              // Connect failed: wait in Active for the connect-retry timer.
-              last_error_ = LastError{"connect: " + e.reason, std::nullopt, std::nullopt, now};
-              conns_.erase(conns_.begin() + (c - conns_.data()));
-              if (started_ && !connect_retry_deadline_ && !config_.passive) arm_connect_retry(now);
-              return;
-            }
-            drop(e.conn, std::nullopt, std::nullopt, "connection lost: " + e.reason, now, out);
-          },
+          [&](const fsm::TcpConnected& e) { on_tcp_connected(e, now, out); },
+          [&](const fsm::TcpAccepted& e) { on_tcp_accepted(e, now, out); },
+          [&](const fsm::TcpFailed& e) { on_tcp_failed(e, now, out); },
           [&](const fsm::OpenReceived& e) {
             Conn* c = find(e.conn);
             if (!c || c->state == ConnState::connecting) return;
@@ -211,26 +139,8 @@ std::vector<FsmAction> PeerFsm::handle(const FsmEvent& event, TimePoint now) {
             Conn* c = find(e.conn);
             if (c) on_keepalive(*c, now, out);
           },
-          [&](const fsm::UpdateReceived& e) {
-            Conn* c = find(e.conn);
-            if (!c || c->state == ConnState::connecting) return;
-            if (c->state != ConnState::established) {
-              fsm_error(*c, now, out);  // RFC 6608: UPDATE before Established
-              return;
-            }
-            if (c->hold_deadline)
-              c->hold_deadline = now + std::chrono::seconds(c->negotiated->hold_time);
-          },
-          [&](const fsm::RouteRefreshReceived& e) {
-            Conn* c = find(e.conn);
-            if (!c || c->state == ConnState::connecting) return;
-            if (c->state != ConnState::established) {
-              fsm_error(*c, now, out);
-              return;
-            }
-            if (c->hold_deadline)
-              c->hold_deadline = now + std::chrono::seconds(c->negotiated->hold_time);
-          },
+          [&](const fsm::UpdateReceived& e) { on_established_message(e.conn, now, out); },
+          [&](const fsm::RouteRefreshReceived& e) { on_established_message(e.conn, now, out); },
           [&](const fsm::NotificationReceived& e) {
             drop(e.conn, std::nullopt, e.notification,
                  "received NOTIFICATION " + e.notification.description(), now, out);
@@ -248,6 +158,92 @@ std::vector<FsmAction> PeerFsm::handle(const FsmEvent& event, TimePoint now) {
       event);
   update_state(out);
   return out;
+}
+
+void PeerFsm::on_start(TimePoint now, Actions& out) {
+  if (started_) return;
+  started_ = true;
+  idle_hold_deadline_.reset();
+  // Passive peers wait in Active for the peer's connection (§8.2.2, Event 4).
+  if (!config_.passive) start_connect(now, out);
+}
+
+void PeerFsm::on_stop(const fsm::Stop& e, TimePoint now, Actions& out) {
+  started_ = false;
+  connect_retry_deadline_.reset();
+  idle_hold_deadline_.reset();
+  for (const auto& c : conns_) {
+    if (c.state != ConnState::connecting && e.notification) {
+      out.push_back(fsm::SendNotification{c.id, *e.notification});
+    }
+    out.push_back(fsm::Close{c.id});
+    if (c.state == ConnState::established) {
+      out.push_back(fsm::SessionDown{c.id, "stopped"});
+    }
+  }
+  if (!conns_.empty() && e.notification) {
+    last_error_ = LastError{"stopped: sent " + e.notification->description(), e.notification,
+                            std::nullopt, now};
+  }
+  conns_.clear();
+  negotiated_.reset();
+  established_since_.reset();
+}
+
+void PeerFsm::on_tcp_connected(const fsm::TcpConnected& e, TimePoint now, Actions& out) {
+  Conn* c = find(e.conn);
+  if (!c || c->state != ConnState::connecting) {
+    out.push_back(fsm::Close{e.conn});  // an attempt we gave up on
+    return;
+  }
+  // §8.2.2 Connect, Event 16: stop ConnectRetryTimer, send OPEN, large hold timer.
+  c->state = ConnState::open_sent;
+  c->hold_deadline = now + config_.open_hold_time;
+  connect_retry_deadline_.reset();
+  out.push_back(fsm::SendOpen{c->id, build_open(config_, restarting_)});
+}
+
+void PeerFsm::on_tcp_accepted(const fsm::TcpAccepted& e, TimePoint now, Actions& out) {
+  bool established = established_connection().has_value();
+  bool idle = !started_ || (conns_.empty() && idle_hold_deadline_);
+  if (idle || established || conns_.size() >= 2) {
+    // RFC 4486 §4: Connection Rejected when we do not take the connection; §6.8: a collision
+    // with an Established session closes the new connection.
+    uint8_t sub = established ? err::kConnectionCollisionResolution : err::kConnectionRejected;
+    out.push_back(fsm::SendNotification{e.conn, NotificationMessage::cease(sub)});
+    out.push_back(fsm::Close{e.conn});
+    return;
+  }
+  Conn c;
+  c.id = e.conn;
+  c.outgoing = false;
+  c.state = ConnState::open_sent;
+  c.hold_deadline = now + config_.open_hold_time;
+  conns_.push_back(c);
+  out.push_back(fsm::SendOpen{c.id, build_open(config_, restarting_)});
+}
+
+void PeerFsm::on_tcp_failed(const fsm::TcpFailed& e, TimePoint now, Actions& out) {
+  Conn* c = find(e.conn);
+  if (!c) return;
+  if (c->state == ConnState::connecting) {
+    // Connect failed: wait in Active for the connect-retry timer.
+    last_error_ = LastError{"connect: " + e.reason, std::nullopt, std::nullopt, now};
+    conns_.erase(conns_.begin() + (c - conns_.data()));
+    if (started_ && !connect_retry_deadline_ && !config_.passive) arm_connect_retry(now);
+    return;
+  }
+  drop(e.conn, std::nullopt, std::nullopt, "connection lost: " + e.reason, now, out);
+}
+
+void PeerFsm::on_established_message(ConnectionId id, TimePoint now, Actions& out) {
+  Conn* c = find(id);
+  if (!c || c->state == ConnState::connecting) return;
+  if (c->state != ConnState::established) {
+    fsm_error(*c, now, out);  // RFC 6608: UPDATE or ROUTE-REFRESH before Established
+    return;
+  }
+  if (c->hold_deadline) c->hold_deadline = now + std::chrono::seconds(c->negotiated->hold_time);
 }
 
 void PeerFsm::on_timers(TimePoint now, Actions& out) {

@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "asio_address.hpp"
+#include "netagent/common/overloaded.hpp"
 #include "socket_options.hpp"
 
 namespace netagent::bgp {
@@ -15,34 +17,7 @@ using asio::ip::tcp;
 
 namespace {
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
-
 constexpr auto kDrainTime = std::chrono::seconds(2);
-
-IpAddress to_ip(const asio::ip::address& a) {
-  if (a.is_v4()) return IpAddress::v4(Ipv4Addr{a.to_v4().to_uint()});
-  auto v6 = a.to_v6();
-  if (v6.is_v4_mapped()) {
-    return IpAddress::v4(Ipv4Addr{asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_uint()});
-  }
-  Ipv6Addr b;
-  auto bytes = v6.to_bytes();
-  std::copy(bytes.begin(), bytes.end(), b.bytes.begin());
-  return IpAddress::v6(b);
-}
-
-asio::ip::address to_asio(const IpAddress& a) {
-  if (a.is_v4()) return asio::ip::address_v4(a.as_v4().value);
-  asio::ip::address_v6::bytes_type b;
-  auto src = a.bytes();
-  std::copy(src.begin(), src.end(), b.begin());
-  return asio::ip::address_v6(b);
-}
 
 FsmConfig fsm_config(const InstanceConfig& in, const PeerConfig& p, bool restarting) {
   FsmConfig c;

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <set>
 
+#include "asio_address.hpp"
 #include "peer_session.hpp"
 #include "socket_options.hpp"
 
@@ -36,15 +37,7 @@ IpAddress remote_ip(const tcp::socket& s) {
   boost::system::error_code ec;
   auto a = s.remote_endpoint(ec).address();
   if (ec) return IpAddress{};
-  if (a.is_v4()) return IpAddress::v4(Ipv4Addr{a.to_v4().to_uint()});
-  auto v6 = a.to_v6();
-  if (v6.is_v4_mapped()) {
-    return IpAddress::v4(Ipv4Addr{asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_uint()});
-  }
-  Ipv6Addr b;
-  auto bytes = v6.to_bytes();
-  std::copy(bytes.begin(), bytes.end(), b.bytes.begin());
-  return IpAddress::v6(b);
+  return to_ip(a);
 }
 
 // With the N bit negotiated a NOTIFICATION keeps the peer's copy of our routes unless it is a
@@ -128,14 +121,7 @@ struct Speaker::Impl : std::enable_shared_from_this<Impl> {
       any_v6 = any_v6 || p.address.is_v6();
     asio::ip::address addr;
     if (in.listen_address) {
-      auto b = in.listen_address->bytes();
-      if (in.listen_address->is_v4()) {
-        addr = asio::ip::address_v4(in.listen_address->as_v4().value);
-      } else {
-        asio::ip::address_v6::bytes_type a6;
-        std::copy(b.begin(), b.end(), a6.begin());
-        addr = asio::ip::address_v6(a6);
-      }
+      addr = to_asio(*in.listen_address);
     } else {
       addr = any_v6 ? asio::ip::address(asio::ip::address_v6::any())
                     : asio::ip::address(asio::ip::address_v4::any());

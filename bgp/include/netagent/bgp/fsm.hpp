@@ -196,6 +196,14 @@ class PeerFsm {
   Conn* find(ConnectionId id);
   void start_connect(TimePoint now, Actions& out);
   void arm_connect_retry(TimePoint now);
+  // One handler per event (handle() dispatches).
+  void on_start(TimePoint now, Actions& out);
+  void on_stop(const fsm::Stop& e, TimePoint now, Actions& out);
+  void on_tcp_connected(const fsm::TcpConnected& e, TimePoint now, Actions& out);
+  void on_tcp_accepted(const fsm::TcpAccepted& e, TimePoint now, Actions& out);
+  void on_tcp_failed(const fsm::TcpFailed& e, TimePoint now, Actions& out);
+  // An UPDATE or ROUTE-REFRESH: only valid once Established; restarts the hold timer.
+  void on_established_message(ConnectionId id, TimePoint now, Actions& out);
   void on_timers(TimePoint now, Actions& out);
   void on_open(Conn& c, const OpenMessage& open, TimePoint now, Actions& out);
   void on_keepalive(Conn& c, TimePoint now, Actions& out);
