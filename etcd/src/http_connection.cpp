@@ -242,8 +242,8 @@ asio::awaitable<Status> HttpConnection::connect(std::chrono::milliseconds timeou
   co_return Status{};
 }
 
-asio::awaitable<Result<HttpReply>> HttpConnection::post(std::string target, std::string body,
-                                                        std::chrono::milliseconds timeout) {
+asio::awaitable<Status> HttpConnection::send(const std::string& target, std::string body,
+                                             std::chrono::milliseconds timeout) {
   Impl& m = *impl_;
   if (!m.open) co_return Error{"not connected"};
   m.lowest().expires_after(timeout);
@@ -254,11 +254,22 @@ asio::awaitable<Result<HttpReply>> HttpConnection::post(std::string target, std:
   } else {
     ec = co_await write_post(*m.plain, endpoint_, target, std::move(body));
   }
-  if (ec) {
-    close();
-    co_return Error{"send " + target + ": " + describe(ec, timeout) +
-                    first_use_hint(m.fresh_tls, ec)};
-  }
+  if (ec) co_return failed("send " + target, ec, timeout);
+  co_return Status{};
+}
+
+Error HttpConnection::failed(const std::string& what, const error_code& ec,
+                             std::chrono::milliseconds timeout) {
+  close();
+  return Error{what + ": " + describe(ec, timeout) + first_use_hint(impl_->fresh_tls, ec)};
+}
+
+asio::awaitable<Result<HttpReply>> HttpConnection::post(std::string target, std::string body,
+                                                        std::chrono::milliseconds timeout) {
+  Impl& m = *impl_;
+  Status sent = co_await send(target, std::move(body), timeout);
+  if (!sent) co_return sent.error();
+  error_code ec;
   HttpReply reply;
   bool keep_alive = true;
   if (m.secure) {
@@ -266,11 +277,7 @@ asio::awaitable<Result<HttpReply>> HttpConnection::post(std::string target, std:
   } else {
     ec = co_await read_reply(*m.plain, m.buffer, reply, keep_alive);
   }
-  if (ec) {
-    close();
-    co_return Error{"read reply to " + target + ": " + describe(ec, timeout) +
-                    first_use_hint(m.fresh_tls, ec)};
-  }
+  if (ec) co_return failed("read reply to " + target, ec, timeout);
   m.lowest().expires_never();
   m.fresh_tls = false;
   if (!keep_alive) close();
@@ -280,20 +287,9 @@ asio::awaitable<Result<HttpReply>> HttpConnection::post(std::string target, std:
 asio::awaitable<Result<unsigned>> HttpConnection::open_stream(std::string target, std::string body,
                                                               std::chrono::milliseconds timeout) {
   Impl& m = *impl_;
-  if (!m.open) co_return Error{"not connected"};
-  m.lowest().expires_after(timeout);
-  // (GCC 12 miscompiles co_await inside ?:, hence the if/else.)
+  Status sent = co_await send(target, std::move(body), timeout);
+  if (!sent) co_return sent.error();
   error_code ec;
-  if (m.secure) {
-    ec = co_await write_post(*m.secure, endpoint_, target, std::move(body));
-  } else {
-    ec = co_await write_post(*m.plain, endpoint_, target, std::move(body));
-  }
-  if (ec) {
-    close();
-    co_return Error{"send " + target + ": " + describe(ec, timeout) +
-                    first_use_hint(m.fresh_tls, ec)};
-  }
   m.stream_parser.emplace();
   m.stream_parser->body_limit(std::numeric_limits<uint64_t>::max());
   m.pending.clear();
@@ -304,11 +300,7 @@ asio::awaitable<Result<unsigned>> HttpConnection::open_stream(std::string target
     co_await http::async_read_header(*m.plain, m.buffer, *m.stream_parser,
                                      asio::redirect_error(asio::use_awaitable, ec));
   }
-  if (ec) {
-    close();
-    co_return Error{"read reply to " + target + ": " + describe(ec, timeout) +
-                    first_use_hint(m.fresh_tls, ec)};
-  }
+  if (ec) co_return failed("read reply to " + target, ec, timeout);
   m.lowest().expires_never();
   m.fresh_tls = false;
   co_return m.stream_parser->get().result_int();

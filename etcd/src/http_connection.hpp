@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/system/error_code.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -63,6 +64,13 @@ class HttpConnection {
   void close();
 
  private:
+  // The request half of post() and open_stream(), the timer set to `timeout`.
+  boost::asio::awaitable<Status> send(const std::string& target, std::string body,
+                                      std::chrono::milliseconds timeout);
+  // A failed exchange: closes the connection (its state is unknown) and says what failed.
+  Error failed(const std::string& what, const boost::system::error_code& ec,
+               std::chrono::milliseconds timeout);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
   EndpointUrl endpoint_;
