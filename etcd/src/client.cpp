@@ -7,9 +7,9 @@
 #include <boost/asio/ssl/context.hpp>
 #include <nlohmann/json.hpp>
 
-#include "netagent/common/base64.hpp"
-#include "json.hpp"
 #include "http_connection.hpp"
+#include "json.hpp"
+#include "netagent/common/base64.hpp"
 #include "netagent/etcd/watch.hpp"
 
 namespace netagent::etcd {
@@ -271,11 +271,6 @@ json txn_ops_json(const std::vector<TxnOp>& ops) {
       }
       case TxnOp::Kind::Delete:
         out.push_back({{"request_delete_range", {{"key", base64_encode(op.key)}}}});
-        break;
-      case TxnOp::Kind::DeletePrefix:
-        out.push_back({{"request_delete_range",
-                        {{"key", base64_encode(op.key)},
-                         {"range_end", base64_encode(prefix_range_end(op.key))}}}});
         break;
     }
   }

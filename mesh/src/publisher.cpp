@@ -64,24 +64,24 @@ void StatePublisher::start() {
   keeper_ = std::make_shared<etcd::LeaseKeeper>(
       client_, opts_.lease_ttl,
       etcd::LeaseKeeper::Callbacks{[weak](int64_t id, bool) {
-                               if (auto self = weak.lock()) {
-                                 self->lease_ = id;
-                                 self->need_reconcile_ = true;
-                                 self->remember_lease(id);
-                                 self->wake();
-                               }
-                             },
-                             [weak](int64_t, const std::string& why) {
-                               if (auto self = weak.lock()) {
-                                 self->lease_ = 0;
-                                 // The lock was under the lease.
-                                 self->leader_ = false;
-                                 self->st_.role = PublisherRole::Pending;
-                                 self->need_reconcile_ = true;
-                                 self->st_.last_error = why;
-                                 self->st_.synced = false;
-                               }
-                             }});
+                                     if (auto self = weak.lock()) {
+                                       self->lease_ = id;
+                                       self->need_reconcile_ = true;
+                                       self->remember_lease(id);
+                                       self->wake();
+                                     }
+                                   },
+                                   [weak](int64_t, const std::string& why) {
+                                     if (auto self = weak.lock()) {
+                                       self->lease_ = 0;
+                                       // The lock was under the lease.
+                                       self->leader_ = false;
+                                       self->st_.role = PublisherRole::Pending;
+                                       self->need_reconcile_ = true;
+                                       self->st_.last_error = why;
+                                       self->st_.synced = false;
+                                     }
+                                   }});
   keeper_->start(remembered_lease());
   if (st_.election) {
     // Standbys react to the lock's deletion at once instead of at their next retry.
@@ -101,7 +101,8 @@ void StatePublisher::start() {
         self->wake();
       }
     };
-    lock_watch_ = client_->watch(st_.lock_key, etcd::WatchOptions{}, etcd::WatchHandler{on_update, {}});
+    lock_watch_ =
+        client_->watch(st_.lock_key, etcd::WatchOptions{}, etcd::WatchHandler{on_update, {}});
   }
   asio::co_spawn(
       client_->io(),
@@ -414,7 +415,6 @@ asio::awaitable<void> StatePublisher::run() {
       st_.connected = true;
       st_.keys = written_.size();
       st_.last_publish = std::chrono::system_clock::now();
-      if (on_synced_) on_synced_();
       if (stopped_) co_return;
       if (!dirty_) co_await sleep(std::chrono::milliseconds::max());
       continue;

@@ -51,7 +51,6 @@ class IpAddress {
   Ipv6Addr as_v6() const;
   std::span<const uint8_t> bytes() const { return {b_.data(), v6_ ? 16u : 4u}; }
   bool is_unspecified() const;
-  bool is_link_local_v6() const { return v6_ && b_[0] == 0xfe && (b_[1] & 0xc0) == 0x80; }
   std::string str() const;
 
   auto operator<=>(const IpAddress&) const = default;

@@ -91,7 +91,7 @@ struct RangeOptions {
 
 // One operation of a transaction (applied atomically, in order, in one revision).
 struct TxnOp {
-  enum class Kind { Put, Delete, DeletePrefix };
+  enum class Kind { Put, Delete };
   Kind kind = Kind::Put;
   std::string key;
   std::string value;
@@ -101,7 +101,6 @@ struct TxnOp {
     return TxnOp{Kind::Put, std::move(k), std::move(v), lease};
   }
   static TxnOp del(std::string k) { return TxnOp{Kind::Delete, std::move(k), {}, 0}; }
-  static TxnOp del_prefix(std::string k) { return TxnOp{Kind::DeletePrefix, std::move(k), {}, 0}; }
 };
 
 // A condition of a conditional transaction (txn_if): `key`'s target compared EQUAL to `number`

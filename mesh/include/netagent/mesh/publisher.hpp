@@ -28,8 +28,8 @@
 #include <string>
 
 #include "netagent/etcd/client.hpp"
-#include "netagent/etcd/watch.hpp"
 #include "netagent/etcd/lease_keeper.hpp"
+#include "netagent/etcd/watch.hpp"
 #include "netagent/mesh/publish_plan.hpp"
 
 namespace netagent::mesh {
@@ -102,8 +102,6 @@ class StatePublisher : public std::enable_shared_from_this<StatePublisher> {
   void publish(const LocalState& state);
 
   PublisherStatus status() const;
-  // Called after every round that left etcd holding exactly the desired state.
-  void on_synced(std::function<void()> fn) { on_synced_ = std::move(fn); }
   // Called when this publisher becomes the leader or a standby, or the holder it sees changes.
   void on_role(std::function<void(PublisherRole, const std::string& holder)> fn) {
     on_role_ = std::move(fn);
@@ -149,7 +147,6 @@ class StatePublisher : public std::enable_shared_from_this<StatePublisher> {
   bool running_ = false;
   std::chrono::milliseconds delay_{0};
   PublisherStatus st_;
-  std::function<void()> on_synced_;
   std::function<void(PublisherRole, const std::string&)> on_role_;
   PublisherRole reported_role_ = PublisherRole::Pending;
   std::string reported_holder_;

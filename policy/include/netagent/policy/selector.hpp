@@ -39,7 +39,6 @@ class EndpointSelector {
   EndpointSelector& merge(const EndpointSelector& other);
 
   bool matches(const LabelSet& labels) const;
-  bool matches_all() const { return reqs_.empty(); }
   const std::vector<LabelRequirement>& requirements() const { return reqs_; }
 
   // Whether some requirement is on `key` (from any source), or on a key starting with `prefix`.
