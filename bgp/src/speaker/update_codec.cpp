@@ -229,164 +229,213 @@ std::optional<MessageError> parse_mp_unreach(std::span<const uint8_t> v, std::ve
   return std::nullopt;
 }
 
+// One received attribute whose flags have been checked, and where its decoding goes.
+struct AttributeIn {
+  uint8_t flags;
+  uint8_t type;
+  std::span<const uint8_t> v;
+  const SessionContext& ctx;
+  PathAttributes& a;
+  Outcome& out;
+
+  size_t len() const { return v.size(); }
+  // A value whose length is wrong for its type: treat-as-withdraw.
+  void bad_length() const {
+    out.withdraw(type, err::kAttributeLengthError, "bad length " + std::to_string(len()));
+  }
+  // A malformed optional attribute that does not affect route selection: attribute-discard.
+  void bad_length_discard() const { out.discard(type, "bad length " + std::to_string(len())); }
+  // Attributes used only inside an AS are discarded when an external peer sends them; true then.
+  bool discarded_from_external_peer() const {
+    if (ctx.ebgp) out.discard(type, "received from an external peer");
+    return ctx.ebgp;
+  }
+  // The AS4 attributes mean something only from a 2-octet AS speaker; true (and discarded) when
+  // they came on a 4-octet AS session.
+  bool discarded_on_as4_session() const {
+    if (ctx.four_octet_as) out.discard(type, "received on a 4-octet AS session");
+    return ctx.four_octet_as;
+  }
+  // A 4-octet value (NEXT_HOP, MED, LOCAL_PREF, ORIGINATOR_ID); nullopt after bad_length().
+  std::optional<uint32_t> u32() const {
+    if (len() != 4) {
+      bad_length();
+      return std::nullopt;
+    }
+    return wire::get32(v.data());
+  }
+  // A non-empty list of `size`-octet items (COMMUNITIES, CLUSTER_LIST, LARGE_COMMUNITY);
+  // false after bad_length().
+  bool items_of(size_t size) const {
+    if (len() == 0 || len() % size != 0) {
+      bad_length();
+      return false;
+    }
+    return true;
+  }
+};
+
+void decode_origin(const AttributeIn& in) {  // RFC 7606 §7.1
+  if (in.len() != 1) {
+    in.bad_length();
+  } else if (in.v[0] > 2) {
+    in.out.withdraw(in.type, err::kInvalidOrigin, "undefined value " + std::to_string(in.v[0]));
+  } else {
+    in.a.origin = Origin(in.v[0]);
+  }
+}
+
+void decode_as_path(const AttributeIn& in) {  // RFC 7606 §7.2
+  AsPath p;
+  if (!parse_as_path(in.v, in.ctx.four_octet_as ? 4 : 2, p)) {
+    in.out.withdraw(in.type, err::kMalformedAsPath, "malformed segment");
+  } else {
+    in.a.as_path = std::move(p);
+  }
+}
+
+void decode_atomic_aggregate(const AttributeIn& in) {  // RFC 7606 §7.6
+  if (in.len() != 0) {
+    in.bad_length_discard();
+  } else {
+    in.a.atomic_aggregate = true;
+  }
+}
+
+void decode_aggregator(const AttributeIn& in) {  // RFC 7606 §7.7
+  const auto& v = in.v;
+  size_t want = in.ctx.four_octet_as ? 8 : 6;
+  if (in.len() != want) {
+    in.bad_length_discard();
+  } else if (want == 8) {
+    in.a.aggregator = Aggregator{wire::get32(v.data()), Ipv4Addr{wire::get32(&v[4])}};
+  } else {
+    in.a.aggregator = Aggregator{wire::get16(v.data()), Ipv4Addr{wire::get32(&v[2])}};
+  }
+}
+
+void decode_communities(const AttributeIn& in) {  // RFC 7606 §7.8
+  if (!in.items_of(4)) return;
+  for (size_t i = 0; i < in.len(); i += 4)
+    in.a.communities.push_back({wire::get32(&in.v[i])});
+}
+
+void decode_cluster_list(const AttributeIn& in) {  // RFC 7606 §7.10
+  if (in.discarded_from_external_peer() || !in.items_of(4)) return;
+  for (size_t i = 0; i < in.len(); i += 4)
+    in.a.cluster_list.push_back(wire::get32(&in.v[i]));
+}
+
+void decode_large_communities(const AttributeIn& in) {  // RFC 8092 §6
+  if (!in.items_of(12)) return;
+  const auto& v = in.v;
+  for (size_t i = 0; i < in.len(); i += 12) {
+    in.a.large_communities.push_back(
+        {wire::get32(&v[i]), wire::get32(&v[i + 4]), wire::get32(&v[i + 8])});
+  }
+}
+
+// RFC 6793 §4.1: a NEW speaker ignores AS4_PATH from another NEW speaker; §6: malformed
+// AS4_PATH (or one with confederation segments) is discarded.
+void decode_as4_path(const AttributeIn& in, As4Parts& as4) {
+  if (in.discarded_on_as4_session()) return;
+  AsPath p;
+  bool confed = false;
+  bool ok = parse_as_path(in.v, 4, p);
+  for (const auto& s : p.segments) {
+    confed =
+        confed || s.type == AsSegmentType::confed_sequence || s.type == AsSegmentType::confed_set;
+  }
+  if (!ok || confed) {
+    in.out.discard(in.type, ok ? "carries confederation segments" : "malformed segment");
+  } else {
+    as4.as4_path = std::move(p);
+  }
+}
+
+void decode_as4_aggregator(const AttributeIn& in, As4Parts& as4) {  // RFC 6793 §4.1, §6
+  if (in.discarded_on_as4_session()) return;
+  if (in.len() != 8) {
+    in.bad_length_discard();
+  } else {
+    as4.as4_aggregator = Aggregator{wire::get32(in.v.data()), Ipv4Addr{wire::get32(&in.v[4])}};
+  }
+}
+
+std::optional<MessageError> decode_unrecognized(const AttributeIn& in) {
+  if (!(in.flags & attr::kOptional)) {
+    // RFC 4271 §6.3: an unrecognised well-known attribute resets the session.
+    return update_error(err::kUnrecognizedWellKnownAttribute,
+                        "unrecognized well-known attribute " + std::to_string(in.type),
+                        attribute_bytes(in.flags, in.type, in.v));
+  }
+  if (in.flags & attr::kTransitive) {
+    // RFC 4271 §5: kept (and passed on with the Partial bit).
+    in.a.unknown.push_back(RawAttribute{
+        uint8_t(in.flags & ~attr::kExtendedLength), in.type, {in.v.begin(), in.v.end()}});
+  } else {
+    in.out.note(
+        in.type, ErrorAction::none, 0,
+        "unrecognized optional non-transitive attribute " + std::to_string(in.type) + " ignored");
+  }
+  return std::nullopt;
+}
+
 // Parses one attribute whose flags have been checked. Returns a MessageError only for session
 // reset; other problems go to `out`.
 std::optional<MessageError> parse_attribute(uint8_t flags, uint8_t type, std::span<const uint8_t> v,
                                             const SessionContext& ctx, UpdateMessage& u,
                                             As4Parts& as4, Outcome& out) {
+  const AttributeIn in{flags, type, v, ctx, u.attributes, out};
   PathAttributes& a = u.attributes;
-  const size_t len = v.size();
-  auto length_error = [&] {
-    out.withdraw(type, err::kAttributeLengthError, "bad length " + std::to_string(len));
-  };
   switch (type) {
-    case attr::kOrigin:  // RFC 7606 §7.1
-      if (len != 1) {
-        length_error();
-      } else if (v[0] > 2) {
-        out.withdraw(type, err::kInvalidOrigin, "undefined value " + std::to_string(v[0]));
-      } else {
-        a.origin = Origin(v[0]);
-      }
+    case attr::kOrigin:
+      decode_origin(in);
       break;
-    case attr::kAsPath: {  // RFC 7606 §7.2
-      AsPath p;
-      if (!parse_as_path(v, ctx.four_octet_as ? 4 : 2, p)) {
-        out.withdraw(type, err::kMalformedAsPath, "malformed segment");
-      } else {
-        a.as_path = std::move(p);
-      }
+    case attr::kAsPath:
+      decode_as_path(in);
       break;
-    }
     case attr::kNextHop:  // RFC 7606 §7.3
-      if (len != 4) {
-        length_error();
-      } else {
-        a.next_hop = Ipv4Addr{wire::get32(v.data())};
-      }
+      if (auto x = in.u32()) a.next_hop = Ipv4Addr{*x};
       break;
     case attr::kMed:  // RFC 7606 §7.4
-      if (len != 4) {
-        length_error();
-      } else {
-        a.med = wire::get32(v.data());
-      }
+      if (auto x = in.u32()) a.med = *x;
       break;
     case attr::kLocalPref:  // RFC 7606 §7.5; RFC 4271 §5.1.5: ignored from external peers
-      if (ctx.ebgp) {
-        out.discard(type, "received from an external peer");
-      } else if (len != 4) {
-        length_error();
-      } else {
-        a.local_pref = wire::get32(v.data());
-      }
+      if (in.discarded_from_external_peer()) break;
+      if (auto x = in.u32()) a.local_pref = *x;
       break;
-    case attr::kAtomicAggregate:  // RFC 7606 §7.6
-      if (len != 0) {
-        out.discard(type, "bad length " + std::to_string(len));
-      } else {
-        a.atomic_aggregate = true;
-      }
+    case attr::kAtomicAggregate:
+      decode_atomic_aggregate(in);
       break;
-    case attr::kAggregator: {  // RFC 7606 §7.7
-      size_t want = ctx.four_octet_as ? 8 : 6;
-      if (len != want) {
-        out.discard(type, "bad length " + std::to_string(len));
-      } else if (want == 8) {
-        a.aggregator = Aggregator{wire::get32(v.data()), Ipv4Addr{wire::get32(&v[4])}};
-      } else {
-        a.aggregator = Aggregator{wire::get16(v.data()), Ipv4Addr{wire::get32(&v[2])}};
-      }
+    case attr::kAggregator:
+      decode_aggregator(in);
       break;
-    }
-    case attr::kCommunities:  // RFC 7606 §7.8
-      if (len == 0 || len % 4 != 0) {
-        length_error();
-      } else {
-        for (size_t i = 0; i < len; i += 4)
-          a.communities.push_back({wire::get32(&v[i])});
-      }
+    case attr::kCommunities:
+      decode_communities(in);
       break;
     case attr::kOriginatorId:  // RFC 7606 §7.9
-      if (ctx.ebgp) {
-        out.discard(type, "received from an external peer");
-      } else if (len != 4) {
-        length_error();
-      } else {
-        a.originator_id = Ipv4Addr{wire::get32(v.data())};
-      }
+      if (in.discarded_from_external_peer()) break;
+      if (auto x = in.u32()) a.originator_id = Ipv4Addr{*x};
       break;
-    case attr::kClusterList:  // RFC 7606 §7.10
-      if (ctx.ebgp) {
-        out.discard(type, "received from an external peer");
-      } else if (len == 0 || len % 4 != 0) {
-        length_error();
-      } else {
-        for (size_t i = 0; i < len; i += 4)
-          a.cluster_list.push_back(wire::get32(&v[i]));
-      }
+    case attr::kClusterList:
+      decode_cluster_list(in);
       break;
     case attr::kMpReachNlri:
       return parse_mp_reach(v, attribute_bytes(flags, type, v), u, out);
     case attr::kMpUnreachNlri:
       return parse_mp_unreach(v, attribute_bytes(flags, type, v), u, out);
-    case attr::kAs4Path: {
-      // RFC 6793 §4.1: a NEW speaker ignores AS4_PATH from another NEW speaker; §6: malformed
-      // AS4_PATH (or one with confederation segments) is discarded.
-      if (ctx.four_octet_as) {
-        out.discard(type, "received on a 4-octet AS session");
-        break;
-      }
-      AsPath p;
-      bool confed = false;
-      bool ok = parse_as_path(v, 4, p);
-      for (const auto& s : p.segments) {
-        confed = confed || s.type == AsSegmentType::confed_sequence ||
-                 s.type == AsSegmentType::confed_set;
-      }
-      if (!ok || confed) {
-        out.discard(type, ok ? "carries confederation segments" : "malformed segment");
-      } else {
-        as4.as4_path = std::move(p);
-      }
+    case attr::kAs4Path:
+      decode_as4_path(in, as4);
       break;
-    }
-    case attr::kAs4Aggregator:  // RFC 6793 §4.1, §6
-      if (ctx.four_octet_as) {
-        out.discard(type, "received on a 4-octet AS session");
-      } else if (len != 8) {
-        out.discard(type, "bad length " + std::to_string(len));
-      } else {
-        as4.as4_aggregator = Aggregator{wire::get32(v.data()), Ipv4Addr{wire::get32(&v[4])}};
-      }
+    case attr::kAs4Aggregator:
+      decode_as4_aggregator(in, as4);
       break;
-    case attr::kLargeCommunity:  // RFC 8092 §6
-      if (len == 0 || len % 12 != 0) {
-        length_error();
-      } else {
-        for (size_t i = 0; i < len; i += 12) {
-          a.large_communities.push_back(
-              {wire::get32(&v[i]), wire::get32(&v[i + 4]), wire::get32(&v[i + 8])});
-        }
-      }
+    case attr::kLargeCommunity:
+      decode_large_communities(in);
       break;
     default:
-      if (!(flags & attr::kOptional)) {
-        // RFC 4271 §6.3: an unrecognised well-known attribute resets the session.
-        return update_error(err::kUnrecognizedWellKnownAttribute,
-                            "unrecognized well-known attribute " + std::to_string(type),
-                            attribute_bytes(flags, type, v));
-      }
-      if (flags & attr::kTransitive) {
-        // RFC 4271 §5: kept (and passed on with the Partial bit).
-        a.unknown.push_back(
-            RawAttribute{uint8_t(flags & ~attr::kExtendedLength), type, {v.begin(), v.end()}});
-      } else {
-        out.note(
-            type, ErrorAction::none, 0,
-            "unrecognized optional non-transitive attribute " + std::to_string(type) + " ignored");
-      }
-      break;
+      return decode_unrecognized(in);
   }
   return std::nullopt;
 }
