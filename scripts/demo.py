@@ -142,7 +142,7 @@ def apiserver_pod(docs):
 
 
 def make_pki(clusters):
-    """A CA per cluster (made with openssl, as tests/mesh/etcd_fixture.cpp does), its etcd's
+    """A CA per cluster (made with openssl, as tests/support/src/etcd_fixture.cpp does), its etcd's
     server certificate and a client certificate for the agents. Files <cluster>-ca.crt,
     etcd-<cluster>.crt/.key and <cluster>-client.crt/.key under WORK/pki."""
     d = f"{WORK}/pki"

@@ -1,18 +1,12 @@
 #pragma once
-// A `netagent` process on a simulated node: its own network namespace (so 127.0.0.1:9962 and
-// devices are its own), a unique bpffs directory, and a temp dir holding the manifests, state
-// and API socket. Everything is removed when the object goes away.
-
-#include <sys/wait.h>
-
+// The agent's process tests and netctl's: one `netagent` on a namespace of its own, with the
+// manifests of a one-node cluster.
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "netagent/netctl/client.hpp"
+#include "netagent/testing/agent_node.hpp"
 #include "netagent/testing/netns.hpp"
 
 namespace netagent::agent::test {
@@ -37,38 +31,18 @@ spec:
   selector: {app: web}
 )";
 
-class AgentNode {
+// An agent alone on a network namespace of its own (so 127.0.0.1:9962 and devices are its own)
+// as node-1, with the metrics listener on its default address.
+class LoneAgent : public testing::AgentNode {
  public:
-  AgentNode() { std::filesystem::create_directories(manifests()); }
+  LoneAgent() : AgentNode({.tag = "netagent-test", .node_name = "node-1", .flags = {}}) {}
 
-  std::string manifests() const { return dir.path() + "/manifests"; }
-  // Writes a manifest file into the tree (the agent watches it).
-  void write_manifest(const std::string& file, const std::string& yaml) const {
-    std::ofstream(manifests() + "/" + file) << yaml;
-  }
-  std::string socket() const { return dir.path() + "/api.sock"; }
-  std::string bpf_root() const { return bpf.path() + "/root"; }
-  std::string state_dir() const { return dir.path() + "/state"; }
-  std::string log_path() const { return dir.path() + "/netagent.log"; }
-
-  std::vector<std::string> args(const std::vector<std::string>& extra = {}) const {
-    std::vector<std::string> a = {NETAGENT_BIN,  "--manifests",  manifests(), "--node-name",
-                                  "node-1",      "--bpf-root",   bpf_root(),  "--state-dir",
-                                  state_dir(),   "--api-socket", socket(),    "--cgroup",
-                                  cgroup.path(), "--log-level",  "debug"};
-    a.insert(a.end(), extra.begin(), extra.end());
-    return a;
-  }
-
-  // Starts the agent in the node's namespace; stdout/stderr go to log_path().
+  using AgentNode::start;
   std::unique_ptr<testing::Process> start(const std::vector<std::string>& extra = {}) const {
-    return std::make_unique<testing::Process>(args(extra), &ns, log_path());
+    return AgentNode::start(ns, extra);
   }
-
   bool wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
-    return testing::wait_until(
-        [&] { return netctl::Client(socket(), std::chrono::seconds(2)).get("/v1/healthz").ok(); },
-        timeout);
+    return wait_api("/v1/healthz", nullptr, timeout);
   }
 
   // Runs a command line to completion inside the namespace; returns its exit code.
@@ -88,17 +62,6 @@ class AgentNode {
   }
 
   testing::NetNs ns{"nagent"};
-  testing::BpffsDir bpf{"netagent-test"};
-  testing::TempDir dir{"netagent-test"};
-  // Socket LB attaches here: never to the machine's root cgroup, whose processes are not ours.
-  testing::Cgroup cgroup{"netagent-test"};
 };
-
-// The exit code of a wait status, or 128 + signal.
-inline int exit_code_of(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
 
 }  // namespace netagent::agent::test

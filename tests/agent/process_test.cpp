@@ -10,14 +10,15 @@
 
 #include "agent_process.hpp"
 #include "netagent/agent/exit_code.hpp"
+#include "netagent/netctl/client.hpp"
 #include "netagent/testing/privileged.hpp"
 
 namespace netagent::agent {
 namespace {
 
 using namespace std::chrono_literals;
-using test::AgentNode;
-using test::exit_code_of;
+using netagent::testing::exit_code_of;
+using test::LoneAgent;
 namespace fs = std::filesystem;
 
 class NetagentProcess : public ::testing::Test {
@@ -39,7 +40,7 @@ class NetagentProcess : public ::testing::Test {
     return path;
   }
 
-  std::unique_ptr<AgentNode> node = std::make_unique<AgentNode>();
+  std::unique_ptr<LoneAgent> node = std::make_unique<LoneAgent>();
 };
 
 TEST_F(NetagentProcess, ServesUntilSigtermThenExitsZeroLeavingPinsInPlace) {

@@ -15,18 +15,15 @@
 // Timers are short (connect retry 1 s, hold 9 s) so that the whole binary runs in about a minute.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "netagent/netctl/client.hpp"
-#include "netagent/testing/bird.hpp"
+#include "netagent/testing/agent_node.hpp"
 #include "netagent/testing/privileged.hpp"
+#include "netagent/testing/routers.hpp"
 #include "netagent/testing/topology.hpp"
 
 namespace netagent {
@@ -36,63 +33,6 @@ using namespace netagent::testing;
 using namespace std::chrono_literals;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-// ---- BIRD (as in tests/bgp/interop_test.cpp; configuration from shared/reference/bgp-lab.md)
-
-using netagent::testing::BirdRoute;
-using netagent::testing::parse_bird_routes;
-
-class Bird {
- public:
-  Bird(const NetNs& ns, std::string dir, const std::string& extra = "")
-      : ns_(ns), dir_(std::move(dir)) {
-    ctl_ = dir_ + "/bird.ctl";
-    conf_ = dir_ + "/bird.conf";
-    std::ofstream(conf_) << "log \"" + dir_ + "/bird.log\" all;\n"
-                         << "router id 10.25.11.1;\n"
-                            "protocol device { }\n"
-                            "protocol bgp node1 {\n"
-                            "  local 10.25.11.1 as 64501;\n"
-                            "  neighbor 10.25.11.11 as 64512;\n"
-                            "  passive on;\n"
-                            "  hold time 90;\n"
-                         << extra
-                         << "  ipv4 { import all; export none; };\n"
-                            "  ipv6 { import all; export none; };\n"
-                            "}\n";
-    start();
-  }
-  void start() {
-    ::unlink(ctl_.c_str());
-    proc_ = std::make_unique<Process>(
-        std::vector<std::string>{"bird", "-f", "-c", conf_, "-s", ctl_}, &ns_, dir_ + "/bird.out");
-    EXPECT_TRUE(wait_until([&] { return exists(ctl_); }, 5s)) << "BIRD did not start";
-  }
-  void stop() { proc_->stop(SIGTERM); }
-  std::string cmd(const std::string& c) { return sh_ok("birdc -s " + ctl_ + " " + c); }
-  bool established() {
-    return cmd("show protocols node1").find("Established") != std::string::npos;
-  }
-  std::map<std::string, BirdRoute> routes() { return parse_bird_routes(cmd("show route all")); }
-  std::set<std::string> prefixes() {
-    std::set<std::string> s;
-    for (const auto& [p, r] : routes())
-      s.insert(p);
-    return s;
-  }
-  std::string details() { return cmd("show protocols all node1"); }
-  std::string log() { return sh_ok("cat " + dir_ + "/bird.log"); }
-
- private:
-  const NetNs& ns_;
-  std::string dir_, ctl_, conf_;
-  std::unique_ptr<Process> proc_;
-};
 
 // ---- manifests
 
@@ -209,43 +149,26 @@ class BgpAgent : public ::testing::Test {
     lan_ = std::make_unique<Lan>("bga");
     router_ = lan_->host("srx", "10.25.11.1/24");
     node_ = lan_->host("node", "10.25.11.11/24");
-    std::filesystem::create_directories(manifests());
     write("cluster.yaml", kCluster);
   }
   void TearDown() override {
     if (HasFailure() && agent_) std::cerr << "---- agent log\n" << agent_->log();
   }
 
-  std::string manifests() const { return dir_.path() + "/manifests"; }
-  std::string socket() const { return dir_.path() + "/api.sock"; }
+  std::string socket() const { return netagent_.socket(); }
   void write(const std::string& file, const std::string& yaml) {
-    // Write-then-rename, as editors and GitOps tools do.
-    std::string tmp = manifests() + "/." + file + ".tmp";
-    std::ofstream(tmp) << yaml;
-    std::filesystem::rename(tmp, manifests() + "/" + file);
+    netagent_.write_manifest(file, yaml);
   }
-  void remove(const std::string& file) { std::filesystem::remove(manifests() + "/" + file); }
+  void remove(const std::string& file) { netagent_.remove_manifest(file); }
   void write_service(const Svc& s) { write("svc-" + s.name + ".yaml", service(s)); }
 
   void start_agent() {
     ::unlink(socket().c_str());
-    agent_ = std::make_unique<Process>(
-        std::vector<std::string>{NETAGENT_BIN, "--manifests", manifests(), "--node-name", "node-a",
-                                 "--devices", "eth0", "--cgroup", cgroup_.path(), "--bpf-root",
-                                 bpffs_.path() + "/root", "--state-dir", dir_.path() + "/state",
-                                 "--api-socket", socket(), "--metrics-addr", "", "--log-level",
-                                 "debug"},
-        &node_->ns(), dir_.path() + "/netagent.log");
-    ASSERT_TRUE(
-        wait_until([&] { return netctl::Client(socket(), 1s).get("/v1/status").ok(); }, 10s))
-        << agent_->log();
+    agent_ = netagent_.start(node_->ns());
+    ASSERT_TRUE(netagent_.wait_api("/v1/status")) << agent_->log();
   }
 
-  json api(const std::string& path) {
-    auto r = netctl::Client(socket(), 5s).get(path);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().str());
-    return r.ok() ? *r : json();
-  }
+  json api(const std::string& path) { return netagent_.api(path); }
   std::string netctl_out(const std::string& args) {
     std::string out;
     EXPECT_EQ(sh(std::string(NETCTL_BIN) + " --socket " + socket() + " " + args, &out), 0) << out;
@@ -266,9 +189,7 @@ class BgpAgent : public ::testing::Test {
 
   std::unique_ptr<Lan> lan_;
   std::unique_ptr<Host> router_, node_;
-  TempDir dir_{"bgp-agent"};
-  BpffsDir bpffs_{"bgp-agent"};
-  Cgroup cgroup_{"bgp-agent"};
+  AgentNode netagent_{{.tag = "bgp-agent"}};
   std::unique_ptr<Process> agent_;
 };
 
@@ -276,7 +197,7 @@ const std::string kWeb = "10.25.11.100/32", kApi = "10.25.11.101/32", kNew = "10
                   kLocal = "10.25.11.105/32";
 
 TEST_F(BgpAgent, PeeringPolicyAnnouncesServedIpsAndFollowsManifests) {
-  Bird bird(router_->ns(), dir_.path());
+  Bird bird(router_->ns(), netagent_.dir.path());
   write("bgp.yaml", peering_policy());
   write_service({.name = "web", .ip = "10.25.11.100"});
   write_service({.name = "api", .ip = "10.25.11.101"});
@@ -367,7 +288,7 @@ TEST_F(BgpAgent, PeeringPolicyAnnouncesServedIpsAndFollowsManifests) {
 }
 
 TEST_F(BgpAgent, ClusterConfigWithGracefulRestartKeepsRoutesAcrossAgentRestart) {
-  Bird bird(router_->ns(), dir_.path());
+  Bird bird(router_->ns(), netagent_.dir.path());
   write("bgp.yaml", kClusterConfig);
   write_service({.name = "web", .ip = "10.25.11.100"});
   write_service({.name = "api", .ip = "10.25.11.101"});
@@ -400,7 +321,7 @@ TEST_F(BgpAgent, ClusterConfigWithGracefulRestartKeepsRoutesAcrossAgentRestart) 
 }
 
 TEST_F(BgpAgent, Md5FromSecretWrongPasswordNeverEstablishesRightOneDoes) {
-  Bird bird(router_->ns(), dir_.path(), "  password \"right-secret\";\n");
+  Bird bird(router_->ns(), netagent_.dir.path(), "  password \"right-secret\";\n");
   auto secret = [](const std::string& pw) {
     return "apiVersion: v1\nkind: Secret\nmetadata: {name: bgp-auth, namespace: kube-system}\n"
            "stringData: {password: " +
@@ -443,39 +364,8 @@ TEST_F(BgpAgent, FrrAndGoBgpPeersAndRemovingOneLeavesTheOther) {
                    "FRR and GoBGP are not installed (apt-get install frr gobgpd)");
   for (const char* a : {"10.25.11.2/24", "10.25.11.3/24"})
     router_->ns().sh_ok(std::string("ip addr add ") + a + " dev eth0");
-  const std::string d = dir_.path();
-  std::ofstream(d + "/frr.conf") << "frr defaults traditional\n"
-                                    "hostname srx-frr\n"
-                                    "router bgp 64501\n"
-                                    " bgp router-id 10.25.11.2\n"
-                                    " neighbor 10.25.11.11 remote-as 64512\n"
-                                    " neighbor 10.25.11.11 passive\n"
-                                    " address-family ipv4 unicast\n"
-                                    "  neighbor 10.25.11.11 route-map IMPORT-ALL in\n"
-                                    "  neighbor 10.25.11.11 route-map EXPORT-NONE out\n"
-                                    " exit-address-family\n"
-                                    "exit\n"
-                                    "route-map IMPORT-ALL permit 10\nexit\n"
-                                    "route-map EXPORT-NONE deny 10\nexit\n";
-  sh_ok("mkdir -p " + d + "/frr");
-  Process frr(
-      {"/usr/lib/frr/bgpd", "-f", d + "/frr.conf", "-S", "-Z", "-l", "10.25.11.2", "--vty_socket",
-       d + "/frr", "-i", d + "/frr/bgpd.pid", "-P", "0", "-u", "root", "-g", "root"},
-      &router_->ns(), d + "/frr.log");
-  std::ofstream(d + "/gobgpd.toml") << "[global.config]\n"
-                                       "  as = 64501\n"
-                                       "  router-id = \"10.25.11.3\"\n"
-                                       "  port = 179\n"
-                                       "  local-address-list = [\"10.25.11.3\"]\n"
-                                       "[[neighbors]]\n"
-                                       "  [neighbors.config]\n"
-                                       "    neighbor-address = \"10.25.11.11\"\n"
-                                       "    peer-as = 64512\n"
-                                       "  [neighbors.transport.config]\n"
-                                       "    passive-mode = true\n";
-  Process gobgpd(
-      {"gobgpd", "-f", d + "/gobgpd.toml", "--api-hosts", "127.0.0.1:50051", "--pprof-disable"},
-      &router_->ns(), d + "/gobgpd.log");
+  Frr frr(router_->ns(), netagent_.dir.path());
+  GoBgp gobgp(router_->ns(), netagent_.dir.path());
 
   auto config = [](bool with_gobgp) {
     std::string c = kClusterConfig;
@@ -505,11 +395,7 @@ TEST_F(BgpAgent, FrrAndGoBgpPeersAndRemovingOneLeavesTheOther) {
   ASSERT_TRUE(wait_until([&] { return state("gobgp").value("state", "") == "Established"; }, 15s))
       << state("gobgp").dump();
 
-  auto vtysh = [&](const std::string& c) {
-    std::string out;
-    router_->ns().sh("vtysh --vty_socket " + d + "/frr -d bgpd -c \"" + c + "\"", &out);
-    return out;
-  };
+  auto vtysh = [&](const std::string& c) { return frr.vtysh(c); };
   ASSERT_TRUE(wait_until(
       [&] {
         auto out = vtysh("show bgp ipv4 unicast 10.25.11.100/32 json");
@@ -525,9 +411,7 @@ TEST_F(BgpAgent, FrrAndGoBgpPeersAndRemovingOneLeavesTheOther) {
   EXPECT_EQ(path["origin"], "IGP");
 
   auto gobgp_rib = [&] {
-    std::string o;
-    router_->ns().sh("gobgp -u 127.0.0.1 -p 50051 global rib -a ipv4 -j", &o);
-    auto j = json::parse(o, nullptr, false);
+    auto j = json::parse(gobgp.rib_json(), nullptr, false);
     return j.is_object() ? j : json::object();
   };
   ASSERT_TRUE(wait_until([&] { return gobgp_rib().size() == 1; }, 5s)) << gobgp_rib().dump();

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "netagent/bgp/messages.hpp"
 #include "netagent/bgp/types.hpp"
 
 namespace netagent::bgp::testing {
@@ -62,6 +63,27 @@ inline IpAddress ip(std::string_view s) {
   auto a = IpAddress::parse(s);
   if (!a) throw std::invalid_argument("bad address");
   return *a;
+}
+
+// The node's OPEN (10.25.11.11, AS 64512) with every capability the speaker sends: both
+// unicast families, route refresh (plain and enhanced), 4-octet AS, and graceful restart with
+// notification (RFC 8538), 120 s, IPv4 forwarding state kept.
+inline OpenMessage node_open(bool restarted, bool ipv6_forwarding_kept) {
+  OpenMessage o;
+  o.my_as = 64512;
+  o.hold_time = 90;
+  o.router_id = *Ipv4Addr::parse("10.25.11.11");
+  o.capabilities.multiprotocol = {kIpv4Unicast, kIpv6Unicast};
+  o.capabilities.route_refresh = true;
+  o.capabilities.enhanced_route_refresh = true;
+  o.capabilities.four_octet_as = 64512;
+  GracefulRestartCapability gr;
+  gr.restart_state = restarted;
+  gr.notification = true;
+  gr.restart_time = 120;
+  gr.families = {{kIpv4Unicast, true}, {kIpv6Unicast, ipv6_forwarding_kept}};
+  o.capabilities.graceful_restart = gr;
+  return o;
 }
 
 }  // namespace netagent::bgp::testing

@@ -59,21 +59,7 @@ std::vector<uint8_t> update_bytes(const UpdateMessage& u, bool as4) {
 }
 
 OpenMessage node_open(bool restarted) {
-  OpenMessage o;
-  o.my_as = 64512;
-  o.hold_time = 90;
-  o.router_id = *Ipv4Addr::parse("10.25.11.11");
-  o.capabilities.multiprotocol = {kIpv4Unicast, kIpv6Unicast};
-  o.capabilities.route_refresh = true;
-  o.capabilities.enhanced_route_refresh = true;
-  o.capabilities.four_octet_as = 64512;
-  GracefulRestartCapability gr;
-  gr.restart_state = restarted;
-  gr.notification = true;
-  gr.restart_time = 120;
-  gr.families = {{kIpv4Unicast, true}, {kIpv6Unicast, false}};
-  o.capabilities.graceful_restart = gr;
-  return o;
+  return testing::node_open(restarted, /*ipv6_forwarding_kept=*/false);
 }
 
 PathAttributes rich_attrs(uint32_t second_as) {

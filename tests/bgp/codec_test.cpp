@@ -71,21 +71,7 @@ TEST(BgpHeader, UnknownTypeCarriesTheType) {
 // ---- OPEN ----
 
 OpenMessage full_open() {
-  OpenMessage o;
-  o.my_as = 64512;
-  o.hold_time = 90;
-  o.router_id = *Ipv4Addr::parse("10.25.11.11");
-  o.capabilities.multiprotocol = {kIpv4Unicast, kIpv6Unicast};
-  o.capabilities.route_refresh = true;
-  o.capabilities.enhanced_route_refresh = true;
-  o.capabilities.four_octet_as = 64512;
-  GracefulRestartCapability gr;
-  gr.restart_state = true;
-  gr.notification = true;
-  gr.restart_time = 120;
-  gr.families = {{kIpv4Unicast, true}, {kIpv6Unicast, true}};
-  o.capabilities.graceful_restart = gr;
-  return o;
+  return testing::node_open(/*restarted=*/true, /*ipv6_forwarding_kept=*/true);
 }
 
 TEST(BgpOpen, AllCapabilitiesBytes) {

@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "netagent/testing/bird.hpp"
 #include "netagent/testing/netns.hpp"
 #include "netagent/testing/privileged.hpp"
+#include "netagent/testing/routers.hpp"
 
 namespace {
 
@@ -63,51 +63,9 @@ struct Lab {
   std::string srx_if, node_if;
 };
 
-// ---- BIRD ----
+// ---- BIRD, FRR, GoBGP (testing/routers.hpp) ----
 
-using netagent::testing::BirdRoute;
-using netagent::testing::parse_bird_routes;
-
-class Bird {
- public:
-  // BIRD as the SRX: passive, eBGP with the node, import everything, export nothing.
-  Bird(Lab& lab, const std::string& extra = "") : lab_(lab) {
-    ctl_ = lab.path("bird.ctl");
-    conf_ = lab.path("bird.conf");
-    write_file(conf_, "log \"" + lab.path("bird.log") + "\" all;\n" +
-                          "router id 10.25.11.1;\n"
-                          "protocol device { }\n"
-                          "protocol bgp node1 {\n"
-                          "  local 10.25.11.1 as 64501;\n"
-                          "  neighbor 10.25.11.11 as 64512;\n"
-                          "  passive on;\n"
-                          "  hold time 90;\n" +
-                          extra +
-                          "  ipv4 { import all; export none; };\n"
-                          "  ipv6 { import all; export none; };\n"
-                          "}\n");
-    start();
-  }
-  void start() {
-    ::unlink(ctl_.c_str());
-    proc_ = std::make_unique<t::Process>(
-        std::vector<std::string>{"bird", "-f", "-c", conf_, "-s", ctl_}, &lab_.srx,
-        lab_.path("bird.out"));
-    EXPECT_TRUE(t::wait_until([&] { return exists(ctl_); }, 5s)) << "BIRD did not start";
-  }
-  void stop() { proc_->stop(SIGTERM); }
-  std::string cmd(const std::string& c) { return t::sh_ok("birdc -s " + ctl_ + " " + c); }
-  bool established() {
-    return cmd("show protocols node1").find("Established") != std::string::npos;
-  }
-  std::map<std::string, BirdRoute> routes() { return parse_bird_routes(cmd("show route all")); }
-  std::string protocol_details() { return cmd("show protocols all node1"); }
-
- private:
-  Lab& lab_;
-  std::string ctl_, conf_;
-  std::unique_ptr<t::Process> proc_;
-};
+using netagent::testing::Bird;
 
 // ---- bgpspeak ----
 
@@ -198,7 +156,7 @@ const std::vector<std::string> kRoutes = {
 };
 
 TEST_F(BgpInterop, BirdHoldsExactlyTheAnnouncedRoutes) {
-  Bird bird(*lab_);
+  Bird bird(lab_->srx, lab_->dir.path());
   auto routes = kRoutes;
   routes.push_back("2001:db8:11::100/128 next-hop 2001:db8:25::11");
   Bgpspeak speak(*lab_, speak_yaml(srx_peer(), routes));
@@ -238,7 +196,7 @@ TEST_F(BgpInterop, BirdHoldsExactlyTheAnnouncedRoutes) {
 }
 
 TEST_F(BgpInterop, AnnounceAndWithdrawReachBirdWithinASecond) {
-  Bird bird(*lab_);
+  Bird bird(lab_->srx, lab_->dir.path());
   Bgpspeak speak(*lab_, speak_yaml(srx_peer(), {kRoutes[0]}));
   ASSERT_TRUE(speak.wait_established("srx")) << speak.log();
   ASSERT_TRUE(t::wait_until([&] { return bird.routes().size() == 1; }, 5s));
@@ -262,7 +220,7 @@ TEST_F(BgpInterop, AnnounceAndWithdrawReachBirdWithinASecond) {
 }
 
 TEST_F(BgpInterop, BirdRestartBringsSessionAndRoutesBack) {
-  Bird bird(*lab_);
+  Bird bird(lab_->srx, lab_->dir.path());
   Bgpspeak speak(*lab_, speak_yaml(srx_peer(), kRoutes));
   ASSERT_TRUE(speak.wait_established("srx")) << speak.log();
   ASSERT_TRUE(t::wait_until([&] { return bird.routes().size() == 3; }, 5s));
@@ -279,7 +237,7 @@ TEST_F(BgpInterop, BirdRestartBringsSessionAndRoutesBack) {
 }
 
 TEST_F(BgpInterop, SpeakerRestartWithGracefulRestartKeepsRoutesStaleThenRefreshes) {
-  Bird bird(*lab_);  // BIRD is graceful-restart aware by default (helper)
+  Bird bird(lab_->srx, lab_->dir.path());  // BIRD is graceful-restart aware by default (helper)
   std::string gr = "        graceful_restart: {enabled: true, restart_time: 120}\n";
   auto speak = std::make_unique<Bgpspeak>(*lab_, speak_yaml(srx_peer(gr), kRoutes));
   ASSERT_TRUE(speak->wait_established("srx")) << speak->log();
@@ -288,8 +246,8 @@ TEST_F(BgpInterop, SpeakerRestartWithGracefulRestartKeepsRoutesStaleThenRefreshe
   speak->stop(SIGTERM);  // an agent restart
   ASSERT_TRUE(t::wait_until([&] { return !bird.established(); }, 5s));
   // BIRD keeps our routes (stale) while it waits for us to come back (RFC 4724 §4.2).
-  EXPECT_NE(bird.protocol_details().find("Neighbor graceful restart active"), std::string::npos)
-      << bird.protocol_details();
+  EXPECT_NE(bird.details().find("Neighbor graceful restart active"), std::string::npos)
+      << bird.details();
   EXPECT_EQ(bird.routes().size(), 3u);
   t::sh("sleep 1");
   EXPECT_EQ(bird.routes().size(), 3u);
@@ -299,7 +257,7 @@ TEST_F(BgpInterop, SpeakerRestartWithGracefulRestartKeepsRoutesStaleThenRefreshe
   speak = std::make_unique<Bgpspeak>(*lab_, speak_yaml(srx_peer(gr), next), "speak2");
   ASSERT_TRUE(speak->wait_established("srx")) << speak->log();
   // OPEN of the restarted speaker carries the Restart State bit ("Restart recovery" in BIRD).
-  EXPECT_NE(bird.protocol_details().find("Restart recovery"), std::string::npos);
+  EXPECT_NE(bird.details().find("Restart recovery"), std::string::npos);
   // After our End-of-RIB, BIRD replaces the stale routes: refreshed ones stay, .101 is flushed.
   ASSERT_TRUE(t::wait_until(
       [&] {
@@ -310,11 +268,11 @@ TEST_F(BgpInterop, SpeakerRestartWithGracefulRestartKeepsRoutesStaleThenRefreshe
       5s))
       << bird.cmd("show route all");
   EXPECT_EQ(bird.routes().count("10.25.11.101/32"), 0u);
-  EXPECT_EQ(bird.protocol_details().find("Neighbor graceful restart active"), std::string::npos);
+  EXPECT_EQ(bird.details().find("Neighbor graceful restart active"), std::string::npos);
 }
 
 TEST_F(BgpInterop, SpeakerRestartWithoutGracefulRestartWithdraws) {
-  Bird bird(*lab_);
+  Bird bird(lab_->srx, lab_->dir.path());
   Bgpspeak speak(*lab_, speak_yaml(srx_peer(), kRoutes));
   ASSERT_TRUE(speak.wait_established("srx")) << speak.log();
   ASSERT_TRUE(t::wait_until([&] { return bird.routes().size() == 3; }, 5s));
@@ -326,7 +284,7 @@ TEST_F(BgpInterop, SpeakerRestartWithoutGracefulRestartWithdraws) {
 }
 
 TEST_F(BgpInterop, Md5WrongPasswordNeverEstablishesRightOneDoes) {
-  Bird bird(*lab_, "  password \"right-secret\";\n");
+  Bird bird(lab_->srx, lab_->dir.path(), "  password \"right-secret\";\n");
   Bgpspeak speak(*lab_, speak_yaml(srx_peer("        md5_password: wrong-secret\n"), kRoutes));
   // SYNs with the wrong signature are dropped by BIRD's kernel: several connect attempts fail.
   t::sh("sleep 3");
@@ -346,36 +304,12 @@ TEST_F(BgpInterop, Md5WrongPasswordNeverEstablishesRightOneDoes) {
 }
 
 TEST_F(BgpInterop, FrrSessionAndRoutes) {
-  auto vty = lab_->path("frr");
-  t::sh_ok("mkdir -p " + vty);
-  write_file(lab_->path("frr.conf"),
-             "frr defaults traditional\n"
-             "hostname srx-emul-frr\n"
-             "router bgp 64501\n"
-             " bgp router-id 10.25.11.2\n"
-             " neighbor 10.25.11.11 remote-as 64512\n"
-             " neighbor 10.25.11.11 passive\n"
-             " neighbor 10.25.11.11 timers 30 90\n"
-             " address-family ipv4 unicast\n"
-             "  neighbor 10.25.11.11 route-map IMPORT-ALL in\n"
-             "  neighbor 10.25.11.11 route-map EXPORT-NONE out\n"
-             " exit-address-family\n"
-             "exit\n"
-             "route-map IMPORT-ALL permit 10\nexit\n"
-             "route-map EXPORT-NONE deny 10\nexit\n");
-  t::Process frr(
-      {"/usr/lib/frr/bgpd", "-f", lab_->path("frr.conf"), "-S", "-Z", "-l", "10.25.11.2",
-       "--vty_socket", vty, "-i", vty + "/bgpd.pid", "-P", "0", "-u", "root", "-g", "root"},
-      &lab_->srx, lab_->path("frr.log"));
+  t::Frr frr(lab_->srx, lab_->dir.path(), " neighbor 10.25.11.11 timers 30 90\n");
   std::string peer =
       "      - {name: frr, address: 10.25.11.2, peer_asn: 64501, connect_retry: 1}\n";
   Bgpspeak speak(*lab_, speak_yaml(peer, kRoutes));
   ASSERT_TRUE(speak.wait_established("frr")) << speak.log();
-  auto vtysh = [&](const std::string& c) {
-    std::string out;
-    lab_->srx.sh("vtysh --vty_socket " + vty + " -d bgpd -c \"" + c + "\"", &out);
-    return out;
-  };
+  auto vtysh = [&](const std::string& c) { return frr.vtysh(c); };
   json rib;
   ASSERT_TRUE(t::wait_until(
       [&] {
@@ -397,21 +331,7 @@ TEST_F(BgpInterop, FrrSessionAndRoutes) {
 }
 
 TEST_F(BgpInterop, GoBgpSessionAndRoutes) {
-  write_file(lab_->path("gobgpd.toml"),
-             "[global.config]\n"
-             "  as = 64501\n"
-             "  router-id = \"10.25.11.3\"\n"
-             "  port = 179\n"
-             "  local-address-list = [\"10.25.11.3\"]\n"
-             "[[neighbors]]\n"
-             "  [neighbors.config]\n"
-             "    neighbor-address = \"10.25.11.11\"\n"
-             "    peer-as = 64512\n"
-             "  [neighbors.transport.config]\n"
-             "    passive-mode = true\n");
-  t::Process gobgpd({"gobgpd", "-f", lab_->path("gobgpd.toml"), "--api-hosts", "127.0.0.1:50051",
-                     "--pprof-disable"},
-                    &lab_->srx, lab_->path("gobgpd.log"));
+  t::GoBgp gobgp(lab_->srx, lab_->dir.path());
   std::string peer =
       "      - {name: gobgp, address: 10.25.11.3, peer_asn: 64501, connect_retry: 1}\n";
   Bgpspeak speak(*lab_, speak_yaml(peer, kRoutes));
@@ -419,9 +339,7 @@ TEST_F(BgpInterop, GoBgpSessionAndRoutes) {
   json rib;
   ASSERT_TRUE(t::wait_until(
       [&] {
-        std::string out;
-        lab_->srx.sh("gobgp -u 127.0.0.1 -p 50051 global rib -a ipv4 -j", &out);
-        rib = json::parse(out, nullptr, false);
+        rib = json::parse(gobgp.rib_json(), nullptr, false);
         return rib.is_object() && rib.size() == 3;
       },
       10s));

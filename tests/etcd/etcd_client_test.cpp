@@ -7,10 +7,10 @@
 #include <set>
 #include <thread>
 
-#include "netagent/testing/etcd_fixture.hpp"
 #include "netagent/etcd/client.hpp"
-#include "netagent/etcd/watch.hpp"
 #include "netagent/etcd/lease_keeper.hpp"
+#include "netagent/etcd/watch.hpp"
+#include "netagent/testing/etcd_fixture.hpp"
 #include "netagent/testing/privileged.hpp"
 
 namespace netagent::mesh {
@@ -24,30 +24,19 @@ using testing::run_for;
 using testing::run_until;
 using testing::TestPki;
 
-class EtcdClientTest : public ::testing::Test {
+class EtcdClientTest : public testing::EtcdNetnsTest {
  protected:
+  EtcdClientTest() : EtcdNetnsTest("etcdc") {}
+
   static void SetUpTestSuite() {
-    pki_ = new TestPki();
-    pki_->make_ca("ca");
-    pki_->make_ca("other-ca");
-    pki_->make_cert("ca", "etcd-a", {"127.0.0.11"}, true);
-    pki_->make_cert("ca", "etcd-b", {"127.0.0.12"}, true);
-    pki_->make_cert("ca", "client", {}, false);
+    make_pki({{"etcd-a", "127.0.0.11"}, {"etcd-b", "127.0.0.12"}});
     pki_->make_cert("other-ca", "rogue", {}, false);
-  }
-  static void TearDownTestSuite() {
-    delete pki_;
-    pki_ = nullptr;
   }
 
   void SetUp() override {
-    NETAGENT_REQUIRE_ROOT();
-    NETAGENT_REQUIRE(netagent::testing::sh("command -v etcd >/dev/null") == 0,
-                     "etcd (Debian etcd-server) is not installed");
-    ns_ = std::make_unique<netagent::testing::NetNs>("etcdc");
-    enter_ = std::make_unique<EnterNetns>(*ns_);
-    etcd_ = std::make_unique<EtcdServer>(*ns_, "etcd-a", "127.0.0.11", pki_);
-    etcd_->start();
+    EtcdNetnsTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    etcd_ = start_etcd("etcd-a", "127.0.0.11");
     client_ = make_client({etcd_->url()}, pki_->client_tls("ca", "client"));
     ASSERT_TRUE(testing::wait_ready(io_, client_)) << etcd_->log();
   }
@@ -57,13 +46,12 @@ class EtcdClientTest : public ::testing::Test {
     client_.reset();
     run_for(io_, 20ms);
     etcd_.reset();
-    enter_.reset();
-    ns_.reset();
+    EtcdNetnsTest::TearDown();
   }
 
   std::shared_ptr<etcd::EtcdClient> make_client(std::vector<std::string> endpoints,
-                                          std::optional<etcd::TlsMaterial> tls,
-                                          std::chrono::milliseconds timeout = 2000ms) {
+                                                std::optional<etcd::TlsMaterial> tls,
+                                                std::chrono::milliseconds timeout = 2000ms) {
     etcd::EtcdConfig cfg;
     cfg.name = "etcd of test";
     cfg.endpoints = std::move(endpoints);
@@ -75,15 +63,9 @@ class EtcdClientTest : public ::testing::Test {
     return c.ok() ? *c : nullptr;
   }
 
-  static TestPki* pki_;
-  boost::asio::io_context io_;
-  std::unique_ptr<netagent::testing::NetNs> ns_;
-  std::unique_ptr<EnterNetns> enter_;
   std::unique_ptr<EtcdServer> etcd_;
   std::shared_ptr<etcd::EtcdClient> client_;
 };
-
-TestPki* EtcdClientTest::pki_ = nullptr;
 
 std::vector<std::string> keys_of(const std::vector<etcd::KeyValue>& kvs) {
   std::vector<std::string> out;
@@ -108,8 +90,8 @@ TEST_F(EtcdClientTest, PutRangeDeleteWithRevisions) {
   EXPECT_EQ(r->kvs[0].version, 1);
 
   // A range at an older revision sees the past.
-  auto old =
-      run_co(io_, client_->range("t/", etcd::RangeOptions{.prefix = true, .revision = p1->revision}));
+  auto old = run_co(
+      io_, client_->range("t/", etcd::RangeOptions{.prefix = true, .revision = p1->revision}));
   ASSERT_TRUE(old.ok());
   EXPECT_EQ(keys_of(old->kvs), (std::vector<std::string>{"t/a"}));
 
@@ -132,8 +114,8 @@ TEST_F(EtcdClientTest, PutRangeDeleteWithRevisions) {
 
 TEST_F(EtcdClientTest, TxnAppliesAllOpsInOneRevision) {
   ASSERT_TRUE(run_co(io_, client_->put("x/old", "1")).ok());
-  auto t = run_co(
-      io_, client_->txn({etcd::TxnOp::put("x/a", "A"), etcd::TxnOp::put("x/b", "B"), etcd::TxnOp::del("x/old")}));
+  auto t = run_co(io_, client_->txn({etcd::TxnOp::put("x/a", "A"), etcd::TxnOp::put("x/b", "B"),
+                                     etcd::TxnOp::del("x/old")}));
   ASSERT_TRUE(t.ok()) << t.error().message;
   auto r = run_co(io_, client_->range("x/", etcd::RangeOptions{.prefix = true}));
   ASSERT_EQ(keys_of(r->kvs), (std::vector<std::string>{"x/a", "x/b"}));
@@ -254,8 +236,9 @@ TEST_F(EtcdClientTest, LeaseExpiryKeepAliveAndRevoke) {
 TEST_F(EtcdClientTest, LeaseKeeperReportsLossAndGrantsAgain) {
   std::vector<int64_t> lost;
   auto keeper = std::make_shared<etcd::LeaseKeeper>(
-      client_, 2s,
-      etcd::LeaseKeeper::Callbacks{{}, [&](int64_t id, const std::string&) { lost.push_back(id); }});
+      client_, 2s, etcd::LeaseKeeper::Callbacks{{}, [&](int64_t id, const std::string&) {
+                                                  lost.push_back(id);
+                                                }});
   keeper->start();
   ASSERT_TRUE(run_until(
       io_, [&] { return keeper->id() != 0; }, 3s));
@@ -273,10 +256,13 @@ struct Recorder {
   std::vector<etcd::WatchUpdate> updates;
   std::vector<std::pair<etcd::WatchState, std::string>> states;
   etcd::WatchHandler handler() {
-    return etcd::WatchHandler{[this](etcd::WatchUpdate&& u) { updates.push_back(std::move(u)); },
-                        [this](etcd::WatchState s, const std::string& d) { states.emplace_back(s, d); }};
+    return etcd::WatchHandler{
+        [this](etcd::WatchUpdate&& u) { updates.push_back(std::move(u)); },
+        [this](etcd::WatchState s, const std::string& d) { states.emplace_back(s, d); }};
   }
-  bool connected() const { return !states.empty() && states.back().first == etcd::WatchState::Connected; }
+  bool connected() const {
+    return !states.empty() && states.back().first == etcd::WatchState::Connected;
+  }
   // Every event key (PUT as "+key=value", DELETE as "-key") in order, and resyncs as "resync:N".
   std::vector<std::string> log() const {
     std::vector<std::string> out;
@@ -287,7 +273,7 @@ struct Recorder {
       }
       for (const auto& e : u.events) {
         out.push_back(e.type == etcd::WatchEvent::Type::Put ? "+" + e.kv.key + "=" + e.kv.value
-                                                      : "-" + e.kv.key);
+                                                            : "-" + e.kv.key);
       }
     }
     return out;
@@ -303,7 +289,9 @@ TEST_F(EtcdClientTest, WatchDeliversInitialStateThenEventsInOrder) {
       io_, [&] { return rec.connected(); }, 3s));
   ASSERT_TRUE(run_co(io_, client_->put("w/a", "1")).ok());
   ASSERT_TRUE(run_co(io_, client_->put("other/y", "1")).ok());
-  ASSERT_TRUE(run_co(io_, client_->txn({etcd::TxnOp::put("w/b", "2"), etcd::TxnOp::del("w/existing")})).ok());
+  ASSERT_TRUE(
+      run_co(io_, client_->txn({etcd::TxnOp::put("w/b", "2"), etcd::TxnOp::del("w/existing")}))
+          .ok());
   ASSERT_TRUE(run_co(io_, client_->put("w/a", "3")).ok());
   std::vector<std::string> want = {"resync:1", "+w/a=1", "+w/b=2", "-w/existing", "+w/a=3"};
   EXPECT_TRUE(run_until(
@@ -322,7 +310,8 @@ TEST_F(EtcdClientTest, WatchFromCompactedRevisionResyncs) {
   ASSERT_TRUE(run_co(io_, client_->compact(last->revision)).ok());
 
   Recorder rec;
-  auto w = client_->watch("c/", etcd::WatchOptions{.start_revision = first->revision}, rec.handler());
+  auto w =
+      client_->watch("c/", etcd::WatchOptions{.start_revision = first->revision}, rec.handler());
   ASSERT_TRUE(run_until(
       io_, [&] { return !rec.updates.empty(); }, 3s));
   ASSERT_EQ(rec.updates[0].kind, etcd::WatchUpdate::Kind::Resync);
@@ -503,7 +492,8 @@ TEST(EtcdClientConfig, BadConfigurationIsRejectedUpFront) {
   ASSERT_FALSE(bad_scheme.ok());
   EXPECT_EQ(bad_scheme.error().message,
             "etcd of apps: endpoint \"ftp://x:1\": scheme must be http:// or https://");
-  auto no_tls = etcd::EtcdClient::create(io, etcd::EtcdConfig{"etcd of apps", {"https://10.0.0.1:2379"}});
+  auto no_tls =
+      etcd::EtcdClient::create(io, etcd::EtcdConfig{"etcd of apps", {"https://10.0.0.1:2379"}});
   ASSERT_FALSE(no_tls.ok());
   EXPECT_EQ(no_tls.error().message, "etcd of apps: https endpoints need TLS material");
   etcd::EtcdConfig garbage{"etcd of apps", {"https://10.0.0.1:2379"}};

@@ -13,15 +13,13 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
-#include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "netagent/netctl/client.hpp"
+#include "netagent/testing/agent_node.hpp"
 #include "netagent/testing/privileged.hpp"
 #include "netagent/testing/topology.hpp"
 
@@ -93,28 +91,17 @@ class AgentLb : public ::testing::Test {
                                                              "--tcp", "8080", "--udp", "5353"},
                                     &pods_.back()->ns()));
     }
-    std::filesystem::create_directories(manifests());
     write("cluster.yaml", kCluster);
     write("slice.yaml", slice({"10.1.0.5", "10.1.0.6"}));
   }
 
-  std::string manifests() const { return dir_.path() + "/manifests"; }
-  std::string socket() const { return dir_.path() + "/api.sock"; }
+  std::string socket() const { return netagent_.socket(); }
   void write(const std::string& file, const std::string& yaml) {
-    // Write-then-rename, as editors and GitOps tools do.
-    std::string tmp = manifests() + "/." + file + ".tmp";
-    std::ofstream(tmp) << yaml;
-    std::filesystem::rename(tmp, manifests() + "/" + file);
+    netagent_.write_manifest(file, yaml);
   }
 
   std::unique_ptr<Process> start_agent() {
-    auto p = std::make_unique<Process>(
-        std::vector<std::string>{NETAGENT_BIN, "--manifests", manifests(), "--node-name", "node-a",
-                                 "--devices", "eth0", "--cgroup", cgroup_.path(), "--bpf-root",
-                                 bpffs_.path() + "/root", "--state-dir", dir_.path() + "/state",
-                                 "--api-socket", socket(), "--metrics-addr", "", "--log-level",
-                                 "debug"},
-        &node_->ns(), dir_.path() + "/netagent.log");
+    auto p = netagent_.start(node_->ns());
     bool ready = wait_until([&] { return served("10.25.11.100", 80) != ""; }, 10s);
     EXPECT_TRUE(ready) << p->log();
     return p;
@@ -132,19 +119,13 @@ class AgentLb : public ::testing::Test {
     return s;
   }
 
-  nlohmann::json api(const std::string& path) {
-    auto r = netctl::Client(socket(), 5s).get(path);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().str());
-    return r.ok() ? *r : nlohmann::json();
-  }
+  nlohmann::json api(const std::string& path) { return netagent_.api(path); }
 
   std::unique_ptr<Lan> lan_;
   std::unique_ptr<Host> node_, client_;
   std::vector<std::unique_ptr<Pod>> pods_;
   std::vector<std::unique_ptr<Process>> servers_;
-  TempDir dir_{"agent-lb"};
-  BpffsDir bpffs_{"agent-lb"};
-  Cgroup cgroup_{"agent-lb"};
+  AgentNode netagent_{{.tag = "agent-lb"}};
 };
 
 TEST_F(AgentLb, LoadBalancerIpNodePortAndClusterIp) {
@@ -162,7 +143,7 @@ TEST_F(AgentLb, LoadBalancerIpNodePortAndClusterIp) {
     return r + "|" + from;
   });
   EXPECT_TRUE(udp == "web1\n|" + lb_ip + ":53" || udp == "web2\n|" + lb_ip + ":53") << udp;
-  auto cip = run_in(node_->ns(), cgroup_.path(), [] {
+  auto cip = run_in(node_->ns(), netagent_.cgroup.path(), [] {
     std::string peer;
     auto r = tcp_request("10.96.0.10", 80, "hi", &peer);
     return r + "|" + peer;

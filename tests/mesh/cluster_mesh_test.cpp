@@ -8,9 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "netagent/testing/etcd_fixture.hpp"
 #include "netagent/mesh/cluster_mesh.hpp"
 #include "netagent/mesh/merge.hpp"
+#include "netagent/testing/etcd_fixture.hpp"
 #include "netagent/testing/privileged.hpp"
 
 namespace netagent::mesh {
@@ -60,31 +60,19 @@ LocalState infra_state(int endpoints = 3) {
   return s;
 }
 
-class ClusterMeshTest : public ::testing::Test {
+class ClusterMeshTest : public testing::EtcdNetnsTest {
  protected:
+  ClusterMeshTest() : EtcdNetnsTest("mesh") {}
+
   static void SetUpTestSuite() {
-    pki_ = new TestPki();
-    pki_->make_ca("ca");
-    pki_->make_ca("other-ca");
-    pki_->make_cert("ca", "etcd-infra", {"127.0.0.11"}, true);
-    pki_->make_cert("ca", "etcd-apps", {"127.0.0.12"}, true);
-    pki_->make_cert("ca", "client", {}, false);
-  }
-  static void TearDownTestSuite() {
-    delete pki_;
-    pki_ = nullptr;
+    make_pki({{"etcd-infra", "127.0.0.11"}, {"etcd-apps", "127.0.0.12"}});
   }
 
   void SetUp() override {
-    NETAGENT_REQUIRE_ROOT();
-    NETAGENT_REQUIRE(netagent::testing::sh("command -v etcd >/dev/null") == 0,
-                     "etcd (Debian etcd-server) is not installed");
-    ns_ = std::make_unique<netagent::testing::NetNs>("mesh");
-    enter_ = std::make_unique<EnterNetns>(*ns_);
-    etcd_infra_ = std::make_unique<EtcdServer>(*ns_, "etcd-infra", "127.0.0.11", pki_);
-    etcd_apps_ = std::make_unique<EtcdServer>(*ns_, "etcd-apps", "127.0.0.12", pki_);
-    etcd_infra_->start();
-    etcd_apps_->start();
+    EtcdNetnsTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    etcd_infra_ = start_etcd("etcd-infra", "127.0.0.11");
+    etcd_apps_ = start_etcd("etcd-apps", "127.0.0.12");
     state_dir_ = std::make_unique<netagent::testing::TempDir>("mesh-state");
     for (auto* e : {etcd_infra_.get(), etcd_apps_.get()}) {
       auto c = etcd::EtcdClient::create(io_, etcd_config(e->url(), "probe"));
@@ -100,12 +88,11 @@ class ClusterMeshTest : public ::testing::Test {
     run_for(io_, 20ms);
     etcd_infra_.reset();
     etcd_apps_.reset();
-    enter_.reset();
-    ns_.reset();
+    EtcdNetnsTest::TearDown();
   }
 
   etcd::EtcdConfig etcd_config(const std::string& url, const std::string& name,
-                         const std::string& ca = "ca") {
+                               const std::string& ca = "ca") {
     etcd::EtcdConfig c;
     c.name = "etcd of cluster " + name;
     c.endpoints = {url};
@@ -159,17 +146,11 @@ class ClusterMeshTest : public ::testing::Test {
     return {};
   }
 
-  static TestPki* pki_;
-  boost::asio::io_context io_;
-  std::unique_ptr<netagent::testing::NetNs> ns_;
-  std::unique_ptr<EnterNetns> enter_;
   std::unique_ptr<EtcdServer> etcd_infra_, etcd_apps_;
   std::unique_ptr<netagent::testing::TempDir> state_dir_;
   Recorder rec_infra_, rec_apps_;
   std::unique_ptr<ClusterMesh> infra_, apps_;
 };
-
-TestPki* ClusterMeshTest::pki_ = nullptr;
 
 TEST_F(ClusterMeshTest, PublishWatchAndDeleteAcrossTwoClusters) {
   make_both();

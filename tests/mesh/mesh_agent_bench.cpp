@@ -17,20 +17,19 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
-#include "netagent/testing/etcd_fixture.hpp"
 #include "netagent/mesh/cluster_mesh.hpp"
 #include "netagent/netctl/client.hpp"
+#include "netagent/testing/agent_node.hpp"
+#include "netagent/testing/etcd_fixture.hpp"
 #include "netagent/testing/topology.hpp"
 
 using namespace netagent;
 using namespace netagent::testing;
 using namespace std::chrono_literals;
-using testing::EnterNetns;
-using testing::EtcdServer;
-using testing::TestPki;
+using netagent::testing::EnterNetns;
+using netagent::testing::EtcdServer;
+using netagent::testing::TestPki;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -39,18 +38,6 @@ constexpr int kServices = 1000;
 constexpr int kBackendsPerService = 10;
 constexpr int kEndpoints = kServices * kBackendsPerService;
 constexpr int kIdentities = 1000;
-
-std::string indent(const std::string& text, int n) {
-  std::string pad(n, ' '), out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    auto nl = text.find('\n', pos);
-    if (nl == std::string::npos) nl = text.size();
-    out += pad + text.substr(pos, nl - pos) + "\n";
-    pos = nl + 1;
-  }
-  return out;
-}
 
 std::string endpoint_ip(int e) {
   return Ipv4Addr{Ipv4Addr::parse("10.2.0.1")->value + uint32_t(e)}.str();
@@ -87,14 +74,8 @@ std::string infra_manifests(const TestPki& pki) {
       "flux-system}\ndata: {CLUSTER: infra, CLUSTER_ID: \"1\"}\n---\napiVersion: v1\nkind: "
       "Node\nmetadata: {name: infra-1}\nspec: {podCIDRs: [10.1.0.0/24]}\nstatus: {addresses: "
       "[{type: InternalIP, address: 10.25.11.11}]}\n---\napiVersion: v1\nkind: Secret\nmetadata: "
-      "{name: cilium-clustermesh, namespace: kube-system}\nstringData:\n  apps: |\n" +
-      indent(
-          "endpoints:\n- https://10.25.11.120:2379\ntrusted-ca-file: apps.etcd-client-ca.crt\n"
-          "cert-file: apps.etcd-client.crt\nkey-file: apps.etcd-client.key",
-          4) +
-      "  apps.etcd-client-ca.crt: |\n" + indent(pki.pem("apps-ca.crt"), 4) +
-      "  apps.etcd-client.crt: |\n" + indent(pki.pem("apps-client.crt"), 4) +
-      "  apps.etcd-client.key: |\n" + indent(pki.pem("apps-client.key"), 4);
+      "{name: cilium-clustermesh, namespace: kube-system}\nstringData:\n" +
+      clustermesh_secret_entries(pki, "apps", "10.25.11.120", "");
   for (int i = 0; i < kServices; ++i) {
     y += "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: svc-" + std::to_string(i) +
          "\n  namespace: bench\n  annotations: {service.cilium.io/global: \"true\"}\nspec:\n"
@@ -147,21 +128,15 @@ int main() {
   auto node = lan.host("infra", "10.25.11.11/24");
   EtcdServer etcd(etcd_host->ns(), "etcd-apps", "10.25.11.120", &pki, "apps-ca", "etcd-apps");
   etcd.start();
-  TempDir dir("mesh-agent-bench");
-  Cgroup cgroup("mab");
-  BpffsDir bpffs("mab");
-  std::filesystem::create_directories(dir.path() + "/manifests");
-  std::ofstream(dir.path() + "/manifests/infra.yaml") << infra_manifests(pki);
-  const std::string sock = dir.path() + "/api.sock";
-  Process agent(
-      {NETAGENT_BIN, "--manifests", dir.path() + "/manifests", "--node-name", "infra-1",
-       "--devices", "eth0", "--cgroup", cgroup.path(), "--bpf-root", bpffs.path() + "/root",
-       "--state-dir", dir.path() + "/state", "--api-socket", sock, "--metrics-addr", "",
-       "--log-level", std::getenv("MESH_BENCH_LOG") ? std::getenv("MESH_BENCH_LOG") : "warn"},
-      &node->ns(), dir.path() + "/netagent.log");
-  netctl::Client api(sock, 2s);
-  if (!wait_until([&] { return api.get("/v1/status").ok(); }, 20s)) {
-    std::fprintf(stderr, "agent did not start:\n%s\n", agent.log().c_str());
+  AgentNode infra(
+      {.tag = "mab",
+       .node_name = "infra-1",
+       .log_level = std::getenv("MESH_BENCH_LOG") ? std::getenv("MESH_BENCH_LOG") : "warn"});
+  infra.write_manifest("infra.yaml", infra_manifests(pki));
+  auto agent = infra.start(node->ns());
+  netctl::Client api(infra.socket(), 2s);
+  if (!infra.wait_api("/v1/status", nullptr, 20s)) {
+    std::fprintf(stderr, "agent did not start:\n%s\n", agent->log().c_str());
     return 1;
   }
 
@@ -185,7 +160,7 @@ int main() {
   auto state = apps_state();
   // Wait until the agent is watching (it reports the remote cluster, waiting for its config).
   wait_until([&] { return api.get("/v1/clustermesh").ok(); }, 10s);
-  testing::run_for(io, 500ms);
+  netagent::testing::run_for(io, 500ms);
 
   auto run_until = [&](const std::function<bool(const Counts&)>& done,
                        std::chrono::milliseconds timeout) -> double {
@@ -214,7 +189,7 @@ int main() {
       "in its LB maps\n",
       kEndpoints, kIdentities, kServices, kBackendsPerService, t_all, c.ipcache, c.lb_backends);
   if (t_all < 0) {
-    std::fprintf(stderr, "timed out; agent log:\n%s\n", agent.log().c_str());
+    std::fprintf(stderr, "timed out; agent log:\n%s\n", agent->log().c_str());
     return 1;
   }
 
@@ -236,7 +211,7 @@ int main() {
       "single backend change (add or remove) to the infra agent's LB maps, %zu samples: "
       "p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
       lat.size(), percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1.0));
-  if (std::getenv("MESH_BENCH_LOG")) std::printf("%s\n", agent.log().c_str());
+  if (std::getenv("MESH_BENCH_LOG")) std::printf("%s\n", agent->log().c_str());
 
   // One endpoint (a new pod) appears in apps, then goes: until the infra agent's policy
   // ipcache map holds it (no longer holds it).
@@ -258,6 +233,6 @@ int main() {
       "%zu samples: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
       ep_lat.size(), percentile(ep_lat, 0.5), percentile(ep_lat, 0.99), percentile(ep_lat, 1.0));
   cm.stop(true);
-  testing::run_for(io, 200ms);
+  netagent::testing::run_for(io, 200ms);
   return 0;
 }

@@ -21,8 +21,9 @@
 #include <optional>
 #include <set>
 
-#include "netagent/testing/etcd_fixture.hpp"
 #include "netagent/netctl/client.hpp"
+#include "netagent/testing/agent_node.hpp"
+#include "netagent/testing/etcd_fixture.hpp"
 #include "netagent/testing/privileged.hpp"
 #include "netagent/testing/topology.hpp"
 
@@ -31,21 +32,9 @@ namespace {
 
 using namespace netagent::testing;
 using namespace std::chrono_literals;
+using nlohmann::json;
 using testing::EtcdServer;
 using testing::TestPki;
-using nlohmann::json;
-
-std::string indent(const std::string& text, int n) {
-  std::string pad(n, ' '), out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    auto nl = text.find('\n', pos);
-    if (nl == std::string::npos) nl = text.size();
-    out += pad + text.substr(pos, nl - pos) + "\n";
-    pos = nl + 1;
-  }
-  return out;
-}
 
 struct ClusterSpec {
   std::string name;
@@ -159,16 +148,8 @@ class MeshAgent : public ::testing::Test {
     const std::map<std::string, std::string> ips = {{"infra", "10.25.11.100"},
                                                     {"apps", "10.25.11.120"}};
     for (const auto& [c, ip] : ips) {
-      if (c == without) continue;
-      const std::string dir = "/var/lib/cilium/clustermesh/" + c;
-      y += "  " + c + ": |\n" +
-           indent("endpoints:\n- https://" + ip + ":2379\ntrusted-ca-file: " + dir +
-                      ".etcd-client-ca.crt\ncert-file: " + dir +
-                      ".etcd-client.crt\nkey-file: " + dir + ".etcd-client.key",
-                  4);
-      y += "  " + c + ".etcd-client-ca.crt: |\n" + indent(pki_->pem(c + "-ca.crt"), 4);
-      y += "  " + c + ".etcd-client.crt: |\n" + indent(pki_->pem(c + "-client.crt"), 4);
-      y += "  " + c + ".etcd-client.key: |\n" + indent(pki_->pem(c + "-client.key"), 4);
+      if (c != without)
+        y += clustermesh_secret_entries(*pki_, c, ip, "/var/lib/cilium/clustermesh/");
     }
     return y;
   }
@@ -197,11 +178,9 @@ class MeshAgent : public ::testing::Test {
   }
 
   std::string manifests(const std::string& c) const { return dir_.path() + "/" + c + "/manifests"; }
-  std::string socket(const std::string& c) const { return dir_.path() + "/" + c + "/api.sock"; }
+  std::string socket(const std::string& key) const { return netagent_.at(key)->socket(); }
   void write(const std::string& c, const std::string& file, const std::string& yaml) {
-    std::string tmp = manifests(c) + "/." + file + ".tmp";
-    std::ofstream(tmp) << yaml;
-    std::filesystem::rename(tmp, manifests(c) + "/" + file);
+    write_then_rename(manifests(c), file, yaml);
   }
 
   void start_agent(const std::string& c, std::vector<std::string> extra_args = {}) {
@@ -212,33 +191,12 @@ class MeshAgent : public ::testing::Test {
   void start_agent_as(const std::string& key, const std::string& cluster, const std::string& node,
                       Host& host, std::vector<std::string> extra_args = {}) {
     agent_.erase(key);
-    std::filesystem::create_directories(dir_.path() + "/" + key);
-    if (!cgroup_.contains(key)) cgroup_.emplace(key, std::make_unique<Cgroup>("mag-" + key));
-    if (!bpffs_.contains(key)) bpffs_.emplace(key, std::make_unique<BpffsDir>("mag-" + key));
-    std::vector<std::string> argv{NETAGENT_BIN,
-                                  "--manifests",
-                                  manifests(cluster),
-                                  "--node-name",
-                                  node,
-                                  "--devices",
-                                  "eth0",
-                                  "--cgroup",
-                                  cgroup_[key]->path(),
-                                  "--bpf-root",
-                                  bpffs_[key]->path() + "/root",
-                                  "--state-dir",
-                                  dir_.path() + "/" + key + "/state",
-                                  "--api-socket",
-                                  socket(key),
-                                  "--metrics-addr",
-                                  "",
-                                  "--clustermesh-lease-ttl",
-                                  "3",
-                                  "--log-level",
-                                  "debug"};
-    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    agent_[key] =
-        std::make_unique<Process>(argv, &host.ns(), dir_.path() + "/" + key + "/netagent.log");
+    if (!netagent_.contains(key)) {
+      AgentNode::Options o{.tag = "mag-" + key, .node_name = node, .manifests = manifests(cluster)};
+      o.flags.insert(o.flags.end(), {"--clustermesh-lease-ttl", "3"});
+      netagent_.emplace(key, std::make_unique<AgentNode>(std::move(o)));
+    }
+    agent_[key] = netagent_[key]->start(host.ns(), extra_args);
     EXPECT_TRUE(wait_until([&] { return !api(key, "/v1/clustermesh", false).is_null(); }, 10s))
         << agent_[key]->log();
   }
@@ -298,7 +256,7 @@ class MeshAgent : public ::testing::Test {
 
   // Who answers the client pod's connection to the ClusterIP ("" when nobody).
   std::string served() {
-    auto r = run_in(pods_["client"]->ns(), cgroup_["infra"]->path(),
+    auto r = run_in(pods_["client"]->ns(), netagent_.at("infra")->cgroup.path(),
                     [] { return tcp_request("10.96.0.10", 80, "hi", nullptr, 500); });
     return r.rfind("error", 0) == 0 ? "" : r;
   }
@@ -334,8 +292,7 @@ class MeshAgent : public ::testing::Test {
   std::vector<std::unique_ptr<Process>> servers_;
   std::map<std::string, ClusterSpec> spec_;
   TempDir dir_{"mesh-agent"};
-  std::map<std::string, std::unique_ptr<Cgroup>> cgroup_;
-  std::map<std::string, std::unique_ptr<BpffsDir>> bpffs_;
+  std::map<std::string, std::unique_ptr<AgentNode>> netagent_;
   std::map<std::string, std::unique_ptr<Process>> agent_;
 };
 

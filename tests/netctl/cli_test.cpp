@@ -8,8 +8,8 @@
 namespace netagent::netctl {
 namespace {
 
-using agent::test::AgentNode;
-using agent::test::exit_code_of;
+using agent::test::LoneAgent;
+using netagent::testing::exit_code_of;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -27,7 +27,7 @@ class NetctlCli : public ::testing::Test {
         std::string(NETCTL_BIN) + " --socket " + node.socket() + " " + args, out);
   }
 
-  AgentNode node;
+  LoneAgent node;
   std::unique_ptr<netagent::testing::Process> agent;
 };
 

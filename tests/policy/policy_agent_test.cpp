@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "netagent/netctl/client.hpp"
+#include "netagent/testing/agent_node.hpp"
 #include "netagent/testing/privileged.hpp"
 #include "netagent/testing/topology.hpp"
 
@@ -110,7 +111,6 @@ class PolicyAgent : public ::testing::Test {
     NETAGENT_REQUIRE_ROOT();
     lan_ = std::make_unique<Lan>("pol");
     node_ = lan_->host("node", "10.25.11.11/24");
-    std::filesystem::create_directories(manifests());
     std::string cluster = kCluster;
     cluster += pod_manifest("demo", "web", "10.1.0.5", "app: web");
     cluster += pod_manifest("demo", "cli", "10.1.0.6", "app: cli");
@@ -125,14 +125,11 @@ class PolicyAgent : public ::testing::Test {
     if (agent_) agent_->stop(SIGTERM, 5s);
   }
 
-  std::string manifests() const { return dir_.path() + "/manifests"; }
-  std::string socket() const { return dir_.path() + "/api.sock"; }
+  std::string socket() const { return netagent_.socket(); }
   void write(const std::string& file, const std::string& yaml) {
-    std::string tmp = manifests() + "/." + file + ".tmp";
-    std::ofstream(tmp) << yaml;
-    std::filesystem::rename(tmp, manifests() + "/" + file);
+    netagent_.write_manifest(file, yaml);
   }
-  void remove(const std::string& file) { std::filesystem::remove(manifests() + "/" + file); }
+  void remove(const std::string& file) { netagent_.remove_manifest(file); }
 
   // A pod namespace behind the node with echo servers on the given ports (0 = none).
   Pod& pod(const std::string& name, const std::string& ip, uint16_t tcp = 8080,
@@ -146,41 +143,13 @@ class PolicyAgent : public ::testing::Test {
   }
 
   void start_agent(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {NETAGENT_BIN,
-                                     "--manifests",
-                                     manifests(),
-                                     "--node-name",
-                                     "node-a",
-                                     "--devices",
-                                     "eth0",
-                                     "--cgroup",
-                                     cgroup_.path(),
-                                     "--bpf-root",
-                                     bpffs_.path() + "/root",
-                                     "--state-dir",
-                                     dir_.path() + "/state",
-                                     "--api-socket",
-                                     socket(),
-                                     "--metrics-addr",
-                                     "",
-                                     "--log-level",
-                                     "debug"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    agent_ = std::make_unique<Process>(argv, &node_->ns(), dir_.path() + "/netagent.log");
-    bool ready = wait_until(
-        [&] {
-          auto r = netctl::Client(socket(), 1s).get("/v1/policy");
-          return r.ok() && (*r)["identities"].get<size_t>() > 0;
-        },
-        10s);
+    agent_ = netagent_.start(node_->ns(), extra);
+    bool ready = netagent_.wait_api(
+        "/v1/policy", [](const json& p) { return p["identities"].get<size_t>() > 0; });
     ASSERT_TRUE(ready) << agent_->log();
   }
 
-  json api(const std::string& path) {
-    auto r = netctl::Client(socket(), 5s).get(path);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().str());
-    return r.ok() ? *r : json();
-  }
+  json api(const std::string& path) { return netagent_.api(path); }
 
   // Registers a pod as the CNI plugin would on ADD.
   void register_pod(const std::string& ns, const std::string& name) {
@@ -195,13 +164,13 @@ class PolicyAgent : public ::testing::Test {
   // cgroup so that the socket LB translates service addresses, as for pods on a real node.
   std::string tcp(const std::string& from, const std::string& ip, uint16_t port,
                   int timeout_ms = 300) {
-    auto r = run_in(pods_.at(from)->ns(), cgroup_.path(),
+    auto r = run_in(pods_.at(from)->ns(), netagent_.cgroup.path(),
                     [&] { return tcp_request(ip, port, "hi", nullptr, timeout_ms); });
     return r.rfind("error", 0) == 0 ? "" : r;
   }
   std::string udp(const std::string& from, const std::string& ip, uint16_t port,
                   int timeout_ms = 300) {
-    auto r = run_in(pods_.at(from)->ns(), cgroup_.path(),
+    auto r = run_in(pods_.at(from)->ns(), netagent_.cgroup.path(),
                     [&] { return udp_request(ip, port, "hi", nullptr, timeout_ms); });
     return r.rfind("error", 0) == 0 ? "" : r;
   }
@@ -218,7 +187,7 @@ class PolicyAgent : public ::testing::Test {
   void start_monitor(const std::vector<std::string>& filters = {}) {
     std::vector<std::string> argv = {NETCTL_BIN, "--socket", socket(), "monitor", "-o", "json"};
     argv.insert(argv.end(), filters.begin(), filters.end());
-    monitor_ = std::make_unique<Process>(argv, nullptr, dir_.path() + "/monitor.log");
+    monitor_ = std::make_unique<Process>(argv, nullptr, netagent_.dir.path() + "/monitor.log");
     ASSERT_TRUE(wait_until(
         [&] {
           json status = api("/v1/status");
@@ -234,7 +203,7 @@ class PolicyAgent : public ::testing::Test {
   // The events the monitor printed so far.
   std::vector<json> monitor_events() {
     std::vector<json> out;
-    std::ifstream in(dir_.path() + "/monitor.log");
+    std::ifstream in(netagent_.dir.path() + "/monitor.log");
     for (std::string line; std::getline(in, line);) {
       try {
         out.push_back(json::parse(line));
@@ -269,9 +238,7 @@ class PolicyAgent : public ::testing::Test {
     return sum;
   }
 
-  TempDir dir_{"polint"};
-  BpffsDir bpffs_{"polint"};
-  Cgroup cgroup_{"polint"};
+  AgentNode netagent_{{.tag = "polint"}};
   std::unique_ptr<Lan> lan_;
   std::unique_ptr<Host> node_;
   std::map<std::string, std::unique_ptr<Pod>> pods_;
@@ -465,7 +432,7 @@ TEST_F(PolicyAgent, AuditModeLetsThroughAndReports) {
   start_monitor({"--verdict", "audited"});
   // And one for people (table mode), filtered by endpoint.
   Process human({NETCTL_BIN, "--socket", socket(), "monitor", "--endpoint", "demo/cli"}, nullptr,
-                dir_.path() + "/monitor-human.log");
+                netagent_.dir.path() + "/monitor-human.log");
   ASSERT_TRUE(wait_until(
       [&] {
         json status = api("/v1/status");
@@ -628,15 +595,15 @@ TEST_F(PolicyAgent, RestartKeepsEnforcingAndDeleteDetaches) {
   EXPECT_NE(filters.find("bpf"), std::string::npos) << "still attached after SIGTERM";
   std::string out;
   EXPECT_EQ(node_->ns().sh(std::string(NETAGENT_BIN) + " --cleanup --node-name node-a --cgroup " +
-                               cgroup_.path() + " --devices eth0 --bpf-root " + bpffs_.path() +
-                               "/root --state-dir " + dir_.path() + "/state --api-socket " +
-                               socket() + " 2>&1",
+                               netagent_.cgroup.path() + " --devices eth0 --bpf-root " +
+                               netagent_.bpf.path() + "/root --state-dir " + netagent_.dir.path() +
+                               "/state --api-socket " + socket() + " 2>&1",
                            &out),
             0)
       << out;
   node_->ns().sh("tc filter show dev " + cli_dev + " ingress", &filters);
   EXPECT_EQ(filters.find("bpf"), std::string::npos) << filters;
-  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/state/endpoints.json"));
+  EXPECT_FALSE(std::filesystem::exists(netagent_.dir.path() + "/state/endpoints.json"));
 }
 
 }  // namespace

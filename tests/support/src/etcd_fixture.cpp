@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "netagent/testing/privileged.hpp"
+
 namespace netagent::testing {
 
 using netagent::testing::sh_ok;
@@ -52,6 +54,37 @@ void TestPki::make_cert(const std::string& ca, const std::string& name,
         ".key -out " + name + ".csr -subj /CN=" + name + " 2>&1 && openssl x509 -req -in " + name +
         ".csr -CA " + ca + ".crt -CAkey " + ca + ".key -CAcreateserial -out " + name +
         ".crt -days 2 -extfile " + ext + " 2>&1");
+}
+
+namespace {
+
+// `text` as a YAML block scalar's lines, indented by n.
+std::string indent(const std::string& text, int n) {
+  std::string pad(n, ' '), out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    out += pad + text.substr(pos, nl - pos) + "\n";
+    pos = nl + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string clustermesh_secret_entries(const TestPki& pki, const std::string& name,
+                                       const std::string& ip, const std::string& files_dir) {
+  const std::string files = files_dir + name;
+  std::string y = "  " + name + ": |\n" +
+                  indent("endpoints:\n- https://" + ip + ":2379\ntrusted-ca-file: " + files +
+                             ".etcd-client-ca.crt\ncert-file: " + files +
+                             ".etcd-client.crt\nkey-file: " + files + ".etcd-client.key",
+                         4);
+  y += "  " + name + ".etcd-client-ca.crt: |\n" + indent(pki.pem(name + "-ca.crt"), 4);
+  y += "  " + name + ".etcd-client.crt: |\n" + indent(pki.pem(name + "-client.crt"), 4);
+  y += "  " + name + ".etcd-client.key: |\n" + indent(pki.pem(name + "-client.key"), 4);
+  return y;
 }
 
 etcd::TlsMaterial TestPki::client_tls(const std::string& ca, const std::string& client) const {
@@ -181,6 +214,42 @@ bool wait_ready(boost::asio::io_context& io, const std::shared_ptr<etcd::EtcdCli
     run_for(io, std::chrono::milliseconds(50));
   }
   return false;
+}
+
+TestPki* EtcdNetnsTest::pki_ = nullptr;
+
+void EtcdNetnsTest::make_pki(const std::vector<std::pair<std::string, std::string>>& servers) {
+  pki_ = new TestPki();
+  pki_->make_ca("ca");
+  pki_->make_ca("other-ca");
+  for (const auto& [name, ip] : servers)
+    pki_->make_cert("ca", name, {ip}, true);
+  pki_->make_cert("ca", "client", {}, false);
+}
+
+void EtcdNetnsTest::TearDownTestSuite() {
+  delete pki_;
+  pki_ = nullptr;
+}
+
+void EtcdNetnsTest::SetUp() {
+  NETAGENT_REQUIRE_ROOT();
+  NETAGENT_REQUIRE(sh("command -v etcd >/dev/null") == 0,
+                   "etcd (Debian etcd-server) is not installed");
+  ns_ = std::make_unique<NetNs>(netns_);
+  enter_ = std::make_unique<EnterNetns>(*ns_);
+}
+
+void EtcdNetnsTest::TearDown() {
+  enter_.reset();
+  ns_.reset();
+}
+
+std::unique_ptr<EtcdServer> EtcdNetnsTest::start_etcd(const std::string& name,
+                                                      const std::string& ip) {
+  auto e = std::make_unique<EtcdServer>(*ns_, name, ip, pki_);
+  e->start();
+  return e;
 }
 
 }  // namespace netagent::testing

@@ -4,6 +4,7 @@
 // TLS on loopback addresses inside a test network namespace, and a guard that moves the test's
 // thread into that namespace so the client's sockets live there too (never in the root
 // namespace). Data directories sit on tmpfs so that fsync is cheap.
+#include <gtest/gtest.h>
 #include <sched.h>
 
 // Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
@@ -17,6 +18,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "netagent/etcd/client.hpp"
@@ -47,6 +49,13 @@ class TestPki {
  private:
   std::string dir_;
 };
+
+// The stringData entries of a `cilium-clustermesh` Secret (Cilium's layout) for cluster `name`
+// whose etcd listens on https://<ip>:2379: its etcd configuration, naming the files
+// <files_dir><name>.etcd-client-ca.crt, .etcd-client.crt and .etcd-client.key, and those files,
+// made by `pki` as CA <name>-ca and client certificate <name>-client.
+std::string clustermesh_secret_entries(const TestPki& pki, const std::string& name,
+                                       const std::string& ip, const std::string& files_dir);
 
 // One etcd member listening on https://<ip>:2379 (mutual TLS with `ca`) or http when pki is null.
 class EtcdServer {
@@ -118,5 +127,35 @@ void run_for(boost::asio::io_context& io, std::chrono::milliseconds d);
 // Waits (running the io_context) until a plain range on `client` succeeds.
 bool wait_ready(boost::asio::io_context& io, const std::shared_ptr<etcd::EtcdClient>& client,
                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// A suite of tests against real etcd servers on loopback addresses of a network namespace of
+// its own, with the test's thread inside it. The suite's PKI (make_pki) holds CAs "ca" and
+// "other-ca", a client certificate "client" and server certificates, all signed by "ca".
+class EtcdNetnsTest : public ::testing::Test {
+ protected:
+  explicit EtcdNetnsTest(std::string netns) : netns_(std::move(netns)) {}
+
+  // From the suite's SetUpTestSuite: one server certificate per (name, IP address).
+  static void make_pki(const std::vector<std::pair<std::string, std::string>>& servers);
+  static void TearDownTestSuite();
+
+  // Skips (fails in CI) without root or etcd; otherwise creates the namespace and enters it.
+  // A derived SetUp calls it first and returns when IsSkipped() or HasFatalFailure().
+  void SetUp() override;
+  // A derived TearDown releases its clients and servers first, then calls this: leaves the
+  // namespace and removes it.
+  void TearDown() override;
+
+  // An etcd member serving certificate `name` (mutual TLS with "ca") on https://<ip>:2379.
+  std::unique_ptr<EtcdServer> start_etcd(const std::string& name, const std::string& ip);
+
+  static TestPki* pki_;
+  boost::asio::io_context io_;
+  std::unique_ptr<NetNs> ns_;
+  std::unique_ptr<EnterNetns> enter_;
+
+ private:
+  std::string netns_;
+};
 
 }  // namespace netagent::testing

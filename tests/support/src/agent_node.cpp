@@ -1,0 +1,73 @@
+#include "netagent/testing/agent_node.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "netagent/netctl/client.hpp"
+
+namespace netagent::testing {
+
+AgentNode::AgentNode(Options options)
+    : dir(options.tag), bpf(options.tag), cgroup(options.tag), options_(std::move(options)) {
+  if (options_.manifests.empty()) {
+    options_.manifests = dir.path() + "/manifests";
+    std::filesystem::create_directories(options_.manifests);
+  }
+}
+
+void AgentNode::write_manifest(const std::string& file, const std::string& yaml) const {
+  write_then_rename(manifests(), file, yaml);
+}
+
+void AgentNode::remove_manifest(const std::string& file) const {
+  std::filesystem::remove(manifests() + "/" + file);
+}
+
+std::vector<std::string> AgentNode::args(const std::vector<std::string>& extra) const {
+  std::vector<std::string> a = {
+      NETAGENT_BIN, "--manifests", manifests(),   "--node-name", options_.node_name,
+      "--bpf-root", bpf_root(),    "--state-dir", state_dir(),   "--api-socket",
+      socket(),     "--cgroup",    cgroup.path(), "--log-level", options_.log_level};
+  a.insert(a.end(), options_.flags.begin(), options_.flags.end());
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+std::unique_ptr<Process> AgentNode::start(const NetNs& ns,
+                                          const std::vector<std::string>& extra) const {
+  return std::make_unique<Process>(args(extra), &ns, log_path());
+}
+
+bool AgentNode::wait_api(const std::string& path,
+                         const std::function<bool(const nlohmann::json&)>& ready,
+                         std::chrono::milliseconds timeout) const {
+  return wait_until(
+      [&] {
+        auto r = netctl::Client(socket(), std::chrono::seconds(2)).get(path);
+        return r.ok() && (!ready || ready(*r));
+      },
+      timeout);
+}
+
+nlohmann::json AgentNode::api(const std::string& path, std::chrono::milliseconds timeout) const {
+  auto r = netctl::Client(socket(), timeout).get(path);
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().str());
+  return r.ok() ? *r : nlohmann::json();
+}
+
+void write_then_rename(const std::string& dir, const std::string& name, const std::string& text) {
+  std::string tmp = dir + "/." + name + ".tmp";
+  std::ofstream(tmp) << text;
+  std::filesystem::rename(tmp, dir + "/" + name);
+}
+
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+}  // namespace netagent::testing
