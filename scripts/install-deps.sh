@@ -39,14 +39,13 @@ if ((${#missing[@]})); then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Daemons that Debian may have started: stop them so they never hold port 179/2379 in the root
-# namespace (tests run their own inside namespaces).
+# Daemons that Debian may have started: stop their services so they never hold port 179/2379 in
+# the root namespace (tests run their own inside namespaces). Without systemd, policy-rc.d above
+# kept the packages from starting them; nothing else is stopped (never by name).
 for svc in bird frr etcd; do
 	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
 		systemctl stop "$svc" || true
 		systemctl disable "$svc" >/dev/null 2>&1 || true
 	fi
 done
-pkill -x etcd 2>/dev/null || true
-pkill -x bird 2>/dev/null || true
 echo "install-deps: all packages present"

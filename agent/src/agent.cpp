@@ -50,8 +50,11 @@ double unix_seconds(SysClock::time_point t) {
 
 // One reconciler and what the runtime records about it.
 struct Agent::Part {
-  std::unique_ptr<Reconciler> reconciler;
+  std::unique_ptr<store::Reconciler> reconciler;
   std::string name;
+  std::vector<store::Topic> inputs;
+  std::vector<store::Topic> outputs;
+  bool dirty = false;  // to apply in the next pass
   uint64_t applies = 0;
   uint64_t errors = 0;
   bool applied_once = false;
@@ -61,7 +64,6 @@ struct Agent::Part {
   SysClock::time_point last_success_at{};
   double last_duration = 0;
   uint64_t applied_generation = 0;
-  bool apply_requested = false;  // request_apply() pending
   std::chrono::seconds backoff = kRetryFirst;
   std::unique_ptr<asio::steady_timer> retry;
 
@@ -80,6 +82,7 @@ Agent::Agent(Config config)
       started_steady_(Clock::now()) {
   register_builtin_metrics();
   register_builtin_api();
+  store_.set_observer([this](const store::Topic& t) { on_publish(t); });
 }
 
 Agent::~Agent() {
@@ -88,12 +91,24 @@ Agent::~Agent() {
   source_.reset();
 }
 
-void Agent::add(std::unique_ptr<Reconciler> reconciler) {
+void Agent::add(std::unique_ptr<store::Reconciler> reconciler) {
   auto part = std::make_unique<Part>();
   part->name = reconciler->name();
+  part->inputs = reconciler->inputs();
+  part->outputs = reconciler->outputs();
   for (const auto& p : parts_) {
     if (p->name == part->name) {
       throw std::logic_error("two reconcilers named '" + part->name + "'");
+    }
+  }
+  // A pass applies parts in order: whoever publishes what this part reads must come first.
+  for (const auto& in : part->inputs) {
+    bool published = std::any_of(parts_.begin(), parts_.end(), [&](const auto& p) {
+      return std::find(p->outputs.begin(), p->outputs.end(), in) != p->outputs.end();
+    });
+    if (!published) {
+      throw std::logic_error("reconciler '" + part->name + "' reads " + std::string(in.name) +
+                             ", which no reconciler added before it publishes");
     }
   }
   part->reconciler = std::move(reconciler);
@@ -136,11 +151,11 @@ void Agent::register_builtin_metrics() {
   metrics_.add_collector("agent", [this](metrics::Collection& c) {
     c.gauge("netagent_snapshot_generation",
             "Desired-state snapshots received from the source since start.", {},
-            static_cast<double>(generation_));
-    if (snapshot_) {
+            static_cast<double>(generation()));
+    if (const auto& snap = store_.snapshot()) {
       c.gauge("netagent_snapshot_last_received_timestamp_seconds",
               "When the latest snapshot arrived (Unix time).", {}, unix_seconds(snapshot_at_));
-      const auto& s = *snapshot_;
+      const auto& s = *snap;
       for (auto [kind, n] : {std::pair<const char*, size_t>{"Service", s.services.size()},
                              {"EndpointSlice", s.endpoint_slices.size()},
                              {"Pod", s.pods.size()},
@@ -181,7 +196,7 @@ void Agent::register_builtin_api() {
   router_.get("/v1/healthz", [this](const api::Request&) {
     return api::Reply(json{
         {"ok", true},
-        {"ready", snapshot_ != nullptr},
+        {"ready", store_.snapshot() != nullptr},
         {"uptime_seconds", std::chrono::duration<double>(Clock::now() - started_steady_).count()}});
   });
   router_.get("/v1/status", [this](const api::Request&) { return api::Reply(status()); });
@@ -232,7 +247,8 @@ json Agent::source_status() const {
 
 json Agent::node_status() const {
   json out{{"name", config_.node_name}, {"found", false}};
-  const k8s::Node* node = snapshot_ ? snapshot_->node(config_.node_name) : nullptr;
+  const auto& snap = store_.snapshot();
+  const k8s::Node* node = snap ? snap->node(config_.node_name) : nullptr;
   if (!node) return out;
   json addrs = json::array();
   for (const auto& a : node->addresses)
@@ -267,18 +283,18 @@ json Agent::status() const {
                     {"last_duration_seconds", p->applied_once ? json(p->last_duration) : json()},
                     {"status", s}});
   }
-  json snap = nullptr;
-  if (snapshot_) {
-    snap = {{"generation", generation_},
-            {"received_at", timestamp(snapshot_at_)},
-            {"received_seconds_ago", seconds_ago(snapshot_at_)},
-            {"services", snapshot_->services.size()},
-            {"endpoint_slices", snapshot_->endpoint_slices.size()},
-            {"pods", snapshot_->pods.size()},
-            {"namespaces", snapshot_->namespaces.size()},
-            {"nodes", snapshot_->nodes.size()},
-            {"objects", snapshot_->objects.size()},
-            {"ignored_kinds", snapshot_->ignored_kinds}};
+  json snapshot = nullptr;
+  if (const auto& snap = store_.snapshot()) {
+    snapshot = {{"generation", generation()},
+                {"received_at", timestamp(snapshot_at_)},
+                {"received_seconds_ago", seconds_ago(snapshot_at_)},
+                {"services", snap->services.size()},
+                {"endpoint_slices", snap->endpoint_slices.size()},
+                {"pods", snap->pods.size()},
+                {"namespaces", snap->namespaces.size()},
+                {"nodes", snap->nodes.size()},
+                {"objects", snap->objects.size()},
+                {"ignored_kinds", snap->ignored_kinds}};
   }
   return {{"version", version()},
           {"pid", ::getpid()},
@@ -287,7 +303,8 @@ json Agent::status() const {
           {"node", node_status()},
           {"config", config_.to_json()},
           {"source", source_status()},
-          {"snapshot", snap},
+          {"snapshot", snapshot},
+          {"store", store_.status()},
           {"reconcilers", recs}};
 }
 
@@ -399,7 +416,7 @@ void Agent::request_stop() {
 void Agent::request_resync() {
   asio::post(io_, [this] {
     if (stopping_) return;
-    const uint64_t before = generation_;
+    const uint64_t before = generation();
     if (reload_) {
       try {
         reload_();
@@ -409,24 +426,11 @@ void Agent::request_resync() {
       }
     }
     // A reload that found changes has applied the new snapshot already.
-    if (generation_ != before || !snapshot_) return;
+    if (generation() != before || !store_.snapshot()) return;
     for (auto& p : parts_)
-      apply(*p);
+      p->dirty = true;
+    run_pass();
   });
-}
-
-bool Agent::request_apply(const std::string& name) {
-  auto it = std::find_if(parts_.begin(), parts_.end(),
-                         [&](const std::unique_ptr<Part>& p) { return p->name == name; });
-  if (it == parts_.end()) return false;
-  Part& p = **it;
-  if (p.apply_requested) return true;
-  p.apply_requested = true;
-  asio::post(io_, [this, &p] {
-    p.apply_requested = false;
-    if (!stopping_ && running_) apply(p);
-  });
-  return true;
 }
 
 void Agent::shutdown(const std::string& why) {
@@ -449,7 +453,7 @@ void Agent::shutdown(const std::string& why) {
   // Parts may still have work on the io_context (BGP sessions closing): wait for each one's
   // drain, at most kDrainLimit, then stop.
   auto pending = std::make_shared<size_t>(parts_.size() + 1);
-  auto deadline = std::make_shared<asio::steady_timer>(io_, kDrainLimit);
+  auto deadline = std::make_shared<asio::steady_timer>(io_, store::kDrainLimit);
   auto finish = [this, pending, deadline] {
     if (*pending == 0) return;
     if (--*pending == 0) {
@@ -460,7 +464,7 @@ void Agent::shutdown(const std::string& why) {
   deadline->async_wait([this, pending](const boost::system::error_code& e) {
     if (e || *pending == 0) return;
     spdlog::warn("{} part(s) did not finish stopping within {} s", *pending - 1,
-                 kDrainLimit.count());
+                 store::kDrainLimit.count());
     *pending = 0;
     io_.stop();
   });
@@ -477,17 +481,17 @@ void Agent::shutdown(const std::string& why) {
 
 void Agent::on_snapshot(std::shared_ptr<const k8s::Snapshot> snapshot) {
   if (stopping_ || !snapshot) return;
-  snapshot_ = std::move(snapshot);
+  store_.set_snapshot(std::move(snapshot));
+  const auto& snap = store_.snapshot();
   snapshot_at_ = SysClock::now();
-  ++generation_;
   source_errors_.clear();
   spdlog::info(
       "desired state {}: {} services, {} endpoint slices, {} pods, {} nodes, {} other "
       "objects",
-      generation_, snapshot_->services.size(), snapshot_->endpoint_slices.size(),
-      snapshot_->pods.size(), snapshot_->nodes.size(), snapshot_->objects.size());
+      generation(), snap->services.size(), snap->endpoint_slices.size(), snap->pods.size(),
+      snap->nodes.size(), snap->objects.size());
 
-  const bool found = snapshot_->node(config_.node_name) != nullptr;
+  const bool found = snap->node(config_.node_name) != nullptr;
   if (!node_checked_ || found != node_found_) {
     if (found) {
       spdlog::info("node {} found in the manifests", config_.node_name);
@@ -502,7 +506,40 @@ void Agent::on_snapshot(std::shared_ptr<const k8s::Snapshot> snapshot) {
   node_found_ = found;
 
   for (auto& p : parts_)
+    p->dirty = true;
+  run_pass();
+}
+
+void Agent::on_publish(const store::Topic& topic) {
+  bool any = false;
+  for (auto& p : parts_) {
+    if (std::find(p->inputs.begin(), p->inputs.end(), topic) != p->inputs.end()) {
+      p->dirty = true;
+      any = true;
+    }
+  }
+  if (any) schedule_pass();
+}
+
+void Agent::schedule_pass() {
+  // A publish during a pass is picked up by that pass (readers come after their publishers).
+  if (in_pass_ || pass_scheduled_) return;
+  pass_scheduled_ = true;
+  asio::post(io_, [this] {
+    pass_scheduled_ = false;
+    if (!stopping_ && running_) run_pass();
+  });
+}
+
+void Agent::run_pass() {
+  if (!store_.snapshot() || in_pass_) return;
+  in_pass_ = true;
+  for (auto& p : parts_) {
+    if (!p->dirty) continue;
+    p->dirty = false;
     apply(*p);
+  }
+  in_pass_ = false;
 }
 
 void Agent::on_source_errors(const std::vector<k8s::DecodeError>& errors) {
@@ -511,19 +548,19 @@ void Agent::on_source_errors(const std::vector<k8s::DecodeError>& errors) {
   spdlog::error(
       "desired state rejected: {} error(s); keeping the last good state{}; fix the "
       "manifests (netctl status lists the errors)",
-      errors.size(), snapshot_ ? "" : " (none loaded yet)");
+      errors.size(), store_.snapshot() ? "" : " (none loaded yet)");
   // The source logs each error where it finds it; repeat them only for debugging.
   for (const auto& e : errors)
     spdlog::debug("rejected: {}", e.str());
 }
 
 void Agent::apply(Part& p) {
-  if (!snapshot_) return;
+  if (!store_.snapshot()) return;
   p.retry->cancel();
   const auto t0 = Clock::now();
   Status st;
   try {
-    st = p.reconciler->apply(*snapshot_);
+    st = p.reconciler->apply(store_);
   } catch (const std::exception& e) {
     st = Error{std::string("threw: ") + e.what()};
   }
@@ -538,10 +575,10 @@ void Agent::apply(Part& p) {
     p.healthy = true;
     p.last_error.clear();
     p.last_success_at = SysClock::now();
-    p.applied_generation = generation_;
+    p.applied_generation = generation();
     p.backoff = kRetryFirst;
     p.m_healthy->set(1);
-    spdlog::debug("reconciler {} applied snapshot {} in {:.3f} ms", p.name, generation_,
+    spdlog::debug("reconciler {} applied snapshot {} in {:.3f} ms", p.name, generation(),
                   secs * 1000);
     return;
   }
@@ -554,7 +591,7 @@ void Agent::apply(Part& p) {
   spdlog::error(
       "reconciler {} failed to apply snapshot {}: {}; what it programmed before stays, "
       "retrying in {}s (netctl status shows this error)",
-      p.name, generation_, p.last_error, p.backoff.count());
+      p.name, generation(), p.last_error, p.backoff.count());
   schedule_retry(p);
 }
 
@@ -563,15 +600,9 @@ void Agent::schedule_retry(Part& p) {
   p.backoff = std::min(p.backoff * 2, std::chrono::seconds(kRetryMax));
   p.retry->async_wait([this, &p](const boost::system::error_code& ec) {
     if (ec || stopping_ || p.healthy) return;
-    apply(p);
-    if (!p.healthy) return;
-    // Later parts read what this one programs (BGP announces what the LB serves): now that it
-    // caught up, they catch up too.
-    bool after = false;
-    for (auto& q : parts_) {
-      if (after && q->healthy) apply(*q);
-      after = after || q.get() == &p;
-    }
+    // As a pass: what the part publishes once it caught up re-applies its readers.
+    p.dirty = true;
+    run_pass();
   });
 }
 

@@ -1,33 +1,67 @@
 #include "parts.hpp"
 
 #include "netagent/bgp/bgp_reconciler.hpp"
-#include "netagent/mesh/mesh_reconciler.hpp"
-#include "netagent/policy/policy_reconciler.hpp"
 #include "netagent/ipam/ipam_reconciler.hpp"
 #include "netagent/lb/service_reconciler.hpp"
+#include "netagent/mesh/mesh_reconciler.hpp"
+#include "netagent/policy/policy_reconciler.hpp"
 #include "netagent/source/manifest_source.hpp"
 
 namespace netagent::agent {
+namespace {
+
+policy::EnforcementMode enforcement_mode(PolicyEnforcement p) {
+  switch (p) {
+    case PolicyEnforcement::Always:
+      return policy::EnforcementMode::Always;
+    case PolicyEnforcement::Never:
+      return policy::EnforcementMode::Never;
+    default:
+      return policy::EnforcementMode::Default;
+  }
+}
+
+}  // namespace
 
 void add_parts(Agent& agent) {
-  // In apply order: LB IPAM hands out addresses; ClusterMesh publishes this cluster's state and
-  // merges the remote clusters' backends into the global services, so that the LB, next,
-  // programs local and remote backends from the same snapshot in one apply; only then may BGP
-  // announce the addresses. Policy comes after the LB: it judges the backend addresses the LB
-  // translated to (socket LB at connect, NodePort LB before routing to the pod's veth), and it
-  // takes the remote clusters' identities and endpoints from ClusterMesh. Remote changes between
-  // snapshots re-apply the LB then BGP (backends), or policy (endpoints, identities).
-  auto ipam = std::make_unique<ipam::IpamReconciler>(agent);
-  auto lb = std::make_unique<lb::ServiceReconciler>(agent, *ipam);
-  auto mesh = std::make_unique<mesh::MeshReconciler>(agent, lb.get());
-  auto bgp = std::make_unique<bgp::BgpReconciler>(agent, *ipam, *lb);
-  agent.add(std::move(ipam));
-  auto policy = std::make_unique<policy::PolicyReconciler>(agent);
-  policy->set_lb_events([l = lb.get()] { return l->flow_events_fd(); });
-  policy->set_remote_source(mesh.get());
-  agent.add(std::move(mesh));
-  agent.add(std::move(lb));
-  agent.add(std::move(bgp));
+  const Config& c = agent.config();
+  auto& io = agent.io();
+  auto& store = agent.store();
+  // In apply order; each part reads from the store what earlier ones published (the runtime
+  // checks it). LB IPAM hands out addresses; ClusterMesh publishes this cluster's state and
+  // the remote clusters' backends and workloads; the LB programs local and remote backends
+  // from the same pass and publishes the frontends it serves; BGP announces those. Policy comes
+  // after the LB: it judges the backend addresses the LB translated to (socket LB at connect,
+  // NodePort LB before routing to the pod's veth), with the remote identities from ClusterMesh.
+  agent.add(std::make_unique<ipam::IpamReconciler>(
+      store, ipam::IpamReconciler::Options{.state_dir = c.state_dir}));
+  agent.add(std::make_unique<mesh::MeshReconciler>(
+      io, store,
+      mesh::MeshReconciler::Options{.node_name = c.node_name,
+                                    .state_dir = c.state_dir,
+                                    .lease_ttl = std::chrono::seconds(c.clustermesh_lease_ttl),
+                                    .etcd_config_file = c.clustermesh_etcd_config}));
+  lb::ServiceReconciler::Options lb;
+  lb.datapath.pin_root = c.bpf_root;
+  lb.datapath.maglev_table_size = c.maglev_table_size;
+  lb.datapath.nodeport_min = c.node_port_min;
+  lb.datapath.nodeport_max = c.node_port_max;
+  lb.maglev_hash_seed = c.maglev_hash_seed;
+  lb.node_name = c.node_name;
+  lb.cgroup = c.cgroup;
+  lb.devices = c.devices;
+  auto lb_part = std::make_unique<lb::ServiceReconciler>(io, store, std::move(lb));
+  auto policy = std::make_unique<policy::PolicyReconciler>(
+      io, policy::PolicyReconciler::Options{.node_name = c.node_name,
+                                            .state_dir = c.state_dir,
+                                            .bpf_root = c.bpf_root,
+                                            .mode = enforcement_mode(c.policy_enforcement),
+                                            .audit = c.policy_audit_mode});
+  // Until the programs share one event ring, the flow stream reads the LB's too.
+  policy->set_lb_events([l = lb_part.get()] { return l->flow_events_fd(); });
+  agent.add(std::move(lb_part));
+  agent.add(std::make_unique<bgp::BgpReconciler>(
+      io, bgp::BgpReconciler::Options{.node_name = c.node_name}));
   agent.add(std::move(policy));
 }
 

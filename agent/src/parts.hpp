@@ -8,8 +8,8 @@
 
 namespace netagent::agent {
 
-// Adds every reconciler, in apply order (IPAM before LB before BGP: later parts read what
-// earlier ones decided).
+// Adds every reconciler, in apply order (a part reads from the store what parts added before it
+// published: IPAM before the LB before BGP).
 void add_parts(Agent& agent);
 
 // The desired-state source for this configuration (the manifest tree), or nullptr when this

@@ -115,13 +115,16 @@ Pool decode_pool(const k8s::Object& obj) {
 }
 
 void register_kinds(k8s::KindRegistry& registry) {
-  registry.add(kPoolKind, {"cilium.io/v2alpha1", "cilium.io/v2"},
-               [](const k8s::Object& obj) { (void)decode_pool(obj); });
+  registry.add(kPoolKind, {"cilium.io/v2alpha1", "cilium.io/v2"}, decode_pool);
 }
 
 std::vector<Pool> decode_pools(const k8s::Snapshot& snap, std::vector<k8s::DecodeError>* errors) {
   std::vector<Pool> out;
   for (const auto* obj : snap.of_kind(kPoolKind)) {
+    if (const auto* decoded = obj->as<Pool>()) {  // decoded at load
+      out.push_back(*decoded);
+      continue;
+    }
     Pool p;
     auto err = k8s::guard(*obj, [&] { p = decode_pool(*obj); });
     if (err) {

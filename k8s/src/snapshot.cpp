@@ -101,8 +101,12 @@ std::optional<DecodeError> SnapshotBuilder::add(const Object& obj) {
         throw FieldError("apiVersion", "unsupported apiVersion \"" + v + "\" for kind " + k +
                                            " (expected " + list + ")");
       }
-      if (it->second.validate) it->second.validate(obj);
-      snap_.objects.push_back(obj);
+      Object typed = obj;
+      if (it->second.decode) {
+        typed.decoded = it->second.decode(obj);
+        typed.decoded_type = it->second.type;
+      }
+      snap_.objects.push_back(std::move(typed));
     } else {
       ignored = true;
     }

@@ -503,18 +503,19 @@ PolicyDocument decode_policy(const k8s::Object& obj) {
 }
 
 void register_kinds(k8s::KindRegistry& registry) {
-  registry.add(kNetworkPolicy, {"networking.k8s.io/v1"},
-               [](const k8s::Object& o) { decode_network_policy(o); });
-  registry.add(kCiliumNetworkPolicy, {"cilium.io/v2"},
-               [](const k8s::Object& o) { decode_cilium_policy(o); });
-  registry.add(kCiliumClusterwideNetworkPolicy, {"cilium.io/v2"},
-               [](const k8s::Object& o) { decode_cilium_policy(o); });
+  registry.add(kNetworkPolicy, {"networking.k8s.io/v1"}, decode_network_policy);
+  registry.add(kCiliumNetworkPolicy, {"cilium.io/v2"}, decode_cilium_policy);
+  registry.add(kCiliumClusterwideNetworkPolicy, {"cilium.io/v2"}, decode_cilium_policy);
 }
 
 Result<PolicyDocuments> decode_policies(const k8s::Snapshot& snap) {
   PolicyDocuments out;
   for (const auto& obj : snap.objects) {
     if (!is_policy_kind(obj.kind)) continue;
+    if (auto decoded = obj.shared_as<PolicyDocument>()) {  // decoded at load
+      out.push_back(std::move(decoded));
+      continue;
+    }
     std::optional<PolicyDocument> doc;
     if (auto err = k8s::guard(obj, [&] { doc = decode_policy(obj); })) {
       return Error{err->str()};

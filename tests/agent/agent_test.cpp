@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -38,17 +39,33 @@ struct Journal {
   }
 };
 
-class RecordingReconciler : public Reconciler {
+// What a reconciler programmed, as a later one reads it from the store (as BGP reads the
+// frontends the LB serves).
+struct Programmed {
+  static constexpr std::string_view kTopic = "test.programmed";
+  size_t services = 0;
+};
+
+class RecordingReconciler : public store::Reconciler {
  public:
   RecordingReconciler(std::string name, Journal& journal) : name_(std::move(name)), j_(journal) {}
 
   std::string name() const override { return name_; }
+  std::vector<store::Topic> inputs() const override {
+    if (!reads_programmed) return {};
+    return {store::topic<Programmed>()};
+  }
+  std::vector<store::Topic> outputs() const override {
+    if (!publisher) return {};
+    return {store::topic<Programmed>()};
+  }
   Status start() override {
     j_.add(name_ + ":start");
     if (start_error) return Error{*start_error, ENOENT};
     return {};
   }
-  Status apply(const k8s::Snapshot& s) override {
+  Status apply(const store::Store& in) override {
+    const auto& s = *in.snapshot();
     j_.add(name_ + ":apply:" + std::to_string(s.services.size()));
     if (fail_next > 0) {
       --fail_next;
@@ -56,6 +73,7 @@ class RecordingReconciler : public Reconciler {
     }
     services_ = s.services.size();
     if (things_) things_->inc();
+    if (publisher) publisher->publish(Programmed{services_}, name_);
     return {};
   }
   json status() const override { return {{"services", services_}}; }
@@ -85,6 +103,8 @@ class RecordingReconciler : public Reconciler {
 
   std::optional<std::string> start_error;
   std::atomic<int> fail_next{0};
+  store::Store* publisher = nullptr;  // publishes Programmed after each successful apply
+  bool reads_programmed = false;
   boost::asio::io_context* drain_io = nullptr;
   std::chrono::milliseconds drain_delay{0};
 
@@ -128,12 +148,15 @@ class AgentTest : public ::testing::Test {
     return c;
   }
 
-  // Builds the agent with reconcilers a, b, c and a scripted source, and runs it in a thread.
+  // Builds the agent with reconcilers a, b, c (c reads what b publishes) and a scripted source,
+  // and runs it in a thread.
   void start(std::function<void(RecordingReconciler&)> tweak_b = nullptr) {
     agent = std::make_unique<Agent>(config());
     for (const char* n : {"a", "b", "c"}) {
       auto r = std::make_unique<RecordingReconciler>(n, journal);
       recs[n] = r.get();
+      if (std::string(n) == "b") r->publisher = &agent->store();
+      if (std::string(n) == "c") r->reads_programmed = true;
       if (tweak_b && std::string(n) == "b") tweak_b(*r);
       agent->add(std::move(r));
     }
@@ -276,7 +299,7 @@ TEST_F(AgentTest, ShutdownWaitsForPartsToDrain) {
   auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_EQ(exit_code, kExitOk);
   EXPECT_GE(took, 300ms);
-  EXPECT_LT(took, kDrainLimit);
+  EXPECT_LT(took, store::kDrainLimit);
   auto j = journal.get();
   ASSERT_GE(j.size(), 4u);
   EXPECT_EQ(std::vector<std::string>(j.end() - 4, j.end()),
@@ -397,6 +420,40 @@ TEST_F(AgentTest, CleanupRunsEachPartsCleanupAndRemovesThePins) {
   EXPECT_EQ(a.cleanup(), kExitOk);
   EXPECT_EQ(journal.get(), (std::vector<std::string>{"y:cleanup", "x:cleanup"}));
   EXPECT_FALSE(std::filesystem::exists(c.bpf_root));
+}
+
+TEST_F(AgentTest, APublishBetweenSnapshotsReappliesOnlyItsReaders) {
+  start();
+  source->push(snapshot_with(1));
+  ASSERT_TRUE(wait_applied(1));
+  // b's state changes outside a snapshot (as ClusterMesh learns remote backends): c, which
+  // reads it, is applied again; a is not.
+  boost::asio::post(agent->io(), [this] { agent->store().publish(Programmed{7}, "test"); });
+  ASSERT_TRUE(nt::wait_until([&] { return reconciler(status(), "c")["applies"] == 2; }, 5s));
+  auto st = status();
+  EXPECT_EQ(reconciler(st, "a")["applies"], 1);
+  EXPECT_EQ(reconciler(st, "b")["applies"], 1);
+  // The store says who published what.
+  bool found = false;
+  for (const auto& t : st["store"]["topics"]) {
+    if (t["topic"] != "test.programmed") continue;
+    found = true;
+    EXPECT_EQ(t["publisher"], "test");
+    EXPECT_EQ(t["generation"], 2);  // b's apply, then the test's
+  }
+  EXPECT_TRUE(found) << st["store"].dump();
+}
+
+TEST_F(AgentTest, AReaderAddedBeforeItsPublisherIsRefused) {
+  Agent a(config());
+  auto c = std::make_unique<RecordingReconciler>("c", journal);
+  c->reads_programmed = true;
+  try {
+    a.add(std::move(c));
+    FAIL() << "add() accepted a reader of a topic nobody publishes before it";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("test.programmed"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -91,17 +91,13 @@ TEST(ServedAllocation, KeepsOnlyAddressesWithALoadBalancerFrontend) {
   api.satisfied = true;
   api.ips = {{*Ipv4Addr::parse("10.25.11.101"), "pool"}};
 
-  lb::DesiredServices programmed;
-  lb::Frontend f;
-  f.type = lb::FrontendType::LoadBalancer;
-  f.service = "demo/web";
-  f.key.addr = *Ipv4Addr::parse("10.25.11.100");
-  programmed.frontends.push_back(f);
+  lb::ServedFrontends programmed;
+  lb::FrontendKey k;
+  k.addr = *Ipv4Addr::parse("10.25.11.100");
+  programmed.frontends[k] = {"demo/web", lb::FrontendType::LoadBalancer};
   // api's address is only a ClusterIP frontend here (e.g. its LB frontend failed to program).
-  f.type = lb::FrontendType::ClusterIP;
-  f.service = "demo/api";
-  f.key.addr = *Ipv4Addr::parse("10.25.11.101");
-  programmed.frontends.push_back(f);
+  k.addr = *Ipv4Addr::parse("10.25.11.101");
+  programmed.frontends[k] = {"demo/api", lb::FrontendType::ClusterIP};
 
   auto served = served_allocation(a, programmed);
   EXPECT_EQ(served.ips_of("demo", "web").size(), 1u);

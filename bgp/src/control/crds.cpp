@@ -351,15 +351,12 @@ NodeConfigOverride decode_node_config_override(const k8s::Object& obj) {
 }
 
 void register_kinds(k8s::KindRegistry& registry) {
-  registry.add(kPeeringPolicyKind, {"cilium.io/v2alpha1"},
-               [](const k8s::Object& o) { (void)decode_peering_policy(o); });
+  registry.add(kPeeringPolicyKind, {"cilium.io/v2alpha1"}, decode_peering_policy);
   const std::vector<std::string> v2 = {"cilium.io/v2alpha1", "cilium.io/v2"};
-  registry.add(kClusterConfigKind, v2,
-               [](const k8s::Object& o) { (void)decode_cluster_config(o); });
-  registry.add(kPeerConfigKind, v2, [](const k8s::Object& o) { (void)decode_peer_config(o); });
-  registry.add(kAdvertisementKind, v2, [](const k8s::Object& o) { (void)decode_advertisement(o); });
-  registry.add(kNodeConfigOverrideKind, v2,
-               [](const k8s::Object& o) { (void)decode_node_config_override(o); });
+  registry.add(kClusterConfigKind, v2, decode_cluster_config);
+  registry.add(kPeerConfigKind, v2, decode_peer_config);
+  registry.add(kAdvertisementKind, v2, decode_advertisement);
+  registry.add(kNodeConfigOverrideKind, v2, decode_node_config_override);
 }
 
 namespace {
@@ -368,6 +365,10 @@ template <typename T, typename Fn>
 void decode_all(const k8s::Snapshot& snap, const char* kind, Fn fn, std::vector<T>& out,
                 std::vector<k8s::DecodeError>& errors) {
   for (const auto* obj : snap.of_kind(kind)) {
+    if (const auto* decoded = obj->as<T>()) {  // decoded at load
+      out.push_back(*decoded);
+      continue;
+    }
     T v;
     if (auto err = k8s::guard(*obj, [&] { v = fn(*obj); })) {
       errors.push_back(*err);

@@ -111,10 +111,10 @@ SpeakerPlan plan_speaker(const bgp::control::DesiredBgp& desired) {
 }
 
 ipam::Allocation served_allocation(const ipam::Allocation& allocation,
-                                   const lb::DesiredServices& programmed) {
+                                   const lb::ServedFrontends& frontends) {
   std::set<std::pair<std::string, Ipv4Addr>> served;
-  for (const auto& f : programmed.frontends) {
-    if (f.type == lb::FrontendType::LoadBalancer) served.insert({f.service, f.key.addr});
+  for (const auto& [key, f] : frontends.frontends) {
+    if (f.type == lb::FrontendType::LoadBalancer) served.insert({f.service, key.addr});
   }
   ipam::Allocation out = allocation;
   for (auto& [key, s] : out.services) {
@@ -123,9 +123,8 @@ ipam::Allocation served_allocation(const ipam::Allocation& allocation,
   return out;
 }
 
-BgpReconciler::BgpReconciler(agent::Agent& agent, const ipam::IpamReconciler& ipam,
-                             const lb::ServiceReconciler& lb)
-    : agent_(agent), ipam_(ipam), lb_(lb) {}
+BgpReconciler::BgpReconciler(boost::asio::io_context& io, Options options)
+    : io_(io), opts_(std::move(options)) {}
 
 BgpReconciler::~BgpReconciler() = default;
 
@@ -143,15 +142,20 @@ Status BgpReconciler::start() {
     auto to = std::string(bgp::state_name(e.to));
     if (transitions_) transitions_->with({e.instance, e.peer, to}).inc();
   };
-  speaker_ = std::make_unique<bgp::Speaker>(agent_.io(), std::move(o));
+  speaker_ = std::make_unique<bgp::Speaker>(io_, std::move(o));
   return {};
 }
 
-Status BgpReconciler::apply(const k8s::Snapshot& snapshot) {
+Status BgpReconciler::apply(const store::Store& in) {
   if (!speaker_ || stopped_) return {};
-  auto node = bgp::control::local_node(snapshot, agent_.config().node_name);
-  // Only what the LB datapath serves now (the LB part was applied just before this one).
-  auto served = served_allocation(ipam_.allocation(), lb_.desired());
+  const auto& snapshot = *in.snapshot();
+  auto node = bgp::control::local_node(snapshot, opts_.node_name);
+  // Only what the LB datapath serves now, as the LB part published it (nothing before the LB
+  // or IPAM has applied once).
+  auto allocation = in.get<ipam::Allocation>();
+  auto frontends = in.get<lb::ServedFrontends>();
+  auto served =
+      allocation && frontends ? served_allocation(*allocation, *frontends) : ipam::Allocation{};
   auto ready = bgp::control::ready_local_services(snapshot, node.name);
   auto desired = bgp::control::compile(snapshot, node, served, ready);
   for (const auto& c : desired.conditions) {

@@ -11,10 +11,30 @@
 
 namespace netagent::ipam {
 
-IpamReconciler::IpamReconciler(agent::Agent& agent) : agent_(agent) {}
+namespace {
+
+// Same services with the same addresses (and pools): what the LB serves and BGP announces.
+bool same_addresses(const Allocation& a, const Allocation& b) {
+  if (a.services.size() != b.services.size()) return false;
+  for (auto x = a.services.begin(), y = b.services.begin(); x != a.services.end(); ++x, ++y) {
+    if (x->first != y->first || x->second.ips.size() != y->second.ips.size()) return false;
+    for (size_t i = 0; i < x->second.ips.size(); ++i) {
+      if (x->second.ips[i].ip != y->second.ips[i].ip ||
+          x->second.ips[i].pool != y->second.ips[i].pool) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+IpamReconciler::IpamReconciler(store::Store& store, Options options)
+    : store_(store), opts_(std::move(options)) {}
 
 std::string IpamReconciler::state_path() const {
-  return agent_.config().state_dir + "/lb-ipam.json";
+  return opts_.state_dir + "/lb-ipam.json";
 }
 
 void IpamReconciler::register_kinds(k8s::KindRegistry& kinds) {
@@ -57,44 +77,36 @@ Status IpamReconciler::persist(const ipam::AllocationState& state) {
   return {};
 }
 
-Status IpamReconciler::apply(const k8s::Snapshot& snapshot) {
-  auto next = ipam::allocate(snapshot, previous_);
-  auto state = next.state();
+Status IpamReconciler::apply(const store::Store& in) {
+  const auto& snapshot = *in.snapshot();
+  auto next = std::make_shared<Allocation>(ipam::allocate(snapshot, previous_));
+  auto state = next->state();
   // Persist before anything uses the addresses: a restart must find what was handed out.
   if (state != previous_) {
     if (auto st = persist(state); !st) return st.error().wrap("persist LB IPAM state");
   }
-  for (const auto& [key, s] : next.services) {
-    auto old = allocation_.services.find(key);
-    bool was = old != allocation_.services.end() && old->second.satisfied;
+  for (const auto& [key, s] : next->services) {
+    auto old = allocation_->services.find(key);
+    bool was = old != allocation_->services.end() && old->second.satisfied;
     if (s.satisfied && (!was || old->second.ips.size() != s.ips.size())) {
       spdlog::info("ipam: {} gets {}", key, s.ips.empty() ? "" : s.ips.front().ip.str());
     } else if (!s.satisfied && (applies_ == 0 || was)) {
       spdlog::warn("ipam: {} has no LoadBalancer IP: {}", key, s.message);
     }
   }
-  // Same services with the same addresses: consumers keep what they derived from it.
-  bool same_ips = next.services.size() == allocation_.services.size();
-  for (auto n = next.services.begin(), o = allocation_.services.begin();
-       same_ips && n != next.services.end(); ++n, ++o) {
-    same_ips = n->first == o->first && n->second.ips.size() == o->second.ips.size();
-    for (size_t i = 0; same_ips && i < n->second.ips.size(); ++i)
-      same_ips = n->second.ips[i].ip == o->second.ips[i].ip;
-  }
-  if (!same_ips) generation_++;
+  // Readers re-apply only when some service's addresses changed (the first apply always
+  // publishes, so that readers see that IPAM has run).
+  const bool publish = applies_ == 0 || !same_addresses(*next, *allocation_);
   allocation_ = std::move(next);
   previous_ = std::move(state);
   applies_++;
+  if (publish) store_.publish<Allocation>(allocation_, name());
   return {};
 }
 
-std::vector<Ipv4Addr> IpamReconciler::ips_of(const std::string& ns, const std::string& name) const {
-  return allocation_.ips_of(ns, name);
-}
-
 nlohmann::json IpamReconciler::status() const {
-  auto c = ipam::counters(allocation_);
-  return {{"dormant", allocation_.dormant},
+  auto c = ipam::counters(*allocation_);
+  return {{"dormant", allocation_->dormant},
           {"pools", c.pools},
           {"services", c.services},
           {"unsatisfied", c.services_unsatisfied},
@@ -103,12 +115,12 @@ nlohmann::json IpamReconciler::status() const {
 
 void IpamReconciler::register_api(api::Router& router) {
   router.get("/v1/ipam",
-             [this](const api::Request&) { return api::Reply(ipam::to_json(allocation_)); });
+             [this](const api::Request&) { return api::Reply(ipam::to_json(*allocation_)); });
 }
 
 void IpamReconciler::register_metrics(metrics::Registry& registry) {
   registry.add_collector("ipam", [this](metrics::Collection& c) {
-    auto k = ipam::counters(allocation_);
+    auto k = ipam::counters(*allocation_);
     c.gauge("netagent_ipam_pools", "LoadBalancer IP pools", {}, double(k.pools));
     c.gauge("netagent_ipam_pools_conflicting", "Pools not used because they overlap an earlier one",
             {}, double(k.pools_conflicting));

@@ -19,11 +19,11 @@ const char* proto_name(uint8_t p) {
   return p == IPPROTO_TCP ? "TCP" : p == IPPROTO_UDP ? "UDP" : "?";
 }
 
-std::string type_of(uint16_t flags) {
-  if (flags & LB_SVC_F_LOAD_BALANCER) return "LoadBalancer";
-  if (flags & LB_SVC_F_NODE_PORT) return "NodePort";
-  if (flags & LB_SVC_F_EXTERNAL_IP) return "ExternalIP";
-  return "ClusterIP";
+FrontendType type_of(uint16_t flags) {
+  if (flags & LB_SVC_F_LOAD_BALANCER) return FrontendType::LoadBalancer;
+  if (flags & LB_SVC_F_NODE_PORT) return FrontendType::NodePort;
+  if (flags & LB_SVC_F_EXTERNAL_IP) return FrontendType::ExternalIP;
+  return FrontendType::ClusterIP;
 }
 
 // IPv4 addresses of the given devices in this network namespace.
@@ -43,21 +43,17 @@ std::vector<Ipv4Addr> device_addresses(const std::vector<std::string>& devices) 
 
 }  // namespace
 
-ServiceReconciler::ServiceReconciler(agent::Agent& agent, const ipam::IpamReconciler& ipam)
-    : agent_(agent), ipam_(ipam), gc_timer_(agent.io()) {}
+ServiceReconciler::ServiceReconciler(boost::asio::io_context& io, store::Store& store,
+                                     Options options)
+    : store_(store), opts_(std::move(options)), gc_timer_(io) {}
 
 ServiceReconciler::~ServiceReconciler() = default;
 
 Status ServiceReconciler::start() {
-  const auto& cfg = agent_.config();
-  lb::LbDatapathOptions o;
-  o.pin_root = cfg.bpf_root;
-  o.maglev_table_size = cfg.maglev_table_size;
-  auto seed = lb::MaglevSeed::parse(cfg.maglev_hash_seed);
+  lb::LbDatapathOptions o = opts_.datapath;
+  auto seed = lb::MaglevSeed::parse(opts_.maglev_hash_seed);
   if (!seed) return seed.error();
   o.seed = *seed;
-  o.nodeport_min = cfg.node_port_min;
-  o.nodeport_max = cfg.node_port_max;
   auto dp = lb::LbDatapath::load(o);
   if (!dp) {
     return dp.error().wrap(
@@ -71,17 +67,17 @@ Status ServiceReconciler::start() {
     spdlog::info("lb: found {} frontends and {} backends programmed by a previous run",
                  maps_->frontends().size(), maps_->backend_addrs().size());
   }
-  if (auto st = dp_->attach_cgroup(cfg.cgroup); !st) return st.error().wrap("socket LB");
-  if (auto st = dp_->attach_devices(cfg.devices); !st) return st.error().wrap("NodePort LB");
+  if (auto st = dp_->attach_cgroup(opts_.cgroup); !st) return st.error().wrap("socket LB");
+  if (auto st = dp_->attach_devices(opts_.devices); !st) return st.error().wrap("NodePort LB");
   spdlog::info("lb: socket LB on cgroup {}, NodePort/LoadBalancer LB on [{}], Maglev M={}",
-               cfg.cgroup, fmt::join(cfg.devices, ", "), cfg.maglev_table_size);
+               opts_.cgroup, fmt::join(opts_.devices, ", "), o.maglev_table_size);
   schedule_gc();
   return {};
 }
 
 lb::NodeView ServiceReconciler::node(const k8s::Snapshot& snapshot) const {
-  auto v = lb::node_view(snapshot, agent_.config().node_name);
-  for (auto a : device_addresses(agent_.config().devices)) {
+  auto v = lb::node_view(snapshot, opts_.node_name);
+  for (auto a : device_addresses(opts_.devices)) {
     if (std::find(v.addresses.begin(), v.addresses.end(), a) == v.addresses.end()) {
       v.addresses.push_back(a);
     }
@@ -89,17 +85,21 @@ lb::NodeView ServiceReconciler::node(const k8s::Snapshot& snapshot) const {
   return v;
 }
 
-Status ServiceReconciler::apply(const k8s::Snapshot& snapshot) {
+Status ServiceReconciler::apply(const store::Store& in) {
   auto t0 = std::chrono::steady_clock::now();
+  const auto& snapshot = *in.snapshot();
   // The LoadBalancer IPs are built only when everything is compiled: they change with LB IPAM's
-  // allocation (its generation) or a Service's status (the Services' digests).
+  // allocation (its generation in the store) or a Service's status (the Services' digests).
+  auto allocation = in.get<ipam::Allocation>();
   lb::LoadBalancerIpsSource lb_ips;
-  lb_ips.generation = ipam_.generation();
+  lb_ips.generation = in.generation<ipam::Allocation>();
   lb_ips.build = [&] {
     lb::LoadBalancerIps ips;
-    for (const auto& [key, s] : ipam_.allocation().services) {
-      for (const auto& ip : s.ips)
-        ips[key].push_back(ip.ip);
+    if (allocation) {
+      for (const auto& [key, s] : allocation->services) {
+        for (const auto& ip : s.ips)
+          ips[key].push_back(ip.ip);
+      }
     }
     // Without LB IPAM, a LoadBalancer IP set in the Service's status is served (a real
     // cluster's API shows the address an external allocator gave).
@@ -112,15 +112,25 @@ Status ServiceReconciler::apply(const k8s::Snapshot& snapshot) {
     return ips;
   };
   lb::ModelOptions opts;
-  opts.nodeport_min = agent_.config().node_port_min;
-  opts.nodeport_max = agent_.config().node_port_max;
-  auto changes =
-      changes_.update(snapshot, node(snapshot), lb_ips, opts, &extra_, extra_generation_);
-  // The first apply after start is complete: it also removes what was programmed for services
-  // deleted while the agent was down. Later ones touch only the services that changed.
+  opts.nodeport_min = opts_.datapath.nodeport_min;
+  opts.nodeport_max = opts_.datapath.nodeport_max;
+  extra_ = in.get<ExtraBackends>();
+  auto changes = changes_.update(snapshot, node(snapshot), lb_ips, opts, extra_.get(),
+                                 in.generation<ExtraBackends>());
+  // The first apply after start (or after a failed one) is complete: it also removes what was
+  // programmed for services deleted while the agent was down. Later ones touch only the
+  // services that changed.
   auto st = applied_once_ ? maps_->apply_changes(changes.services, changes.backends)
                           : maps_->apply(changes_.current());
-  if (!st) return st.error();
+  // Failed or not, readers learn what the maps serve now (a failed commit may have written part
+  // of the change; what it did not write is not announced).
+  publish_served();
+  if (!st) {
+    // The model has moved on to what could not be programmed: the retry applies the complete
+    // desired state, diffed against what the maps hold, not just the next change.
+    applied_once_ = false;
+    return st.error();
+  }
   applied_once_ = true;
   if (changes.full) {
     const auto& problems = changes_.current().problems;
@@ -144,6 +154,17 @@ Status ServiceReconciler::apply(const k8s::Snapshot& snapshot) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return {};
+}
+
+void ServiceReconciler::publish_served() {
+  ServedFrontends now;
+  for (const auto& [key, f] : maps_->frontends()) {
+    if (f.svc_id == 0 || f.service.empty()) continue;  // slot 0 missing, or not ours yet
+    now.frontends.emplace(key, ServedFrontends::Entry{f.service, type_of(f.flags)});
+  }
+  if (served_ && *served_ == now) return;
+  served_ = std::make_shared<const ServedFrontends>(std::move(now));
+  store_.publish<ServedFrontends>(served_, name());
 }
 
 void ServiceReconciler::schedule_gc() {
@@ -173,8 +194,8 @@ void ServiceReconciler::stop() {
 }
 
 Status ServiceReconciler::cleanup() {
-  const auto& cfg = agent_.config();
-  return lb::LbDatapath::detach_all(cfg.bpf_root, cfg.cgroup, cfg.devices);
+  return lb::LbDatapath::detach_all(opts_.datapath.pin_root.value_or(""), opts_.cgroup,
+                                    opts_.devices);
 }
 
 nlohmann::json ServiceReconciler::status() const {
@@ -253,7 +274,7 @@ nlohmann::json ServiceReconciler::maps_json() const {
     }
     frontends.push_back({{"frontend", k.first.str()},
                          {"id", v.svc_id},
-                         {"type", type_of(v.flags)},
+                         {"type", lb::to_string(type_of(v.flags))},
                          {"count", v.count},
                          {"maglev_table", v.backend_id},
                          {"flags", v.flags},

@@ -64,17 +64,16 @@ std::map<std::pair<std::string, std::string>, policy::Identity> pod_identities(
 
 }  // namespace
 
-MeshReconciler::MeshReconciler(agent::Agent& agent, lb::ServiceReconciler* lb)
-    : agent_(agent), lb_(lb), watchdog_(agent.io()) {}
+MeshReconciler::MeshReconciler(boost::asio::io_context& io, store::Store& store, Options options)
+    : io_(io), store_(store), opts_(std::move(options)), watchdog_(io) {}
 
 MeshReconciler::~MeshReconciler() {
   *alive_ = false;
 }
 
 Status MeshReconciler::start() {
-  const auto& cfg = agent_.config();
-  if (!cfg.clustermesh_etcd_config.empty()) {
-    auto text = read_file(cfg.clustermesh_etcd_config);
+  if (!opts_.etcd_config_file.empty()) {
+    auto text = read_file(opts_.etcd_config_file);
     if (!text) return text.error().wrap("--clustermesh-etcd-config");
     auto etcd = mesh::parse_etcd_config(
         "local", *text,
@@ -84,7 +83,7 @@ Status MeshReconciler::start() {
           return f;
         });
     if (!etcd) {
-      return etcd.error().wrap("--clustermesh-etcd-config " + cfg.clustermesh_etcd_config);
+      return etcd.error().wrap("--clustermesh-etcd-config " + opts_.etcd_config_file);
     }
     flag_etcd_ = std::move(*etcd);
   }
@@ -166,12 +165,12 @@ Status MeshReconciler::configure(const k8s::Snapshot& snap) {
   o.pod_cidrs = k.pod_cidrs;
   o.local_etcd = k.local_etcd;
   o.remotes = cfg->remotes;
-  o.publisher.lease_ttl = std::chrono::seconds(agent_.config().clustermesh_lease_ttl);
-  o.publisher.lease_file = agent_.config().state_dir + "/clustermesh-lease";
+  o.publisher.lease_ttl = opts_.lease_ttl;
+  o.publisher.lease_file = opts_.state_dir + "/clustermesh-lease";
   // One writer per cluster: the agent holding the cluster's publisher lock (see
   // docs/clustermesh.md, "Publishing").
-  o.publisher.lock_holder = agent_.config().node_name;
-  auto m = mesh::ClusterMesh::create(agent_.io(), std::move(o),
+  o.publisher.lock_holder = opts_.node_name;
+  auto m = mesh::ClusterMesh::create(io_, std::move(o),
                                      [this, alive = alive_](const mesh::StateChanges& c) {
                                        if (*alive) on_remote_change(c);
                                      });
@@ -183,8 +182,8 @@ Status MeshReconciler::configure(const k8s::Snapshot& snap) {
   mesh_ = std::move(*m);
   key_ = std::move(k);
   if (auto* pub = mesh_->publisher()) {
-    pub->on_role([cluster = key_->local.name, me = agent_.config().node_name](
-                     mesh::PublisherRole role, const std::string& holder) {
+    pub->on_role([cluster = key_->local.name, me = opts_.node_name](mesh::PublisherRole role,
+                                                                    const std::string& holder) {
       if (role == mesh::PublisherRole::Leader) {
         spdlog::info("clustermesh: {} holds the publisher lock of cluster {}: publishing", me,
                      cluster);
@@ -239,7 +238,8 @@ mesh::LocalState MeshReconciler::local_state(const k8s::Snapshot& snap) {
   return st;
 }
 
-Status MeshReconciler::apply(const k8s::Snapshot& snapshot) {
+Status MeshReconciler::apply(const store::Store& in) {
+  const auto& snapshot = *in.snapshot();
   // A bad configuration keeps the mesh as it was (and says why); the local state is still
   // published and merged with what the mesh knows.
   auto st = configure(snapshot);
@@ -247,7 +247,9 @@ Status MeshReconciler::apply(const k8s::Snapshot& snapshot) {
   local_services_ = mesh_ ? local_global_services(snapshot) : LocalGlobalServices{};
   for (const auto& e : local_services_.errors)
     spdlog::warn("clustermesh: {}", e);
-  merge_global_services(false);
+  merge_global_services();
+  // The mesh may have been created, restarted or stopped: what policy reads follows.
+  publish_workloads();
   if (mesh_) mesh_->publish(local_state(snapshot));
   return st;
 }
@@ -255,31 +257,36 @@ Status MeshReconciler::apply(const k8s::Snapshot& snapshot) {
 void MeshReconciler::on_remote_change(const mesh::StateChanges& c) {
   ++remote_changes_;
   last_change_at_ = Clock::now();
-  if (!c.endpoints_upserted.empty() || !c.endpoints_removed.empty() ||
-      !c.identities_upserted.empty() || !c.identities_removed.empty() ||
-      !c.nodes_upserted.empty() || !c.nodes_removed.empty()) {
-    ++remote_generation_;
-    agent_.request_apply("policy");
-  }
-  if (c.services_upserted.empty() && c.services_removed.empty()) return;
+  const bool workloads = !c.endpoints_upserted.empty() || !c.endpoints_removed.empty() ||
+                         !c.identities_upserted.empty() || !c.identities_removed.empty() ||
+                         !c.nodes_upserted.empty() || !c.nodes_removed.empty();
   for (const auto& s : c.services_upserted)
     pending_services_.insert(s.key());
   for (const auto& s : c.services_removed)
     pending_services_.insert(s);
-  if (merge_pending_) return;
-  merge_pending_ = true;
-  // Coalesce: a burst of changes delivered in one turn of the control loop merges once, and
-  // only the services they name.
-  boost::asio::post(agent_.io(), [this, alive = alive_] {
+  const bool services = !pending_services_.empty();
+  workloads_pending_ = workloads_pending_ || workloads;
+  if (!workloads && !services) return;
+  if (flush_pending_) return;
+  flush_pending_ = true;
+  // Coalesce: a burst of changes delivered in one turn of the control loop is merged and
+  // published once (the merge only for the services the changes name).
+  boost::asio::post(io_, [this, alive = alive_] {
     if (!*alive) return;
-    merge_pending_ = false;
-    auto only = std::move(pending_services_);
-    pending_services_.clear();
-    merge_global_services(true, &only);
+    flush_pending_ = false;
+    if (!pending_services_.empty()) {
+      auto only = std::move(pending_services_);
+      pending_services_.clear();
+      merge_global_services(&only);
+    }
+    if (workloads_pending_) {
+      workloads_pending_ = false;
+      publish_workloads();
+    }
   });
 }
 
-void MeshReconciler::merge_global_services(bool reapply, const std::set<std::string>* only) {
+void MeshReconciler::merge_global_services(const std::set<std::string>* only) {
   auto t0 = Clock::now();
   bool changed = false;
   if (mesh_ && key_) {
@@ -292,38 +299,31 @@ void MeshReconciler::merge_global_services(bool reapply, const std::set<std::str
   if (merge_seconds_) {
     merge_seconds_->observe(std::chrono::duration<double>(Clock::now() - t0).count());
   }
-  if (!changed || !lb_) return;
+  // Published once at the first merge even when empty, so that the LB knows there are none.
+  if (!changed && store_.generation<lb::ExtraBackends>() != 0) return;
   lb::ExtraBackends extra = global_.extra;
   extra.replace_local = global_.replace_local;
-  lb_->set_extra_backends(std::move(extra));
-  if (reapply) {
-    // The LB with the new backends, then BGP (which announces what the LB serves).
-    agent_.request_apply(lb_->name());
-    agent_.request_apply("bgp");
-  }
+  store_.publish(std::move(extra), name());
 }
 
-std::vector<policy::RemoteIdentity> MeshReconciler::remote_identities() const {
-  std::vector<policy::RemoteIdentity> out;
-  if (!mesh_) return out;
-  for (const auto& r : mesh::remote_identities(mesh_->view())) {
-    std::vector<policy::Label> ls;
-    for (const auto& s : r.labels)
-      ls.push_back(parse_label(s));
-    out.push_back({r.id, policy::LabelSet(std::move(ls))});
+void MeshReconciler::publish_workloads() {
+  policy::RemoteWorkloads w;
+  if (mesh_) {
+    for (const auto& r : mesh::remote_identities(mesh_->view())) {
+      std::vector<policy::Label> ls;
+      for (const auto& s : r.labels)
+        ls.push_back(parse_label(s));
+      w.identities.push_back({r.id, policy::LabelSet(std::move(ls))});
+    }
+    for (const auto& e : mesh::remote_ipcache(mesh_->view())) {
+      auto ip = Ipv4Addr::parse(e.ip);
+      if (!ip) continue;
+      w.addresses.push_back({Ipv4Prefix{*ip, 32}, e.identity, uint8_t(e.cluster_id)});
+    }
   }
-  return out;
-}
-
-std::vector<policy::RemoteAddress> MeshReconciler::remote_addresses() const {
-  std::vector<policy::RemoteAddress> out;
-  if (!mesh_) return out;
-  for (const auto& e : mesh::remote_ipcache(mesh_->view())) {
-    auto ip = Ipv4Addr::parse(e.ip);
-    if (!ip) continue;
-    out.push_back({Ipv4Prefix{*ip, 32}, e.identity, uint8_t(e.cluster_id)});
-  }
-  return out;
+  if (workloads_ && *workloads_ == w) return;
+  workloads_ = std::make_shared<const policy::RemoteWorkloads>(std::move(w));
+  store_.publish<policy::RemoteWorkloads>(workloads_, name());
 }
 
 json MeshReconciler::status_json() const {

@@ -94,7 +94,7 @@ json PolicyReconciler::event_json(const policy::PolicyFlowRecord& r) const {
                                                                    : "endpoint"}};
   if (e.svc_id) j["service_id"] = e.svc_id;
   j["reason"] = e.drop_reason ? datapath::drop_reason_name(e.drop_reason) : "";
-  if (const auto* s = store_.find(e.endpoint_id)) j["endpoint"] = s->key();
+  if (const auto* s = endpoints_.find(e.endpoint_id)) j["endpoint"] = s->key();
   if (cp_) {
     if (e.src_identity) j["src_identity_name"] = cp_->describe_identity(e.src_identity);
     if (e.dst_identity) j["dst_identity_name"] = cp_->describe_identity(e.dst_identity);

@@ -22,7 +22,7 @@ api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
                             " does not exist in the agent's network namespace");
   }
   ep->ifindex = uint32_t(*idx);
-  for (const auto& [id, other] : store_.all()) {
+  for (const auto& [id, other] : endpoints_.all()) {
     if (other.ns == ep->ns && other.pod == ep->pod) continue;
     for (auto a : ep->ips) {
       if (std::find(other.ips.begin(), other.ips.end(), a) != other.ips.end()) {
@@ -36,23 +36,23 @@ api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
                            " belongs to endpoint " + other.key());
     }
   }
-  const Endpoint* previous = store_.find(ep->ns, ep->pod);
+  const Endpoint* previous = endpoints_.find(ep->ns, ep->pod);
   std::optional<Endpoint> before;
   if (previous) before = *previous;
-  const Endpoint& stored = store_.put(std::move(*ep));
+  const Endpoint& stored = endpoints_.put(std::move(*ep));
   uint32_t id = stored.id;
   auto rollback = [&] {
     if (before) {
-      store_.put(*before);
+      endpoints_.put(*before);
     } else {
-      store_.remove(id);
+      endpoints_.remove(id);
     }
     (void)reprogram();
-    (void)store_.save();
+    (void)endpoints_.save();
   };
   // The file first (a crash after it: the next start programs and attaches the endpoint), then
   // the maps (the program drops packets of devices it has no endpoint for), then the programs.
-  if (auto st = store_.save(); !st) {
+  if (auto st = endpoints_.save(); !st) {
     rollback();
     return api::internal("endpoint registration: " + st.error().str());
   }
@@ -61,26 +61,26 @@ api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
     return api::internal("endpoint registration: " + st.error().str());
   }
   if (snapshot_) {
-    if (auto st = attach(*store_.find_mutable(id)); !st) {
+    if (auto st = attach(*endpoints_.find_mutable(id)); !st) {
       rollback();
       return api::internal("endpoint registration: " + st.error().str());
     }
   }
-  if (before && before->ifindex != store_.find(id)->ifindex) detach(*before);
-  spdlog::info("policy: endpoint {} {} registered on {} ({})", id, store_.find(id)->key(),
-               store_.find(id)->interface, before ? "updated" : "new");
-  return json(endpoint_json(*store_.find(id)));
+  if (before && before->ifindex != endpoints_.find(id)->ifindex) detach(*before);
+  spdlog::info("policy: endpoint {} {} registered on {} ({})", id, endpoints_.find(id)->key(),
+               endpoints_.find(id)->interface, before ? "updated" : "new");
+  return json(endpoint_json(*endpoints_.find(id)));
 }
 
 api::Reply PolicyReconciler::delete_endpoint(const Endpoint& ep) {
   Endpoint copy = ep;
   detach(copy);
-  store_.remove(copy.id);
+  endpoints_.remove(copy.id);
   if (auto st = reprogram(); !st) {
     spdlog::warn("policy: remove the entries of endpoint {}: {} (retried on the next change)",
                  copy.key(), st.error().str());
   }
-  if (auto st = store_.save(); !st) spdlog::error("policy: {}", st.error().str());
+  if (auto st = endpoints_.save(); !st) spdlog::error("policy: {}", st.error().str());
   spdlog::info("policy: endpoint {} {} deleted", copy.id, copy.key());
   return json{{"deleted", copy.to_json()}};
 }
@@ -136,7 +136,7 @@ json PolicyReconciler::policy_json() const {
           {"identities", cp_ ? cp_->identities.size() : 0},
           {"ipcache_entries", programmed_.ipcache.entries.size()},
           {"policy_entries", programmed_.policy.entries.size()},
-          {"endpoints", store_.all().size()}};
+          {"endpoints", endpoints_.all().size()}};
 }
 
 json PolicyReconciler::status() const {
@@ -152,16 +152,16 @@ json PolicyReconciler::status() const {
 void PolicyReconciler::register_api(api::Router& router) {
   router.get("/v1/endpoints", [this](const api::Request&) -> api::Reply {
     json list = json::array();
-    for (const auto& [id, ep] : store_.all())
+    for (const auto& [id, ep] : endpoints_.all())
       list.push_back(endpoint_json(ep));
     return json{{"endpoints", list}};
   });
   router.post("/v1/endpoints",
               [this](const api::Request& r) -> api::Reply { return register_endpoint(r); });
   auto find = [this](const api::Request& r) -> const Endpoint* {
-    if (r.params.count("pod")) return store_.find(r.param("namespace"), r.param("pod"));
+    if (r.params.count("pod")) return endpoints_.find(r.param("namespace"), r.param("pod"));
     auto id = parse_integer<uint32_t>(r.param("id"));
-    return id ? store_.find(*id) : nullptr;
+    return id ? endpoints_.find(*id) : nullptr;
   };
   auto missing = [](const api::Request& r) {
     std::string what =

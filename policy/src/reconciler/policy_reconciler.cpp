@@ -29,16 +29,6 @@ datapath::TcHook hook(uint32_t ifindex, datapath::TcDirection d) {
   return datapath::TcHook{int(ifindex), d, kTcPriority, 1};
 }
 
-policy::EnforcementMode mode_of(agent::PolicyEnforcement p) {
-  switch (p) {
-    case agent::PolicyEnforcement::Always:
-      return policy::EnforcementMode::Always;
-    case agent::PolicyEnforcement::Never:
-      return policy::EnforcementMode::Never;
-    default:
-      return policy::EnforcementMode::Default;
-  }
-}
 // IPv4 addresses of this network namespace's interfaces, loopback aside.
 std::vector<Ipv4Addr> local_addresses() {
   std::vector<Ipv4Addr> out;
@@ -57,12 +47,11 @@ std::vector<Ipv4Addr> local_addresses() {
 
 }  // namespace
 
-PolicyReconciler::PolicyReconciler(agent::Agent& agent)
-    : agent_(agent), store_(agent.config().state_dir + "/endpoints.json") {
-  const auto& cfg = agent.config();
-  settings_.mode = mode_of(cfg.policy_enforcement);
-  settings_.audit = cfg.policy_audit_mode;
-  settings_.node_name = cfg.node_name;
+PolicyReconciler::PolicyReconciler(boost::asio::io_context& io, Options options)
+    : io_(io), opts_(std::move(options)), endpoints_(opts_.state_dir + "/endpoints.json") {
+  settings_.mode = opts_.mode;
+  settings_.audit = opts_.audit;
+  settings_.node_name = opts_.node_name;
 }
 
 PolicyReconciler::~PolicyReconciler() = default;
@@ -72,14 +61,13 @@ void PolicyReconciler::register_kinds(k8s::KindRegistry& registry) {
 }
 
 Status PolicyReconciler::start() {
-  const auto& cfg = agent_.config();
   std::error_code ec;
-  std::filesystem::create_directories(cfg.state_dir, ec);
-  if (ec) return Error{"create --state-dir " + cfg.state_dir + ": " + ec.message()};
-  if (auto st = store_.load(); !st) return st.error().wrap("read the registered endpoints");
+  std::filesystem::create_directories(opts_.state_dir, ec);
+  if (ec) return Error{"create --state-dir " + opts_.state_dir + ": " + ec.message()};
+  if (auto st = endpoints_.load(); !st) return st.error().wrap("read the registered endpoints");
 
   policy::PolicyDatapathOptions o;
-  o.pin_root = cfg.bpf_root;
+  o.pin_root = opts_.bpf_root;
   auto dp = policy::PolicyDatapath::load(o);
   if (!dp) {
     return dp.error().wrap(
@@ -92,12 +80,12 @@ Status PolicyReconciler::start() {
   programmed_ = std::move(*state);
 
   auto reader = datapath::RingBufferReader::open(
-      agent_.io(), dp_->events_fd(), [this](std::span<const uint8_t> b) { on_record(b); });
+      io_, dp_->events_fd(), [this](std::span<const uint8_t> b) { on_record(b); });
   if (!reader) return reader.error().wrap("read the policy flow events");
   events_ = std::move(*reader);
   if (int fd = lb_events_fd_ ? lb_events_fd_() : -1; fd >= 0) {
     // The LB's records are plain struct flow_event (no rule).
-    auto lb = datapath::RingBufferReader::open(agent_.io(), fd, [this](std::span<const uint8_t> b) {
+    auto lb = datapath::RingBufferReader::open(io_, fd, [this](std::span<const uint8_t> b) {
       if (b.size() < sizeof(flow_event)) return;
       policy::PolicyFlowRecord r;
       std::memcpy(&r.event, b.data(), sizeof(flow_event));
@@ -109,7 +97,7 @@ Status PolicyReconciler::start() {
 
   // Endpoints from before a restart: program them first, then put the (new) programs on
   // their veths. Their filters are still attached; attaching replaces the program atomically.
-  for (const auto& [id, ep] : store_.all()) {
+  for (const auto& [id, ep] : endpoints_.all()) {
     auto idx = datapath::ifindex_of(ep.interface);
     if (!idx) {
       spdlog::warn(
@@ -118,28 +106,27 @@ Status PolicyReconciler::start() {
           id, ep.key(), ep.interface);
       continue;
     }
-    store_.find_mutable(id)->ifindex = uint32_t(*idx);
+    endpoints_.find_mutable(id)->ifindex = uint32_t(*idx);
   }
   // The maps still hold what the previous run programmed: swap the new programs in at once
   // and leave the maps alone until the first snapshot (compiling an empty one now would open
   // every endpoint for a moment). If the maps were lost (a reboot cleared bpffs), packets drop
   // as from an unknown endpoint until then: fail closed.
-  for (const auto& [id, ep] : store_.all()) {
+  for (const auto& [id, ep] : endpoints_.all()) {
     if (!ep.ifindex) continue;
-    if (auto st = attach(*store_.find_mutable(id)); !st) {
+    if (auto st = attach(*endpoints_.find_mutable(id)); !st) {
       spdlog::warn("policy: endpoint {} ({}): {}", id, ep.key(), st.error().str());
     }
   }
   spdlog::info("policy: enforcement {}{}, {} endpoints restored, {} map entries found",
                to_string(settings_.mode), settings_.audit ? " (audit mode)" : "",
-               store_.all().size(), programmed_.policy.entries.size());
+               endpoints_.all().size(), programmed_.policy.entries.size());
   return {};
 }
 
-Status PolicyReconciler::apply(const k8s::Snapshot& snapshot) {
-  // The agent holds the snapshot it applies; share it rather than copy it.
-  auto held = agent_.snapshot();
-  snapshot_ = held.get() == &snapshot ? held : std::make_shared<const k8s::Snapshot>(snapshot);
+Status PolicyReconciler::apply(const store::Store& in) {
+  snapshot_ = in.snapshot();
+  remote_ = in.get<RemoteWorkloads>();
   return reprogram();
 }
 
@@ -151,13 +138,13 @@ Status PolicyReconciler::reprogram() {
   if (!in) return in.error().wrap("read the policies");
   if (auto st = cluster_from_settings(snapshot_->settings, settings_); !st) return st;
   if (remote_) {
-    in->remote_identities = remote_->remote_identities();
-    in->remote_addresses = remote_->remote_addresses();
+    in->remote_identities = remote_->identities;
+    in->remote_addresses = remote_->addresses;
   }
   // Registered endpoints are this node's pods with the addresses the CNI gave them; labels
   // come from the Pod manifest when there is one, else from the registration.
   std::vector<policy::LocalEndpoint> locals;
-  for (const auto& [id, ep] : store_.all()) {
+  for (const auto& [id, ep] : endpoints_.all()) {
     auto w = std::find_if(in->workloads.begin(), in->workloads.end(),
                           [&](const auto& w) { return w.ns == ep.ns && w.name == ep.pod; });
     if (w == in->workloads.end()) {
@@ -213,9 +200,9 @@ Status PolicyReconciler::reprogram() {
   cp_ = std::make_unique<policy::CompiledPolicy>(std::move(*cp));
   // Endpoints registered before the first snapshot get their programs now that their entries
   // exist.
-  for (const auto& [id, ep] : store_.all()) {
+  for (const auto& [id, ep] : endpoints_.all()) {
     if (!ep.ifindex || ep.attached) continue;
-    if (auto st = attach(*store_.find_mutable(id)); !st) {
+    if (auto st = attach(*endpoints_.find_mutable(id)); !st) {
       spdlog::warn("policy: endpoint {} ({}): {}", id, ep.key(), st.error().str());
     }
   }
@@ -285,7 +272,7 @@ void PolicyReconciler::register_metrics(metrics::Registry& registry) {
       }
     }
     c.gauge("netagent_policy_endpoints", "Endpoints registered on this node", {},
-            double(store_.all().size()));
+            double(endpoints_.all().size()));
     c.gauge("netagent_policy_identities", "Security identities known", {},
             cp_ ? double(cp_->identities.size()) : 0);
     c.gauge("netagent_policy_map_entries", "Policy map entries programmed", {},
@@ -312,15 +299,15 @@ void PolicyReconciler::stop() {
 }
 
 Status PolicyReconciler::cleanup() {
-  if (auto st = store_.load(); !st) return st;
-  for (const auto& [id, ep] : store_.all()) {
+  if (auto st = endpoints_.load(); !st) return st;
+  for (const auto& [id, ep] : endpoints_.all()) {
     auto idx = datapath::ifindex_of(ep.interface);
     if (!idx) continue;
     for (auto d : {datapath::TcDirection::Ingress, datapath::TcDirection::Egress})
       (void)datapath::tc_detach(hook(uint32_t(*idx), d));
   }
   std::error_code ec;
-  std::filesystem::remove(store_.path(), ec);
+  std::filesystem::remove(endpoints_.path(), ec);
   return {};
 }
 

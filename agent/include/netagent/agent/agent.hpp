@@ -3,15 +3,18 @@
 // source, the reconcilers, the API server, the metrics server and signal handling.
 //
 //   Agent agent(config);
-//   agent.add(std::make_unique<lb::ServiceReconciler>(agent));   // in apply order
-//   agent.set_source(make_manifest_source(agent));
-//   return agent.run();                                           // until SIGTERM/SIGINT
+//   agent.add(std::make_unique<ipam::IpamReconciler>(agent.store(), options));  // in apply order
+//   agent.set_source(std::make_unique<source::ManifestSource>(agent.io(), dir));
+//   return agent.run();                                                         // until SIGTERM
 //
-// On each snapshot from the source, every reconciler's apply() runs in registration order. A
-// reconciler error is logged, counted (netagent_reconciler_apply_errors_total), shown in
-// `netctl status`, and retried with back-off; the agent and the other reconcilers keep going.
-// On SIGTERM/SIGINT the agent stops its parts and exits 0, leaving every pinned map and attached
-// program in place (see Reconciler::stop). SIGHUP re-applies the latest snapshot to all.
+// The agent owns the desired-state store (store/): each snapshot from the source goes into it
+// and every reconciler's apply() runs, in registration order. A value a part publishes into the
+// store re-applies the parts that read it (Reconciler::inputs), in the same pass when it is
+// published during one. A reconciler error is logged, counted
+// (netagent_reconciler_apply_errors_total), shown in `netctl status`, and retried with back-off;
+// the agent and the other reconcilers keep going. On SIGTERM/SIGINT the agent stops its parts and
+// exits 0, leaving every pinned map and attached program in place (see Reconciler::stop). SIGHUP
+// re-applies the latest snapshot to all.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,14 +26,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "netagent/agent/config.hpp"
 #include "netagent/api/router.hpp"
 #include "netagent/api/server.hpp"
-#include "netagent/agent/config.hpp"
-#include "netagent/agent/reconciler.hpp"
 #include "netagent/k8s/snapshot.hpp"
 #include "netagent/k8s/source.hpp"
 #include "netagent/metrics/http_server.hpp"
 #include "netagent/metrics/registry.hpp"
+#include "netagent/store/reconciler.hpp"
+#include "netagent/store/store.hpp"
 
 namespace netagent::agent {
 
@@ -50,9 +54,13 @@ class Agent {
   api::Router& router() { return router_; }
   // CRD kinds the parts consume; hand it to the source (parts register theirs in add()).
   k8s::KindRegistry& kinds() { return kinds_; }
+  // The desired-state store the parts read and publish into.
+  store::Store& store() { return store_; }
 
-  // Before run(). Calls the reconciler's register_kinds/api/metrics at once.
-  void add(std::unique_ptr<Reconciler> reconciler);
+  // Before run(), in apply order. Calls the reconciler's register_kinds/api/metrics at once.
+  // Throws std::logic_error when a topic the part reads is not published by a part added before
+  // it (the order would make a pass miss the update).
+  void add(std::unique_ptr<store::Reconciler> reconciler);
   // Before run(). Without a source the agent runs with no desired state and says so in status.
   void set_source(std::unique_ptr<k8s::Source> source);
   // Optional: how to make the source read its input again (called on the control thread by a
@@ -66,19 +74,14 @@ class Agent {
   // Thread-safe: stop as on SIGTERM / resync as on SIGHUP (reload the source, re-apply).
   void request_stop();
   void request_resync();
-  // Control thread: applies the current snapshot again to the part named `name`, because state
-  // it reads from outside the snapshot changed (ClusterMesh's remote backends for the LB, remote
-  // identities for policy). Coalesced: calls made before the control thread gets to it apply
-  // once. False when no part has that name.
-  bool request_apply(const std::string& name);
 
   // `netagent --cleanup`: each reconciler's cleanup() in reverse order, then removes what is
   // left under bpf-root and a stale API socket. The agent must not be running.
   int cleanup();
 
   // Control thread only (e.g. from API handlers and tests that post to io()).
-  std::shared_ptr<const k8s::Snapshot> snapshot() const { return snapshot_; }
-  uint64_t generation() const { return generation_; }
+  const std::shared_ptr<const k8s::Snapshot>& snapshot() const { return store_.snapshot(); }
+  uint64_t generation() const { return store_.snapshot_generation(); }
   nlohmann::json status() const;
   // Where the metrics listener is bound (port 0 in the config picks one).
   std::string metrics_endpoint() const;
@@ -90,6 +93,11 @@ class Agent {
   void register_builtin_metrics();
   void on_snapshot(std::shared_ptr<const k8s::Snapshot> snapshot);
   void on_source_errors(const std::vector<k8s::DecodeError>& errors);
+  // Applies every part marked dirty, in order (parts dirtied by a publish during the pass are
+  // applied in the same pass).
+  void run_pass();
+  void schedule_pass();
+  void on_publish(const store::Topic& topic);
   void apply(Part& part);
   void schedule_retry(Part& part);
   void watch_signals();
@@ -102,6 +110,7 @@ class Agent {
   metrics::Registry metrics_;
   api::Router router_;
   k8s::KindRegistry kinds_;
+  store::Store store_;
   api::ApiServer api_server_;
   metrics::MetricsServer metrics_server_;
   boost::asio::signal_set signals_;
@@ -109,9 +118,9 @@ class Agent {
   std::function<void()> reload_;
   std::vector<std::unique_ptr<Part>> parts_;
 
-  std::shared_ptr<const k8s::Snapshot> snapshot_;
-  uint64_t generation_ = 0;
   std::chrono::system_clock::time_point snapshot_at_{};
+  bool in_pass_ = false;
+  bool pass_scheduled_ = false;
   std::vector<k8s::DecodeError> source_errors_;  // latest rejected load, as reported
   std::chrono::system_clock::time_point started_at_;
   std::chrono::steady_clock::time_point started_steady_;

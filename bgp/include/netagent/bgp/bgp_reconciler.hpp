@@ -1,16 +1,17 @@
 #pragma once
 // The BGP part of the agent. On every snapshot it compiles the Cilium BGP CRDs for this node
-// (bgp::control::compile: CiliumBGPPeeringPolicy or CiliumBGPClusterConfig/PeerConfig/Advertisement,
-// nodeSelector against the Node manifest's labels, MD5 passwords from Secrets) and drives one
-// bgp::Speaker on the agent's io_context with the result: peers are added, changed (a session
-// restarts only when its own parameters change) and removed; each peer's routes are replaced as
-// a diff, so an unchanged route is never re-sent.
+// (bgp::control::compile: CiliumBGPPeeringPolicy or
+// CiliumBGPClusterConfig/PeerConfig/Advertisement, nodeSelector against the Node manifest's labels,
+// MD5 passwords from Secrets) and drives one bgp::Speaker on the agent's io_context with the
+// result: peers are added, changed (a session restarts only when its own parameters change) and
+// removed; each peer's routes are replaced as a diff, so an unchanged route is never re-sent.
 //
-// What is announced follows the datapath: a LoadBalancer IP only once the LB part (applied just
-// before this one) has programmed a LoadBalancer frontend for it, so a router never sends
-// traffic for an address the node does not serve yet. On SIGTERM the sessions end through
-// Speaker::stop(graceful): graceful-restart peers keep our routes as stale until the next
-// agent re-announces them; other peers get Cease / Administrative Shutdown and withdraw.
+// What is announced follows the datapath: a LoadBalancer IP only while the LB part says (in the
+// store, lb::ServedFrontends) that its maps serve a LoadBalancer frontend for it, so a router
+// never sends traffic for an address the node does not serve, even when an LB apply failed. On
+// SIGTERM the sessions end through Speaker::stop(graceful): graceful-restart peers keep our routes
+// as stale until the next agent re-announces them; other peers get Cease / Administrative Shutdown
+// and withdraw.
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,13 +20,14 @@
 #include <utility>
 #include <vector>
 
-#include "netagent/bgp/speaker.hpp"
+#include <boost/asio/io_context.hpp>
+
 #include "netagent/bgp/control/compile.hpp"
 #include "netagent/bgp/control/desired.hpp"
-#include "netagent/agent/agent.hpp"
-#include "netagent/agent/reconciler.hpp"
-#include "netagent/ipam/ipam_reconciler.hpp"
-#include "netagent/lb/service_reconciler.hpp"
+#include "netagent/bgp/speaker.hpp"
+#include "netagent/ipam/allocation.hpp"
+#include "netagent/lb/service_model.hpp"
+#include "netagent/store/reconciler.hpp"
 
 namespace netagent::bgp {
 
@@ -42,17 +44,23 @@ SpeakerPlan plan_speaker(const bgp::control::DesiredBgp& desired);
 
 // The allocation restricted to the addresses the LB datapath serves as LoadBalancer frontends.
 ipam::Allocation served_allocation(const ipam::Allocation& allocation,
-                                   const lb::DesiredServices& programmed);
+                                   const lb::ServedFrontends& served);
 
-class BgpReconciler : public agent::Reconciler {
+class BgpReconciler : public store::Reconciler {
  public:
-  BgpReconciler(agent::Agent& agent, const ipam::IpamReconciler& ipam,
-                const lb::ServiceReconciler& lb);
+  struct Options {
+    std::string node_name;  // this node's Node object: labels for nodeSelectors, annotations
+  };
+  BgpReconciler(boost::asio::io_context& io, Options options);
   ~BgpReconciler() override;
 
   std::string name() const override { return "bgp"; }
+  // The LoadBalancer IPs allocated, and the frontends the LB serves.
+  std::vector<store::Topic> inputs() const override {
+    return {store::topic<ipam::Allocation>(), store::topic<lb::ServedFrontends>()};
+  }
   Status start() override;
-  Status apply(const k8s::Snapshot& snapshot) override;
+  Status apply(const store::Store& store) override;
   nlohmann::json status() const override;
   void register_kinds(k8s::KindRegistry& kinds) override;
   void register_api(api::Router& router) override;
@@ -65,9 +73,8 @@ class BgpReconciler : public agent::Reconciler {
  private:
   nlohmann::json routes_json(bool advertised, const api::Request& req) const;
 
-  agent::Agent& agent_;
-  const ipam::IpamReconciler& ipam_;
-  const lb::ServiceReconciler& lb_;
+  boost::asio::io_context& io_;
+  Options opts_;
   std::unique_ptr<bgp::Speaker> speaker_;
   bgp::control::DesiredBgp desired_;
   std::map<std::pair<std::string, std::string>, std::vector<bgp::Route>> applied_routes_;

@@ -100,6 +100,10 @@ struct AllocationState {
 };
 
 struct Allocation {
+  // Published in the desired-state store by the IPAM part (store::Store); the LB serves these
+  // addresses and BGP announces the ones the LB serves.
+  static constexpr std::string_view kTopic = "ipam.allocation";
+
   // LB IPAM stays dormant (allocates nothing, reports nothing) until the first pool exists,
   // as Cilium's does.
   bool dormant = true;

@@ -1,45 +1,45 @@
 #pragma once
 // The LB IPAM part of the agent: allocates LoadBalancer IPs from CiliumLoadBalancerIPPools on
 // every snapshot (ipam::allocate), persists the result in the state directory so that a
-// restarted agent keeps every address, and serves `netctl ipam`. The LB and BGP parts, applied
-// after it, read its allocation.
-#include <optional>
+// restarted agent keeps every address, and serves `netctl ipam`. It publishes the allocation
+// (ipam::Allocation) in the store whenever some service's addresses change; the LB and BGP
+// parts read it from there.
+#include <memory>
+#include <string>
 
-#include "netagent/agent/agent.hpp"
-#include "netagent/agent/reconciler.hpp"
 #include "netagent/ipam/allocation.hpp"
+#include "netagent/store/reconciler.hpp"
 
 namespace netagent::ipam {
 
-class IpamReconciler : public agent::Reconciler {
+class IpamReconciler : public store::Reconciler {
  public:
-  explicit IpamReconciler(agent::Agent& agent);
+  struct Options {
+    std::string state_dir;  // lb-ipam.json lives here
+  };
+  IpamReconciler(store::Store& store, Options options);
 
   std::string name() const override { return "ipam"; }
+  std::vector<store::Topic> outputs() const override { return {store::topic<Allocation>()}; }
   Status start() override;
-  Status apply(const k8s::Snapshot& snapshot) override;
+  Status apply(const store::Store& store) override;
   nlohmann::json status() const override;
   void register_kinds(k8s::KindRegistry& kinds) override;
   void register_api(api::Router& router) override;
   void register_metrics(metrics::Registry& registry) override;
 
   // The latest allocation (empty and dormant before the first apply).
-  const ipam::Allocation& allocation() const { return allocation_; }
-  // Changes whenever some service's addresses in allocation() change (services keyed, in
-  // order, with their ips): consumers can skip rereading the allocation when it is the same.
-  uint64_t generation() const { return generation_; }
-  // The LoadBalancer IPs of a service ("ns/name").
-  std::vector<Ipv4Addr> ips_of(const std::string& ns, const std::string& name) const;
+  const Allocation& allocation() const { return *allocation_; }
 
  private:
-  Status persist(const ipam::AllocationState& state);
+  Status persist(const AllocationState& state);
   std::string state_path() const;
 
-  agent::Agent& agent_;
-  ipam::Allocation allocation_;
-  ipam::AllocationState previous_;
+  store::Store& store_;
+  Options opts_;
+  std::shared_ptr<const Allocation> allocation_ = std::make_shared<const Allocation>();
+  AllocationState previous_;
   uint64_t applies_ = 0;
-  uint64_t generation_ = 1;
 };
 
 }  // namespace netagent::ipam

@@ -48,12 +48,12 @@ struct Pool {
 // Decodes one pool. Throws k8s::FieldError with the failing field's path.
 Pool decode_pool(const k8s::Object& obj);
 
-// Registers CiliumLoadBalancerIPPool with a validator that decodes it fully, so that a bad pool
-// is rejected when the manifests load (file, document, object and field in the error).
+// Registers CiliumLoadBalancerIPPool with its decoder: a pool is decoded once, when the manifests
+// load, and a bad one is rejected then (file, document, object and field in the error).
 void register_kinds(k8s::KindRegistry& registry);
 
-// Every pool of the snapshot, sorted by name. Objects that fail to decode (possible only if the
-// snapshot was built without register_kinds) are skipped and reported in *errors.
+// Every pool of the snapshot, sorted by name: the forms decoded at load, or, in a snapshot built
+// without register_kinds, decoded now (objects that fail are skipped and reported in *errors).
 std::vector<Pool> decode_pools(const k8s::Snapshot& snap,
                                std::vector<k8s::DecodeError>* errors = nullptr);
 

@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <typeindex>
 #include <vector>
 
 #include "netagent/k8s/selector.hpp"
@@ -188,9 +190,25 @@ struct Object {
   ObjectMeta meta;
   RawDocument raw;  // the whole document after variable substitution
   SourceRef source;
+  // The typed form, decoded once at load by the decoder its consumer registered (KindRegistry);
+  // null for objects built without a registry (tests, tools).
+  std::shared_ptr<const void> decoded;
+  std::type_index decoded_type = typeid(void);
 
   // "Kind ns/name" for messages.
   std::string display() const { return kind + " " + meta.key(); }
+
+  // The decoded form if it was decoded as a T, else null.
+  template <typename T>
+  const T* as() const {
+    return decoded_type == typeid(T) ? static_cast<const T*>(decoded.get()) : nullptr;
+  }
+  // The same, sharing ownership with this object's copy.
+  template <typename T>
+  std::shared_ptr<const T> shared_as() const {
+    if (decoded_type != typeid(T)) return nullptr;
+    return std::shared_ptr<const T>(decoded, static_cast<const T*>(decoded.get()));
+  }
 };
 
 }  // namespace netagent::k8s

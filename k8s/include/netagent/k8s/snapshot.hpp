@@ -4,10 +4,13 @@
 // document produces no snapshot at all, so bad input never half-applies.
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <typeindex>
 #include <vector>
 
 #include "netagent/k8s/decode.hpp"
@@ -40,19 +43,43 @@ struct Snapshot {
   std::vector<const EndpointSlice*> slices_for(std::string_view ns, std::string_view svc) const;
 };
 
-// Kinds beyond the core ones, registered by the parts that consume them. The validator decodes
-// the object fully (throwing FieldError on a bad field) so that errors surface at load time.
+// Kinds beyond the core ones, registered by the parts that consume them with their decoder. The
+// snapshot builder decodes every such object once, at load (a bad field is an error with file,
+// document and field, and the snapshot is rejected), and keeps the typed result on the Object
+// (Object::as<T>()), so consumers never decode the YAML again.
 struct KindRegistry {
-  using Validator = std::function<void(const Object&)>;
-  // key: kind (e.g. "CiliumLoadBalancerIPPool"); value: accepted apiVersions and the validator.
+  using Decoder = std::function<std::shared_ptr<const void>(const Object&)>;
   struct Entry {
     std::vector<std::string> api_versions;
-    Validator validate;
+    Decoder decode;
+    std::type_index type = typeid(void);
   };
+  // key: kind (e.g. "CiliumLoadBalancerIPPool").
   std::map<std::string, Entry> kinds;
 
-  void add(const std::string& kind, std::vector<std::string> api_versions, Validator v) {
-    kinds[kind] = Entry{std::move(api_versions), std::move(v)};
+  // `decode(const Object&)` returns the typed object (kept on the Object) or nothing (a
+  // validator: the object is checked and kept raw); it throws FieldError on a bad field
+  // (k8s::Field does).
+  template <typename Fn>
+  void add(const std::string& kind, std::vector<std::string> api_versions, Fn decode) {
+    using T = std::invoke_result_t<Fn, const Object&>;
+    Entry e{std::move(api_versions), nullptr, typeid(void)};
+    if constexpr (std::is_void_v<T>) {
+      e.decode = [decode](const Object& o) -> std::shared_ptr<const void> {
+        decode(o);
+        return nullptr;
+      };
+    } else {
+      e.decode = [decode](const Object& o) -> std::shared_ptr<const void> {
+        return std::make_shared<const T>(decode(o));
+      };
+      e.type = typeid(T);
+    }
+    kinds[kind] = std::move(e);
+  }
+  // A kind accepted as it is (no decoding at load).
+  void add(const std::string& kind, std::vector<std::string> api_versions, std::nullptr_t) {
+    kinds[kind] = Entry{std::move(api_versions), nullptr, typeid(void)};
   }
 };
 

@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "netagent/common/ip.hpp"
@@ -87,11 +88,30 @@ struct ModelOptions {
 using LoadBalancerIps = std::map<std::string, std::vector<Ipv4Addr>>;
 
 // Backends of a service port learnt from elsewhere (ClusterMesh), added to the local ones.
+// Published in the store by the ClusterMesh part; the LB part reads it.
 struct ExtraBackends {
+  static constexpr std::string_view kTopic = "clustermesh.backends";
+
   std::map<std::string, std::vector<BackendInfo>> by_service_port;  // "ns/name/port-name"
   // Service ports whose own (local) backends stand by: only the extra ones are used (ClusterMesh
   // affinity remote while a remote backend is ready).
   std::set<std::string> replace_local;
+};
+
+// What the LB datapath serves, as its maps say: every frontend whose slot 0 is programmed,
+// with its owning service. Published in the store by the LB part after every apply, failed ones
+// included (it is read from the maps' mirror, not from the desired state); BGP announces a
+// LoadBalancer IP only while it is here.
+struct ServedFrontends {
+  static constexpr std::string_view kTopic = "lb.served_frontends";
+
+  struct Entry {
+    std::string service;  // "ns/name"
+    FrontendType type = FrontendType::ClusterIP;
+    bool operator==(const Entry&) const = default;
+  };
+  std::map<FrontendKey, Entry> frontends;
+  bool operator==(const ServedFrontends&) const = default;
 };
 
 DesiredServices compile_services(const k8s::Snapshot& snap, const NodeView& node,

@@ -9,10 +9,13 @@
 // --clustermesh-etcd-config FILE (Cilium's kvstore etcd.config format, files on disk) when given,
 // else the Secret's entry named after this cluster; with neither the agent only watches.
 //
-// Apply order: after LB IPAM and before the LB, so that the remote backends of a snapshot feed
-// the LB in the same apply. Changes from remote clusters arrive between snapshots; they are
-// merged (coalesced per turn of the control loop) and the LB (and policy, when present) is
-// re-applied with the current snapshot through Agent::request_apply.
+// What it learns from the remote clusters goes into the desired-state store: the backends of the
+// global services (lb::ExtraBackends, read by the LB) and the remote identities and addresses
+// (policy::RemoteWorkloads, read by policy). Registered before the LB and policy, so that one
+// pass carries a snapshot's remote backends into the LB. Changes from remote clusters arrive
+// between snapshots; they are merged (coalesced per turn of the control loop) and published,
+// and the runtime re-applies the readers.
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <memory>
@@ -21,38 +24,36 @@
 #include <string>
 #include <vector>
 
-#include "netagent/mesh/global_backends.hpp"
-#include "netagent/agent/agent.hpp"
-#include "netagent/agent/reconciler.hpp"
+#include "netagent/lb/service_model.hpp"
 #include "netagent/mesh/cluster_mesh.hpp"
+#include "netagent/mesh/global_backends.hpp"
 #include "netagent/policy/compiler.hpp"
-#include "netagent/policy/remote_source.hpp"
-#include "netagent/lb/service_reconciler.hpp"
+#include "netagent/policy/remote_workloads.hpp"
+#include "netagent/store/reconciler.hpp"
 
 namespace netagent::mesh {
 
-// What the policy part consumes from ClusterMesh (policy::RemoteSource): the remote clusters'
-// identities and the remote endpoints' and nodes' addresses. Remote state that changed makes the
-// agent re-apply the part named "policy" (Agent::request_apply).
-using RemotePolicySource = policy::RemoteSource;
-
-class MeshReconciler : public agent::Reconciler, public RemotePolicySource {
+class MeshReconciler : public store::Reconciler {
  public:
-  // `lb` may be null (no global services then).
-  MeshReconciler(agent::Agent& agent, lb::ServiceReconciler* lb);
+  struct Options {
+    std::string node_name;  // this agent's name as the holder of the cluster's publisher lock
+    std::string state_dir;  // where the lease id is remembered across restarts
+    std::chrono::seconds lease_ttl{60};  // a dead agent's entries expire after this
+    std::string etcd_config_file;        // this cluster's etcd (Cilium etcd.config); "" = Secret
+  };
+  MeshReconciler(boost::asio::io_context& io, store::Store& store, Options options);
   ~MeshReconciler() override;
 
   std::string name() const override { return "clustermesh"; }
+  std::vector<store::Topic> outputs() const override {
+    return {store::topic<lb::ExtraBackends>(), store::topic<policy::RemoteWorkloads>()};
+  }
   Status start() override;
-  Status apply(const k8s::Snapshot& snapshot) override;
+  Status apply(const store::Store& store) override;
   nlohmann::json status() const override;
   void register_api(api::Router& router) override;
   void register_metrics(metrics::Registry& registry) override;
   void stop() override;
-
-  std::vector<policy::RemoteIdentity> remote_identities() const override;
-  std::vector<policy::RemoteAddress> remote_addresses() const override;
-  uint64_t remote_generation() const override { return remote_generation_; }
 
   // For tests and netctl: the mesh, if configured.
   const mesh::ClusterMesh* mesh() const { return mesh_.get(); }
@@ -67,24 +68,29 @@ class MeshReconciler : public agent::Reconciler, public RemotePolicySource {
   Status configure(const k8s::Snapshot& snap);
   mesh::LocalState local_state(const k8s::Snapshot& snap);
   void on_remote_change(const mesh::StateChanges& c);
-  // Every global service, or only those named in `only`.
-  void merge_global_services(bool reapply, const std::set<std::string>* only = nullptr);
+  // Every global service, or only those named in `only`; publishes the LB's extra backends
+  // when they changed.
+  void merge_global_services(const std::set<std::string>* only = nullptr);
+  // The remote identities and addresses policy uses, published when they changed.
+  void publish_workloads();
   nlohmann::json status_json() const;
   // Every second: logs remote clusters that connect, go stale, resync or are refused.
   void schedule_watchdog();
   void log_transitions();
 
-  agent::Agent& agent_;
-  lb::ServiceReconciler* lb_;
+  boost::asio::io_context& io_;
+  store::Store& store_;
+  Options opts_;
   std::unique_ptr<mesh::ClusterMesh> mesh_;
   std::optional<MeshKey> key_;
   std::optional<etcd::EtcdConfig> flag_etcd_;  // --clustermesh-etcd-config, read at start
   std::string config_error_;                   // why the last configuration was not used
   LocalGlobalServices local_services_;
   GlobalBackends global_;
-  bool merge_pending_ = false;
+  bool flush_pending_ = false;              // a merge/publish of remote changes is posted
+  bool workloads_pending_ = false;          // remote endpoints, identities or nodes changed
   std::set<std::string> pending_services_;  // named by remote changes since the last merge
-  uint64_t remote_generation_ = 0;
+  std::shared_ptr<const policy::RemoteWorkloads> workloads_;  // as last published
   uint64_t remote_changes_ = 0;
   uint64_t merges_ = 0;
   std::chrono::steady_clock::time_point last_change_at_{};

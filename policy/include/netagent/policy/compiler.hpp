@@ -78,11 +78,13 @@ struct NodeAddresses {
 struct RemoteIdentity {
   Identity id = 0;
   LabelSet labels;  // includes k8s:io.cilium.k8s.policy.cluster=<remote cluster>
+  bool operator==(const RemoteIdentity&) const = default;
 };
 struct RemoteAddress {
   Ipv4Prefix prefix;
   Identity identity = 0;
   uint8_t cluster_id = 0;
+  bool operator==(const RemoteAddress&) const = default;
 };
 
 struct CompileInput {

@@ -24,8 +24,8 @@ PolicyDocument decode_cilium_policy(const k8s::Object& obj);
 // Either of the above by kind.
 PolicyDocument decode_policy(const k8s::Object& obj);
 
-// Registers NetworkPolicy (networking.k8s.io/v1) and the Cilium kinds (cilium.io/v2) with
-// validators that decode fully.
+// Registers NetworkPolicy (networking.k8s.io/v1) and the Cilium kinds (cilium.io/v2) with their
+// decoders: each policy is decoded once, when the manifests load.
 void register_kinds(k8s::KindRegistry& registry);
 
 using PolicyDocuments = std::vector<std::shared_ptr<const PolicyDocument>>;

@@ -10,14 +10,15 @@
 #include <memory>
 #include <set>
 
-#include "netagent/agent/agent.hpp"
-#include "netagent/agent/reconciler.hpp"
+#include <boost/asio/io_context.hpp>
+
 #include "netagent/datapath/ring_buffer.hpp"
-#include "netagent/policy/endpoint_store.hpp"
-#include "netagent/policy/policy_tools.hpp"
 #include "netagent/policy/datapath_state.hpp"
+#include "netagent/policy/endpoint_store.hpp"
 #include "netagent/policy/policy_datapath.hpp"
-#include "netagent/policy/remote_source.hpp"
+#include "netagent/policy/policy_tools.hpp"
+#include "netagent/policy/remote_workloads.hpp"
+#include "netagent/store/reconciler.hpp"
 
 namespace netagent::policy {
 
@@ -31,16 +32,23 @@ struct MonitorFilter {
   bool matches(const nlohmann::json& event) const;
 };
 
-class PolicyReconciler : public agent::Reconciler {
+class PolicyReconciler : public store::Reconciler {
  public:
-  explicit PolicyReconciler(agent::Agent& agent);
+  struct Options {
+    std::string node_name;  // the "host" identity's node; this node's endpoints
+    std::string state_dir;  // endpoints.json lives here
+    std::string bpf_root;   // pinned policy maps
+    EnforcementMode mode = EnforcementMode::Default;
+    bool audit = false;
+  };
+  PolicyReconciler(boost::asio::io_context& io, Options options);
   ~PolicyReconciler() override;
 
   std::string name() const override { return "policy"; }
-  // ClusterMesh: the remote clusters' identities and endpoints enter the ipcache (may be null).
-  void set_remote_source(const policy::RemoteSource* remote) { remote_ = remote; }
+  // ClusterMesh: the remote clusters' identities and endpoints enter the ipcache.
+  std::vector<store::Topic> inputs() const override { return {store::topic<RemoteWorkloads>()}; }
   Status start() override;
-  Status apply(const k8s::Snapshot& snapshot) override;
+  Status apply(const store::Store& store) override;
   nlohmann::json status() const override;
   void register_kinds(k8s::KindRegistry& registry) override;
   void register_api(api::Router& router) override;
@@ -65,15 +73,17 @@ class PolicyReconciler : public agent::Reconciler {
   api::Reply delete_endpoint(const Endpoint& ep);
   nlohmann::json policy_json() const;
 
-  agent::Agent& agent_;
-  const policy::RemoteSource* remote_ = nullptr;
+  boost::asio::io_context& io_;
+  Options opts_;
   PolicySettings settings_;
-  EndpointStore store_;
+  EndpointStore endpoints_;
   std::unique_ptr<policy::PolicyDatapath> dp_;
   std::unique_ptr<datapath::RingBufferReader> events_;
   std::unique_ptr<datapath::RingBufferReader> lb_events_;
   std::function<int()> lb_events_fd_;
+  // What the last apply read from the store (endpoint registrations recompile with them).
   std::shared_ptr<const k8s::Snapshot> snapshot_;
+  std::shared_ptr<const RemoteWorkloads> remote_;
   std::unique_ptr<policy::CompiledPolicy> cp_;
   policy::DatapathState programmed_;
   std::vector<std::string> unknown_;  // registered endpoints the compiler did not know

@@ -172,11 +172,11 @@ PeerConfig decode_peer_config(const k8s::Object& obj);
 AdvertisementSet decode_advertisement(const k8s::Object& obj);
 NodeConfigOverride decode_node_config_override(const k8s::Object& obj);
 
-// Registers the five kinds with validators that decode fully.
+// Registers the five kinds with their decoders (each object is decoded once, at load).
 void register_kinds(k8s::KindRegistry& registry);
 
-// Every BGP object of a snapshot, decoded, each list sorted by name. Objects that fail to decode
-// (only possible when the snapshot was built without register_kinds) are skipped and reported.
+// Every BGP object of a snapshot, decoded (at load, or now in a snapshot built without
+// register_kinds), each list sorted by name. Objects that fail to decode are skipped and reported.
 struct BgpObjects {
   std::vector<PeeringPolicy> peering_policies;
   std::vector<ClusterConfig> cluster_configs;

@@ -1,7 +1,13 @@
 #pragma once
 // What a part of the agent (LB, policy, IPAM, BGP, ClusterMesh, ...) implements to be driven by
-// the runtime. The agent calls every reconciler, in registration order, with each new desired
-// state snapshot; each one compares it with what it has programmed and applies the difference.
+// the runtime. A part reads the desired-state store (the snapshot from the source and the topics
+// it names in inputs()), compares it with what it has programmed and applies the difference; it
+// may publish typed values (outputs()) that later parts read. Parts never call each other.
+//
+// The runtime applies a part when the snapshot changes, when a topic it reads is published, and
+// after a failed apply (retry with back-off). Parts run in registration order, and a part's
+// inputs must be published by parts registered before it, so one pass brings every part up to
+// date.
 //
 // Everything here is called on the agent's control thread (its io_context), one call at a time,
 // so a reconciler needs no locks between apply(), status() and its API handlers. Work that
@@ -9,6 +15,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -16,8 +23,9 @@
 #include "netagent/common/result.hpp"
 #include "netagent/k8s/snapshot.hpp"
 #include "netagent/metrics/registry.hpp"
+#include "netagent/store/store.hpp"
 
-namespace netagent::agent {
+namespace netagent::store {
 
 // How long the agent waits for Reconciler::drain on shutdown.
 inline constexpr std::chrono::seconds kDrainLimit{5};
@@ -29,21 +37,25 @@ class Reconciler {
   // Short, stable, lower-case: "lb", "policy", "bgp". Used in logs, metrics labels and status.
   virtual std::string name() const = 0;
 
+  // The topics this part reads besides the snapshot, and the ones it publishes.
+  virtual std::vector<Topic> inputs() const { return {}; }
+  virtual std::vector<Topic> outputs() const { return {}; }
+
   // Once, before the first apply: open or create pinned maps, read back what is programmed,
   // attach programs. Failing here stops the agent (exit code 1) with this error.
   virtual Status start() { return {}; }
 
-  // Makes the programmed state match `snapshot`. On error, whatever was applied before stays;
-  // the error is logged, counted and shown in `netctl status`, and the agent retries this
-  // reconciler with the latest snapshot after a back-off. Must not throw.
-  virtual Status apply(const k8s::Snapshot& snapshot) = 0;
+  // Makes the programmed state match the store (store.snapshot() is never null here). On error,
+  // whatever was applied before stays; the error is logged, counted and shown in `netctl
+  // status`, and the agent retries this reconciler after a back-off. Must not throw.
+  virtual Status apply(const Store& store) = 0;
 
   // Part-specific state for GET /v1/status ("reconcilers"[i].status).
   virtual nlohmann::json status() const { return nlohmann::json::object(); }
 
   // Called once when the reconciler is added, before the source starts: the manifest kinds this
-  // part consumes beyond the core ones (CRDs such as CiliumLoadBalancerIPPool), with validators
-  // so that a bad object is rejected at load time with file, document and field.
+  // part consumes beyond the core ones (CRDs such as CiliumLoadBalancerIPPool), with their
+  // decoders, so that a bad object is rejected at load time with file, document and field.
   virtual void register_kinds(k8s::KindRegistry&) {}
   // Called once when the reconciler is added: add routes ("/v1/services", ...) and metrics.
   virtual void register_api(api::Router&) {}
@@ -62,4 +74,4 @@ class Reconciler {
   virtual Status cleanup() { return {}; }
 };
 
-}  // namespace netagent::agent
+}  // namespace netagent::store
