@@ -261,6 +261,17 @@ json Agent::node_status() const {
   return out;
 }
 
+namespace {
+
+json topic_names(const std::vector<store::Topic>& topics) {
+  json names = json::array();
+  for (const auto& t : topics)
+    names.push_back(std::string(t.name));
+  return names;
+}
+
+}  // namespace
+
 json Agent::status() const {
   json recs = json::array();
   for (const auto& p : parts_) {
@@ -277,6 +288,8 @@ json Agent::status() const {
                     {"applies", p->applies},
                     {"errors", p->errors},
                     {"applied_generation", p->applied_generation},
+                    {"reads", topic_names(p->inputs)},
+                    {"publishes", topic_names(p->outputs)},
                     {"last_error", p->last_error.empty() ? json() : json(p->last_error)},
                     {"last_error_at", timestamp(p->last_error_at)},
                     {"last_success_at", timestamp(p->last_success_at)},

@@ -103,6 +103,10 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
   app.name("netagent");
   app.set_version_flag("--version", std::string("netagent ") + NETAGENT_VERSION);
   app.get_formatter()->column_width(34);
+  app.footer(
+      "One-shot offline command (what `netctl policy trace --manifests` and `netctl policy "
+      "matrix` run):\n  netagent policy trace|matrix --manifests DIR ...   "
+      "(netagent policy --help)");
 
   auto* config_opt = app.set_config("--config", "",
                                     "YAML file with the same settings as the "

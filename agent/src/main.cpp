@@ -8,11 +8,14 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
+#include <string_view>
 
 #include "netagent/agent/agent.hpp"
 #include "netagent/agent/exit_code.hpp"
 #include "netagent/agent/flags.hpp"
 #include "netagent/agent/startup.hpp"
+#include "netagent/policy/offline_command.hpp"
 #include "parts.hpp"
 
 namespace {
@@ -61,6 +64,10 @@ int run_cleanup(const Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // One-shot offline commands with the agent's own code (netctl runs them).
+  if (argc > 1 && std::string_view(argv[1]) == "policy") {
+    return netagent::policy::offline_command({argv + 2, argv + argc}, std::cout, std::cerr);
+  }
   ParsedArgs args = parse_args(argc, argv);
   if (args.action == Action::Exit) {
     if (args.exit_code != 0) std::fputs("netagent: ", stderr);

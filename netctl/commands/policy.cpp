@@ -1,17 +1,19 @@
 // netctl endpoint list|get, policy list|trace|matrix, identity list, monitor: the network policy
-// part. `policy trace --manifests` and `policy matrix` work offline: they load and compile the
-// manifests with the agent's code and decide each flow with the real policy program
-// (BPF_PROG_TEST_RUN), so they need root but no running agent.
+// part. `policy trace --manifests` and `policy matrix` work offline: netctl runs the agent's
+// one-shot `netagent policy trace|matrix` (it loads and compiles the manifests with the agent's
+// code and decides each flow with the real policy program, BPF_PROG_TEST_RUN; root, no running
+// agent) and renders its JSON as it renders the API's.
+#include <algorithm>
 #include <cctype>
 #include <ctime>
 #include <ostream>
+#include <string>
+#include <vector>
 
-#include "netagent/policy/policy_tools.hpp"
+#include "netagent/netctl/agent_tool.hpp"
 #include "netagent/netctl/command.hpp"
 
 namespace netctl = netagent::netctl;
-namespace enforcement = netagent::policy;
-namespace policy = netagent::policy;
 using nlohmann::json;
 
 namespace {
@@ -28,19 +30,77 @@ struct MatrixOptions {
   bool audit = false;
 };
 
-netagent::Result<policy::CompiledPolicy> compile_offline(const std::string& dir,
-                                                         const std::string& mode, bool audit) {
-  auto m = policy::parse_enforcement_mode(mode);
-  if (!m) {
-    return netagent::Error{"--policy-enforcement \"" + mode + "\" is not default, always or never"};
+// Runs `netagent policy ARGS` and parses the JSON it prints. On failure the tool has already said
+// why on stderr: its exit code is returned in *code.
+netagent::Result<nlohmann::ordered_json> offline(const netctl::Context& ctx,
+                                                 std::vector<std::string> args, bool audit,
+                                                 int* code) {
+  args.insert(args.begin(), "policy");
+  if (audit) args.emplace_back("--policy-audit-mode");
+  ctx.out->flush();  // the tool writes to the same stderr
+  auto run = netctl::run_agent_tool(args);
+  if (!run) {
+    *code = ctx.fail(run.error());
+    return run.error();
   }
-  auto snap = policy::load_manifests(dir);
-  if (!snap) return snap.error();
-  policy::PolicySettings s;
-  s.mode = *m;
-  s.audit = audit;
-  s.synthesize_pod_ips = true;
-  return policy::compile(**snap, policy::compile_options(s));
+  if (run->exit_code != 0) {
+    *code = run->exit_code == 2 ? netctl::kExitUsage : netctl::kExitFailed;
+    return netagent::Error{"netagent policy failed"};
+  }
+  try {
+    return nlohmann::ordered_json::parse(run->out);
+  } catch (const nlohmann::json::exception& e) {
+    *code = ctx.fail(netagent::Error{netctl::agent_binary() + " printed no JSON: " + e.what()});
+    return netagent::Error{"bad output"};
+  }
+}
+
+// The human form of a trace (the API's and the offline tool's JSON).
+std::string format_trace(const json& t) {
+  auto side = [](const json& s) {
+    std::string out = s.value("endpoint", "");
+    out += (out.empty() ? "" : " ") + std::string("(") + s.value("ip", "") + ", identity " +
+           s.value("identity_name", "") + ")";
+    return out;
+  };
+  std::string out = "flow:     " + side(t["source"]) + " -> " + side(t["destination"]) + " " +
+                    t.value("protocol", "") + "/" + std::to_string(t.value("dport", 0)) + "\n";
+  for (const char* dir : {"egress", "ingress"}) {
+    const json& d = t[dir];
+    std::string label = std::string(dir) + ":";
+    label.resize(10, ' ');
+    out += label + d.value("verdict", "");
+    if (!d.value("endpoint", "").empty()) out += " at " + d.value("endpoint", "");
+    if (!d.value("rule", "").empty()) out += " by " + d.value("rule", "");
+    out += "\n";
+  }
+  out += std::string("verdict:  ") + (t.value("allowed", false) ? "ALLOWED" : "DENIED") + "\n";
+  return out;
+}
+
+// The matrix as the Kubernetes e2e tests print it: "." reachable, "X" not; rows are sources.
+std::string format_matrix(const nlohmann::ordered_json& m) {
+  std::vector<std::string> pods = m.value("pods", std::vector<std::string>{});
+  size_t w = 1;
+  for (const auto& p : pods)
+    w = std::max(w, p.size());
+  auto pad = [&](const std::string& s) { return s + std::string(w - s.size() + 1, ' '); };
+  auto line = [](std::string l) {
+    l.pop_back();
+    return l + "\n";
+  };
+  std::string head = pad("-");
+  for (const auto& p : pods)
+    head += pad(p);
+  std::string out = line(head);
+  const auto& allowed = m["allowed"];
+  for (size_t i = 0; i < pods.size(); ++i) {
+    std::string row = pad(pods[i]);
+    for (size_t j = 0; j < pods.size(); ++j)
+      row += pad(allowed.at(i).at(j).get<bool>() ? "." : "X");
+    out += line(row);
+  }
+  return out;
 }
 
 std::string event_line(const json& e) {
@@ -111,19 +171,24 @@ NETCTL_COMMANDS(policy) {
       [trace](const netctl::Context& ctx) {
         json result;
         if (!trace->manifests.empty()) {
-          auto cp = compile_offline(trace->manifests, trace->mode, trace->audit);
-          if (!cp) return ctx.fail(cp.error());
-          std::map<std::string, std::string> q = {{"src", trace->src},
-                                                  {"dst", trace->dst},
-                                                  {"src_ip", trace->src_ip},
-                                                  {"dst_ip", trace->dst_ip},
-                                                  {"dport", std::to_string(trace->dport)},
-                                                  {"protocol", trace->protocol}};
-          auto req = policy::trace_request(q);
-          if (!req) return ctx.fail(req.error());
-          auto r = policy::trace(*cp, *req);
-          if (!r) return ctx.fail(r.error());
-          result = std::move(*r);
+          std::vector<std::string> args = {"trace",
+                                           "--manifests",
+                                           trace->manifests,
+                                           "--dport",
+                                           std::to_string(trace->dport),
+                                           "--protocol",
+                                           trace->protocol,
+                                           "--policy-enforcement",
+                                           trace->mode};
+          for (auto [flag, v] :
+               {std::pair{"--src", &trace->src}, std::pair{"--dst", &trace->dst},
+                std::pair{"--src-ip", &trace->src_ip}, std::pair{"--dst-ip", &trace->dst_ip}}) {
+            if (!v->empty()) args.insert(args.end(), {flag, *v});
+          }
+          int code = 0;
+          auto r = offline(ctx, std::move(args), trace->audit, &code);
+          if (!r) return code;
+          result = json::parse(r->dump());
         } else {
           std::string target = "/v1/policy/trace?dport=" + std::to_string(trace->dport) +
                                "&protocol=" + trace->protocol;
@@ -136,8 +201,7 @@ NETCTL_COMMANDS(policy) {
           if (!r) return ctx.fail(r.error());
           result = std::move(*r);
         }
-        ctx.print(result,
-                  [](const json& b, std::ostream& out) { out << policy::format_trace(b); });
+        ctx.print(result, [](const json& b, std::ostream& out) { out << format_trace(b); });
         return netctl::kExitOk;
       });
   t->add_option("--manifests", trace->manifests,
@@ -162,27 +226,15 @@ NETCTL_COMMANDS(policy) {
       "Reachability of every pod pair in the manifests, as the Kubernetes e2e tests print it "
       "(decided by the kernel's policy program)",
       [matrix](const netctl::Context& ctx) {
-        auto cp = compile_offline(matrix->manifests, matrix->mode, matrix->audit);
-        if (!cp) return ctx.fail(cp.error());
-        auto proto = policy::parse_protocol(matrix->protocol);
-        if (!proto) return ctx.fail(proto.error());
-        auto r = policy::matrix(*cp, uint16_t(matrix->port), *proto);
-        if (!r) return ctx.fail(r.error());
-        if (ctx.json()) {
-          // The order: {"pods": [...], "allowed": [[...], ...]}.
-          nlohmann::ordered_json out;
-          out["pods"] = r->pods();
-          out["allowed"] = nlohmann::ordered_json::array();
-          for (size_t i = 0; i < r->pods().size(); ++i) {
-            auto row = nlohmann::ordered_json::array();
-            for (size_t j = 0; j < r->pods().size(); ++j)
-              row.push_back(r->at(i, j));
-            out["allowed"].push_back(std::move(row));
-          }
-          *ctx.out << out.dump() << "\n";
-        } else {
-          *ctx.out << r->str();
-        }
+        int code = 0;
+        auto r = offline(
+            ctx,
+            {"matrix", "--manifests", matrix->manifests, "--port", std::to_string(matrix->port),
+             "--protocol", matrix->protocol, "--policy-enforcement", matrix->mode},
+            matrix->audit, &code);
+        if (!r) return code;
+        // -o json keeps the tool's order: {"pods": [...], "allowed": [[...], ...]}.
+        *ctx.out << (ctx.json() ? r->dump() + "\n" : format_matrix(*r));
         return netctl::kExitOk;
       });
   m->add_option("--manifests", matrix->manifests, "Manifest tree (pods, namespaces, policies)")

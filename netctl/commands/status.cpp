@@ -95,7 +95,30 @@ void print_status(const json& s, std::ostream& out) {
                                      {"APPLIES", "applies"},
                                      {"ERRORS", "errors"},
                                      {"LAST APPLY", "last_duration_seconds", netctl::duration()},
+                                     {"READS", "reads", netctl::join(", ")},
                                      {"LAST ERROR", "last_error"}});
+
+  // The store: what each part published (parts talk only through it), and who reads it.
+  json topics = s.value("store", json::object()).value("topics", json::array());
+  for (auto& t : topics) {
+    json readers = json::array();
+    for (const auto& r : recs) {
+      for (const auto& in : r.value("reads", json::array())) {
+        if (in == t.value("topic", json())) readers.push_back(r.value("name", json()));
+      }
+    }
+    t["read_by"] = std::move(readers);
+  }
+  out << "\nStore:\n";
+  if (topics.empty()) {
+    out << "  (nothing published yet)\n";
+    return;
+  }
+  out << netctl::render_table(topics, {{"TOPIC", "topic"},
+                                       {"PUBLISHER", "publisher"},
+                                       {"GENERATION", "generation"},
+                                       {"PUBLISHED", "published_at"},
+                                       {"READ BY", "read_by", netctl::join(", ")}});
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The netctl executable against a running netagent (its own netns, bpffs dir and socket).
 #include <gtest/gtest.h>
+
 #include <signal.h>
+#include <algorithm>
 
 #include "../agent/agent_process.hpp"
 #include "netagent/testing/privileged.hpp"
@@ -61,6 +63,41 @@ TEST_F(NetctlCli, StatusForPeople) {
   EXPECT_NE(out.find("Source:         manifests " + node.manifests() + ": ok"), std::string::npos)
       << out;
   EXPECT_NE(out.find("Reconcilers:"), std::string::npos) << out;
+}
+
+// Parts talk only through the store: status shows what each publishes and who reads it.
+TEST_F(NetctlCli, StatusShowsTheStore) {
+  std::string out;
+  ASSERT_EQ(netctl("status -o json", &out), 0) << out;
+  json s = json::parse(out);
+  json lb, bgp;
+  for (const auto& r : s["reconcilers"]) {
+    if (r["name"] == "lb") lb = r;
+    if (r["name"] == "bgp") bgp = r;
+  }
+  ASSERT_TRUE(lb.is_object() && bgp.is_object()) << out;
+  EXPECT_EQ(lb["publishes"], (json{"lb.served_frontends"})) << out;
+  EXPECT_NE(std::find(bgp["reads"].begin(), bgp["reads"].end(), "lb.served_frontends"),
+            bgp["reads"].end())
+      << out;
+  bool served = false;
+  for (const auto& t : s["store"]["topics"]) {
+    if (t["topic"] == "lb.served_frontends") {
+      served = true;
+      EXPECT_EQ(t["publisher"], "lb") << out;
+      EXPECT_GE(t["generation"].get<int>(), 1) << out;
+    }
+  }
+  EXPECT_TRUE(served) << out;
+
+  ASSERT_EQ(netctl("status", &out), 0) << out;
+  EXPECT_NE(out.find("Store:"), std::string::npos) << out;
+  EXPECT_NE(out.find("READ BY"), std::string::npos) << out;
+  auto row = out.find("lb.served_frontends  ", out.find("Store:"));
+  ASSERT_NE(row, std::string::npos) << out;
+  auto line = out.substr(row, out.find('\n', row) - row);
+  EXPECT_NE(line.find(" lb "), std::string::npos) << line;
+  EXPECT_NE(line.find("bgp"), std::string::npos) << line;
 }
 
 TEST_F(NetctlCli, SocketFromTheEnvironment) {

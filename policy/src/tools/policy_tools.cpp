@@ -249,26 +249,4 @@ Result<policy::Reachability> matrix(const policy::CompiledPolicy& cp, uint16_t p
   return (*ke)->matrix(port, proto);
 }
 
-std::string format_trace(const json& t) {
-  auto side = [](const json& s) {
-    std::string out = s.value("endpoint", "");
-    out += (out.empty() ? "" : " ") + std::string("(") + s.value("ip", "") + ", identity " +
-           s.value("identity_name", "") + ")";
-    return out;
-  };
-  std::string out = "flow:     " + side(t["source"]) + " -> " + side(t["destination"]) + " " +
-                    t.value("protocol", "") + "/" + std::to_string(t.value("dport", 0)) + "\n";
-  for (const char* dir : {"egress", "ingress"}) {
-    const json& d = t[dir];
-    std::string label = std::string(dir) + ":";
-    label.resize(10, ' ');
-    out += label + d.value("verdict", "");
-    if (!d.value("endpoint", "").empty()) out += " at " + d.value("endpoint", "");
-    if (!d.value("rule", "").empty()) out += " by " + d.value("rule", "");
-    out += "\n";
-  }
-  out += std::string("verdict:  ") + (t.value("allowed", false) ? "ALLOWED" : "DENIED") + "\n";
-  return out;
-}
-
 }  // namespace netagent::policy

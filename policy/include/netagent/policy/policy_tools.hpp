@@ -1,6 +1,6 @@
 #pragma once
-// What the agent and netctl share about policy, so that `netctl policy trace|matrix --manifests`
-// answers exactly as the agent would: loading a manifest tree with the policy kinds registered,
+// What the agent's policy part and its offline `netagent policy trace|matrix` share, so that
+// offline answers are exactly the agent's: loading a manifest tree with the policy kinds registered,
 // the compile options an enforcement mode means, and deciding flows with the real policy program
 // (KernelEvaluator: BPF_PROG_TEST_RUN on synthesized packets).
 #include <cstdint>
@@ -68,9 +68,6 @@ Result<nlohmann::json> trace(const policy::CompiledPolicy& cp, const TraceReques
 
 // The e2e reachability matrix of every pod pair, decided by the kernel program.
 Result<policy::Reachability> matrix(const policy::CompiledPolicy& cp, uint16_t port, uint8_t proto);
-
-// Human form of a trace result (what `netctl policy trace` prints).
-std::string format_trace(const nlohmann::json& t);
 
 // Names of the datapath's enums, as the API and metrics show them.
 const char* match_type_name(uint8_t match);      // "L3-only", "L3-L4", ...
