@@ -1,17 +1,21 @@
 #pragma once
-// Typed access to a BPF map: keys and values are the ABI structs from bpf/include, checked
-// against the map's declared sizes when the wrapper is made, so a struct that drifted from the
-// kernel side fails loudly at start instead of corrupting entries.
+// Typed access to a map (map_backend.hpp: a BPF map in the kernel, or a fake): keys and values
+// are the ABI structs from bpf/include, checked against the map's declared sizes when the
+// wrapper is made, so a struct that drifted from the kernel side fails loudly at start instead
+// of corrupting entries.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "netagent/common/result.hpp"
+#include "netagent/datapath/map_backend.hpp"
 
 namespace netagent::datapath {
 
@@ -24,74 +28,72 @@ class TypedMap {
 
   // Wraps a map of a loaded object. The map must outlive the wrapper.
   static Result<TypedMap> of(const bpf_map* map) {
-    std::string name = bpf_map__name(map);
-    if (bpf_map__key_size(map) != sizeof(K) || bpf_map__value_size(map) != sizeof(V)) {
-      return Error{"map " + name + ": key/value size " + std::to_string(bpf_map__key_size(map)) +
-                   "/" + std::to_string(bpf_map__value_size(map)) + " does not match the C++ ABI " +
+    auto backend = KernelMap::of(map);
+    if (!backend) return Error{std::string("map ") + bpf_map__name(map) + " is not loaded"};
+    return of(std::move(backend));
+  }
+  // Wraps any backend (a kernel map, a fake).
+  static Result<TypedMap> of(std::shared_ptr<MapBackend> backend) {
+    if (backend->key_size() != sizeof(K) || backend->value_size() != sizeof(V)) {
+      return Error{"map " + backend->name() + ": key/value size " +
+                   std::to_string(backend->key_size()) + "/" +
+                   std::to_string(backend->value_size()) + " does not match the C++ ABI " +
                    std::to_string(sizeof(K)) + "/" + std::to_string(sizeof(V))};
     }
-    int fd = bpf_map__fd(map);
-    if (fd < 0) return Error{"map " + name + " is not loaded"};
-    return TypedMap(fd, std::move(name));
+    return TypedMap(std::move(backend));
   }
-  // Wraps a raw map fd (e.g. an inner map the agent created).
-  static TypedMap of_fd(int fd, std::string name) { return TypedMap(fd, std::move(name)); }
 
-  int fd() const { return fd_; }
-  const std::string& name() const { return name_; }
+  // The kernel map's fd, -1 for a fake.
+  int fd() const { return backend_ ? backend_->fd() : -1; }
+  const std::string& name() const { return backend_->name(); }
+  MapBackend& backend() const { return *backend_; }
 
   Result<std::optional<V>> lookup(const K& key) const {
     V v{};
-    if (bpf_map_lookup_elem(fd_, &key, &v) == 0) return std::optional<V>(v);
-    if (errno == ENOENT) return std::optional<V>();
-    return sys_error("lookup in map " + name_);
+    int err = backend_->lookup(&key, &v);
+    if (err == 0) return std::optional<V>(v);
+    if (err == ENOENT) return std::optional<V>();
+    return sys_error("lookup in map " + name(), err);
   }
 
   Status update(const K& key, const V& value, uint64_t flags = BPF_ANY) {
-    if (bpf_map_update_elem(fd_, &key, &value, flags) != 0) {
-      return sys_error("update map " + name_);
+    if (int err = backend_->update(&key, &value, flags)) {
+      return sys_error("update map " + name(), err);
     }
     return {};
   }
 
   // Deletes key; a missing key is not an error (the desired state is reached either way).
   Status remove(const K& key) {
-    if (bpf_map_delete_elem(fd_, &key) != 0 && errno != ENOENT) {
-      return sys_error("delete from map " + name_);
+    if (int err = backend_->remove(&key); err && err != ENOENT) {
+      return sys_error("delete from map " + name(), err);
     }
     return {};
   }
 
-  // Updates many entries with one syscall where the kernel supports it (hash maps), falling back
-  // to single updates otherwise.
-  Status update_batch(const std::vector<K>& keys, const std::vector<V>& values) {
-    if (keys.empty()) return {};
-    uint32_t count = uint32_t(keys.size());
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    if (bpf_map_update_batch(fd_, keys.data(), values.data(), &count, &opts) == 0) return {};
-    if (errno != EINVAL && errno != EOPNOTSUPP && errno != 524 /* ENOTSUPP */) {
-      return sys_error("batch update map " + name_);
-    }
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (auto st = update(keys[i], values[i]); !st) return st;
-    }
+  // Updates many entries, with one syscall where the kernel supports it (hash maps). On failure
+  // the entries before the failing one are written: `*written` says how many (all on success).
+  Status update_batch(const std::vector<K>& keys, const std::vector<V>& values,
+                      size_t* written = nullptr) {
+    uint32_t done = 0;
+    int err = keys.empty() ? 0
+                           : backend_->update_batch(keys.data(), values.data(),
+                                                    uint32_t(keys.size()), &done);
+    if (written) *written = err ? done : keys.size();
+    if (err) return sys_error("batch update map " + name(), err);
     return {};
   }
 
   // Visits every entry. Entries added or removed concurrently may or may not be seen.
   Status for_each(const std::function<void(const K&, const V&)>& fn) const {
-    K key{}, next{};
-    const K* prev = nullptr;
-    while (bpf_map_get_next_key(fd_, prev, &next) == 0) {
-      V v{};
-      if (bpf_map_lookup_elem(fd_, &next, &v) == 0)
-        fn(next, v);
-      else if (errno != ENOENT)
-        return sys_error("lookup in map " + name_);
-      key = next;
-      prev = &key;
-    }
-    if (errno != ENOENT) return sys_error("iterate map " + name_);
+    int err = backend_->for_each([&](const void* k, const void* v) {
+      K key;
+      V value;
+      std::memcpy(&key, k, sizeof(K));
+      std::memcpy(&value, v, sizeof(V));
+      fn(key, value);
+    });
+    if (err) return sys_error("iterate map " + name(), err);
     return {};
   }
 
@@ -103,9 +105,8 @@ class TypedMap {
   }
 
  private:
-  TypedMap(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
-  int fd_ = -1;
-  std::string name_;
+  explicit TypedMap(std::shared_ptr<MapBackend> backend) : backend_(std::move(backend)) {}
+  std::shared_ptr<MapBackend> backend_;
 };
 
 // Per-CPU array of counters: reads every CPU's copy (the map value of a per-CPU map is one
