@@ -119,6 +119,11 @@ Result<std::unique_ptr<LbDatapath>> LbDatapath::load(const LbDatapathOptions& op
   return dp;
 }
 
+LbMaps LbDatapath::service_maps() const {
+  return LbMaps{services, backends, revnat,
+                kernel_maglev_tables(maglev_outer_fd, opts_.maglev_table_size), opts_.seed};
+}
+
 int LbDatapath::nodeport_ingress_fd() const {
   return bpf_program__fd((*np_)->progs.tc_nodeport_ingress);
 }

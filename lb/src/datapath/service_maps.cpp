@@ -1,10 +1,9 @@
 #include "netagent/lb/service_maps.hpp"
 
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
-#include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <thread>
 
 namespace netagent::lb {
@@ -57,94 +56,59 @@ std::vector<uint32_t> assign_slots(const std::vector<uint32_t>& old_live,
   return out;
 }
 
-// New Maglev tables, installed together. Each table is a fresh inner map inserted into the outer
-// map. The kernel waits for an RCU grace period after every update of a map-in-map (milliseconds
-// each); one batch update waits once. Tables that exist are rewritten in place instead (no wait).
-class MaglevBatch {
- public:
-  ~MaglevBatch() {
-    for (int fd : fds_)
-      close(fd);
-  }
-  Status add(uint32_t table_id, const std::vector<uint32_t>& table, uint32_t m) {
-    int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "lb4_maglev_in", sizeof(uint32_t),
-                               m * sizeof(uint32_t), 1, nullptr);
-    if (inner < 0) return sys_error("create Maglev table " + std::to_string(table_id));
-    fds_.push_back(inner);
-    uint32_t zero = 0;
-    if (bpf_map_update_elem(inner, &zero, table.data(), BPF_ANY) != 0) {
-      return sys_error("fill Maglev table " + std::to_string(table_id));
-    }
-    ids_.push_back(table_id);
-    return {};
-  }
-  Status install(int outer_fd) {
-    if (ids_.empty()) return {};
-    uint32_t count = uint32_t(ids_.size());
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    if (bpf_map_update_batch(outer_fd, ids_.data(), fds_.data(), &count, &opts) == 0) return {};
-    // Older kernels: one by one.
-    for (size_t i = 0; i < ids_.size(); ++i) {
-      if (bpf_map_update_elem(outer_fd, &ids_[i], &fds_[i], BPF_ANY) != 0) {
-        return sys_error("install Maglev table " + std::to_string(ids_[i]));
-      }
-    }
-    return {};
-  }
-  // After install(): the inner maps' fds, now the caller's to close.
-  std::vector<std::pair<uint32_t, int>> release() {
-    std::vector<std::pair<uint32_t, int>> out;
-    for (size_t i = 0; i < ids_.size(); ++i)
-      out.emplace_back(ids_[i], fds_[i]);
-    ids_.clear();
-    fds_.clear();
-    return out;
-  }
-
- private:
-  std::vector<uint32_t> ids_;
-  std::vector<int> fds_;
+// The Maglev tables of the groups a commit changes, built before they are written.
+struct TableBuild {
+  std::string group;
+  uint32_t table_id = 0;
+  std::vector<uint32_t> members;  // sorted backend ids
+  std::vector<MaglevBackend> backends;
+  std::vector<uint32_t> table;
 };
+
+// Building a table is pure CPU (about half a millisecond at M = 16381): use every core.
+void build_tables(std::vector<TableBuild>& builds, uint32_t m, const MaglevSeed& seed) {
+  size_t workers = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()),
+                                    (builds.size() + 63) / 64);
+  auto work = [&](size_t w) {
+    for (size_t i = w; i < builds.size(); i += workers) {
+      builds[i].table = build_maglev_table(builds[i].backends, m, seed);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; ++w)
+    threads.emplace_back(work, w);
+  work(0);
+  for (auto& t : threads)
+    t.join();
+}
 
 }  // namespace
 
+// What one frontend of a commit writes.
+struct ServiceMaps::FrontendPlan {
+  FrontendKey key;
+  std::string service;
+  std::string group;  // the Maglev group whose table slot 0 points at, "" for none
+  uint32_t svc_id = 0;
+  bool new_id = false;  // allocated by this commit (released if its rev-NAT write fails)
+  bool write_revnat = false;
+  std::vector<std::pair<uint16_t, uint32_t>> slot_writes;  // slot -> backend id
+  std::vector<uint16_t> slot_drops;                        // slots above the new count
+  std::optional<lb4_svc_value> head;                       // slot 0, when it changes
+};
+
+ServiceMaps::ServiceMaps(LbMaps maps, std::chrono::milliseconds retire_grace)
+    : maps_(std::move(maps)), retire_grace_(retire_grace) {}
+
 ServiceMaps::ServiceMaps(LbDatapath& dp, std::chrono::milliseconds retire_grace)
-    : dp_(dp), retire_grace_(retire_grace) {}
+    : ServiceMaps(dp.service_maps(), retire_grace) {}
 
-ServiceMaps::~ServiceMaps() {
-  for (const auto& [id, fd] : table_fds_)
-    close(fd);
-}
+ServiceMaps::~ServiceMaps() = default;
 
-int ServiceMaps::table_fd(uint32_t table_id) {
-  if (auto it = table_fds_.find(table_id); it != table_fds_.end()) return it->second;
-  // A table programmed by an earlier run: reopen its inner map by id, if it has the size
-  // configured now (a changed table size means a new table).
-  uint32_t inner_id = 0;
-  if (bpf_map_lookup_elem(dp_.maglev_outer_fd, &table_id, &inner_id) != 0) return -1;
-  int fd = bpf_map_get_fd_by_id(inner_id);
-  if (fd < 0) return -1;
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0 || info.type != BPF_MAP_TYPE_ARRAY ||
-      info.max_entries != 1 ||
-      info.value_size != dp_.options().maglev_table_size * sizeof(uint32_t)) {
-    close(fd);
-    return -1;
-  }
-  table_fds_[table_id] = fd;
-  return fd;
-}
-
-void ServiceMaps::forget_table(uint32_t table_id) {
-  if (auto it = table_fds_.find(table_id); it != table_fds_.end()) {
-    close(it->second);
-    table_fds_.erase(it);
-  }
-}
+// ---- mirror bookkeeping
 
 Status ServiceMaps::remove_backend(uint32_t id) {
-  if (auto st = dp_.backends.remove(id); !st) return st.error();
+  if (auto st = maps_.backends.remove(id); !st) return st.error();
   used_backend_ids_.erase(id);
   auto addr = backend_addr_.find(id);
   if (addr != backend_addr_.end()) {
@@ -199,19 +163,61 @@ void ServiceMaps::unref_backend(uint32_t id) {
   if (it != backend_refs_.end() && it->second > 0 && --it->second == 0) unused_backends_.insert(id);
 }
 
+// Slot `slot` (1..) of a frontend now holds `backend_id` (0: the entry is gone).
+void ServiceMaps::set_slot(ProgrammedFrontend& pf, uint16_t slot, uint32_t backend_id) {
+  if (pf.slots.size() < slot) pf.slots.resize(slot, 0);
+  if (uint32_t old = pf.slots[slot - 1]) unref_backend(old);
+  pf.slots[slot - 1] = backend_id;
+  if (backend_id) backend_refs_[backend_id]++;
+  while (!pf.slots.empty() && pf.slots.back() == 0)
+    pf.slots.pop_back();
+}
+
+void ServiceMaps::claim(const FrontendKey& key, ProgrammedFrontend& pf,
+                        const std::string& service) {
+  if (pf.service == service) return;
+  if (auto it = by_service_.find(pf.service); it != by_service_.end()) {
+    it->second.erase(key);
+    if (it->second.empty()) by_service_.erase(it);
+  }
+  pf.service = service;
+  by_service_[service].insert(key);
+}
+
+// The Maglev group whose table the frontend's slot 0 points at.
+void ServiceMaps::set_group(const FrontendKey& key, ProgrammedFrontend& pf,
+                            const std::string& group) {
+  if (pf.group != group && !pf.group.empty()) {
+    if (auto it = groups_.find(pf.group); it != groups_.end()) it->second.users.erase(key);
+    unused_groups_.insert(pf.group);
+  }
+  pf.group = group;
+  if (!group.empty()) groups_[group].users.insert(key);
+}
+
+void ServiceMaps::forget(const FrontendKey& key) {
+  auto it = frontends_.find(key);
+  if (it == frontends_.end()) return;
+  if (auto bs = by_service_.find(it->second.service); bs != by_service_.end()) {
+    bs->second.erase(key);
+    if (bs->second.empty()) by_service_.erase(bs);
+  }
+  frontends_.erase(it);
+}
+
+// ---- restore
+
 Status ServiceMaps::restore() {
   frontends_.clear();
   by_service_.clear();
   backend_ids_.clear();
   backend_addr_.clear();
   backend_refs_.clear();
+  revnat_ids_.clear();
   groups_.clear();
   retired_.clear();
   retire_queue_.clear();
-  for (const auto& [id, fd] : table_fds_)
-    close(fd);
-  table_fds_.clear();
-  auto st = dp_.backends.for_each([&](const uint32_t& id, const lb4_backend& b) {
+  auto st = maps_.backends.for_each([&](const uint32_t& id, const lb4_backend& b) {
     BackendAddr a{Ipv4Addr::from_be(b.address), ntohs(b.port), b.proto};
     backend_ids_[a] = id;
     backend_addr_[id] = a;
@@ -220,23 +226,24 @@ Status ServiceMaps::restore() {
   });
   if (!st) return st;
   std::map<FrontendKey, std::map<uint16_t, uint32_t>> slots;
-  st = dp_.services.for_each([&](const lb4_svc_key& k, const lb4_svc_value& v) {
+  st = maps_.services.for_each([&](const lb4_svc_key& k, const lb4_svc_value& v) {
     auto fk = frontend_of(k);
+    auto& pf = frontends_[fk];
     if (k.backend_slot == 0) {
-      auto& pf = frontends_[fk];
       pf.svc_id = v.svc_id;
+      pf.head = true;
       pf.count = v.count;
       pf.flags = v.flags;
       pf.affinity_timeout = v.affinity_timeout;
       pf.maglev_id = v.backend_id;
-      used_svc_ids_.insert(v.svc_id);
     } else {
       slots[fk][k.backend_slot] = v.backend_id;
-      frontends_.try_emplace(fk);
+      if (!pf.head) pf.svc_id = v.svc_id;  // half-written: the id its slots carry
     }
   });
   if (!st) return st;
   for (auto& [fk, pf] : frontends_) {
+    if (pf.svc_id) used_svc_ids_.insert(pf.svc_id);
     auto it = slots.find(fk);
     if (it == slots.end()) continue;
     pf.slots.assign(it->second.rbegin()->first, 0);
@@ -245,24 +252,26 @@ Status ServiceMaps::restore() {
       backend_refs_[id]++;
     }
   }
-  st = dp_.revnat.for_each([&](const uint32_t& id, const lb4_revnat&) {
-    if (!used_svc_ids_.count(id)) orphan_revnat_.insert(id);
+  st = maps_.revnat.for_each([&](const uint32_t& id, const lb4_revnat&) {
+    revnat_ids_.insert(id);
+    // No frontend carries it: removed by the next commit (its id is not handed out meanwhile).
+    if (used_svc_ids_.insert(id).second) orphan_revnat_.insert(id);
   });
   if (!st) return st;
   // Maglev table ids present in the outer map; groups claim them on the first apply.
-  uint32_t key = 0, next = 0;
-  const uint32_t* prev = nullptr;
-  while (bpf_map_get_next_key(dp_.maglev_outer_fd, prev, &next) == 0) {
-    orphan_tables_.insert(next);
-    used_table_ids_.insert(next);
-    key = next;
-    prev = &key;
+  auto tables = maps_.maglev->ids();
+  if (!tables) return tables.error();
+  for (uint32_t id : *tables) {
+    orphan_tables_.insert(id);
+    used_table_ids_.insert(id);
   }
   return {};
 }
 
+// ---- apply
+
 Result<ApplyStats> ServiceMaps::apply(const DesiredServices& desired) {
-  std::map<std::string, std::vector<Frontend>> services;
+  Services services;
   for (const auto& [svc, keys] : by_service_)
     services[svc];  // absent from desired: removed
   for (const auto& f : desired.frontends)
@@ -270,22 +279,38 @@ Result<ApplyStats> ServiceMaps::apply(const DesiredServices& desired) {
   return commit(services, desired.backends, true);
 }
 
-Result<ApplyStats> ServiceMaps::apply_changes(
-    const std::map<std::string, std::vector<Frontend>>& services,
-    const std::map<BackendAddr, BackendInfo>& backends) {
+Result<ApplyStats> ServiceMaps::apply_changes(const Services& services,
+                                              const BackendInfos& backends) {
   return commit(services, backends, false);
 }
 
-Result<ApplyStats> ServiceMaps::commit(const std::map<std::string, std::vector<Frontend>>& services,
-                                       const std::map<BackendAddr, BackendInfo>& backend_info,
+Result<ApplyStats> ServiceMaps::commit(const Services& services, const BackendInfos& backend_info,
                                        bool complete) {
   auto t0 = std::chrono::steady_clock::now();
   ApplyStats stats;
+  const auto removals = frontends_to_remove(services, complete);
+  auto ids = write_backends(services, backend_info, stats);
+  if (!ids) return ids.error();
+  if (auto st = write_maglev_tables(services, *ids, stats); !st) return st.error();
+  auto plans = plan_frontends(services, *ids, stats);
+  if (!plans) return plans.error();
+  for (auto step : {&ServiceMaps::write_revnat, &ServiceMaps::write_slots,
+                    &ServiceMaps::write_heads, &ServiceMaps::drop_slots}) {
+    if (auto st = (this->*step)(*plans, stats); !st) return st.error();
+  }
+  if (auto st = remove_frontends(removals, stats); !st) return st.error();
+  if (auto st = remove_orphan_revnat(); !st) return st.error();
+  if (auto st = remove_unused_tables(complete, stats); !st) return st.error();
+  if (auto st = release_backends(complete, stats); !st) return st.error();
+  stats.duration = std::chrono::steady_clock::now() - t0;
+  return stats;
+}
 
-  // Which frontends go away: those a changed service no longer has, and (complete state only)
-  // those found at restore that no service claims.
-  std::set<FrontendKey> removals;
-  std::set<FrontendKey> upserted;
+// Those a changed service no longer has, and (complete state only) those found at restore that
+// no service claims.
+std::set<FrontendKey> ServiceMaps::frontends_to_remove(const Services& services,
+                                                       bool complete) const {
+  std::set<FrontendKey> upserted, removals;
   for (const auto& [svc, fronts] : services) {
     for (const auto& f : fronts)
       upserted.insert(f.key);
@@ -302,51 +327,69 @@ Result<ApplyStats> ServiceMaps::commit(const std::map<std::string, std::vector<F
       if (pf.service.empty() && !upserted.count(k)) removals.insert(k);
     }
   }
+  return removals;
+}
 
-  // 1. Backends.
-  std::map<BackendAddr, uint32_t> ids;
-  {
-    std::vector<uint32_t> keys;
-    std::vector<lb4_backend> values;
-    for (const auto& [svc, fronts] : services) {
-      for (const auto& f : fronts) {
-        for (const auto& b : f.backends) {
-          if (ids.count(b)) continue;
-          auto it = backend_ids_.find(b);
-          if (it != backend_ids_.end()) {
-            ids[b] = it->second;
-            continue;
-          }
-          uint32_t id = alloc_id(used_backend_ids_, next_backend_id_, LB_MAX_BACKENDS - 1);
-          if (id == 0)
-            return Error{"backend ids exhausted (" + std::to_string(LB_MAX_BACKENDS) + ")"};
-          ids[b] = id;
-          backend_ids_[b] = id;
-          backend_addr_[id] = b;
-          backend_refs_[id] = 0;
-          auto info = backend_info.find(b);
-          keys.push_back(id);
-          values.push_back(backend_value(info == backend_info.end() ? nullptr : &info->second, b));
-          stats.backends_added++;
+// 1. The backends the frontends use that are not programmed yet.
+Result<ServiceMaps::BackendIds> ServiceMaps::write_backends(const Services& services,
+                                                            const BackendInfos& info,
+                                                            ApplyStats& stats) {
+  BackendIds ids;
+  std::vector<BackendAddr> addrs;
+  std::vector<uint32_t> keys;
+  std::vector<lb4_backend> values;
+  for (const auto& [svc, fronts] : services) {
+    for (const auto& f : fronts) {
+      for (const auto& b : f.backends) {
+        if (ids.count(b)) continue;
+        if (auto it = backend_ids_.find(b); it != backend_ids_.end()) {
+          ids[b] = it->second;
+          continue;
         }
+        uint32_t id = alloc_id(used_backend_ids_, next_backend_id_, LB_MAX_BACKENDS - 1);
+        if (id == 0) {
+          for (uint32_t k : keys)
+            used_backend_ids_.erase(k);
+          return Error{"backend ids exhausted (" + std::to_string(LB_MAX_BACKENDS) + ")"};
+        }
+        ids[b] = id;
+        auto i = info.find(b);
+        addrs.push_back(b);
+        keys.push_back(id);
+        values.push_back(backend_value(i == info.end() ? nullptr : &i->second, b));
       }
     }
-    if (auto st = dp_.backends.update_batch(keys, values); !st) return st.error();
-    stats.map_writes += keys.size();
   }
+  size_t written = 0;
+  auto st = maps_.backends.update_batch(keys, values, &written);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i >= written) {
+      used_backend_ids_.erase(keys[i]);
+      continue;
+    }
+    backend_ids_[addrs[i]] = keys[i];
+    backend_addr_[keys[i]] = addrs[i];
+    backend_refs_[keys[i]] = 0;
+  }
+  stats.backends_added += written;
+  stats.map_writes += written;
+  if (!st) return st.error();
+  return ids;
+}
 
-  // 2. Maglev tables of the groups that the changed frontends use.
-  struct Build {
-    uint32_t table_id;
-    std::vector<MaglevBackend> backends;
-    std::vector<uint32_t> table;
-  };
-  std::vector<Build> builds;
-  std::set<std::string> touched_groups;
+// 2. The Maglev tables of the groups the frontends use, where their members changed. Tables
+// that exist are rewritten in place: one array value holds the whole table and the kernel
+// copies it over the old one; the programs read each 4-byte entry atomically, so a packet picks
+// the old or the new backend of its entry, both programmed (the old one stays until it is
+// retired, see the header). New tables go into the outer map together.
+Status ServiceMaps::write_maglev_tables(const Services& services, const BackendIds& ids,
+                                        ApplyStats& stats) {
+  std::vector<TableBuild> builds;
+  std::set<std::string> touched;
   for (const auto& [svc, fronts] : services) {
     for (const auto& f : fronts) {
       if (!(f.flags & LB_SVC_F_MAGLEV) || f.backends.empty()) continue;
-      if (!touched_groups.insert(f.group).second) continue;
+      if (!touched.insert(f.group).second) continue;
       auto& g = groups_[f.group];
       if (g.table_id == 0) {
         // A table found at restore that this frontend pointed at is reused.
@@ -358,226 +401,296 @@ Result<ApplyStats> ServiceMaps::commit(const std::map<std::string, std::vector<F
           if (g.table_id == 0) return Error{"Maglev table ids exhausted"};
         }
       }
-      std::vector<uint32_t> members;
-      Build b{g.table_id, {}, {}};
+      TableBuild b{f.group, g.table_id, {}, {}, {}};
       for (const auto& be : f.backends) {
-        members.push_back(ids[be]);
-        b.backends.push_back({be.str(), ids[be]});
+        b.members.push_back(ids.at(be));
+        b.backends.push_back({be.str(), ids.at(be)});
       }
-      std::sort(members.begin(), members.end());
-      if (members == g.members) continue;
-      g.members = std::move(members);
-      builds.push_back(std::move(b));
+      std::sort(b.members.begin(), b.members.end());
+      if (b.members != g.members) builds.push_back(std::move(b));
     }
   }
-  if (!builds.empty()) {
-    // Building a table is pure CPU (about half a millisecond at M = 16381): use every core.
-    const uint32_t m = dp_.options().maglev_table_size;
-    const auto& seed = dp_.options().seed;
-    size_t workers = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()),
-                                      (builds.size() + 63) / 64);
-    auto work = [&](size_t w) {
-      for (size_t i = w; i < builds.size(); i += workers) {
-        builds[i].table = build_maglev_table(builds[i].backends, m, seed);
-      }
-    };
-    std::vector<std::thread> threads;
-    for (size_t w = 1; w < workers; ++w)
-      threads.emplace_back(work, w);
-    work(0);
-    for (auto& t : threads)
-      t.join();
-    // Tables that exist are rewritten in place: one array value holds the whole table and the
-    // kernel copies it over the old one; the programs read each 4-byte entry atomically, so a
-    // packet picks the old or the new backend of its entry, both programmed (the old one stays
-    // until it is retired, see the header). New tables go into the outer map together.
-    MaglevBatch batch;
-    const uint32_t zero = 0;
-    for (const auto& b : builds) {
-      int fd = table_fd(b.table_id);
-      if (fd >= 0) {
-        if (bpf_map_update_elem(fd, &zero, b.table.data(), BPF_EXIST) != 0) {
-          return sys_error("rewrite Maglev table " + std::to_string(b.table_id));
-        }
-        stats.maglev_tables_in_place++;
-        continue;
-      }
-      if (auto st = batch.add(b.table_id, b.table, m); !st) return st.error();
+  if (builds.empty()) return {};
+  build_tables(builds, maps_.maglev->table_size(), maps_.seed);
+  std::vector<std::pair<uint32_t, MaglevTables::Table>> fresh;
+  std::vector<const TableBuild*> fresh_builds;
+  for (auto& b : builds) {
+    auto in_place = maps_.maglev->rewrite(b.table_id, b.table);
+    if (!in_place) return in_place.error();
+    if (!*in_place) {
+      fresh.emplace_back(b.table_id, std::move(b.table));
+      fresh_builds.push_back(&b);
+      continue;
     }
-    if (auto st = batch.install(dp_.maglev_outer_fd); !st) return st.error();
-    for (auto [id, fd] : batch.release()) {
-      forget_table(id);
-      table_fds_[id] = fd;
-    }
-    stats.maglev_tables_written += builds.size();
-    stats.map_writes += builds.size();
+    groups_[b.group].members = b.members;
+    stats.maglev_tables_in_place++;
+    stats.maglev_tables_written++;
+    stats.map_writes++;
   }
+  size_t installed = 0;
+  auto st = maps_.maglev->install(fresh, &installed);
+  for (size_t i = 0; i < installed; ++i)
+    groups_[fresh_builds[i]->group].members = fresh_builds[i]->members;
+  stats.maglev_tables_written += installed;
+  stats.map_writes += installed;
+  return st;
+}
 
-  // 3 and 4. Frontends: rev-NAT and slots first, then slot 0.
-  std::vector<lb4_svc_key> slot_keys, head_keys, drop_keys;
-  std::vector<lb4_svc_value> slot_vals, head_vals;
-  std::vector<uint32_t> revnat_keys;
-  std::vector<lb4_revnat> revnat_vals;
+// What each frontend writes: its rev-NAT entry when it has none, the slots whose backend
+// changes, slot 0 when anything in it changes, and the slots above a lowered count. Nothing is
+// written here; frontends whose slot 0 already says what is wanted join their group now.
+Result<std::vector<ServiceMaps::FrontendPlan>> ServiceMaps::plan_frontends(const Services& services,
+                                                                           const BackendIds& ids,
+                                                                           ApplyStats& stats) {
+  std::vector<FrontendPlan> plans;
   for (const auto& [svc, fronts] : services) {
-    auto& owned = by_service_[svc];
-    owned.clear();
     for (const auto& f : fronts) {
-      owned.insert(f.key);
-      auto [it, inserted] = frontends_.try_emplace(f.key);
-      auto& pf = it->second;
-      bool is_new = pf.svc_id == 0;
-      if (is_new) {
-        pf.svc_id = alloc_id(used_svc_ids_, next_svc_id_, LB_MAX_SERVICES - 1);
-        if (pf.svc_id == 0) return Error{"service ids exhausted"};
-        lb4_revnat rn{};
-        rn.address = f.key.addr.to_be();
-        rn.port = htons(f.key.port);
-        revnat_keys.push_back(pf.svc_id);
-        revnat_vals.push_back(rn);
-        stats.frontends_added++;
-      }
-      // Group membership.
-      std::string group = (f.flags & LB_SVC_F_MAGLEV) && !f.backends.empty() ? f.group : "";
-      if (pf.group != group) {
-        if (!pf.group.empty()) {
-          groups_[pf.group].users.erase(f.key);
-          unused_groups_.insert(pf.group);
+      FrontendPlan p;
+      p.key = f.key;
+      p.service = svc;
+      p.group = (f.flags & LB_SVC_F_MAGLEV) && !f.backends.empty() ? f.group : "";
+      const uint32_t table_id = p.group.empty() ? 0 : groups_[p.group].table_id;
+      auto it = frontends_.find(f.key);
+      ProgrammedFrontend* pf = it == frontends_.end() ? nullptr : &it->second;
+      if (pf) claim(f.key, *pf, svc);
+      p.svc_id = pf ? pf->svc_id : 0;
+      if (p.svc_id == 0) {
+        p.svc_id = alloc_id(used_svc_ids_, next_svc_id_, LB_MAX_SERVICES - 1);
+        if (p.svc_id == 0) {
+          for (const auto& q : plans) {
+            if (q.new_id) used_svc_ids_.erase(q.svc_id);
+          }
+          return Error{"service ids exhausted"};
         }
-        pf.group = group;
+        p.new_id = true;
       }
-      if (!group.empty()) groups_[group].users.insert(f.key);
-      uint32_t table_id = group.empty() ? 0 : groups_[group].table_id;
+      p.write_revnat = !revnat_ids_.count(p.svc_id);
 
       std::vector<uint32_t> want;
       for (const auto& b : f.backends)
-        want.push_back(ids[b]);
-      std::vector<uint32_t> live(pf.slots.begin(),
-                                 pf.slots.begin() + std::min<size_t>(pf.count, pf.slots.size()));
-      auto slots = assign_slots(live, want);
-      bool changed = false;
+        want.push_back(ids.at(b));
+      std::vector<uint32_t> old = pf ? pf->slots : std::vector<uint32_t>{};
+      const size_t live_count = pf && pf->head ? std::min<size_t>(pf->count, old.size()) : 0;
+      auto slots = assign_slots({old.begin(), old.begin() + live_count}, want);
       for (size_t i = 0; i < slots.size(); ++i) {
-        if (i < pf.slots.size() && pf.slots[i] == slots[i]) continue;
-        lb4_svc_value v{};
-        v.backend_id = slots[i];
-        v.svc_id = pf.svc_id;
-        slot_keys.push_back(svc_key(f.key, uint16_t(i + 1)));
-        slot_vals.push_back(v);
-        changed = true;
+        if (i >= old.size() || old[i] != slots[i]) p.slot_writes.emplace_back(i + 1, slots[i]);
       }
-      for (size_t i = slots.size(); i < pf.slots.size(); ++i) {
-        if (pf.slots[i]) drop_keys.push_back(svc_key(f.key, uint16_t(i + 1)));
-        changed = true;
+      for (size_t i = slots.size(); i < old.size(); ++i) {
+        if (old[i]) p.slot_drops.push_back(uint16_t(i + 1));
       }
-      if (is_new || pf.count != slots.size() || pf.flags != f.flags ||
-          pf.affinity_timeout != f.affinity_timeout || pf.maglev_id != table_id) {
+      const bool head_same = pf && pf->head && pf->count == slots.size() && pf->flags == f.flags &&
+                             pf->affinity_timeout == f.affinity_timeout &&
+                             pf->maglev_id == table_id;
+      if (head_same) {
+        set_group(f.key, *pf, p.group);
+      } else {
         lb4_svc_value head{};
         head.backend_id = table_id;
-        head.svc_id = pf.svc_id;
+        head.svc_id = p.svc_id;
         head.count = uint16_t(slots.size());
         head.flags = f.flags;
         head.affinity_timeout = f.affinity_timeout;
-        head_keys.push_back(svc_key(f.key, 0));
-        head_vals.push_back(head);
-        changed = true;
+        p.head = head;
       }
-      if (changed && !is_new) stats.frontends_updated++;
-      for (uint32_t id : pf.slots) {
-        if (id) unref_backend(id);
+      if (!pf || !pf->head) {
+        stats.frontends_added++;
+      } else if (p.head || !p.slot_writes.empty() || !p.slot_drops.empty()) {
+        stats.frontends_updated++;
       }
-      for (uint32_t id : slots)
-        backend_refs_[id]++;
-      pf.count = uint16_t(slots.size());
-      pf.flags = f.flags;
-      pf.affinity_timeout = f.affinity_timeout;
-      pf.maglev_id = table_id;
-      pf.slots = std::move(slots);
-      pf.service = svc;
+      plans.push_back(std::move(p));
     }
-    if (owned.empty()) by_service_.erase(svc);
   }
-  if (auto st = dp_.revnat.update_batch(revnat_keys, revnat_vals); !st) return st.error();
-  if (auto st = dp_.services.update_batch(slot_keys, slot_vals); !st) return st.error();
-  if (auto st = dp_.services.update_batch(head_keys, head_vals); !st) return st.error();
-  for (const auto& k : drop_keys) {
-    if (auto st = dp_.services.remove(k); !st) return st.error();
-  }
-  stats.map_writes += revnat_keys.size() + slot_keys.size() + head_keys.size() + drop_keys.size();
+  return plans;
+}
 
-  // 5. Removed frontends (slot 0 first), unused tables, unused backends.
-  for (const auto& key : removals) {
+// 3a. Rev-NAT entries of frontends that have none (new ones).
+Status ServiceMaps::write_revnat(const std::vector<FrontendPlan>& plans, ApplyStats& stats) {
+  std::vector<const FrontendPlan*> order;
+  std::vector<uint32_t> keys;
+  std::vector<lb4_revnat> values;
+  for (const auto& p : plans) {
+    if (!p.write_revnat) continue;
+    lb4_revnat rn{};
+    rn.address = p.key.addr.to_be();
+    rn.port = htons(p.key.port);
+    order.push_back(&p);
+    keys.push_back(p.svc_id);
+    values.push_back(rn);
+  }
+  size_t written = 0;
+  auto st = maps_.revnat.update_batch(keys, values, &written);
+  for (size_t i = 0; i < order.size(); ++i) {
+    const auto& p = *order[i];
+    if (i >= written) {
+      if (p.new_id) used_svc_ids_.erase(p.svc_id);
+      continue;
+    }
+    revnat_ids_.insert(p.svc_id);
+    auto& pf = frontends_[p.key];
+    claim(p.key, pf, p.service);
+    pf.svc_id = p.svc_id;
+  }
+  // Ids of frontends that got no entry (their plan was never reached) are released too.
+  if (!st) {
+    for (const auto& p : plans) {
+      if (p.new_id && !revnat_ids_.count(p.svc_id)) used_svc_ids_.erase(p.svc_id);
+    }
+  }
+  stats.map_writes += written;
+  return st;
+}
+
+// 3b. Backend slots (those above the current count are not read until slot 0 says so).
+Status ServiceMaps::write_slots(const std::vector<FrontendPlan>& plans, ApplyStats& stats) {
+  std::vector<std::pair<const FrontendPlan*, std::pair<uint16_t, uint32_t>>> order;
+  std::vector<lb4_svc_key> keys;
+  std::vector<lb4_svc_value> values;
+  for (const auto& p : plans) {
+    for (auto [slot, backend] : p.slot_writes) {
+      lb4_svc_value v{};
+      v.backend_id = backend;
+      v.svc_id = p.svc_id;
+      order.push_back({&p, {slot, backend}});
+      keys.push_back(svc_key(p.key, slot));
+      values.push_back(v);
+    }
+  }
+  size_t written = 0;
+  auto st = maps_.services.update_batch(keys, values, &written);
+  for (size_t i = 0; i < written; ++i) {
+    const auto& [p, sb] = order[i];
+    set_slot(frontends_.at(p->key), sb.first, sb.second);
+  }
+  stats.map_writes += written;
+  return st;
+}
+
+// 4. Slot 0 of each changed frontend: packets and connect() see the change from here on.
+Status ServiceMaps::write_heads(const std::vector<FrontendPlan>& plans, ApplyStats& stats) {
+  std::vector<const FrontendPlan*> order;
+  std::vector<lb4_svc_key> keys;
+  std::vector<lb4_svc_value> values;
+  for (const auto& p : plans) {
+    if (!p.head) continue;
+    order.push_back(&p);
+    keys.push_back(svc_key(p.key, 0));
+    values.push_back(*p.head);
+  }
+  size_t written = 0;
+  auto st = maps_.services.update_batch(keys, values, &written);
+  for (size_t i = 0; i < written; ++i) {
+    const auto& p = *order[i];
+    auto& pf = frontends_.at(p.key);
+    pf.head = true;
+    pf.count = p.head->count;
+    pf.flags = p.head->flags;
+    pf.affinity_timeout = p.head->affinity_timeout;
+    pf.maglev_id = p.head->backend_id;
+    set_group(p.key, pf, p.group);
+  }
+  stats.map_writes += written;
+  return st;
+}
+
+// 5a. Slots above a lowered count.
+Status ServiceMaps::drop_slots(const std::vector<FrontendPlan>& plans, ApplyStats& stats) {
+  for (const auto& p : plans) {
+    for (uint16_t slot : p.slot_drops) {
+      if (auto st = maps_.services.remove(svc_key(p.key, slot)); !st) return st;
+      set_slot(frontends_.at(p.key), slot, 0);
+      stats.map_writes++;
+    }
+  }
+  return {};
+}
+
+// 5b. Removed frontends: slot 0 first (packets stop seeing the frontend), then the slots, then
+// the rev-NAT entry.
+Status ServiceMaps::remove_frontends(const std::set<FrontendKey>& keys, ApplyStats& stats) {
+  for (const auto& key : keys) {
     auto it = frontends_.find(key);
     if (it == frontends_.end()) continue;
-    const auto& pf = it->second;
-    if (auto st = dp_.services.remove(svc_key(key, 0)); !st) return st.error();
-    for (size_t i = 0; i < pf.slots.size(); ++i) {
-      if (!pf.slots[i]) continue;
-      if (auto st = dp_.services.remove(svc_key(key, uint16_t(i + 1))); !st) return st.error();
-      unref_backend(pf.slots[i]);
+    auto& pf = it->second;
+    if (pf.head) {
+      if (auto st = maps_.services.remove(svc_key(key, 0)); !st) return st;
+      pf.head = false;
+      set_group(key, pf, "");
+      stats.map_writes++;
     }
-    if (pf.svc_id) {
-      if (auto st = dp_.revnat.remove(pf.svc_id); !st) return st.error();
-      used_svc_ids_.erase(pf.svc_id);
+    for (size_t i = pf.slots.size(); i-- > 0;) {
+      if (i >= pf.slots.size() || !pf.slots[i]) continue;  // (trailing empty slots are trimmed)
+      if (auto st = maps_.services.remove(svc_key(key, uint16_t(i + 1))); !st) return st;
+      set_slot(pf, uint16_t(i + 1), 0);
+      stats.map_writes++;
     }
-    if (!pf.group.empty()) {
-      groups_[pf.group].users.erase(key);
-      unused_groups_.insert(pf.group);
+    if (pf.svc_id && revnat_ids_.count(pf.svc_id)) {
+      if (auto st = maps_.revnat.remove(pf.svc_id); !st) return st;
+      revnat_ids_.erase(pf.svc_id);
+      stats.map_writes++;
     }
-    if (!pf.service.empty()) {
-      auto bs = by_service_.find(pf.service);
-      if (bs != by_service_.end()) {
-        bs->second.erase(key);
-        if (bs->second.empty()) by_service_.erase(bs);
-      }
-    }
+    used_svc_ids_.erase(pf.svc_id);
     stats.frontends_removed++;
-    stats.map_writes += 2 + pf.slots.size();
-    frontends_.erase(it);
+    forget(key);
   }
-  for (uint32_t id : orphan_revnat_) {
-    if (auto st = dp_.revnat.remove(id); !st) return st.error();
+  return {};
+}
+
+Status ServiceMaps::remove_orphan_revnat() {
+  for (auto it = orphan_revnat_.begin(); it != orphan_revnat_.end();) {
+    if (auto st = maps_.revnat.remove(*it); !st) return st;
+    revnat_ids_.erase(*it);
+    used_svc_ids_.erase(*it);
+    it = orphan_revnat_.erase(it);
   }
-  orphan_revnat_.clear();
-  std::vector<uint32_t> dead_tables;
+  return {};
+}
+
+// 5c. Tables no frontend points at any more (and, complete state only, those found at restore
+// that no group claimed).
+Status ServiceMaps::remove_unused_tables(bool complete, ApplyStats& stats) {
   if (complete) {
     for (const auto& [name, g] : groups_)
       unused_groups_.insert(name);
   }
+  std::vector<uint32_t> dead;
+  std::vector<std::string> owners;  // the group of each dead table, "" for a restore orphan
   for (const auto& name : unused_groups_) {
     auto it = groups_.find(name);
     if (it == groups_.end() || !it->second.users.empty()) continue;
-    if (it->second.table_id) {
-      dead_tables.push_back(it->second.table_id);
-      used_table_ids_.erase(it->second.table_id);
-      forget_table(it->second.table_id);
+    if (it->second.table_id == 0) {
+      groups_.erase(it);
+      continue;
     }
-    groups_.erase(it);
+    dead.push_back(it->second.table_id);
+    owners.push_back(name);
   }
-  unused_groups_.clear();
   if (complete) {
     for (uint32_t tid : orphan_tables_) {
-      dead_tables.push_back(tid);
-      used_table_ids_.erase(tid);
-      forget_table(tid);
+      dead.push_back(tid);
+      owners.emplace_back();
     }
-    orphan_tables_.clear();
   }
-  if (!dead_tables.empty()) {
-    // One RCU grace period for all of them (see MaglevBatch).
-    uint32_t count = uint32_t(dead_tables.size());
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    if (bpf_map_delete_batch(dp_.maglev_outer_fd, dead_tables.data(), &count, &opts) != 0) {
-      for (uint32_t tid : dead_tables) {
-        if (bpf_map_delete_elem(dp_.maglev_outer_fd, &tid) != 0 && errno != ENOENT) {
-          return sys_error("remove Maglev table " + std::to_string(tid));
-        }
-      }
+  size_t removed = 0;
+  auto st = maps_.maglev->remove(dead, &removed);
+  for (size_t i = 0; i < removed; ++i) {
+    used_table_ids_.erase(dead[i]);
+    if (owners[i].empty()) {
+      orphan_tables_.erase(dead[i]);
+    } else {
+      groups_.erase(owners[i]);
     }
-    stats.maglev_tables_removed += dead_tables.size();
-    stats.map_writes += dead_tables.size();
   }
-  // Backends: those this commit stopped using are retired (removed after the grace, see the
-  // header); those found at restore that nothing used (complete state only) go now, since no
-  // slot or table entry of this run ever pointed at them.
+  stats.maglev_tables_removed += removed;
+  stats.map_writes += removed;
+  if (!st) return st;
+  unused_groups_.clear();
+  return {};
+}
+
+// 5d. Backends: those no slot uses any more are retired (removed after the grace, see the
+// header); those found at restore that nothing used (complete state only) go now, since no slot
+// or table entry of this run ever pointed at them.
+Status ServiceMaps::release_backends(bool complete, ApplyStats& stats) {
   const auto now = Clock::now();
   for (uint32_t id : unused_backends_) {
     auto it = backend_refs_.find(id);
@@ -595,7 +708,7 @@ Result<ApplyStats> ServiceMaps::commit(const std::map<std::string, std::vector<F
       if (refs == 0 && !retired_.count(id)) orphans.push_back(id);
     }
     for (uint32_t id : orphans) {
-      if (auto st = remove_backend(id); !st) return st.error();
+      if (auto st = remove_backend(id); !st) return st;
       stats.backends_removed++;
       stats.map_writes++;
     }
@@ -606,8 +719,7 @@ Result<ApplyStats> ServiceMaps::commit(const std::map<std::string, std::vector<F
     stats.backends_removed += *removed;
     stats.map_writes += *removed;
   }
-  stats.duration = std::chrono::steady_clock::now() - t0;
-  return stats;
+  return {};
 }
 
 }  // namespace netagent::lb

@@ -159,7 +159,7 @@ Status ServiceReconciler::apply(const store::Store& in) {
 void ServiceReconciler::publish_served() {
   ServedFrontends now;
   for (const auto& [key, f] : maps_->frontends()) {
-    if (f.svc_id == 0 || f.service.empty()) continue;  // slot 0 missing, or not ours yet
+    if (!f.head || f.service.empty()) continue;  // slot 0 missing, or not ours yet
     now.frontends.emplace(key, ServedFrontends::Entry{f.service, type_of(f.flags)});
   }
   if (served_ && *served_ == now) return;
@@ -231,14 +231,15 @@ nlohmann::json ServiceReconciler::services_json() const {
       backends.push_back(be);
     }
     auto prog = maps_->frontends().find(f.key);
-    rows.push_back({{"service", f.service},
-                    {"port", f.port_name},
-                    {"type", lb::to_string(f.type)},
-                    {"frontend", f.key.str()},
-                    {"id", prog == maps_->frontends().end() ? 0 : prog->second.svc_id},
-                    {"flags", f.flags},
-                    {"maglev", bool(f.flags & LB_SVC_F_MAGLEV)},
-                    {"backends", backends}});
+    rows.push_back(
+        {{"service", f.service},
+         {"port", f.port_name},
+         {"type", lb::to_string(f.type)},
+         {"frontend", f.key.str()},
+         {"id", prog == maps_->frontends().end() || !prog->second.head ? 0 : prog->second.svc_id},
+         {"flags", f.flags},
+         {"maglev", bool(f.flags & LB_SVC_F_MAGLEV)},
+         {"backends", backends}});
   }
   json problems = json::array();
   for (const auto& p : problems_) {

@@ -13,6 +13,7 @@
 #include "netagent/datapath/attach.hpp"
 #include "netagent/datapath/skeleton.hpp"
 #include "netagent/datapath/typed_map.hpp"
+#include "netagent/lb/lb_maps.hpp"
 #include "netagent/lb/maglev.hpp"
 
 struct sock_lb;
@@ -46,6 +47,9 @@ class LbDatapath {
                            const std::vector<std::string>& devices);
 
   const LbDatapathOptions& options() const { return opts_; }
+  // The maps ServiceMaps programs (each call opens the Maglev tables afresh, as a new process
+  // would).
+  LbMaps service_maps() const;
 
   datapath::TypedMap<lb4_svc_key, lb4_svc_value> services;
   datapath::TypedMap<uint32_t, lb4_backend> backends;

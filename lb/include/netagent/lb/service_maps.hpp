@@ -1,6 +1,6 @@
 #pragma once
 // ServiceMaps: applies desired frontends to the LB maps as a minimal diff, in an order that never
-// lets a packet or connect() see a half-written service:
+// lets a packet or connect() see a half-written service (make before break):
 //   1. new backends;
 //   2. Maglev tables: a table that exists is rewritten in place (each 4-byte entry is read
 //      atomically by the programs, so a packet sees the old or the new backend of its entry,
@@ -17,6 +17,10 @@
 // retired backend that is wanted again before then is simply used again.
 // Changes are per service: apply_changes() touches only the services given, so one endpoint
 // change costs the same with 10 or 10,000 services. apply() takes a complete desired state.
+// The mirror (frontends(), backend_addrs()) is what the maps hold: it changes only with a write
+// that succeeded. A commit stops at the first failing write (a full map: E2BIG) and returns the
+// error; the mirror then shows exactly what was written, and the next apply() writes what is
+// missing.
 // On start it reads back what is pinned (restore()), so a restarted agent keeps backend and
 // service ids (established connections keep their conntrack entries) and removes what was
 // deleted while it was down.
@@ -30,12 +34,14 @@
 
 #include "netagent/common/result.hpp"
 #include "netagent/lb/lb_datapath.hpp"
+#include "netagent/lb/lb_maps.hpp"
 #include "netagent/lb/service_model.hpp"
 
 namespace netagent::lb {
 
 struct ProgrammedFrontend {
-  uint32_t svc_id = 0;  // 0: slot 0 is missing (found half-written at restore)
+  uint32_t svc_id = 0;  // the service id its rev-NAT entry and slots carry
+  bool head = false;    // slot 0 is in the map (false: half-written, not visible to packets)
   uint16_t count = 0;   // slot 0's count: slots 1..count are live
   uint16_t flags = 0;
   uint32_t affinity_timeout = 0;
@@ -62,6 +68,7 @@ class ServiceMaps {
   using Clock = std::chrono::steady_clock;
   static constexpr std::chrono::milliseconds kDefaultRetireGrace{1000};
 
+  explicit ServiceMaps(LbMaps maps, std::chrono::milliseconds retire_grace = kDefaultRetireGrace);
   explicit ServiceMaps(LbDatapath& dp,
                        std::chrono::milliseconds retire_grace = kDefaultRetireGrace);
   ~ServiceMaps();
@@ -77,6 +84,7 @@ class ServiceMaps {
   Result<ApplyStats> apply_changes(const std::map<std::string, std::vector<Frontend>>& services,
                                    const std::map<BackendAddr, BackendInfo>& backends);
 
+  // What the maps hold, frontend by frontend (half-written ones included: see `head`).
   const std::map<FrontendKey, ProgrammedFrontend>& frontends() const { return frontends_; }
   // Backend id -> address, as programmed.
   const std::map<uint32_t, BackendAddr>& backend_addrs() const { return backend_addr_; }
@@ -88,33 +96,56 @@ class ServiceMaps {
   size_t retired_backends() const { return retired_.size(); }
 
  private:
+  using Services = std::map<std::string, std::vector<Frontend>>;
+  using BackendInfos = std::map<BackendAddr, BackendInfo>;
+  using BackendIds = std::map<BackendAddr, uint32_t>;
   struct Group {
     uint32_t table_id = 0;
-    std::vector<uint32_t> members;  // backend ids the table was built from, sorted
-    std::set<FrontendKey> users;
+    std::vector<uint32_t> members;  // backend ids the installed table was built from, sorted
+    std::set<FrontendKey> users;    // frontends whose slot 0 points at the table
   };
-  Result<ApplyStats> commit(const std::map<std::string, std::vector<Frontend>>& services,
-                            const std::map<BackendAddr, BackendInfo>& backends, bool complete);
+  struct FrontendPlan;
+
+  // The steps of a commit, in their order. Each writes, then records in the mirror what it
+  // wrote, and returns at the first failing write.
+  Result<ApplyStats> commit(const Services& services, const BackendInfos& backends, bool complete);
+  std::set<FrontendKey> frontends_to_remove(const Services& services, bool complete) const;
+  Result<BackendIds> write_backends(const Services& services, const BackendInfos& info,
+                                    ApplyStats& stats);
+  Status write_maglev_tables(const Services& services, const BackendIds& ids, ApplyStats& stats);
+  Result<std::vector<FrontendPlan>> plan_frontends(const Services& services, const BackendIds& ids,
+                                                   ApplyStats& stats);
+  Status write_revnat(const std::vector<FrontendPlan>& plans, ApplyStats& stats);
+  Status write_slots(const std::vector<FrontendPlan>& plans, ApplyStats& stats);
+  Status write_heads(const std::vector<FrontendPlan>& plans, ApplyStats& stats);
+  Status drop_slots(const std::vector<FrontendPlan>& plans, ApplyStats& stats);
+  Status remove_frontends(const std::set<FrontendKey>& keys, ApplyStats& stats);
+  Status remove_orphan_revnat();
+  Status remove_unused_tables(bool complete, ApplyStats& stats);
+  Status release_backends(bool complete, ApplyStats& stats);
+
+  // Mirror bookkeeping.
   uint32_t alloc_id(std::set<uint32_t>& used, uint32_t& next, uint32_t max);
   Status remove_backend(uint32_t id);
-  // The inner map of table `table_id` if it can be rewritten in place (open, right size), or -1.
-  int table_fd(uint32_t table_id);
-  void forget_table(uint32_t table_id);
   void unref_backend(uint32_t id);
+  void set_slot(ProgrammedFrontend& pf, uint16_t slot, uint32_t backend_id);
+  void claim(const FrontendKey& key, ProgrammedFrontend& pf, const std::string& service);
+  void set_group(const FrontendKey& key, ProgrammedFrontend& pf, const std::string& group);
+  void forget(const FrontendKey& key);
 
-  LbDatapath& dp_;
+  LbMaps maps_;
   std::map<FrontendKey, ProgrammedFrontend> frontends_;
   std::map<std::string, std::set<FrontendKey>> by_service_;
   std::map<BackendAddr, uint32_t> backend_ids_;
   std::map<uint32_t, BackendAddr> backend_addr_;
-  std::map<uint32_t, uint32_t> backend_refs_;  // id -> live slots using it
+  std::map<uint32_t, uint32_t> backend_refs_;  // id -> slot entries using it
+  std::set<uint32_t> revnat_ids_;              // service ids with a rev-NAT entry
   std::map<std::string, Group> groups_;
   std::chrono::milliseconds retire_grace_;
-  std::set<uint32_t> unused_backends_;             // refs dropped to 0 in the current commit
+  std::set<uint32_t> unused_backends_;             // refs dropped to 0 since the last commit
   std::map<uint32_t, Clock::time_point> retired_;  // unused backend id -> when it was retired
   std::deque<std::pair<Clock::time_point, uint32_t>> retire_queue_;  // oldest first
-  std::map<uint32_t, int> table_fds_;    // table id -> inner map fd (owned)
-  std::set<std::string> unused_groups_;  // lost a user in the current commit
+  std::set<std::string> unused_groups_;  // lost a user since the last commit
   std::set<uint32_t> orphan_tables_;     // tables found at restore that no group claimed yet
   std::set<uint32_t> orphan_revnat_;     // rev-NAT entries found at restore with no frontend
   std::set<uint32_t> used_backend_ids_, used_svc_ids_, used_table_ids_;
