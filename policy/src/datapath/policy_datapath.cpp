@@ -99,10 +99,10 @@ Result<std::unique_ptr<PolicyDatapath>> PolicyDatapath::load(const PolicyDatapat
     if (!m) return m.error().wrap("policy datapath"); \
     dp->field = std::move(*m);                        \
   } while (0)
-  NETAGENT_WRAP(entries_, policy_entries, EntriesMap);
-  NETAGENT_WRAP(ipcache_, ipcache4, IpcacheMap);
-  NETAGENT_WRAP(endpoints_, policy_eps, EndpointsMap);
-  NETAGENT_WRAP(endpoints_by_dev_, policy_ep_dev, EndpointsMap);
+  NETAGENT_WRAP(maps_.entries, policy_entries, EntriesMap);
+  NETAGENT_WRAP(maps_.ipcache, ipcache4, IpcacheMap);
+  NETAGENT_WRAP(maps_.endpoints, policy_eps, EndpointsMap);
+  NETAGENT_WRAP(maps_.endpoints_by_dev, policy_ep_dev, EndpointsMap);
   NETAGENT_WRAP(ct_, policy_ct, CtMap);
   NETAGENT_WRAP(drops_, policy_drops, Counters);
   NETAGENT_WRAP(verdicts_, policy_verdicts, Counters);
@@ -120,37 +120,50 @@ int PolicyDatapath::events_fd() const {
   return bpf_map__fd(skel_->s->maps.policy_events);
 }
 
-Status PolicyDatapath::apply(const DatapathDiff& d) {
-  // One update per entry: LPM tries have no batch update (and TypedMap::update_batch does not
-  // compile here yet: it names the kernel-internal ENOTSUPP).
-  for (const auto& [k, v] : d.policy.upserts) {
-    if (auto st = entries_.update(k, v); !st) return st;
-  }
-  for (const auto& [k, v] : d.ipcache.upserts) {
-    if (auto st = ipcache_.update(k, v); !st) return st;
-  }
-  for (const auto& [k, v] : d.endpoints.upserts) {
-    if (auto st = endpoints_.update(k, v); !st) return st;
-  }
-  for (const auto& [k, v] : d.endpoints_by_dev.upserts) {
-    if (auto st = endpoints_by_dev_.update(k, v); !st) return st;
-  }
-  for (const auto& k : d.endpoints_by_dev.deletes) {
-    if (auto st = endpoints_by_dev_.update(k, policy_endpoint{}); !st) return st;
-  }
-  for (const auto& k : d.endpoints.deletes) {
-    if (auto st = endpoints_.remove(k); !st) return st;
-  }
-  for (const auto& k : d.ipcache.deletes) {
-    if (auto st = ipcache_.remove(k); !st) return st;
-  }
-  for (const auto& k : d.policy.deletes) {
-    if (auto st = entries_.remove(k); !st) return st;
+PolicyMaps PolicyMaps::fake(std::shared_ptr<datapath::MapJournal> journal) {
+  if (!journal) journal = std::make_shared<datapath::MapJournal>();
+  using datapath::FakeMap;
+  // The kinds and sizes of bpf/policy.bpf.c's maps.
+  return PolicyMaps{
+      *datapath::TypedMap<policy_key, policy_value>::of(FakeMap::make<policy_key, policy_value>(
+          "policy_entries", POLICY_MAP_MAX_ENTRIES, FakeMap::Kind::LpmTrie, journal)),
+      *datapath::TypedMap<ipcache4_key, ipcache4_value>::of(
+          FakeMap::make<ipcache4_key, ipcache4_value>("ipcache4", IPCACHE4_MAX_ENTRIES,
+                                                      FakeMap::Kind::LpmTrie, journal)),
+      *datapath::TypedMap<uint32_t, policy_endpoint>::of(FakeMap::make<uint32_t, policy_endpoint>(
+          "policy_eps", POLICY_ENDPOINTS_MAX, FakeMap::Kind::Hash, journal)),
+      *datapath::TypedMap<uint32_t, policy_endpoint>::of(FakeMap::make<uint32_t, policy_endpoint>(
+          "policy_ep_dev", POLICY_EP_DEV_MAX, FakeMap::Kind::Array, journal)),
+  };
+}
+
+namespace {
+
+template <typename K, typename V>
+Status write_upserts(datapath::TypedMap<K, V>& m, const MapDiff<K, V>& d) {
+  // One update per entry: LPM tries have no batch update.
+  for (const auto& [k, v] : d.upserts) {
+    if (auto st = m.update(k, v); !st) return st;
   }
   return {};
 }
 
-namespace {
+template <typename K, typename V>
+Status write_deletes(datapath::TypedMap<K, V>& m, const MapDiff<K, V>& d) {
+  for (const auto& k : d.deletes) {
+    if (auto st = m.remove(k); !st) return st;
+  }
+  return {};
+}
+
+// endpoints_by_dev is an array: a delete is a write of an empty slot.
+Status clear_slots(datapath::TypedMap<uint32_t, policy_endpoint>& m,
+                   const MapDiff<uint32_t, policy_endpoint>& d) {
+  for (const auto& k : d.deletes) {
+    if (auto st = m.update(k, policy_endpoint{}); !st) return st;
+  }
+  return {};
+}
 
 template <typename K, typename V>
 Status read_into(const datapath::TypedMap<K, V>& m, MapContents<K, V>& out) {
@@ -163,37 +176,35 @@ Status read_into(const datapath::TypedMap<K, V>& m, MapContents<K, V>& out) {
   return {};
 }
 
-// The array's occupied slots, read in batches (a lookup per slot would be 64k syscalls).
+// The array's occupied slots (the backend reads arrays in batches).
 Status read_slots(const datapath::TypedMap<uint32_t, policy_endpoint>& m,
                   MapContents<uint32_t, policy_endpoint>& out) {
-  constexpr uint32_t kBatch = 4096;
-  std::vector<uint32_t> keys(kBatch);
-  std::vector<policy_endpoint> values(kBatch);
-  uint32_t out_batch = 0;
-  void* in_batch = nullptr;
-  for (;;) {
-    uint32_t count = kBatch;
-    LIBBPF_OPTS(bpf_map_batch_opts, o);
-    int err =
-        bpf_map_lookup_batch(m.fd(), in_batch, &out_batch, keys.data(), values.data(), &count, &o);
-    if (err && errno != ENOENT) return sys_error("read map " + m.name());
-    for (uint32_t i = 0; i < count; ++i) {
-      if (values[i].endpoint_id) out.entries.emplace_back(keys[i], values[i]);
-    }
-    if (err) break;  // ENOENT: that was the last batch
-    in_batch = &out_batch;
-  }
-  return {};
+  return m.for_each([&](const uint32_t& k, const policy_endpoint& v) {
+    if (v.endpoint_id) out.entries.emplace_back(k, v);
+  });
 }
 
 }  // namespace
 
-Result<DatapathState> PolicyDatapath::read_state() const {
+Status apply_diff(PolicyMaps& maps, const DatapathDiff& d) {
+  // Make before break (see DatapathDiff): every upsert, policy first, then every delete,
+  // endpoints first.
+  if (auto st = write_upserts(maps.entries, d.policy); !st) return st;
+  if (auto st = write_upserts(maps.ipcache, d.ipcache); !st) return st;
+  if (auto st = write_upserts(maps.endpoints, d.endpoints); !st) return st;
+  if (auto st = write_upserts(maps.endpoints_by_dev, d.endpoints_by_dev); !st) return st;
+  if (auto st = clear_slots(maps.endpoints_by_dev, d.endpoints_by_dev); !st) return st;
+  if (auto st = write_deletes(maps.endpoints, d.endpoints); !st) return st;
+  if (auto st = write_deletes(maps.ipcache, d.ipcache); !st) return st;
+  return write_deletes(maps.entries, d.policy);
+}
+
+Result<DatapathState> read_state(const PolicyMaps& maps) {
   DatapathState st;
-  if (auto s = read_into(ipcache_, st.ipcache); !s) return s.error();
-  if (auto s = read_into(endpoints_, st.endpoints); !s) return s.error();
-  if (auto s = read_slots(endpoints_by_dev_, st.endpoints_by_dev); !s) return s.error();
-  if (auto s = read_into(entries_, st.policy); !s) return s.error();
+  if (auto s = read_into(maps.ipcache, st.ipcache); !s) return s.error();
+  if (auto s = read_into(maps.endpoints, st.endpoints); !s) return s.error();
+  if (auto s = read_slots(maps.endpoints_by_dev, st.endpoints_by_dev); !s) return s.error();
+  if (auto s = read_into(maps.entries, st.policy); !s) return s.error();
   return st;
 }
 

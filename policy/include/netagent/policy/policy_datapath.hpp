@@ -10,12 +10,7 @@
 #include <string>
 
 #include "netagent/common/result.hpp"
-// typed_map.hpp names ENOTSUPP, which only the kernel's internal errno.h defines (524: what
-// BPF_MAP_UPDATE_BATCH returns for maps without batch support). Until that header defines it
-// itself, give it here.
-#ifndef ENOTSUPP
-#define ENOTSUPP 524
-#endif
+#include "netagent/datapath/fake_map.hpp"
 #include "netagent/datapath/skeleton.hpp"
 #include "netagent/datapath/typed_map.hpp"
 #include "netagent/policy/datapath_state.hpp"
@@ -44,6 +39,25 @@ struct PolicyCounters {
   std::array<drop_counter, POLICY_VERDICT_COUNTERS> verdicts{};  // dir * 4 + flow_verdict
 };
 
+// The maps a DatapathDiff writes: the kernel's (PolicyDatapath::maps()) or in-memory fakes of
+// the same kinds and sizes (fake(), for tests of the order and the failures without root).
+struct PolicyMaps {
+  datapath::TypedMap<policy_key, policy_value> entries;
+  datapath::TypedMap<ipcache4_key, ipcache4_value> ipcache;
+  datapath::TypedMap<uint32_t, policy_endpoint> endpoints;
+  datapath::TypedMap<uint32_t, policy_endpoint> endpoints_by_dev;
+
+  // Fakes sharing one journal (a fresh one if none is given).
+  static PolicyMaps fake(std::shared_ptr<datapath::MapJournal> journal = nullptr);
+};
+
+// Applies a diff in the order DatapathDiff documents. Stops at the first failing write: what
+// was written before it stays (read_state() says what the maps hold; the caller diffs against
+// that and retries).
+Status apply_diff(PolicyMaps& maps, const DatapathDiff& d);
+// What the maps hold now (after a restart or a failed apply: the "from" side of the next diff).
+Result<DatapathState> read_state(const PolicyMaps& maps);
+
 class PolicyDatapath {
  public:
   static Result<std::unique_ptr<PolicyDatapath>> load(const PolicyDatapathOptions& opts);
@@ -57,17 +71,18 @@ class PolicyDatapath {
   int to_endpoint_fd() const;
   int events_fd() const;  // ring buffer of struct policy_flow_record
 
-  datapath::TypedMap<policy_key, policy_value>& entries() { return entries_; }
-  datapath::TypedMap<ipcache4_key, ipcache4_value>& ipcache() { return ipcache_; }
-  datapath::TypedMap<uint32_t, policy_endpoint>& endpoints() { return endpoints_; }
-  datapath::TypedMap<uint32_t, policy_endpoint>& endpoints_by_dev() { return endpoints_by_dev_; }
+  datapath::TypedMap<policy_key, policy_value>& entries() { return maps_.entries; }
+  datapath::TypedMap<ipcache4_key, ipcache4_value>& ipcache() { return maps_.ipcache; }
+  datapath::TypedMap<uint32_t, policy_endpoint>& endpoints() { return maps_.endpoints; }
+  datapath::TypedMap<uint32_t, policy_endpoint>& endpoints_by_dev() {
+    return maps_.endpoints_by_dev;
+  }
   datapath::TypedMap<policy_ct_key, policy_ct_value>& conntrack() { return ct_; }
+  PolicyMaps& maps() { return maps_; }
 
-  // Applies a diff in the order DatapathDiff documents. Stops at the first failing update
-  // (the caller recomputes the diff against read_state() and retries).
-  Status apply(const DatapathDiff& d);
-  // What the maps hold now (after a restart: the "from" side of the next diff).
-  Result<DatapathState> read_state() const;
+  // apply_diff() and read_state() on the kernel's maps.
+  Status apply(const DatapathDiff& d) { return apply_diff(maps_, d); }
+  Result<DatapathState> read_state() const { return policy::read_state(maps_); }
   // Per-CPU counters summed over CPUs.
   Result<PolicyCounters> counters() const;
 
@@ -75,10 +90,7 @@ class PolicyDatapath {
   PolicyDatapath();
   struct Skel;
   std::unique_ptr<Skel> skel_;
-  datapath::TypedMap<policy_key, policy_value> entries_;
-  datapath::TypedMap<ipcache4_key, ipcache4_value> ipcache_;
-  datapath::TypedMap<uint32_t, policy_endpoint> endpoints_;
-  datapath::TypedMap<uint32_t, policy_endpoint> endpoints_by_dev_;
+  PolicyMaps maps_;
   datapath::TypedMap<policy_ct_key, policy_ct_value> ct_;
   datapath::PerCpuArray<drop_counter> drops_, verdicts_;
 };
