@@ -11,16 +11,26 @@
 //    meanwhile is flushed);
 //  - TCP MD5 from a Secret: a wrong password never establishes, the right one does; the node
 //    re-labelled out of the nodeSelector ends the session;
-//  - FRR and GoBGP as two more peers of one instance; removing one leaves the other alone.
+//  - FRR and GoBGP as two more peers of one instance; removing one leaves the other alone;
+//  - an LB apply that fails (its pinned services map filled up behind its back) is not
+//    announced, the LB part shows the error, and its retry, once there is room, is.
 // Timers are short (connect retry 1 s, hold 9 s) so that the whole binary runs in about a minute.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
+extern "C" {
+#include "netagent/lb.h"
+}
 #include "netagent/testing/agent_node.hpp"
 #include "netagent/testing/privileged.hpp"
 #include "netagent/testing/routers.hpp"
@@ -434,6 +444,82 @@ TEST_F(BgpAgent, FrrAndGoBgpPeersAndRemovingOneLeavesTheOther) {
   EXPECT_EQ(frr_after["state"], "Established");
   EXPECT_EQ(frr_after["established_count"], frr_before["established_count"]);
   EXPECT_EQ(frr_after["messages_out"]["update"], frr_before["messages_out"]["update"]);
+}
+
+// Fills a pinned lb4_services map with slot entries of frontends nobody programs (192.0.2.x,
+// no slot 0: invisible to packets) until the kernel says it is full. Returns their keys.
+std::vector<lb4_svc_key> fill_services(int fd) {
+  std::vector<lb4_svc_key> junk;
+  std::vector<lb4_svc_value> values(4096);
+  for (uint32_t i = 0;;) {
+    std::vector<lb4_svc_key> keys;
+    for (size_t n = 0; n < values.size(); ++n, ++i) {
+      lb4_svc_key k{};
+      k.address = htonl((192u << 24) | (2u << 8) | (i & 0xff));
+      k.dport = htons(uint16_t(i >> 8));
+      k.backend_slot = 1;
+      k.proto = IPPROTO_TCP;
+      keys.push_back(k);
+    }
+    uint32_t count = uint32_t(keys.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int rc = bpf_map_update_batch(fd, keys.data(), values.data(), &count, &opts);
+    int err = rc ? errno : 0;
+    junk.insert(junk.end(), keys.begin(), keys.begin() + (rc ? count : keys.size()));
+    if (rc) {
+      EXPECT_EQ(err, E2BIG) << strerror(err);
+      return junk;
+    }
+  }
+}
+
+TEST_F(BgpAgent, AFailedLbApplyIsNotAnnouncedAndIsRetried) {
+  Bird bird(router_->ns(), netagent_.dir.path());
+  write("bgp.yaml", peering_policy());
+  write_service({.name = "web", .ip = "10.25.11.100"});
+  start_agent();
+  ASSERT_TRUE(wait_until([&] { return bird.established(); }, 10s)) << bird.details();
+  ASSERT_GE(converge(bird, {kWeb}, 5s), 0) << bird.cmd("show route all");
+
+  // The agent's services map fills up behind its back.
+  const std::string pin = netagent_.bpf_root() + "/lb4_services";
+  int fd = bpf_obj_get(pin.c_str());
+  ASSERT_GE(fd, 0) << pin << ": " << strerror(errno);
+  auto junk = fill_services(fd);
+  ASSERT_FALSE(junk.empty());
+
+  // A new LoadBalancer service: LB IPAM allocates its address, the LB cannot program it.
+  write_service({.name = "new", .ip = "10.25.11.102"});
+  auto lb = [&] {
+    for (const auto& r : api("/v1/status").value("reconcilers", json::array())) {
+      if (r.value("name", "") == "lb") return r;
+    }
+    return json::object();
+  };
+  ASSERT_TRUE(wait_until([&] { return lb().value("state", "") == "error"; }, 5s)) << lb().dump();
+  const auto error = lb()["last_error"].get<std::string>();
+  EXPECT_NE(error.find("lb4_services"), std::string::npos) << error;
+  EXPECT_NE(error.find("errno 7"), std::string::npos) << error;  // E2BIG: the map is full
+  auto status = netctl_out("status");
+  EXPECT_NE(status.find("lb4_services"), std::string::npos) << status;
+  // What the LB serves is what BGP announces: not the new address, while the LB retries.
+  const auto t0 = Clock::now();
+  while (Clock::now() - t0 < 2500ms) {
+    ASSERT_EQ(bird.prefixes(), std::set<std::string>{kWeb}) << bird.cmd("show route all");
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_GE(lb()["errors"].get<int>(), 2) << "retried (back-off 1 s, then 2 s)";
+
+  // Room again: the next retry programs the service and BGP announces it.
+  uint32_t count = uint32_t(junk.size());
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  ASSERT_EQ(bpf_map_delete_batch(fd, junk.data(), &count, &opts), 0) << strerror(errno);
+  close(fd);
+  auto ms = converge(bird, {kWeb, kNew}, 10s);
+  EXPECT_GE(ms, 0) << bird.cmd("show route all");
+  RecordProperty("recovered_ms", int(ms));
+  EXPECT_TRUE(wait_until([&] { return lb().value("state", "") == "ok"; }, 2s)) << lb().dump();
+  EXPECT_EQ(bird.routes().at(kNew).next_hop, "10.25.11.11");
 }
 
 }  // namespace
