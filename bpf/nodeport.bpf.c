@@ -10,6 +10,7 @@
 #include "lib/common.bpf.h"
 #include "lib/drop.bpf.h"
 #include "lib/lb_maps.bpf.h"
+#include "lib/parse.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -156,7 +157,7 @@ static __always_inline void ct_touch(struct ct4_value *ct, __u8 tcp_flags, __u8 
 {
 	__u8 want = CT_F_ACTIVE | extra;
 
-	if (tcp_flags & (0x01 | 0x04)) /* FIN, RST */
+	if (tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		want |= CT_F_CLOSING;
 	if ((ct->flags & want) != want)
 		ct->flags |= want;
@@ -172,13 +173,14 @@ int tc_nodeport_ingress(struct __sk_buff *skb)
 	__u32 backend_id;
 	int res;
 
-	res = parse_pkt4(skb, &p);
-	if (res == PARSE_NOT_IPV4 || res == PARSE_NOT_L4) {
+	res = parse_pkt4(skb, &p, 0);
+	if (res == PARSE_BAD_L3)
+		return drop(skb, DROP_MALFORMED_L3, 0, FLOW_DIR_INGRESS, 0);
+	/* Not IPv4, not TCP/UDP or a later fragment (no ports): not the LB's. */
+	if (res == PARSE_NOT_IPV4 || !pkt4_has_ports(&p)) {
 		lb_count(LB_CNT_PASS);
 		return TC_ACT_OK;
 	}
-	if (res == PARSE_BAD_L3)
-		return drop(skb, DROP_MALFORMED_L3, 0, FLOW_DIR_INGRESS, 0);
 	if (res == PARSE_BAD_L4)
 		return drop(skb, DROP_MALFORMED_L4, &p, FLOW_DIR_INGRESS, 0);
 
@@ -342,8 +344,8 @@ int tc_nodeport_egress(struct __sk_buff *skb)
 	struct ct4_value *ct;
 	int res;
 
-	res = parse_pkt4(skb, &p);
-	if (res != PARSE_OK) {
+	res = parse_pkt4(skb, &p, 0);
+	if (res != PARSE_OK || !pkt4_has_ports(&p)) {
 		/* Malformed packets leaving the node are the stack's business, not the LB's. */
 		lb_count(LB_CNT_PASS);
 		return TC_ACT_OK;

@@ -11,10 +11,7 @@
  * policy entries for that identity, for the wildcard identity and (for ipBlock rules) for the
  * peer's CIDR identity. Any deny wins; else any allow allows; else the direction's default. Every
  * decision and every drop is written to the ring buffer. */
-#include <linux/bpf.h>
-#include <linux/pkt_cls.h>
-#include <bpf/bpf_helpers.h>
-
+#include "lib/parse.bpf.h"
 #include "netagent/drop.h"
 #include "netagent/events.h"
 #include "netagent/ipcache.h"
@@ -23,8 +20,7 @@
 /* Load-time configuration; the loader measures hz (see policy_probe_jiffies). */
 const volatile struct policy_config policy_cfg = {.hz = 250};
 
-#include "lib/policy_ct.h"
-#include "lib/policy_parse.h"
+#include "lib/policy_ct.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -98,7 +94,7 @@ static __always_inline void count(void *map, __u32 index, __u32 len)
 	}
 }
 
-static __always_inline void emit(struct __sk_buff *skb, const struct policy_pkt *p, __u8 type,
+static __always_inline void emit(struct __sk_buff *skb, const struct pkt4 *p, __u8 type,
 				 __u8 verdict, __u8 dir, __u16 reason,
 				 const struct policy_endpoint *ep, __u32 peer_identity,
 				 const struct policy_decision *d)
@@ -139,19 +135,25 @@ static __always_inline void emit(struct __sk_buff *skb, const struct policy_pkt 
 	bpf_ringbuf_submit(r, 0);
 }
 
-static __always_inline int drop(struct __sk_buff *skb, const struct policy_pkt *p, __u8 dir,
-				__u16 reason)
+static __always_inline int drop(struct __sk_buff *skb, const struct pkt4 *p, __u8 dir, __u16 reason)
 {
 	count(&policy_drops, reason, skb->len);
 	emit(skb, p, FLOW_EVENT_DROP, FLOW_VERDICT_DROPPED, dir, reason, 0, 0, 0);
 	return TC_ACT_SHOT;
 }
 
+/* The destination port policy matches: the TCP, UDP or SCTP destination port; 0 for protocols
+ * without ports (the ICMP echo identifier is conntrack's, not a port) and non-first fragments. */
+static __always_inline __be16 policy_port(const struct pkt4 *p)
+{
+	return p->proto == IPPROTO_ICMP ? 0 : p->dport;
+}
+
 /* One lookup in the endpoint's entries for one peer identity; folds the result into d. The
  * first deny found decides; among allows the first found (specific identity before wildcard)
  * names the rule. */
 static __always_inline void lookup_entries(__u32 ep_id, __u32 identity, __u8 dir,
-					   const struct policy_pkt *p, struct policy_decision *d)
+					   const struct pkt4 *p, struct policy_decision *d)
 {
 	struct policy_key k = {
 	    .prefixlen = POLICY_KEY_FULL_BITS,
@@ -159,7 +161,7 @@ static __always_inline void lookup_entries(__u32 ep_id, __u32 identity, __u8 dir
 	    .identity = identity,
 	    .direction = dir,
 	    .proto = p->proto,
-	    .dport = p->policy_port,
+	    .dport = policy_port(p),
 	};
 	struct policy_value *v;
 	__u8 match;
@@ -185,18 +187,18 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	struct policy_decision d = {};
 	struct policy_endpoint *ep;
 	struct ipcache4_value *peer;
-	struct policy_pkt p = {};
+	struct pkt4 p = {};
 	__u32 peer_identity = IDENTITY_WORLD, peer_cidr_identity = 0;
 	__u8 enforce, lookup, other, verdict;
 	__be32 local_addr;
 	__u64 now;
 	int ret;
 
-	ret = policy_parse(skb, &p);
+	ret = parse_pkt4(skb, &p, PARSE_F_TOT_LEN);
 	if (ret == PARSE_NOT_IPV4)
 		return TC_ACT_OK;
-	if (ret < 0)
-		return drop(skb, &p, dir, -ret);
+	if (ret != PARSE_OK)
+		return drop(skb, &p, dir, parse_drop_reason(ret));
 
 	local_addr = dir == FLOW_DIR_EGRESS ? p.saddr : p.daddr;
 	/* The device's endpoint first (an inlined array lookup); other addresses of endpoints,

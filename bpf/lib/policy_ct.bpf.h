@@ -2,18 +2,11 @@
 /* Policy conntrack: connections an endpoint's policy allowed, so that their later packets and
  * their replies pass without another policy decision; and the per-CPU flow cache in front of it.
  * Times are jiffies (bpf_jiffies64() is inlined); policy_cfg.hz converts seconds. */
-#ifndef NETAGENT_BPF_LIB_POLICY_CT_H
-#define NETAGENT_BPF_LIB_POLICY_CT_H
+#ifndef NETAGENT_POLICY_CT_BPF_H
+#define NETAGENT_POLICY_CT_BPF_H
 
-#include <linux/bpf.h>
-#include <linux/in.h>
-#include <bpf/bpf_helpers.h>
-
+#include "lib/parse.bpf.h"
 #include "netagent/policy.h"
-#include "lib/policy_parse.h"
-
-#define TCP_FLAG_FIN 0x01
-#define TCP_FLAG_RST 0x04
 
 /* Set by the loader before load; policy.bpf.c defines it. */
 extern const volatile struct policy_config policy_cfg;
@@ -46,7 +39,7 @@ static __always_inline __u64 policy_ct_lifetime(const struct policy_ct_value *v,
 }
 
 /* Refreshes a live entry and notes FIN/RST and replies; returns 0 when it has expired. */
-static __always_inline int policy_ct_touch(struct policy_ct_value *v, const struct policy_pkt *p,
+static __always_inline int policy_ct_touch(struct policy_ct_value *v, const struct pkt4 *p,
 					   __u8 seen_reply, __u64 now)
 {
 	__u8 flags = v->flags;
@@ -85,7 +78,7 @@ static __always_inline int policy_ct_key_equal(const struct policy_ct_key *a,
 
 /* Looks the packet up as its own connection's packet, then as a reply. Returns 1 (and
  * refreshes the entry) when it belongs to a live allowed connection. */
-static __always_inline int policy_ct_established(const struct policy_pkt *p, __u8 dir, __u32 ep_id,
+static __always_inline int policy_ct_established(const struct pkt4 *p, __u8 dir, __u32 ep_id,
 						 __u64 now)
 {
 	struct policy_ct_key k = {
@@ -133,8 +126,8 @@ static __always_inline int policy_ct_established(const struct policy_pkt *p, __u
 	return live;
 }
 
-static __always_inline void policy_ct_create(const struct policy_pkt *p, __u8 dir, __u32 ep_id,
-					     __u64 now, __u32 rule, __u8 verdict)
+static __always_inline void policy_ct_create(const struct pkt4 *p, __u8 dir, __u32 ep_id, __u64 now,
+					     __u32 rule, __u8 verdict)
 {
 	struct policy_ct_key k = {
 	    .saddr = p->saddr,
