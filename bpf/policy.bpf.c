@@ -10,7 +10,8 @@
  * (conntrack), otherwise decide: look up the peer's identity in the ipcache, then the endpoint's
  * policy entries for that identity, for the wildcard identity and (for ipBlock rules) for the
  * peer's CIDR identity. Any deny wins; else any allow allows; else the direction's default. Every
- * decision and every drop is written to the ring buffer. */
+ * decision and every drop is written to the flow event ring buffer (lib/drop.bpf.h). */
+#include "lib/drop.bpf.h"
 #include "lib/parse.bpf.h"
 #include "netagent/drop.h"
 #include "netagent/events.h"
@@ -57,20 +58,6 @@ struct {
 } ipcache4 SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} policy_events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, __DROP_REASON_MAX);
-	__type(key, __u32);
-	__type(value, struct drop_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} policy_drops SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, POLICY_VERDICT_COUNTERS);
 	__type(key, __u32);
@@ -78,66 +65,58 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } policy_verdicts SEC(".maps");
 
+/* Keeps the policy enums the agent names in the object's BTF for the ABI test (values used as
+ * constants leave no type). Read-only data, never read. */
+const volatile struct {
+	enum policy_action action;
+	enum policy_match_type match;
+} policy_btf_anchor = {};
+
 struct policy_decision {
 	__u32 rule;
 	__u8 action; /* enum policy_action, 0 = nothing matched */
 	__u8 match;  /* enum policy_match_type */
 };
 
-static __always_inline void count(void *map, __u32 index, __u32 len)
-{
-	struct drop_counter *c = bpf_map_lookup_elem(map, &index);
-
-	if (c) {
-		c->packets++;
-		c->bytes += len;
-	}
-}
-
 static __always_inline void emit(struct __sk_buff *skb, const struct pkt4 *p, __u8 type,
 				 __u8 verdict, __u8 dir, __u16 reason,
 				 const struct policy_endpoint *ep, __u32 peer_identity,
 				 const struct policy_decision *d)
 {
-	struct policy_flow_record *r;
+	struct flow_event *e = flow_event_reserve(type, verdict);
 
-	r = bpf_ringbuf_reserve(&policy_events, sizeof(*r), 0);
-	if (!r)
+	if (!e)
 		return;
-	__builtin_memset(r, 0, sizeof(*r));
-	r->event.timestamp_ns = bpf_ktime_get_ns();
-	r->event.type = type;
-	r->event.verdict = verdict;
-	r->event.direction = dir;
-	r->event.obs_point = FLOW_OBS_ENDPOINT;
-	r->event.drop_reason = reason;
-	r->event.proto = p->proto;
-	r->event.saddr = p->saddr;
-	r->event.daddr = p->daddr;
-	r->event.sport = p->sport;
-	r->event.dport = p->dport;
-	r->event.ifindex = skb->ifindex;
-	r->event.len = skb->len;
+	e->direction = dir;
+	e->obs_point = FLOW_OBS_ENDPOINT;
+	e->drop_reason = reason;
+	e->proto = p->proto;
+	e->saddr = p->saddr;
+	e->daddr = p->daddr;
+	e->sport = p->sport;
+	e->dport = p->dport;
+	e->ifindex = skb->ifindex;
+	e->len = skb->len;
 	if (ep) {
-		r->event.endpoint_id = ep->endpoint_id;
+		e->endpoint_id = ep->endpoint_id;
 		if (dir == FLOW_DIR_EGRESS) {
-			r->event.src_identity = ep->identity;
-			r->event.dst_identity = peer_identity;
+			e->src_identity = ep->identity;
+			e->dst_identity = peer_identity;
 		} else {
-			r->event.src_identity = peer_identity;
-			r->event.dst_identity = ep->identity;
+			e->src_identity = peer_identity;
+			e->dst_identity = ep->identity;
 		}
 	}
 	if (d) {
-		r->event.match_type = d->match;
-		r->rule = d->rule;
+		e->match_type = d->match;
+		e->rule = d->rule;
 	}
-	bpf_ringbuf_submit(r, 0);
+	flow_event_submit(e);
 }
 
 static __always_inline int drop(struct __sk_buff *skb, const struct pkt4 *p, __u8 dir, __u16 reason)
 {
-	count(&policy_drops, reason, skb->len);
+	count_drop(DROP_SET_POLICY, reason, skb->len);
 	emit(skb, p, FLOW_EVENT_DROP, FLOW_VERDICT_DROPPED, dir, reason, 0, 0, 0);
 	return TC_ACT_SHOT;
 }
@@ -264,8 +243,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 	if (d.action == POLICY_ACTION_ALLOW || (!d.action && !enforce)) {
 		policy_ct_create(&p, dir, ep->endpoint_id, now, d.rule, FLOW_VERDICT_FORWARDED);
-		count(&policy_verdicts, dir * POLICY_VERDICT_SLOTS + FLOW_VERDICT_FORWARDED,
-		      skb->len);
+		count_packet(&policy_verdicts, dir * POLICY_VERDICT_SLOTS + FLOW_VERDICT_FORWARDED,
+			     skb->len);
 		emit(skb, &p, FLOW_EVENT_POLICY_VERDICT, FLOW_VERDICT_FORWARDED, dir, 0, ep,
 		     peer_identity, &d);
 		return TC_ACT_OK;
@@ -279,14 +258,15 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		if (ep->flags & POLICY_EP_F_AUDIT) {
 			verdict = FLOW_VERDICT_AUDIT;
 			policy_ct_create(&p, dir, ep->endpoint_id, now, d.rule, verdict);
-			count(&policy_verdicts, dir * POLICY_VERDICT_SLOTS + verdict, skb->len);
+			count_packet(&policy_verdicts, dir * POLICY_VERDICT_SLOTS + verdict,
+				     skb->len);
 			emit(skb, &p, FLOW_EVENT_POLICY_VERDICT, verdict, dir, reason, ep,
 			     peer_identity, &d);
 			return TC_ACT_OK;
 		}
-		count(&policy_verdicts, dir * POLICY_VERDICT_SLOTS + FLOW_VERDICT_DROPPED,
-		      skb->len);
-		count(&policy_drops, reason, skb->len);
+		count_packet(&policy_verdicts, dir * POLICY_VERDICT_SLOTS + FLOW_VERDICT_DROPPED,
+			     skb->len);
+		count_drop(DROP_SET_POLICY, reason, skb->len);
 		emit(skb, &p, FLOW_EVENT_DROP, FLOW_VERDICT_DROPPED, dir, reason, ep, peer_identity,
 		     &d);
 		return TC_ACT_SHOT;

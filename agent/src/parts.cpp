@@ -50,19 +50,17 @@ void add_parts(Agent& agent) {
   lb.node_name = c.node_name;
   lb.cgroup = c.cgroup;
   lb.devices = c.devices;
-  auto lb_part = std::make_unique<lb::ServiceReconciler>(io, store, std::move(lb));
-  auto policy = std::make_unique<policy::PolicyReconciler>(
+  agent.add(std::make_unique<lb::ServiceReconciler>(io, store, std::move(lb)));
+  agent.add(std::make_unique<bgp::BgpReconciler>(
+      io, bgp::BgpReconciler::Options{.node_name = c.node_name}));
+  // Every program writes its drops and verdicts to one pinned flow-event ring; the policy part
+  // reads it (the flow stream, `netctl monitor`).
+  agent.add(std::make_unique<policy::PolicyReconciler>(
       io, policy::PolicyReconciler::Options{.node_name = c.node_name,
                                             .state_dir = c.state_dir,
                                             .bpf_root = c.bpf_root,
                                             .mode = enforcement_mode(c.policy_enforcement),
-                                            .audit = c.policy_audit_mode});
-  // Until the programs share one event ring, the flow stream reads the LB's too.
-  policy->set_lb_events([l = lb_part.get()] { return l->flow_events_fd(); });
-  agent.add(std::move(lb_part));
-  agent.add(std::make_unique<bgp::BgpReconciler>(
-      io, bgp::BgpReconciler::Options{.node_name = c.node_name}));
-  agent.add(std::move(policy));
+                                            .audit = c.policy_audit_mode}));
 }
 
 std::unique_ptr<k8s::Source> make_source(Agent& agent) {

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Drop accounting and flow events, shared by every program (maps pinned by name). */
+/* Drop accounting and flow events, shared by every program: one drop counter array and one
+ * flow event ring buffer, both pinned by name, so that the LB and policy programs (and successive
+ * agent processes) write to the same maps and the agent reads them in one place. */
 #ifndef NETAGENT_DROP_BPF_H
 #define NETAGENT_DROP_BPF_H
 
@@ -9,11 +11,11 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, __DROP_REASON_MAX);
+	__uint(max_entries, DROP_COUNTERS);
 	__type(key, __u32);
 	__type(value, struct drop_counter);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} drop_stats SEC(".maps");
+} drop_counters SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -21,13 +23,23 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_events SEC(".maps");
 
-/* Keeps struct flow_event in the object's BTF (ring buffer records have no map type): the ABI test
- * compares it with the C++ side. Read-only data, never read. */
-const volatile struct flow_event flow_event_btf_anchor = {};
+/* Keeps struct flow_event and the enums the agent names in the object's BTF (a ring buffer
+ * record has no map type, enum values used as constants leave no type): the ABI test compares
+ * them with the C++ side. Read-only data, never read. */
+const volatile struct {
+	struct flow_event event;
+	enum drop_reason reason;
+	enum drop_counter_set set;
+	enum flow_event_type type;
+	enum flow_verdict verdict;
+	enum flow_direction direction;
+	enum flow_observation_point obs_point;
+} flow_event_btf_anchor = {};
 
-static __always_inline void count_drop(__u32 reason, __u32 len)
+/* Adds a packet to a per-CPU struct drop_counter array (drops, policy verdicts). */
+static __always_inline void count_packet(void *map, __u32 index, __u32 len)
 {
-	struct drop_counter *c = bpf_map_lookup_elem(&drop_stats, &reason);
+	struct drop_counter *c = bpf_map_lookup_elem(map, &index);
 
 	if (c) {
 		c->packets += 1;
@@ -35,32 +47,43 @@ static __always_inline void count_drop(__u32 reason, __u32 len)
 	}
 }
 
-/* Fills the common part of a flow event; the caller sets type-specific fields. Returns NULL when
- * the ring buffer is full (the event is lost, the drop is still counted). */
-static __always_inline struct flow_event *flow_event_reserve(void)
+/* set: enum drop_counter_set; reason: enum drop_reason. */
+static __always_inline void count_drop(__u32 set, __u32 reason, __u32 len)
+{
+	count_packet(&drop_counters, set * __DROP_REASON_MAX + reason, len);
+}
+
+/* A zeroed flow event with its time, type and verdict, or NULL when the ring buffer is full (the
+ * event is lost; what it reports is still counted). The caller fills the rest and submits it. */
+static __always_inline struct flow_event *flow_event_reserve(__u8 type, __u8 verdict)
 {
 	struct flow_event *e = bpf_ringbuf_reserve(&flow_events, sizeof(*e), 0);
 
 	if (e) {
 		__builtin_memset(e, 0, sizeof(*e));
 		e->timestamp_ns = bpf_ktime_get_ns();
+		e->type = type;
+		e->verdict = verdict;
 	}
 	return e;
 }
 
-/* Counts a drop and reports it as a flow event. */
+static __always_inline void flow_event_submit(struct flow_event *e)
+{
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Counts an LB drop and reports it as a flow event. */
 static __always_inline void report_drop(__u32 reason, __u8 obs, __u8 dir, __be32 saddr,
 					__be32 daddr, __be16 sport, __be16 dport, __u8 proto,
 					__u32 ifindex, __u32 len, __u32 svc_id)
 {
 	struct flow_event *e;
 
-	count_drop(reason, len);
-	e = flow_event_reserve();
+	count_drop(DROP_SET_LB, reason, len);
+	e = flow_event_reserve(FLOW_EVENT_DROP, FLOW_VERDICT_DROPPED);
 	if (!e)
 		return;
-	e->type = FLOW_EVENT_DROP;
-	e->verdict = FLOW_VERDICT_DROPPED;
 	e->direction = dir;
 	e->obs_point = obs;
 	e->drop_reason = reason;
@@ -72,7 +95,7 @@ static __always_inline void report_drop(__u32 reason, __u8 obs, __u8 dir, __be32
 	e->ifindex = ifindex;
 	e->len = len;
 	e->svc_id = svc_id;
-	bpf_ringbuf_submit(e, 0);
+	flow_event_submit(e);
 }
 
 #endif

@@ -1,9 +1,17 @@
-// Every struct that crosses the kernel/user boundary must have the same size and member offsets
-// in C++ (abi.hpp descriptors, static_asserts) and in the compiled BPF objects (their BTF). A
-// header edit that only one side picked up fails here, not in production.
+// The ABI registry (datapath/src/abi.cpp) against the compiled BPF objects:
+//  - every struct that crosses the kernel/user boundary (map keys and values, ring-buffer
+//    records, load-time configuration) has the same size and members in C++ and in the BTF of
+//    every built object that uses it, and is in the object the registry names. A header edit
+//    that only one side picked up fails here, not in production.
+//  - every value of a shared enum (drop reasons, LB counters, verdicts, policy matches) has a
+//    name: adding a value to the kernel header without naming it fails here, not as an
+//    "unknown" metric label.
 #include <bpf/btf.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "netagent/datapath/abi.hpp"
@@ -19,6 +27,12 @@ std::vector<std::string> objects() {
     if (!item.empty()) out.push_back(item);
   }
   return out;
+}
+
+// "nodeport" for .../bpf/nodeport.bpf.o.
+std::string object_name(const std::string& path) {
+  std::string f = std::filesystem::path(path).filename().string();
+  return f.substr(0, f.find('.'));
 }
 
 // Collects (name, byte offset, byte size) of the struct's members, descending into anonymous
@@ -41,14 +55,14 @@ void members(const btf* b, const btf_type* t, size_t base,
 TEST(AbiBtf, EveryAbiStructMatchesTheCompiledObjects) {
   auto objs = objects();
   ASSERT_FALSE(objs.empty());
-  std::map<std::string, int> found;
+  std::map<std::string, std::set<std::string>> found;  // struct -> objects holding it
   for (const auto& path : objs) {
     btf* b = btf__parse_elf(path.c_str(), nullptr);
     ASSERT_TRUE(b) << "cannot read BTF of " << path;
     for (const auto& s : abi_structs()) {
       int id = btf__find_by_name_kind(b, s.name, BTF_KIND_STRUCT);
       if (id < 0) continue;
-      found[s.name]++;
+      found[s.name].insert(object_name(path));
       const btf_type* t = btf__type_by_id(b, id);
       EXPECT_EQ(size_t(t->size), s.size) << s.name << " in " << path;
       std::vector<std::tuple<std::string, size_t, size_t>> ms;
@@ -62,9 +76,44 @@ TEST(AbiBtf, EveryAbiStructMatchesTheCompiledObjects) {
     }
     btf__free(b);
   }
-  // Each struct must be checked against at least one object, or the test proves nothing for it.
-  for (const auto& s : abi_structs())
-    EXPECT_GT(found[s.name], 0) << s.name << " is in no object's BTF";
+  // Each struct must be checked against the object that uses it, or the test proves nothing
+  // for it.
+  for (const auto& s : abi_structs()) {
+    EXPECT_GT(found[s.name].size(), 0u) << s.name << " is in no object's BTF";
+    EXPECT_TRUE(found[s.name].count(s.object)) << s.name << " is not in the BTF of " << s.object;
+  }
+}
+
+TEST(AbiBtf, EveryEnumValueHasAName) {
+  std::map<std::string, int> found;
+  for (const auto& path : objects()) {
+    btf* b = btf__parse_elf(path.c_str(), nullptr);
+    ASSERT_TRUE(b) << "cannot read BTF of " << path;
+    for (const auto& e : abi_enums()) {
+      int id = btf__find_by_name_kind(b, e.name, BTF_KIND_ENUM);
+      if (id < 0) continue;
+      found[e.name]++;
+      const btf_type* t = btf__type_by_id(b, id);
+      const struct btf_enum* v = btf_enum(t);
+      std::map<std::string, std::string> labels;  // name -> enumerator
+      for (unsigned i = 0; i < btf_vlen(t); ++i, ++v) {
+        std::string enumerator = btf__name_by_offset(b, v->name_off);
+        if (std::find(e.unnamed.begin(), e.unnamed.end(), enumerator) != e.unnamed.end()) continue;
+        std::string label = e.value_name(unsigned(v->val));
+        EXPECT_NE(label, "unknown") << e.name << ": " << enumerator << " has no name";
+        EXPECT_FALSE(label.empty()) << e.name << ": " << enumerator;
+        // Two values with one name would be one metric series.
+        auto [it, fresh] = labels.emplace(label, enumerator);
+        EXPECT_TRUE(fresh) << e.name << ": " << enumerator << " and " << it->second
+                           << " are both \"" << label << "\"";
+      }
+      // A value the kernel does not have is "unknown", not a name of another.
+      EXPECT_STREQ(e.value_name(0xfffffu), "unknown") << e.name;
+    }
+    btf__free(b);
+  }
+  for (const auto& e : abi_enums())
+    EXPECT_GT(found[e.name], 0) << "enum " << e.name << " is in no object's BTF (anchor it)";
 }
 
 }  // namespace

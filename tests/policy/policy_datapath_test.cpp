@@ -3,8 +3,8 @@
 //    deny precedence, audit, CIDR, replies through conntrack, malformed and foreign packets;
 //  - the e2e model's matrices decided by the kernel, equal to the expected ones and, cell by
 //    cell (verdict, match, rule, drop reason, peer identity), to the pure evaluator;
-//  - applying diffs and reading the maps back; counters; the ABI against the object's BTF.
-#include <bpf/btf.h>
+//  - applying diffs and reading the maps back; counters. (The ABI against the object's BTF:
+//    tests/datapath/abi_btf_test.cpp, with every other kernel/user struct.)
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/pkt_cls.h>
@@ -525,78 +525,6 @@ TEST_F(PolicyProgram, KernelEvaluatorMatchesAuditAndTheWorld) {
   }
   EXPECT_EQ((*ke)->decide(Flow{ip(YC), ip(XA), IPPROTO_TCP, 80})->ingress.verdict,
             Verdict::Audited);
-}
-
-// ---------------------------------------------------------------------------------------------
-// The ABI structs against the BTF of the built object (map keys and values; the ring buffer
-// record has no BTF and is checked by static_assert in datapath_state.hpp)
-
-struct Field {
-  const char* name;
-  size_t offset, size;
-};
-struct Struct {
-  const char* name;
-  size_t size;
-  std::vector<Field> fields;
-};
-
-#define F(S, f)                                              \
-  Field {                                                    \
-#f, offsetof(S, f), sizeof(static_cast <S*>(nullptr)->f) \
-  }
-
-TEST(PolicyAbi, MatchesTheObjectsBtf) {
-  std::vector<Struct> structs = {
-      {"policy_key",
-       sizeof(policy_key),
-       {F(policy_key, prefixlen), F(policy_key, endpoint_id), F(policy_key, identity),
-        F(policy_key, direction), F(policy_key, proto), F(policy_key, dport)}},
-      {"policy_value",
-       sizeof(policy_value),
-       {F(policy_value, rule), F(policy_value, action), F(policy_value, l4), F(policy_value, pad)}},
-      {"policy_endpoint",
-       sizeof(policy_endpoint),
-       {F(policy_endpoint, endpoint_id), F(policy_endpoint, identity), F(policy_endpoint, ifindex),
-        F(policy_endpoint, addr), F(policy_endpoint, flags), F(policy_endpoint, pad)}},
-      {"policy_ct_key",
-       sizeof(policy_ct_key),
-       {F(policy_ct_key, saddr), F(policy_ct_key, daddr), F(policy_ct_key, sport),
-        F(policy_ct_key, dport), F(policy_ct_key, proto), F(policy_ct_key, direction),
-        F(policy_ct_key, pad), F(policy_ct_key, endpoint_id)}},
-      {"policy_ct_value",
-       sizeof(policy_ct_value),
-       {F(policy_ct_value, created), F(policy_ct_value, last_seen), F(policy_ct_value, rule),
-        F(policy_ct_value, verdict), F(policy_ct_value, flags), F(policy_ct_value, pad)}},
-      {"policy_flow_cache_entry",
-       sizeof(policy_flow_cache_entry),
-       {F(policy_flow_cache_entry, key), F(policy_flow_cache_entry, pad),
-        F(policy_flow_cache_entry, checked)}},
-      {"policy_config", sizeof(policy_config), {F(policy_config, hz), F(policy_config, flags)}},
-      {"ipcache4_key", sizeof(ipcache4_key), {F(ipcache4_key, prefixlen), F(ipcache4_key, addr)}},
-      {"ipcache4_value",
-       sizeof(ipcache4_value),
-       {F(ipcache4_value, identity), F(ipcache4_value, cidr_identity), F(ipcache4_value, flags),
-        F(ipcache4_value, cluster_id), F(ipcache4_value, pad)}},
-  };
-  btf* b = btf__parse(NETAGENT_POLICY_BPF_OBJECT, nullptr);
-  ASSERT_NE(b, nullptr) << NETAGENT_POLICY_BPF_OBJECT;
-  for (const auto& s : structs) {
-    SCOPED_TRACE(s.name);
-    int id = btf__find_by_name_kind(b, s.name, BTF_KIND_STRUCT);
-    ASSERT_GT(id, 0) << "not in the object's BTF";
-    const btf_type* t = btf__type_by_id(b, id);
-    EXPECT_EQ(t->size, s.size);
-    ASSERT_EQ(btf_vlen(t), s.fields.size());
-    const btf_member* m = btf_members(t);
-    for (size_t i = 0; i < s.fields.size(); ++i) {
-      EXPECT_STREQ(btf__name_by_offset(b, m[i].name_off), s.fields[i].name);
-      EXPECT_EQ(btf_member_bit_offset(t, i) / 8, s.fields[i].offset) << s.fields[i].name;
-      auto sz = btf__resolve_size(b, m[i].type);
-      EXPECT_EQ(size_t(sz), s.fields[i].size) << s.fields[i].name;
-    }
-  }
-  btf__free(b);
 }
 
 }  // namespace

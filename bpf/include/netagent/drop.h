@@ -26,7 +26,16 @@ enum drop_reason {
 	__DROP_REASON_MAX = 32,
 };
 
-/* Per-CPU counters of dropped packets, indexed by enum drop_reason. */
+/* Drop counters: one per-CPU array (drop_counters) for every program, in one set per part that
+ * reports them (the LB: netagent_datapath_drops_total; policy: netagent_policy_drops_total),
+ * indexed by set * __DROP_REASON_MAX + enum drop_reason. */
+enum drop_counter_set {
+	DROP_SET_LB = 0,     /* the socket and TC LB programs */
+	DROP_SET_POLICY = 1, /* the endpoint policy programs */
+	__DROP_SET_MAX = 2,
+};
+
+#define DROP_COUNTERS (__DROP_SET_MAX * __DROP_REASON_MAX)
 struct drop_counter {
 	__u64 packets;
 	__u64 bytes;

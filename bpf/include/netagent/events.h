@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Flow events: one record per notable datapath decision (a drop, a policy verdict, a service
- * translation when tracing), written to the events ring buffer and read by the agent for
- * `netctl monitor` and metrics. */
+ * translation when tracing), written by every program to the one flow_events ring buffer and
+ * read by the agent for `netctl monitor` and metrics. */
 #ifndef NETAGENT_EVENTS_H
 #define NETAGENT_EVENTS_H
 
@@ -49,7 +49,7 @@ struct flow_event {
 	__u32 endpoint_id; /* local endpoint the event concerns, 0 when none */
 	__u32 svc_id;	   /* service id for translations, 0 otherwise */
 	__u32 len;	   /* packet length */
-	__u32 pad;
+	__u32 rule;	   /* policy: cookie of the deciding rule; 0 = default verdict or none */
 };
 
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Network policy in the datapath: local endpoints, per-endpoint policy entries, the policy
- * conntrack and the verdict records, shared by bpf/policy.bpf.c and the agent.
+ * conntrack and the verdict counters, shared by bpf/policy.bpf.c and the agent.
  *
  * Policy entries live in one LPM trie for all endpoints (Cilium's newer layout, adapted): the key
  * is (endpoint, peer identity, direction) matched exactly, then protocol and destination port
@@ -128,14 +128,6 @@ struct policy_flow_cache_entry {
 struct policy_config {
 	__u32 hz;    /* the kernel's CONFIG_HZ (jiffies per second), measured by the loader */
 	__u32 flags; /* reserved */
-};
-
-/* The record the policy program writes to its ring buffer: a struct flow_event followed by the
- * policy rule that decided. Readers that know only struct flow_event read its first bytes. */
-struct policy_flow_record {
-	struct flow_event event;
-	__u32 rule; /* cookie of the deciding rule; 0 = default verdict or not a policy decision */
-	__u32 pad;
 };
 
 /* Per-CPU verdict counters, indexed by direction * POLICY_VERDICT_SLOTS + enum flow_verdict. */

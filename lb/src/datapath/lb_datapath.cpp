@@ -82,11 +82,14 @@ Result<std::unique_ptr<LbDatapath>> LbDatapath::load(const LbDatapathOptions& op
     struct Pair {
       bpf_map* from;
       bpf_map* to;
-    } shared[] = {
-        {s->maps.lb4_services, n->maps.lb4_services}, {s->maps.lb4_backends, n->maps.lb4_backends},
-        {s->maps.lb4_revnat, n->maps.lb4_revnat},     {s->maps.lb4_maglev, n->maps.lb4_maglev},
-        {s->maps.lb4_affinity, n->maps.lb4_affinity}, {s->maps.lb_stats, n->maps.lb_stats},
-        {s->maps.drop_stats, n->maps.drop_stats},     {s->maps.flow_events, n->maps.flow_events}};
+    } shared[] = {{s->maps.lb4_services, n->maps.lb4_services},
+                  {s->maps.lb4_backends, n->maps.lb4_backends},
+                  {s->maps.lb4_revnat, n->maps.lb4_revnat},
+                  {s->maps.lb4_maglev, n->maps.lb4_maglev},
+                  {s->maps.lb4_affinity, n->maps.lb4_affinity},
+                  {s->maps.lb_stats, n->maps.lb_stats},
+                  {s->maps.drop_counters, n->maps.drop_counters},
+                  {s->maps.flow_events, n->maps.flow_events}};
     for (auto& p : shared) {
       if (bpf_map__reuse_fd(p.to, bpf_map__fd(p.from)) != 0) {
         return sys_error(std::string("share map ") + bpf_map__name(p.from));
@@ -110,12 +113,11 @@ Result<std::unique_ptr<LbDatapath>> LbDatapath::load(const LbDatapathOptions& op
   NETAGENT_MAP(conntrack, n->maps.ct4_global);
   NETAGENT_MAP(sock_revnat, s->maps.lb4_sock_revnat);
   NETAGENT_MAP(affinity, n->maps.lb4_affinity);
-  NETAGENT_MAP(drops, n->maps.drop_stats);
+  NETAGENT_MAP(drops, n->maps.drop_counters);
   NETAGENT_MAP(counters, n->maps.lb_stats);
   NETAGENT_MAP(devices, n->maps.lb4_devices);
 #undef NETAGENT_MAP
   dp->maglev_outer_fd = bpf_map__fd(n->maps.lb4_maglev);
-  dp->flow_events_fd = bpf_map__fd(n->maps.flow_events);
   return dp;
 }
 

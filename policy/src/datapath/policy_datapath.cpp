@@ -80,8 +80,8 @@ Result<std::unique_ptr<PolicyDatapath>> PolicyDatapath::load(const PolicyDatapat
     return sys_error("size map policy_ct");
   }
   if (opts.ring_buffer_bytes &&
-      bpf_map__set_max_entries(s->maps.policy_events, opts.ring_buffer_bytes)) {
-    return sys_error("size map policy_events");
+      bpf_map__set_max_entries(s->maps.flow_events, opts.ring_buffer_bytes)) {
+    return sys_error("size map flow_events");
   }
   if (auto st = sk->load(); !st) return st.error();
 
@@ -104,7 +104,7 @@ Result<std::unique_ptr<PolicyDatapath>> PolicyDatapath::load(const PolicyDatapat
   NETAGENT_WRAP(maps_.endpoints, policy_eps, EndpointsMap);
   NETAGENT_WRAP(maps_.endpoints_by_dev, policy_ep_dev, EndpointsMap);
   NETAGENT_WRAP(ct_, policy_ct, CtMap);
-  NETAGENT_WRAP(drops_, policy_drops, Counters);
+  NETAGENT_WRAP(drops_, drop_counters, Counters);
   NETAGENT_WRAP(verdicts_, policy_verdicts, Counters);
 #undef NETAGENT_WRAP
   return dp;
@@ -117,7 +117,7 @@ int PolicyDatapath::to_endpoint_fd() const {
   return bpf_program__fd(skel_->s->progs.policy_to_endpoint);
 }
 int PolicyDatapath::events_fd() const {
-  return bpf_map__fd(skel_->s->maps.policy_events);
+  return bpf_map__fd(skel_->s->maps.flow_events);
 }
 
 PolicyMaps PolicyMaps::fake(std::shared_ptr<datapath::MapJournal> journal) {
@@ -210,9 +210,11 @@ Result<DatapathState> read_state(const PolicyMaps& maps) {
 
 Result<PolicyCounters> PolicyDatapath::counters() const {
   PolicyCounters c;
-  auto sum = [](const datapath::PerCpuArray<drop_counter>& arr, auto& out) -> Status {
+  // first: the first index of the array that out[0] sums.
+  auto sum = [](const datapath::PerCpuArray<drop_counter>& arr, uint32_t first,
+                auto& out) -> Status {
     for (uint32_t i = 0; i < out.size(); ++i) {
-      auto per_cpu = arr.read(i);
+      auto per_cpu = arr.read(first + i);
       if (!per_cpu) return per_cpu.error();
       for (const auto& v : *per_cpu) {
         out[i].packets += v.packets;
@@ -221,16 +223,17 @@ Result<PolicyCounters> PolicyDatapath::counters() const {
     }
     return {};
   };
-  if (auto st = sum(drops_, c.drops); !st) return st.error();
-  if (auto st = sum(verdicts_, c.verdicts); !st) return st.error();
+  if (auto st = sum(drops_, uint32_t(DROP_SET_POLICY) * __DROP_REASON_MAX, c.drops); !st)
+    return st.error();
+  if (auto st = sum(verdicts_, 0, c.verdicts); !st) return st.error();
   return c;
 }
 
 std::optional<PolicyFlowRecord> decode_flow_record(std::span<const uint8_t> bytes) {
-  if (bytes.size() < sizeof(policy_flow_record)) return std::nullopt;
-  policy_flow_record r;
-  std::memcpy(&r, bytes.data(), sizeof(r));
-  return PolicyFlowRecord{r.event, r.rule};
+  if (bytes.size() < sizeof(flow_event)) return std::nullopt;
+  flow_event e;
+  std::memcpy(&e, bytes.data(), sizeof(e));
+  return PolicyFlowRecord{e, e.rule};
 }
 
 }  // namespace netagent::policy

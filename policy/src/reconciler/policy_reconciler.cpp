@@ -81,19 +81,8 @@ Status PolicyReconciler::start() {
 
   auto reader = datapath::RingBufferReader::open(
       io_, dp_->events_fd(), [this](std::span<const uint8_t> b) { on_record(b); });
-  if (!reader) return reader.error().wrap("read the policy flow events");
+  if (!reader) return reader.error().wrap("read the flow events");
   events_ = std::move(*reader);
-  if (int fd = lb_events_fd_ ? lb_events_fd_() : -1; fd >= 0) {
-    // The LB's records are plain struct flow_event (no rule).
-    auto lb = datapath::RingBufferReader::open(io_, fd, [this](std::span<const uint8_t> b) {
-      if (b.size() < sizeof(flow_event)) return;
-      policy::PolicyFlowRecord r;
-      std::memcpy(&r.event, b.data(), sizeof(flow_event));
-      on_flow(r);
-    });
-    if (!lb) return lb.error().wrap("read the LB flow events");
-    lb_events_ = std::move(*lb);
-  }
 
   // Endpoints from before a restart: program them first, then put the (new) programs on
   // their veths. Their filters are still attached; attaching replaces the program atomically.
@@ -295,7 +284,6 @@ void PolicyReconciler::stop() {
     s->stream->close();
   subscribers_.clear();
   events_.reset();
-  lb_events_.reset();
 }
 
 Status PolicyReconciler::cleanup() {

@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "netagent/common/number.hpp"
+#include "netagent/datapath/abi.hpp"
 #include "netagent/policy/decode.hpp"
 #include "netagent/policy/evaluator.hpp"
 #include "netagent/policy/kernel_evaluator.hpp"
@@ -90,31 +91,11 @@ std::string protocol_name(uint8_t proto) {
 }
 
 const char* match_type_name(uint8_t m) {
-  switch (m) {
-    case POLICY_MATCH_L3_ONLY:
-      return "L3-only";
-    case POLICY_MATCH_L3_L4:
-      return "L3-L4";
-    case POLICY_MATCH_L4_ONLY:
-      return "L4-only";
-    case POLICY_MATCH_ALL:
-      return "all";
-    default:
-      return "none";
-  }
+  return datapath::policy_match_name(m);
 }
 
 const char* verdict_name(uint8_t v) {
-  switch (v) {
-    case FLOW_VERDICT_FORWARDED:
-      return "forwarded";
-    case FLOW_VERDICT_DROPPED:
-      return "dropped";
-    case FLOW_VERDICT_AUDIT:
-      return "audit";
-    default:
-      return "unknown";
-  }
+  return datapath::flow_verdict_name(v);
 }
 
 Result<TraceRequest> trace_request(const std::map<std::string, std::string>& q) {

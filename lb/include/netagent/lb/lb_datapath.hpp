@@ -58,10 +58,9 @@ class LbDatapath {
   datapath::TypedMap<lb4_sock_key, lb4_sock_value> sock_revnat;
   datapath::TypedMap<lb_affinity_key, lb_affinity_value> affinity;
   datapath::TypedMap<uint32_t, lb4_device> devices;
-  datapath::PerCpuArray<drop_counter> drops;
+  datapath::PerCpuArray<drop_counter> drops;  // every program's; the LB's set first (DROP_SET_LB)
   datapath::PerCpuArray<uint64_t> counters;
   int maglev_outer_fd = -1;
-  int flow_events_fd = -1;
 
   int nodeport_ingress_fd() const;
   int nodeport_egress_fd() const;

@@ -47,10 +47,6 @@ class ServiceReconciler : public store::Reconciler {
   void stop() override;
   Status cleanup() override;
 
-  // The LB programs' flow-event ring buffer (drops with their reason), -1 before start(). The
-  // policy part streams these to `netctl monitor` with its own.
-  int flow_events_fd() const { return dp_ ? dp_->flow_events_fd : -1; }
-
  private:
   lb::NodeView node(const k8s::Snapshot& snapshot) const;
   // What the maps serve now, published when it changed.

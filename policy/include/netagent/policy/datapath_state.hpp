@@ -17,18 +17,7 @@ extern "C" {
 
 namespace netagent::policy {
 
-// ABI sizes: pinned maps outlive binaries, so a change here is a map migration.
-static_assert(sizeof(ipcache4_key) == 8);
-static_assert(sizeof(ipcache4_value) == 12);
-static_assert(sizeof(policy_key) == 16);
-static_assert(sizeof(policy_value) == 8);
-static_assert(sizeof(policy_endpoint) == 20);
-static_assert(sizeof(policy_ct_key) == 20);
-static_assert(sizeof(policy_ct_value) == 24);
-static_assert(sizeof(policy_flow_cache_entry) == 32);
-static_assert(sizeof(policy_config) == 8);
-static_assert(sizeof(policy_flow_record) == sizeof(flow_event) + 8);
-static_assert(offsetof(policy_flow_record, rule) == sizeof(flow_event));
+// ABI sizes and layouts: datapath/src/abi.cpp (the registry, checked against BTF).
 
 // An endpoint on this node: a pod known to the compiler (by namespace/name), its id in the
 // policy map and its host-side veth.

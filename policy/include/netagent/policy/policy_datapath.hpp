@@ -35,7 +35,7 @@ struct PolicyDatapathOptions {
 };
 
 struct PolicyCounters {
-  std::array<drop_counter, __DROP_REASON_MAX> drops{};           // by enum drop_reason
+  std::array<drop_counter, __DROP_REASON_MAX> drops{};  // DROP_SET_POLICY, by enum drop_reason
   std::array<drop_counter, POLICY_VERDICT_COUNTERS> verdicts{};  // dir * 4 + flow_verdict
 };
 
@@ -69,7 +69,9 @@ class PolicyDatapath {
   int from_endpoint_fd() const;
   // Attach at TC egress of the host-side veth (packets to the pod: ingress policy).
   int to_endpoint_fd() const;
-  int events_fd() const;  // ring buffer of struct policy_flow_record
+  // The flow event ring buffer (struct flow_event), shared by every program through its pin:
+  // with a pin root it carries the LB programs' records too.
+  int events_fd() const;
 
   datapath::TypedMap<policy_key, policy_value>& entries() { return maps_.entries; }
   datapath::TypedMap<ipcache4_key, ipcache4_value>& ipcache() { return maps_.ipcache; }
@@ -98,7 +100,7 @@ class PolicyDatapath {
 // The kernel's HZ measured with the policy object's probe program (cached per process).
 Result<uint32_t> measure_kernel_hz();
 
-// A record from the policy ring buffer.
+// A record from the flow event ring buffer, with the policy rule that decided (0: none).
 struct PolicyFlowRecord {
   flow_event event;
   uint32_t rule = 0;

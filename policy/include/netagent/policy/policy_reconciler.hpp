@@ -56,10 +56,6 @@ class PolicyReconciler : public store::Reconciler {
   void stop() override;
   Status cleanup() override;
 
-  // Where the LB's flow events (its drops) come from, so that the monitor shows every drop of
-  // the datapath: called at start(), after the LB part started; -1 = none.
-  void set_lb_events(std::function<int()> fd) { lb_events_fd_ = std::move(fd); }
-
  private:
   // Compiles the latest snapshot with the registered endpoints and applies the diff.
   Status reprogram();
@@ -79,8 +75,6 @@ class PolicyReconciler : public store::Reconciler {
   EndpointStore endpoints_;
   std::unique_ptr<policy::PolicyDatapath> dp_;
   std::unique_ptr<datapath::RingBufferReader> events_;
-  std::unique_ptr<datapath::RingBufferReader> lb_events_;
-  std::function<int()> lb_events_fd_;
   // What the last apply read from the store (endpoint registrations recompile with them).
   std::shared_ptr<const k8s::Snapshot> snapshot_;
   std::shared_ptr<const RemoteWorkloads> remote_;
