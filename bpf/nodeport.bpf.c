@@ -8,6 +8,7 @@
  * Egress: replies matching a reply entry get the frontend back as their source.
  * Everything else passes untouched. */
 #include "lib/common.bpf.h"
+#include "lib/conntrack.bpf.h"
 #include "lib/drop.bpf.h"
 #include "lib/lb_maps.bpf.h"
 #include "lib/parse.bpf.h"
@@ -152,25 +153,203 @@ static __always_inline __u32 select_backend(const struct pkt4 *p, const struct l
 	return id;
 }
 
-/* Marks an entry used without reading the clock or dirtying its cache line needlessly. */
-static __always_inline void ct_touch(struct ct4_value *ct, __u8 tcp_flags, __u8 extra)
+/* Marks an entry used without reading the clock: the agent's GC clears CT_F_ACTIVE and moves
+ * last_seen_ns forward. */
+static __always_inline void ct_touch(struct ct4_value *ct, const struct pkt4 *p, __u8 extra)
 {
-	__u8 want = CT_F_ACTIVE | extra;
+	ct_set_flags(&ct->flags, CT_F_ACTIVE | extra | (ct_closing(p) ? CT_F_CLOSING : 0));
+}
 
-	if (tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
-		want |= CT_F_CLOSING;
-	if ((ct->flags & want) != want)
-		ct->flags |= want;
+/* The ingress steps below return a TC verdict, or NODEPORT_NEXT when the packet is not theirs
+ * and the next step decides. */
+#define NODEPORT_NEXT (-2)
+
+/* Sends a packet of a flow the way its conntrack entry says: DNAT to the backend and, for a
+ * remote backend, SNAT to this node and out through the FIB. */
+static __always_inline int nodeport_forward(struct __sk_buff *skb, const struct pkt4 *p,
+					    const struct ct4_value *ct)
+{
+	if (rewrite4(skb, p, 1, p->daddr, ct->nat_addr, p->dport, ct->nat_port))
+		return drop(skb, DROP_REWRITE_FAILED, p, FLOW_DIR_INGRESS, 0);
+	if (ct->flags & CT_F_SNAT) {
+		if (rewrite4(skb, p, 0, p->saddr, ct->snat_addr, p->sport, ct->snat_port))
+			return drop(skb, DROP_REWRITE_FAILED, p, FLOW_DIR_INGRESS, 0);
+		return snat_redirect(skb, ct->snat_addr, ct->nat_addr);
+	}
+	return TC_ACT_OK;
+}
+
+/* Step 1: a packet of an established flow, one lookup and the rewrite. The entry pins the
+ * backend address for the life of the flow, also when the backend leaves the service (graceful
+ * termination); the agent's conntrack GC removes entries of deleted services. */
+static __always_inline int nodeport_established(struct __sk_buff *skb, const struct pkt4 *p)
+{
+	struct ct4_key fk = {CT_TUPLE(p), .dir = CT_DIR_FORWARD};
+	struct ct4_value *ct = bpf_map_lookup_elem(&ct4_global, &fk);
+
+	if (!ct)
+		return NODEPORT_NEXT;
+	ct_touch(ct, p, 0);
+	lb_count(LB_CNT_SVC_EST);
+	return nodeport_forward(skb, p, ct);
+}
+
+/* Step 2: a remote backend's reply to the node's SNAT address, back to the frontend and the
+ * client. Only packets to the SNAT port range pay for this lookup. */
+static __always_inline int nodeport_snat_reply(struct __sk_buff *skb, const struct pkt4 *p)
+{
+	struct ct4_key rk = {CT_TUPLE(p), .dir = CT_DIR_REPLY};
+	struct ct4_value *ct;
+
+	if (bpf_ntohs(p->dport) < LB_SNAT_PORT_MIN)
+		return NODEPORT_NEXT;
+	ct = bpf_map_lookup_elem(&ct4_global, &rk);
+	if (!ct || !(ct->flags & CT_F_SNAT))
+		return NODEPORT_NEXT;
+	ct_touch(ct, p, CT_F_SEEN_REPLY);
+	if (rewrite4(skb, p, 0, p->saddr, ct->nat_addr, p->sport, ct->nat_port) ||
+	    rewrite4(skb, p, 1, p->daddr, ct->snat_addr, p->dport, ct->snat_port))
+		return drop(skb, DROP_REWRITE_FAILED, p, FLOW_DIR_INGRESS, 0);
+	lb_count(LB_CNT_SNAT_REVERSE);
+	return TC_ACT_OK;
+}
+
+/* Step 3: the north-south frontend the packet is for, or NULL when it is not a service's. */
+static __always_inline struct lb4_svc_value *nodeport_frontend(const struct pkt4 *p)
+{
+	struct lb4_svc_value *svc =
+	    lb4_lookup_service(p->daddr, p->dport, p->proto, LB_SCOPE_EXTERNAL);
+
+	if (!svc ||
+	    !(svc->flags & (LB_SVC_F_NODE_PORT | LB_SVC_F_LOAD_BALANCER | LB_SVC_F_EXTERNAL_IP)))
+		return 0;
+	return svc;
+}
+
+/* Step 5, remote backend: its reply would not come back through this node, so the client is
+ * replaced with the node's address and a port of its own, claimed by inserting the reply entry
+ * only if that tuple is free. Fills the forward entry's SNAT fields; returns 0 or a drop
+ * reason. */
+static __always_inline __u32 nodeport_claim_snat(struct __sk_buff *skb, const struct pkt4 *p,
+						 struct ct4_key *rk, struct ct4_value *rv,
+						 struct ct4_value *fv)
+{
+	__u32 ifindex = skb->ifindex;
+	struct lb4_device *dev = bpf_map_lookup_elem(&lb4_devices, &ifindex);
+	__u32 base, i;
+
+	if (!dev || !dev->snat_addr)
+		return DROP_NO_SNAT_ADDRESS;
+	base = hash_3words(p->saddr, ((__u32)p->sport << 16) | p->dport, p->daddr, p->proto);
+	rk->daddr = dev->snat_addr;
+	rv->flags |= CT_F_SNAT;
+	rv->snat_addr = p->saddr;
+	rv->snat_port = p->sport;
+	for (i = 0; i < LB_SNAT_PORT_TRIES; i++) {
+		__u16 port = LB_SNAT_PORT_MIN +
+			     (base + i * 7919) % (LB_SNAT_PORT_MAX - LB_SNAT_PORT_MIN + 1);
+
+		rk->dport = bpf_htons(port);
+		if (!bpf_map_update_elem(&ct4_global, rk, rv, BPF_NOEXIST)) {
+			fv->flags |= CT_F_SNAT;
+			fv->snat_addr = rk->daddr;
+			fv->snat_port = rk->dport;
+			lb_count(LB_CNT_SNAT);
+			return 0;
+		}
+	}
+	return DROP_SNAT_PORTS_EXHAUSTED;
+}
+
+/* Step 5: the conntrack entries of a new flow, the reply entry first (once the forward entry
+ * exists, replies may already flow). Fills fv, the forward entry; returns 0 or a drop reason. */
+static __always_inline __u32 nodeport_ct_create(struct __sk_buff *skb, const struct pkt4 *p,
+						const struct lb4_svc_value *svc,
+						const struct lb4_backend *be, __u32 backend_id,
+						struct ct4_value *fv)
+{
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct ct4_key fk = {CT_TUPLE(p), .dir = CT_DIR_FORWARD};
+	struct ct4_key rk = {
+	    .saddr = be->address,
+	    .daddr = p->saddr,
+	    .sport = be->port,
+	    .dport = p->sport,
+	    .proto = p->proto,
+	    .dir = CT_DIR_REPLY,
+	};
+	struct ct4_value rv = {
+	    .created_ns = now,
+	    .last_seen_ns = now,
+	    .nat_addr = p->daddr,
+	    .nat_port = p->dport,
+	    .flags = CT_F_ACTIVE,
+	    .backend_id = backend_id,
+	    .svc_id = svc->svc_id,
+	};
+	__u32 reason;
+
+	*fv = (struct ct4_value){
+	    .created_ns = now,
+	    .last_seen_ns = now,
+	    .nat_addr = be->address,
+	    .nat_port = be->port,
+	    .flags = CT_F_ACTIVE,
+	    .backend_id = backend_id,
+	    .svc_id = svc->svc_id,
+	};
+	if (be->flags & LB_BE_F_LOCAL) {
+		if (bpf_map_update_elem(&ct4_global, &rk, &rv, BPF_ANY))
+			return DROP_CT_CREATE_FAILED;
+	} else {
+		reason = nodeport_claim_snat(skb, p, &rk, &rv, fv);
+		if (reason)
+			return reason;
+	}
+	if (bpf_map_update_elem(&ct4_global, &fk, fv, BPF_ANY))
+		return DROP_CT_CREATE_FAILED;
+	return 0;
+}
+
+/* Steps 3 to 6: a new flow to a frontend, balanced, tracked and translated. */
+static __always_inline int nodeport_new_flow(struct __sk_buff *skb, const struct pkt4 *p)
+{
+	struct lb4_svc_value *svc = nodeport_frontend(p);
+	struct lb4_backend *be;
+	struct ct4_value fv;
+	__u32 backend_id, reason;
+
+	if (!svc) {
+		lb_count(LB_CNT_PASS);
+		return TC_ACT_OK;
+	}
+	/* Later fragments carry no ports and could not follow the first one to the backend. */
+	if (p->first_frag)
+		return drop(skb, DROP_FRAGMENT, p, FLOW_DIR_INGRESS, svc->svc_id);
+	if (svc->count == 0)
+		return drop(skb, DROP_NO_BACKEND, p, FLOW_DIR_INGRESS, svc->svc_id);
+	/* Step 4: the backend. */
+	backend_id = select_backend(p, svc);
+	if (!backend_id)
+		return drop(skb,
+			    (svc->flags & LB_SVC_F_MAGLEV) ? DROP_MAGLEV_MISSING
+							   : DROP_BACKEND_MISSING,
+			    p, FLOW_DIR_INGRESS, svc->svc_id);
+	be = bpf_map_lookup_elem(&lb4_backends, &backend_id);
+	if (!be)
+		return drop(skb, DROP_BACKEND_MISSING, p, FLOW_DIR_INGRESS, svc->svc_id);
+	reason = nodeport_ct_create(skb, p, svc, be, backend_id, &fv);
+	if (reason)
+		return drop(skb, reason, p, FLOW_DIR_INGRESS, svc->svc_id);
+	lb_count(LB_CNT_SVC_NEW);
+	/* Step 6: the translation, as for the flow's later packets. */
+	return nodeport_forward(skb, p, &fv);
 }
 
 SEC("tc")
 int tc_nodeport_ingress(struct __sk_buff *skb)
 {
 	struct pkt4 p = {};
-	struct lb4_svc_value *svc;
-	struct lb4_backend *be;
-	struct ct4_value *ct;
-	__u32 backend_id;
 	int res;
 
 	res = parse_pkt4(skb, &p, 0);
@@ -183,158 +362,15 @@ int tc_nodeport_ingress(struct __sk_buff *skb)
 	}
 	if (res == PARSE_BAD_L4)
 		return drop(skb, DROP_MALFORMED_L4, &p, FLOW_DIR_INGRESS, 0);
-
-	/* Established flows first: one lookup and the rewrite. The entry pins the backend address
-	 * for the life of the flow, also when the backend leaves the service (graceful
-	 * termination); the agent's conntrack GC removes entries of deleted services. */
-	struct ct4_key fk = {
-	    .saddr = p.saddr,
-	    .daddr = p.daddr,
-	    .sport = p.sport,
-	    .dport = p.dport,
-	    .proto = p.proto,
-	    .dir = CT_DIR_FORWARD,
-	};
+	/* A first fragment is never a tracked flow's: the frontend step drops it. */
 	if (!p.first_frag) {
-		ct = bpf_map_lookup_elem(&ct4_global, &fk);
-		if (ct) {
-			ct_touch(ct, p.tcp_flags, 0);
-			lb_count(LB_CNT_SVC_EST);
-			if (rewrite4(skb, &p, 1, p.daddr, ct->nat_addr, p.dport, ct->nat_port))
-				return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
-			if (ct->flags & CT_F_SNAT) {
-				if (rewrite4(skb, &p, 0, p.saddr, ct->snat_addr, p.sport,
-					     ct->snat_port))
-					return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS,
-						    0);
-				return snat_redirect(skb, ct->snat_addr, ct->nat_addr);
-			}
-			return TC_ACT_OK;
-		}
-		/* A remote backend's reply to the node's SNAT address: back to the frontend and
-		 * the client. Only packets to the SNAT port range pay for this lookup. */
-		if (bpf_ntohs(p.dport) >= LB_SNAT_PORT_MIN) {
-			struct ct4_key rk = {
-			    .saddr = p.saddr,
-			    .daddr = p.daddr,
-			    .sport = p.sport,
-			    .dport = p.dport,
-			    .proto = p.proto,
-			    .dir = CT_DIR_REPLY,
-			};
-			ct = bpf_map_lookup_elem(&ct4_global, &rk);
-			if (ct && (ct->flags & CT_F_SNAT)) {
-				ct_touch(ct, p.tcp_flags, CT_F_SEEN_REPLY);
-				if (rewrite4(skb, &p, 0, p.saddr, ct->nat_addr, p.sport,
-					     ct->nat_port) ||
-				    rewrite4(skb, &p, 1, p.daddr, ct->snat_addr, p.dport,
-					     ct->snat_port))
-					return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS,
-						    0);
-				lb_count(LB_CNT_SNAT_REVERSE);
-				return TC_ACT_OK;
-			}
-		}
+		res = nodeport_established(skb, &p);
+		if (res == NODEPORT_NEXT)
+			res = nodeport_snat_reply(skb, &p);
+		if (res != NODEPORT_NEXT)
+			return res;
 	}
-
-	svc = lb4_lookup_service(p.daddr, p.dport, p.proto, LB_SCOPE_EXTERNAL);
-	if (!svc ||
-	    !(svc->flags & (LB_SVC_F_NODE_PORT | LB_SVC_F_LOAD_BALANCER | LB_SVC_F_EXTERNAL_IP))) {
-		lb_count(LB_CNT_PASS);
-		return TC_ACT_OK;
-	}
-	/* Later fragments carry no ports and could not follow the first one to the backend. */
-	if (p.first_frag)
-		return drop(skb, DROP_FRAGMENT, &p, FLOW_DIR_INGRESS, svc->svc_id);
-	if (svc->count == 0)
-		return drop(skb, DROP_NO_BACKEND, &p, FLOW_DIR_INGRESS, svc->svc_id);
-	backend_id = select_backend(&p, svc);
-	if (!backend_id)
-		return drop(skb,
-			    (svc->flags & LB_SVC_F_MAGLEV) ? DROP_MAGLEV_MISSING
-							   : DROP_BACKEND_MISSING,
-			    &p, FLOW_DIR_INGRESS, svc->svc_id);
-	be = bpf_map_lookup_elem(&lb4_backends, &backend_id);
-	if (!be)
-		return drop(skb, DROP_BACKEND_MISSING, &p, FLOW_DIR_INGRESS, svc->svc_id);
-
-	__u64 now = bpf_ktime_get_coarse_ns();
-	struct ct4_value fv = {
-	    .created_ns = now,
-	    .last_seen_ns = now,
-	    .nat_addr = be->address,
-	    .nat_port = be->port,
-	    .flags = CT_F_ACTIVE,
-	    .backend_id = backend_id,
-	    .svc_id = svc->svc_id,
-	};
-	struct ct4_key rk = {
-	    .saddr = be->address,
-	    .daddr = p.saddr,
-	    .sport = be->port,
-	    .dport = p.sport,
-	    .proto = p.proto,
-	    .dir = CT_DIR_REPLY,
-	};
-	struct ct4_value rv = {
-	    .created_ns = now,
-	    .last_seen_ns = now,
-	    .nat_addr = p.daddr,
-	    .nat_port = p.dport,
-	    .flags = CT_F_ACTIVE,
-	    .backend_id = backend_id,
-	    .svc_id = svc->svc_id,
-	};
-
-	if (be->flags & LB_BE_F_LOCAL) {
-		/* Reply entry first: once the forward entry exists, replies may already flow. */
-		if (bpf_map_update_elem(&ct4_global, &rk, &rv, BPF_ANY))
-			return drop(skb, DROP_CT_CREATE_FAILED, &p, FLOW_DIR_INGRESS, svc->svc_id);
-	} else {
-		/* The backend lives on another node: its reply would not come back through this
-		 * node, so the client is replaced with the node's address and a port of its own,
-		 * claimed by inserting the reply entry only if that tuple is free. */
-		__u32 ifindex = skb->ifindex;
-		struct lb4_device *dev = bpf_map_lookup_elem(&lb4_devices, &ifindex);
-		__u32 base, i;
-		int claimed = 0;
-
-		if (!dev || !dev->snat_addr)
-			return drop(skb, DROP_NO_SNAT_ADDRESS, &p, FLOW_DIR_INGRESS, svc->svc_id);
-		base = hash_3words(p.saddr, ((__u32)p.sport << 16) | p.dport, p.daddr, p.proto);
-		rk.daddr = dev->snat_addr;
-		rv.flags |= CT_F_SNAT;
-		rv.snat_addr = p.saddr;
-		rv.snat_port = p.sport;
-		for (i = 0; i < LB_SNAT_PORT_TRIES; i++) {
-			__u16 port = LB_SNAT_PORT_MIN +
-				     (base + i * 7919) % (LB_SNAT_PORT_MAX - LB_SNAT_PORT_MIN + 1);
-
-			rk.dport = bpf_htons(port);
-			if (!bpf_map_update_elem(&ct4_global, &rk, &rv, BPF_NOEXIST)) {
-				claimed = 1;
-				break;
-			}
-		}
-		if (!claimed)
-			return drop(skb, DROP_SNAT_PORTS_EXHAUSTED, &p, FLOW_DIR_INGRESS,
-				    svc->svc_id);
-		fv.flags |= CT_F_SNAT;
-		fv.snat_addr = rk.daddr;
-		fv.snat_port = rk.dport;
-		lb_count(LB_CNT_SNAT);
-	}
-	if (bpf_map_update_elem(&ct4_global, &fk, &fv, BPF_ANY))
-		return drop(skb, DROP_CT_CREATE_FAILED, &p, FLOW_DIR_INGRESS, svc->svc_id);
-	lb_count(LB_CNT_SVC_NEW);
-	if (rewrite4(skb, &p, 1, p.daddr, be->address, p.dport, be->port))
-		return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
-	if (fv.flags & CT_F_SNAT) {
-		if (rewrite4(skb, &p, 0, p.saddr, fv.snat_addr, p.sport, fv.snat_port))
-			return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_INGRESS, 0);
-		return snat_redirect(skb, fv.snat_addr, fv.nat_addr);
-	}
-	return TC_ACT_OK;
+	return nodeport_new_flow(skb, &p);
 }
 
 SEC("tc")
@@ -350,21 +386,15 @@ int tc_nodeport_egress(struct __sk_buff *skb)
 		lb_count(LB_CNT_PASS);
 		return TC_ACT_OK;
 	}
-	struct ct4_key rk = {
-	    .saddr = p.saddr,
-	    .daddr = p.daddr,
-	    .sport = p.sport,
-	    .dport = p.dport,
-	    .proto = p.proto,
-	    .dir = CT_DIR_REPLY,
-	};
+	struct ct4_key rk = {CT_TUPLE(&p), .dir = CT_DIR_REPLY};
+
 	ct = bpf_map_lookup_elem(&ct4_global, &rk);
 	if (!ct || (ct->flags & CT_F_SNAT)) {
 		/* SNATed flows are reverse-translated where their replies arrive: at ingress. */
 		lb_count(LB_CNT_PASS);
 		return TC_ACT_OK;
 	}
-	ct_touch(ct, p.tcp_flags, CT_F_SEEN_REPLY);
+	ct_touch(ct, &p, CT_F_SEEN_REPLY);
 	if (rewrite4(skb, &p, 0, p.saddr, ct->nat_addr, p.sport, ct->nat_port))
 		return drop(skb, DROP_REWRITE_FAILED, &p, FLOW_DIR_EGRESS, 0);
 	lb_count(LB_CNT_REVNAT);

@@ -5,7 +5,7 @@
 #ifndef NETAGENT_POLICY_CT_BPF_H
 #define NETAGENT_POLICY_CT_BPF_H
 
-#include "lib/parse.bpf.h"
+#include "lib/conntrack.bpf.h"
 #include "netagent/policy.h"
 
 /* Set by the loader before load; policy.bpf.c defines it. */
@@ -42,15 +42,9 @@ static __always_inline __u64 policy_ct_lifetime(const struct policy_ct_value *v,
 static __always_inline int policy_ct_touch(struct policy_ct_value *v, const struct pkt4 *p,
 					   __u8 seen_reply, __u64 now)
 {
-	__u8 flags = v->flags;
-
 	if (now - v->last_seen > policy_ct_lifetime(v, p->proto))
 		return 0; /* expired: decide again (the new entry replaces it) */
-	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
-		flags |= POLICY_CT_F_CLOSING;
-	flags |= seen_reply;
-	if (flags != v->flags)
-		v->flags = flags;
+	ct_set_flags(&v->flags, seen_reply | (ct_closing(p) ? POLICY_CT_F_CLOSING : 0));
 	/* Refresh at most once a second: a write per packet would bounce the cache line. */
 	if (now - v->last_seen > policy_cfg.hz)
 		v->last_seen = now;
@@ -81,25 +75,9 @@ static __always_inline int policy_ct_key_equal(const struct policy_ct_key *a,
 static __always_inline int policy_ct_established(const struct pkt4 *p, __u8 dir, __u32 ep_id,
 						 __u64 now)
 {
-	struct policy_ct_key k = {
-	    .saddr = p->saddr,
-	    .daddr = p->daddr,
-	    .sport = p->sport,
-	    .dport = p->dport,
-	    .proto = p->proto,
-	    .direction = dir,
-	    .endpoint_id = ep_id,
-	};
-	struct policy_ct_key r = {
-	    .saddr = p->daddr,
-	    .daddr = p->saddr,
-	    .sport = p->dport,
-	    .dport = p->sport,
-	    .proto = p->proto,
-	    .direction = !dir,
-	    .endpoint_id = ep_id,
-	};
-	const int closing = p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST);
+	struct policy_ct_key k = {CT_TUPLE(p), .direction = dir, .endpoint_id = ep_id};
+	struct policy_ct_key r = {CT_TUPLE_REPLY(p), .direction = !dir, .endpoint_id = ep_id};
+	const int closing = ct_closing(p);
 	struct policy_flow_cache_entry *c;
 	struct policy_ct_value *v;
 	__u32 slot = policy_flow_cache_slot(&k);
@@ -129,15 +107,7 @@ static __always_inline int policy_ct_established(const struct pkt4 *p, __u8 dir,
 static __always_inline void policy_ct_create(const struct pkt4 *p, __u8 dir, __u32 ep_id, __u64 now,
 					     __u32 rule, __u8 verdict)
 {
-	struct policy_ct_key k = {
-	    .saddr = p->saddr,
-	    .daddr = p->daddr,
-	    .sport = p->sport,
-	    .dport = p->dport,
-	    .proto = p->proto,
-	    .direction = dir,
-	    .endpoint_id = ep_id,
-	};
+	struct policy_ct_key k = {CT_TUPLE(p), .direction = dir, .endpoint_id = ep_id};
 	struct policy_ct_value v = {
 	    .created = now,
 	    .last_seen = now,
@@ -145,7 +115,7 @@ static __always_inline void policy_ct_create(const struct pkt4 *p, __u8 dir, __u
 	    .verdict = verdict,
 	};
 
-	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+	if (ct_closing(p))
 		v.flags |= POLICY_CT_F_CLOSING;
 	/* An LRU insert only fails under memory pressure; the packet still passes and the next
 	 * packet of the connection is decided again. */
