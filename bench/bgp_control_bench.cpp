@@ -148,7 +148,7 @@ void BM_BgpReadyLocalServices(benchmark::State& state) {
     es.service_name = "svc-" + std::to_string(i);
     for (int e = 0; e < 3; ++e) {
       k8s::Endpoint ep;
-      ep.addresses = {"10.244.0.1"};
+      ep.addresses = {*IpAddress::parse("10.244.0.1")};
       ep.node_name = "node-" + std::to_string((i + e) % 10);
       es.endpoints.push_back(ep);
     }

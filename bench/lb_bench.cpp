@@ -256,7 +256,7 @@ void BM_ApplyOneEndpointChange(benchmark::State& state) {
   using Clock = std::chrono::steady_clock;
   Clock::duration detect{}, apply{};
   for (auto _ : state) {
-    es.endpoints[3].addresses[0] = nth("10.200.0.0", ++pod).str();
+    es.endpoints[3].addresses[0] = nth("10.200.0.0", ++pod);
     es.source.digest = digest += 2;
     const auto t0 = Clock::now();
     auto c = changes.update(snap, node, ips_source, {}, nullptr, 1);

@@ -50,15 +50,24 @@ inline DesiredBgp compile_for(const k8s::Snapshot& snap, const std::string& node
 inline std::vector<std::string> prefixes(const DesiredPeer& p) {
   std::vector<std::string> out;
   for (const auto& r : p.routes)
-    out.push_back(r.prefix);
+    out.push_back(r.prefix.str());
   return out;
 }
 
 inline const DesiredRoute* route(const DesiredPeer& p, const std::string& prefix) {
   for (const auto& r : p.routes) {
-    if (r.prefix == prefix) return &r;
+    if (r.prefix.str() == prefix) return &r;
   }
   return nullptr;
+}
+
+// Addresses or prefixes as their text, to compare with the expected text.
+template <typename T>
+std::vector<std::string> texts(const std::vector<T>& v) {
+  std::vector<std::string> out;
+  for (const auto& x : v)
+    out.push_back(x.str());
+  return out;
 }
 
 inline bool has_condition(const DesiredBgp& d, const std::string& type,
