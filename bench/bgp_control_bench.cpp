@@ -6,37 +6,33 @@
 
 #include "netagent/bgp/control/compile.hpp"
 #include "netagent/ipam/allocation.hpp"
-#include "netagent/k8s/decode.hpp"
+#include "netagent/testing/manifests.hpp"
 
 namespace {
 
 using namespace netagent;
 
-void add(k8s::SnapshotBuilder& b, const std::string& yaml) {
-  auto err = b.add(k8s::read_object(YAML::Load(yaml), {"bench.yaml", 0}));
-  if (err) throw std::runtime_error(err->str());
-}
-
 k8s::Snapshot bench_snapshot(int services, bool new_api) {
   k8s::KindRegistry reg;
   ipam::register_kinds(reg);
   bgp::control::register_kinds(reg);
-  k8s::SnapshotBuilder b(&reg);
-  add(b, R"(
+  std::string yaml;
+  auto add = [&](const std::string& doc) { yaml += doc + "---\n"; };
+  add(R"(
 apiVersion: v1
 kind: Node
 metadata: {name: node-1, labels: {bgp: "on"}}
 status: {addresses: [{type: InternalIP, address: 10.25.11.11}]}
 spec: {podCIDR: 10.244.1.0/24}
 )");
-  add(b, R"(
+  add(R"(
 apiVersion: cilium.io/v2
 kind: CiliumLoadBalancerIPPool
 metadata: {name: pool, labels: {cluster: infra}}
 spec: {blocks: [{cidr: 10.64.0.0/17}]}
 )");
   if (new_api) {
-    add(b, R"(
+    add(R"(
 apiVersion: cilium.io/v2
 kind: CiliumBGPClusterConfig
 metadata: {name: cc}
@@ -47,14 +43,14 @@ spec:
     localASN: 64512
     peers: [{name: srx, peerAddress: 10.25.11.1, peerASN: 64501, peerConfigRef: {name: pc}}]
 )");
-    add(b, R"(
+    add(R"(
 apiVersion: cilium.io/v2
 kind: CiliumBGPPeerConfig
 metadata: {name: pc}
 spec:
   families: [{afi: ipv4, safi: unicast, advertisements: {matchLabels: {advertise: bgp}}}]
 )");
-    add(b, R"(
+    add(R"(
 apiVersion: cilium.io/v2
 kind: CiliumBGPAdvertisement
 metadata: {name: all, labels: {advertise: bgp}}
@@ -71,7 +67,7 @@ spec:
   - advertisementType: PodCIDR
 )");
   } else {
-    add(b, R"(
+    add(R"(
 apiVersion: cilium.io/v2alpha1
 kind: CiliumBGPPeeringPolicy
 metadata: {name: infra}
@@ -95,11 +91,11 @@ spec:
     std::string ns = "ns-" + std::to_string(i % 50);
     std::string labels = i % 4 == 0 ? "{tier: gold}" : "{}";
     std::string etp = i % 10 == 0 ? "  externalTrafficPolicy: Local\n  selector: {app: x}\n" : "";
-    add(b, "apiVersion: v1\nkind: Service\nmetadata: {name: " + name + ", namespace: " + ns +
-               ", labels: " + labels + "}\nspec:\n  type: LoadBalancer\n" + etp +
-               "  ports: [{port: 80}]\n");
+    add("apiVersion: v1\nkind: Service\nmetadata: {name: " + name + ", namespace: " + ns +
+        ", labels: " + labels + "}\nspec:\n  type: LoadBalancer\n" + etp +
+        "  ports: [{port: 80}]\n");
   }
-  return b.take();
+  return netagent::testing::snapshot_from_yaml(yaml, {.registry = &reg}, "bench.yaml");
 }
 
 void run(benchmark::State& state, bool new_api) {
@@ -148,7 +144,7 @@ void BM_BgpReadyLocalServices(benchmark::State& state) {
     es.service_name = "svc-" + std::to_string(i);
     for (int e = 0; e < 3; ++e) {
       k8s::Endpoint ep;
-      ep.addresses = {"10.244.0.1"};
+      ep.addresses = {*IpAddress::parse("10.244.0.1")};
       ep.node_name = "node-" + std::to_string((i + e) % 10);
       es.endpoints.push_back(ep);
     }

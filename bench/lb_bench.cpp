@@ -24,6 +24,7 @@
 #include "netagent/lb/service_changes.hpp"
 #include "netagent/lb/service_maps.hpp"
 #include "netagent/lb/service_model.hpp"
+#include "netagent/testing/manifests.hpp"
 #include "passthrough.skel.h"
 
 namespace {
@@ -159,11 +160,7 @@ std::string manifests(uint32_t n, const char* type) {
 }
 
 k8s::Snapshot parse(const std::string& yaml) {
-  k8s::SnapshotBuilder b;
-  int i = 0;
-  for (const auto& doc : YAML::LoadAll(yaml))
-    (void)b.add(k8s::read_object(doc, {"bench", i++}));
-  return b.take();
+  return netagent::testing::snapshot_from_yaml(yaml, {}, "bench");
 }
 
 lb::LoadBalancerIps lb_ips(const k8s::Snapshot& s) {
@@ -256,7 +253,7 @@ void BM_ApplyOneEndpointChange(benchmark::State& state) {
   using Clock = std::chrono::steady_clock;
   Clock::duration detect{}, apply{};
   for (auto _ : state) {
-    es.endpoints[3].addresses[0] = nth("10.200.0.0", ++pod).str();
+    es.endpoints[3].addresses[0] = nth("10.200.0.0", ++pod);
     es.source.digest = digest += 2;
     const auto t0 = Clock::now();
     auto c = changes.update(snap, node, ips_source, {}, nullptr, 1);

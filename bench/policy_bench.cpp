@@ -24,6 +24,7 @@
 #include "netagent/policy/datapath_state.hpp"
 #include "netagent/policy/evaluator.hpp"
 #include "netagent/policy/policy_datapath.hpp"
+#include "netagent/testing/manifests.hpp"
 #include "passthrough.skel.h"
 
 namespace {
@@ -132,15 +133,7 @@ std::string scenario_policies() {
 k8s::Snapshot build_snapshot(const std::string& yaml) {
   k8s::KindRegistry reg;
   register_kinds(reg);
-  k8s::SnapshotBuilder b(&reg);
-  auto docs = YAML::LoadAll(yaml);
-  for (size_t i = 0; i < docs.size(); ++i) {
-    if (!docs[i].IsDefined() || docs[i].IsNull()) continue;
-    if (auto err = b.add(k8s::read_object(docs[i], {"bench.yaml", int(i)}))) {
-      throw std::runtime_error(err->str());
-    }
-  }
-  return b.take();
+  return netagent::testing::snapshot_from_yaml(yaml, {.registry = &reg}, "bench.yaml");
 }
 
 struct Scenario {

@@ -256,7 +256,10 @@ json Agent::node_status() const {
   out["found"] = true;
   out["addresses"] = addrs;
   out["labels"] = node->meta.labels;
-  out["pod_cidrs"] = node->pod_cidrs;
+  json cidrs = json::array();
+  for (const auto& c : node->pod_cidrs)
+    cidrs.push_back(c.str());
+  out["pod_cidrs"] = cidrs;
   out["source"] = node->source.str();
   return out;
 }

@@ -91,18 +91,20 @@ ServiceView make_view(const k8s::Service& svc) {
   v.svc = &svc;
   v.key = svc.meta.ns + "/" + svc.meta.name;
   v.labels = service_selector_labels(svc);
-  std::vector<std::string> entries;
-  if (!svc.load_balancer_ip.empty()) entries.push_back(svc.load_balancer_ip);
+  auto request = [&](Ipv4Addr ip) {
+    if (std::find(v.requested.begin(), v.requested.end(), ip) == v.requested.end()) {
+      v.requested.push_back(ip);
+    }
+  };
+  // spec.loadBalancerIP was decoded with the Service (an IPv4 address); the annotation is text.
+  if (svc.load_balancer_ip) request(svc.load_balancer_ip->as_v4());
   if (const auto* a = annotation(svc, kIpsAnnotation, kIpsAnnotationAlias)) {
-    for (auto& e : split_list(*a))
-      entries.push_back(e);
-  }
-  for (const auto& e : entries) {
-    auto ip = Ipv4Addr::parse(e);
-    if (!ip) {
-      v.ignored_requests.push_back(e);
-    } else if (std::find(v.requested.begin(), v.requested.end(), *ip) == v.requested.end()) {
-      v.requested.push_back(*ip);
+    for (auto& e : split_list(*a)) {
+      if (auto ip = Ipv4Addr::parse(e)) {
+        request(*ip);
+      } else {
+        v.ignored_requests.push_back(e);
+      }
     }
   }
   if (const auto* k = annotation(svc, kSharingKeyAnnotation, kSharingKeyAnnotationAlias)) {
@@ -115,8 +117,8 @@ ServiceView make_view(const k8s::Service& svc) {
   for (const auto& p : svc.ports)
     v.ports.push_back({p.port, p.protocol});
   std::sort(v.ports.begin(), v.ports.end());
-  for (const auto& s : svc.status_ingress_ips) {
-    if (auto ip = Ipv4Addr::parse(s)) v.status_ips.push_back(*ip);
+  for (const auto& ip : svc.status_ingress_ips) {
+    if (ip.is_v4()) v.status_ips.push_back(ip.as_v4());
   }
   // Services of one sharing key share a home, so the first of them to allocate takes it and the
   // others join it on every node. A key that may cross namespaces is one group cluster-wide.

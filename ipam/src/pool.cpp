@@ -23,27 +23,19 @@ bool decode_allow_first_last(const Field& f) {
   f.fail("unsupported value \"" + f.str() + "\" (expected Yes or No)");
 }
 
-bool is_ipv6(const std::string& s) {
-  return s.find(':') != std::string::npos;
-}
-
 PoolBlock decode_cidr_block(const Field& f) {
   PoolBlock b;
-  auto s = f.str();
-  b.text = s;
+  b.text = f.str();
   b.from_cidr = true;
-  if (is_ipv6(s)) {
-    k8s::decode_cidr(f);  // validates
+  // Host bits are cleared, as Cilium does (netip.ParsePrefix, then the prefix's range).
+  auto p = k8s::decode_cidr(f);
+  if (p.is_v6()) {
     b.ipv6 = true;
     return b;
   }
-  if (s.find('/') == std::string::npos) f.fail("\"" + s + "\" is not a CIDR (missing /prefix)");
-  // Host bits are cleared, as Cilium does (netip.ParsePrefix, then the prefix's range).
-  auto p = Ipv4Prefix::parse(s);
-  if (!p) f.fail("\"" + s + "\" is not a valid CIDR");
-  b.prefix_len = p->len;
-  b.first = p->first();
-  b.last = p->last();
+  b.prefix_len = p.len;
+  b.first = p.as_v4().first();
+  b.last = p.as_v4().last();
   return b;
 }
 
@@ -53,22 +45,19 @@ PoolBlock decode_range_block(const Field& start, const Field& stop) {
   auto z = stop.present() ? stop.str() : a;  // a lone start is a single address
   b.text = stop.present() ? a + "-" + z : a;
   // The family is the start's; stop must be of the same family.
-  if (is_ipv6(a)) {
-    auto first = Ipv6Addr::parse(a);
-    if (!first) start.fail("\"" + a + "\" is not an IP address");
-    auto last = Ipv6Addr::parse(z);
-    if (!last) stop.fail("\"" + z + "\" is not an IPv6 address like start");
-    if (*last < *first) stop.fail("stop " + z + " is before start " + a);
+  auto first = IpAddress::parse(a);
+  if (!first) start.fail("\"" + a + "\" is not an IP address");
+  auto last = IpAddress::parse(z);
+  if (!last || last->family() != first->family()) {
+    stop.fail("\"" + z + "\" is not an " + to_string(first->family()) + " address like start");
+  }
+  if (*last < *first) stop.fail("stop " + z + " is before start " + a);
+  if (first->is_v6()) {
     b.ipv6 = true;
     return b;
   }
-  auto first = Ipv4Addr::parse(a);
-  if (!first) start.fail("\"" + a + "\" is not an IP address");
-  auto last = Ipv4Addr::parse(z);
-  if (!last) stop.fail("\"" + z + "\" is not an IPv4 address like start");
-  if (*last < *first) stop.fail("stop " + z + " is before start " + a);
-  b.first = *first;
-  b.last = *last;
+  b.first = first->as_v4();
+  b.last = last->as_v4();
   return b;
 }
 

@@ -1,7 +1,5 @@
 #include "netagent/k8s/decode.hpp"
 
-#include <arpa/inet.h>
-
 #include "netagent/common/base64.hpp"
 #include "netagent/common/ip.hpp"
 
@@ -33,14 +31,13 @@ std::optional<Protocol> parse_protocol(const std::string& s) {
   return std::nullopt;
 }
 
-std::string Node::primary_ip() const {
-  for (const auto& a : addresses) {
-    if (a.type == "InternalIP") return a.address;
+std::optional<IpAddress> Node::primary_ip() const {
+  for (const char* type : {"InternalIP", "ExternalIP"}) {
+    for (const auto& a : addresses) {
+      if (a.type == type && a.ip) return a.ip;
+    }
   }
-  for (const auto& a : addresses) {
-    if (a.type == "ExternalIP") return a.address;
-  }
-  return "";
+  return std::nullopt;
 }
 
 Object read_object(const YAML::Node& doc, SourceRef source) {
@@ -81,26 +78,32 @@ uint16_t decode_port(const Field& f) {
   return uint16_t(f.integer(1, 65535));
 }
 
-std::string decode_ipv4(const Field& f) {
+IpAddress decode_ip(const Field& f) {
   auto s = f.str();
-  if (!Ipv4Addr::parse(s)) f.fail("\"" + s + "\" is not an IPv4 address");
-  return s;
+  auto a = IpAddress::parse(s);
+  if (!a) f.fail("\"" + s + "\" is not an IP address");
+  return *a;
 }
 
-std::string decode_cidr(const Field& f) {
+IpAddress decode_ip(const Field& f, IpFamily family) {
   auto s = f.str();
-  auto slash = s.find('/');
-  if (slash == std::string::npos) f.fail("\"" + s + "\" is not a CIDR (missing /prefix)");
-  if (Ipv4Prefix::parse(s)) return s;
-  auto addr = s.substr(0, slash);
-  auto len = s.substr(slash + 1);
-  in6_addr a6{};
-  bool len_ok = !len.empty() && len.size() <= 3 &&
-                len.find_first_not_of("0123456789") == std::string::npos && std::stoi(len) <= 128;
-  if (inet_pton(AF_INET6, addr.c_str(), &a6) != 1 || !len_ok) {
-    f.fail("\"" + s + "\" is not a valid CIDR");
+  auto a = IpAddress::parse(s);
+  if (!a || a->family() != family) {
+    f.fail("\"" + s + "\" is not an " + to_string(family) + " address");
   }
-  return s;
+  return *a;
+}
+
+IpAddress decode_ipv4(const Field& f) {
+  return decode_ip(f, IpFamily::v4);
+}
+
+IpPrefix decode_cidr(const Field& f) {
+  auto s = f.str();
+  if (s.find('/') == std::string::npos) f.fail("\"" + s + "\" is not a CIDR (missing /prefix)");
+  auto p = IpPrefix::parse(s);
+  if (!p) f.fail("\"" + s + "\" is not a valid CIDR");
+  return *p;
 }
 
 namespace {
@@ -134,13 +137,19 @@ Service decode_service(const Object& obj) {
   s.source = obj.source;
   s.type =
       spec["type"].one_of({"ClusterIP", "NodePort", "LoadBalancer", "ExternalName"}, "ClusterIP");
-  s.cluster_ips = spec["clusterIPs"].string_list();
-  if (s.cluster_ips.empty()) {
-    if (auto ip = spec["clusterIP"].opt_str(); ip && !ip->empty()) s.cluster_ips.push_back(*ip);
+  std::vector<Field> cluster_ips = spec["clusterIPs"].items();
+  if (cluster_ips.empty()) {
+    if (auto ip = spec["clusterIP"].opt_str(); ip && !ip->empty()) {
+      cluster_ips.push_back(spec["clusterIP"]);
+    }
   }
-  for (size_t i = 0; i < s.cluster_ips.size(); ++i) {
-    if (s.cluster_ips[i] == "None") continue;
-    decode_ipv4(spec["clusterIPs"].present() ? spec["clusterIPs"].items()[i] : spec["clusterIP"]);
+  for (const auto& f : cluster_ips) {
+    if (f.str() == "None") {
+      // "None" makes the service headless when it comes first, as the API server has it.
+      if (s.cluster_ips.empty()) s.cluster_ip_none = true;
+      continue;
+    }
+    s.cluster_ips.push_back(decode_ipv4(f));
   }
   for (auto& pf : spec["ports"].items()) {
     ServicePort p;
@@ -199,10 +208,12 @@ EndpointSlice decode_endpoint_slice(const Object& obj) {
   es.address_type = root["addressType"].one_of({"IPv4", "IPv6", "FQDN"}, "IPv4");
   for (auto& ef : root["endpoints"].items()) {
     Endpoint e;
-    for (auto& a : ef["addresses"].items()) {
-      e.addresses.push_back(es.address_type == "IPv4" ? decode_ipv4(a) : a.str());
+    auto addresses = ef["addresses"].items();
+    if (addresses.empty()) ef["addresses"].fail("must list at least one address");
+    for (auto& a : addresses) {
+      if (es.address_type == "FQDN") continue;
+      e.addresses.push_back(decode_ip(a, es.address_type == "IPv4" ? IpFamily::v4 : IpFamily::v6));
     }
-    if (e.addresses.empty()) ef["addresses"].fail("must list at least one address");
     auto c = ef["conditions"];
     e.conditions.ready = c["ready"].opt_boolean();
     e.conditions.serving = c["serving"].opt_boolean();
@@ -265,7 +276,9 @@ Node decode_node(const Object& obj) {
   n.meta = meta_of(obj, false);
   n.source = obj.source;
   for (auto& a : root["status"]["addresses"].items()) {
-    n.addresses.push_back({a["type"].str(), a["address"].str()});
+    NodeAddress na{a["type"].str(), a["address"].str(), std::nullopt};
+    if (na.type == "InternalIP" || na.type == "ExternalIP") na.ip = decode_ip(a["address"]);
+    n.addresses.push_back(std::move(na));
   }
   for (auto& c : root["spec"]["podCIDRs"].items())
     n.pod_cidrs.push_back(decode_cidr(c));
@@ -300,6 +313,5 @@ Secret decode_secret(const Object& obj) {
     s.data[k] = v;
   return s;
 }
-
 
 }  // namespace netagent::k8s

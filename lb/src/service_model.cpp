@@ -77,8 +77,7 @@ NodeView node_view(const k8s::Snapshot& snap, const std::string& node_name) {
   v.name = node_name;
   if (const auto* n = snap.node(node_name)) {
     for (const auto& a : n->addresses) {
-      if (a.type != "InternalIP" && a.type != "ExternalIP") continue;
-      if (auto ip = Ipv4Addr::parse(a.address)) v.addresses.push_back(*ip);
+      if (a.ip && a.ip->is_v4()) v.addresses.push_back(a.ip->as_v4());
     }
   }
   return v;
@@ -122,10 +121,9 @@ std::vector<Candidate> slice_candidates(const k8s::Service& svc, const k8s::Serv
     if (!ep) continue;
     for (const auto& e : es->endpoints) {
       for (const auto& a : e.addresses) {
-        auto ip = Ipv4Addr::parse(a);
-        if (!ip) continue;
+        if (!a.is_v4()) continue;
         Candidate c;
-        c.info.addr = {*ip, ep->port, proto};
+        c.info.addr = {a.as_v4(), ep->port, proto};
         c.info.local = !node.name.empty() && e.node_name == node.name;
         c.info.node = e.node_name;
         c.info.pod = e.target_pod;
@@ -225,10 +223,10 @@ class ServiceCompiler {
                     const SliceList& slices) {
     PortPlan p = plan_port(svc, key, sp, slices);
     for (const auto& ip : svc.cluster_ips) {
-      if (auto a = Ipv4Addr::parse(ip)) add_frontend(p, FrontendType::ClusterIP, *a, sp.port);
+      if (ip.is_v4()) add_frontend(p, FrontendType::ClusterIP, ip.as_v4(), sp.port);
     }
     for (const auto& ip : svc.external_ips) {
-      if (auto a = Ipv4Addr::parse(ip)) add_frontend(p, FrontendType::ExternalIP, *a, sp.port);
+      if (ip.is_v4()) add_frontend(p, FrontendType::ExternalIP, ip.as_v4(), sp.port);
     }
     if (svc.type == "LoadBalancer") {
       auto it = lb_ips_.find(key);

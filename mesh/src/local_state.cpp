@@ -23,8 +23,9 @@ Result<LocalService> local_service(const k8s::Snapshot& snap, const k8s::Service
   ls.name = svc.meta.name;
   ls.spec = *spec;
   const PortMap ports = service_ports(svc);
-  auto add_frontend = [&](const std::string& ip) {
-    if (!ip.empty() && ip != "None" && Ipv4Addr::parse(ip)) ls.frontends[ip] = ports;
+  // Records carry addresses as text (the kvstore's form).
+  auto add_frontend = [&](const IpAddress& ip) {
+    if (ip.is_v4()) ls.frontends[ip.str()] = ports;
   };
   for (const auto& ip : svc.cluster_ips)
     add_frontend(ip);
@@ -32,7 +33,7 @@ Result<LocalService> local_service(const k8s::Snapshot& snap, const k8s::Service
     add_frontend(ip);
   for (const auto& ip : svc.status_ingress_ips)
     add_frontend(ip);
-  add_frontend(svc.load_balancer_ip);
+  if (svc.load_balancer_ip) add_frontend(*svc.load_balancer_ip);
 
   std::map<std::string, ServiceBackend> by_ip;
   for (const auto* slice : snap.slices_for(svc.meta.ns, svc.meta.name)) {
@@ -41,8 +42,9 @@ Result<LocalService> local_service(const k8s::Snapshot& snap, const k8s::Service
     for (const auto& p : slice->ports)
       sp[p.name] = L4Port{k8s::to_string(p.protocol), p.port};
     for (const auto& ep : slice->endpoints) {
-      for (const auto& addr : ep.addresses) {
-        if (!Ipv4Addr::parse(addr)) continue;
+      for (const auto& ip : ep.addresses) {
+        if (!ip.is_v4()) continue;
+        const std::string addr = ip.str();
         auto& b = by_ip[addr];
         const bool first = b.ip.empty();
         b.ip = addr;
@@ -98,11 +100,10 @@ std::vector<NodeRecord> export_nodes(const k8s::Snapshot& snap, const ClusterInf
     r.cluster = cluster.name;
     r.cluster_id = cluster.id;
     for (const auto& a : n.addresses) {
-      if (a.type == "InternalIP" || a.type == "ExternalIP")
-        r.addresses.push_back({a.type, a.address});
+      if (a.ip) r.addresses.push_back({a.type, a.ip->str()});
     }
     for (const auto& c : n.pod_cidrs) {
-      if (auto p = Ipv4Prefix::parse(c)) r.pod_cidrs.push_back(p->str());
+      if (c.is_v4()) r.pod_cidrs.push_back(c.str());
     }
     r.labels = std::map<std::string, std::string>(n.meta.labels.begin(), n.meta.labels.end());
     out.push_back(std::move(r));
@@ -119,10 +120,13 @@ std::vector<EndpointRecord> export_endpoints(
     auto id = identity_of(pod);
     if (!id) continue;
     std::string host_ip;
-    if (const auto* node = snap.node(pod.node_name)) host_ip = node->primary_ip();
+    if (const auto* node = snap.node(pod.node_name)) {
+      if (auto ip = node->primary_ip()) host_ip = ip->str();
+    }
     for (const auto& ip : pod.pod_ips) {
-      if (!Ipv4Addr::parse(ip)) continue;
-      out.push_back(EndpointRecord{ip, *id, host_ip, pod.node_name, pod.meta.ns, pod.meta.name});
+      if (!ip.is_v4()) continue;
+      out.push_back(
+          EndpointRecord{ip.str(), *id, host_ip, pod.node_name, pod.meta.ns, pod.meta.name});
     }
   }
   return out;
@@ -132,7 +136,7 @@ std::vector<Ipv4Prefix> pod_cidrs_of(const k8s::Snapshot& snap) {
   std::vector<Ipv4Prefix> out;
   for (const auto& n : snap.nodes) {
     for (const auto& c : n.pod_cidrs) {
-      if (auto p = Ipv4Prefix::parse(c)) out.push_back(*p);
+      if (c.is_v4()) out.push_back(c.as_v4());
     }
   }
   std::sort(out.begin(), out.end());

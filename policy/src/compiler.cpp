@@ -149,22 +149,21 @@ CompileInput workloads_from_snapshot(const k8s::Snapshot& snap) {
     w.ports = p.ports;
     w.node = p.node_name;
     for (const auto& ip : p.pod_ips) {
-      if (auto a = Ipv4Addr::parse(ip)) w.ips.push_back(*a);
+      if (ip.is_v4()) w.ips.push_back(ip.as_v4());
     }
     in.workloads.push_back(std::move(w));
   }
   for (const auto& n : snap.nodes) {
     NodeAddresses na{n.meta.name, {}};
     for (const auto& a : n.addresses) {
-      if (a.type != "InternalIP" && a.type != "ExternalIP") continue;
-      if (auto ip = Ipv4Addr::parse(a.address)) na.ips.push_back(*ip);
+      if (a.ip && a.ip->is_v4()) na.ips.push_back(a.ip->as_v4());
     }
     in.nodes.push_back(std::move(na));
   }
   for (const auto* es : snap.slices_for("default", "kubernetes")) {
     for (const auto& ep : es->endpoints) {
       for (const auto& a : ep.addresses) {
-        if (auto ip = Ipv4Addr::parse(a)) in.kube_apiserver_ips.push_back(*ip);
+        if (a.is_v4()) in.kube_apiserver_ips.push_back(a.as_v4());
       }
     }
   }

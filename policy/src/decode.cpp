@@ -113,17 +113,13 @@ Ipv4Prefix decode_prefix(const Field& f) {
   return *p;
 }
 
-bool is_ipv6(const std::string& s) {
-  return s.find(':') != std::string::npos;
-}
-
 // ipBlock / CIDRRule: returns nullopt (with a warning) for IPv6, which this datapath does not
 // police.
 std::optional<CidrPeer> decode_cidr_rule(const Field& cidr_f, const Field& except_f,
                                          bool cluster_addresses, PolicyDocument& doc) {
   auto s = cidr_f.str();
-  if (is_ipv6(s)) {
-    k8s::decode_cidr(cidr_f);  // still validated
+  if (auto p = IpPrefix::parse(s); p && p->is_v6()) {
+    k8s::decode_cidr(cidr_f);  // an IPv6 CIDR still needs its /prefix
     doc.warnings.push_back(cidr_f.path() + ": IPv6 CIDR " + s +
                            " is not enforced (the datapath is IPv4-only)");
     return std::nullopt;

@@ -127,7 +127,7 @@ k8s::Snapshot snapshot_with(int services, const std::string& node = "") {
     k8s::Node n;
     n.meta.name = node;
     n.meta.labels = {{"topology.kubernetes.io/zone", "a"}};
-    n.addresses = {{"InternalIP", "10.25.11.11"}};
+    n.addresses = {{"InternalIP", "10.25.11.11", IpAddress::parse("10.25.11.11")}};
     s.nodes.push_back(n);
   }
   return s;

@@ -15,14 +15,14 @@ bgp::control::DesiredBgp desired() {
   inst.router_id = *Ipv4Addr::parse("10.25.11.11");
   bgp::control::DesiredPeer p;
   p.name = "10.25.11.1";
-  p.address = "10.25.11.1";
+  p.address = *IpAddress::parse("10.25.11.1");
   p.peer_asn = 64501;
   p.timers = {1, 9, 3};
   p.password = "s3cret";
   p.graceful_restart = {true, 60};
   p.families = {{"ipv4", "unicast"}};
   bgp::control::DesiredRoute r;
-  r.prefix = "10.25.11.100/32";
+  r.prefix = *IpPrefix::parse("10.25.11.100/32");
   r.communities = {0xfc000064, 0xffffff01};
   r.large_communities = {{64512, 1, 2}};
   p.routes.push_back(r);
@@ -30,7 +30,7 @@ bgp::control::DesiredBgp desired() {
   // Learning the ASN from the peer's OPEN is not supported: skipped with a reason.
   bgp::control::DesiredPeer any = p;
   any.name = "discover";
-  any.address = "10.25.11.2";
+  any.address = *IpAddress::parse("10.25.11.2");
   any.peer_asn = 0;
   inst.peers.push_back(any);
   d.instances.push_back(inst);

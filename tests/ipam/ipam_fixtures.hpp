@@ -11,6 +11,7 @@
 #include "netagent/ipam/pool.hpp"
 #include "netagent/k8s/decode.hpp"
 #include "netagent/k8s/snapshot.hpp"
+#include "netagent/testing/manifests.hpp"
 
 namespace netagent::ipam::testing {
 
@@ -19,21 +20,7 @@ namespace netagent::ipam::testing {
 inline k8s::Snapshot load(const std::string& yaml) {
   k8s::KindRegistry reg;
   register_kinds(reg);
-  k8s::SnapshotBuilder b(&reg);
-  auto docs = YAML::LoadAll(yaml);
-  for (size_t i = 0; i < docs.size(); ++i) {
-    if (!docs[i].IsDefined() || docs[i].IsNull()) continue;
-    std::optional<k8s::DecodeError> err;
-    k8s::Object obj;
-    try {
-      obj = k8s::read_object(docs[i], {"test.yaml", int(i)});
-    } catch (const k8s::FieldError& e) {
-      ADD_FAILURE() << "document " << i << ": " << e.path << ": " << e.what();
-      continue;
-    }
-    if (auto e = b.add(obj)) ADD_FAILURE() << e->str();
-  }
-  return b.take();
+  return netagent::testing::snapshot_from_yaml(yaml, {.registry = &reg});
 }
 
 inline Pool pool_from(const std::string& yaml) {

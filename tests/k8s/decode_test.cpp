@@ -138,5 +138,93 @@ TEST(Snapshot, RegisteredKindIsValidated) {
   EXPECT_EQ(b.take().of_kind("CiliumLoadBalancerIPPool").size(), 1u);
 }
 
+TEST(Decode, AddressesAndCidrsAreTypedOnce) {
+  auto s = decode_service(obj(R"(
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: LoadBalancer
+  clusterIPs: [10.96.0.10]
+  externalIPs: [192.0.2.7]
+  loadBalancerIP: 10.25.11.100
+  loadBalancerSourceRanges: [10.0.0.0/8, "fd00::/8"]
+  ports: [{port: 80}]
+status: {loadBalancer: {ingress: [{ip: 10.25.11.101}]}}
+)"));
+  EXPECT_EQ(s.cluster_ips, std::vector<IpAddress>{*IpAddress::parse("10.96.0.10")});
+  EXPECT_FALSE(s.headless());
+  EXPECT_EQ(s.external_ips.at(0).str(), "192.0.2.7");
+  EXPECT_EQ(s.load_balancer_ip, IpAddress::parse("10.25.11.100"));
+  ASSERT_EQ(s.load_balancer_source_ranges.size(), 2u);
+  EXPECT_TRUE(s.load_balancer_source_ranges[1].is_v6());
+  EXPECT_EQ(s.status_ingress_ips.at(0).str(), "10.25.11.101");
+
+  auto headless = decode_service(
+      obj("{apiVersion: v1, kind: Service, metadata: {name: h}, spec: {clusterIP: None, ports: "
+          "[{port: 80}]}}"));
+  EXPECT_TRUE(headless.headless());
+  EXPECT_TRUE(headless.cluster_ips.empty());
+
+  auto n = decode_node(obj(R"(
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+spec: {podCIDRs: [10.244.1.0/24, "fd00:244:1::/64"]}
+status: {addresses: [{type: Hostname, address: n1}, {type: ExternalIP, address: 192.0.2.1},
+                     {type: InternalIP, address: 10.25.11.11}]}
+)"));
+  EXPECT_EQ(n.primary_ip(), IpAddress::parse("10.25.11.11"));
+  EXPECT_FALSE(n.addresses[0].ip);
+  EXPECT_EQ(n.addresses[0].address, "n1");
+  ASSERT_EQ(n.pod_cidrs.size(), 2u);
+  EXPECT_EQ(n.pod_cidrs[1].str(), "fd00:244:1::/64");
+
+  auto es = decode_endpoint_slice(obj(R"(
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: s6, labels: {kubernetes.io/service-name: web}}
+addressType: IPv6
+endpoints: [{addresses: ["fd00::5"]}]
+)"));
+  EXPECT_EQ(es.endpoints.at(0).addresses.at(0), IpAddress::parse("fd00::5"));
+}
+
+TEST(Decode, ABadAddressOrCidrIsAFieldError) {
+  struct Case {
+    const char* yaml;
+    const char* field;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"{apiVersion: v1, kind: Service, metadata: {name: a}, spec: {clusterIPs: [10.96.0.10, "
+       "10.96.0.300], ports: [{port: 1}]}}",
+       "spec.clusterIPs[1]", "\"10.96.0.300\" is not an IPv4 address"},
+      {"{apiVersion: v1, kind: Service, metadata: {name: a}, spec: {externalIPs: [\"fd00::1\"], "
+       "ports: [{port: 1}]}}",
+       "spec.externalIPs[0]", "is not an IPv4 address"},
+      {"{apiVersion: v1, kind: Service, metadata: {name: a}, spec: {loadBalancerSourceRanges: "
+       "[10.0.0.0/33], ports: [{port: 1}]}}",
+       "spec.loadBalancerSourceRanges[0]", "is not a valid CIDR"},
+      {"{apiVersion: v1, kind: Node, metadata: {name: n}, status: {addresses: [{type: InternalIP, "
+       "address: node-1}]}}",
+       "status.addresses[0].address", "\"node-1\" is not an IP address"},
+      {"{apiVersion: v1, kind: Node, metadata: {name: n}, spec: {podCIDR: 10.244.1.0}}",
+       "spec.podCIDR", "missing /prefix"},
+      {"{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: s, labels: "
+       "{kubernetes.io/service-name: web}}, addressType: IPv6, endpoints: [{addresses: "
+       "[10.0.0.1]}]}",
+       "endpoints[0].addresses[0]", "is not an IPv6 address"},
+  };
+  for (const auto& c : cases) {
+    SnapshotBuilder b;
+    auto err = b.add(obj(c.yaml));
+    ASSERT_TRUE(err) << c.yaml;
+    EXPECT_EQ(err->field, c.field) << c.yaml;
+    EXPECT_NE(err->message.find(c.message), std::string::npos) << err->str();
+    EXPECT_NE(err->str().find("t.yaml (document 0)"), std::string::npos) << err->str();
+  }
+}
+
 }  // namespace
 }  // namespace netagent::k8s

@@ -6,6 +6,7 @@
 
 #include "netagent/k8s/decode.hpp"
 #include "netagent/lb/service_changes.hpp"
+#include "netagent/testing/manifests.hpp"
 
 namespace netagent::lb {
 namespace {
@@ -33,14 +34,7 @@ ports: [{name: http, port: 8080}]
 endpoints:
 - {addresses: [10.1.0.5], nodeName: node-a}
 )";
-  k8s::SnapshotBuilder b;
-  int i = 0;
-  for (const auto& doc : YAML::LoadAll(yaml)) {
-    auto obj = k8s::read_object(doc, {"test.yaml", i++});
-    auto err = b.add(std::move(obj));
-    EXPECT_FALSE(err) << err->str();
-  }
-  auto snap = b.take();
+  auto snap = netagent::testing::snapshot_from_yaml(yaml);
   // Digests as the manifest source gives them.
   uint64_t d = 100;
   for (auto& s : snap.services)

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "netagent/k8s/decode.hpp"
+#include "netagent/testing/manifests.hpp"
 
 namespace netagent::lb {
 namespace {
@@ -38,22 +39,16 @@ std::string slice(const std::string& svc, const std::string& name,
 // source gives them), or 0 for the documents named in `no_digest`.
 k8s::Snapshot snapshot(const std::vector<std::string>& docs,
                        const std::set<std::string>& no_digest = {}) {
-  k8s::SnapshotBuilder b;
-  std::map<std::string, uint64_t> digests;  // "Kind/ns/name"
-  int i = 0;
-  for (const auto& doc : docs) {
-    auto node = YAML::Load(doc);
-    auto err = b.add(k8s::read_object(node, {"t.yaml", i++}));
-    EXPECT_FALSE(err) << err->str();
-    auto name = node["metadata"]["name"].as<std::string>();
-    digests[node["kind"].as<std::string>() + "/t/" + name] =
-        no_digest.count(name) ? 0 : std::hash<std::string>{}(doc) | 1;
+  std::string yaml;
+  for (const auto& doc : docs)
+    yaml += doc + "\n---\n";
+  auto s = netagent::testing::snapshot_from_yaml(yaml, {.digests = true}, "t.yaml");
+  for (auto& svc : s.services) {
+    if (no_digest.count(svc.meta.name)) svc.source.digest = 0;
   }
-  auto s = b.take();
-  for (auto& svc : s.services)
-    svc.source.digest = digests.at("Service/" + svc.meta.key());
-  for (auto& es : s.endpoint_slices)
-    es.source.digest = digests.at("EndpointSlice/" + es.meta.key());
+  for (auto& es : s.endpoint_slices) {
+    if (no_digest.count(es.meta.name)) es.source.digest = 0;
+  }
   return s;
 }
 

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include "netagent/k8s/decode.hpp"
+#include "netagent/testing/manifests.hpp"
 
 extern "C" {
 #include "netagent/lb.h"
@@ -13,13 +14,7 @@ namespace netagent::lb {
 namespace {
 
 k8s::Snapshot snapshot(const std::string& yaml) {
-  k8s::SnapshotBuilder b;
-  int i = 0;
-  for (const auto& doc : YAML::LoadAll(yaml)) {
-    auto err = b.add(k8s::read_object(doc, {"test.yaml", i++}));
-    EXPECT_FALSE(err) << err->str();
-  }
-  return b.take();
+  return netagent::testing::snapshot_from_yaml(yaml);
 }
 
 const Frontend* find(const DesiredServices& d, const char* addr, uint16_t port, uint8_t scope = 0) {

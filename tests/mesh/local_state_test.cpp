@@ -13,14 +13,18 @@
 namespace netagent::mesh {
 namespace {
 
+IpAddress ip(const std::string& s) {
+  return *IpAddress::parse(s);
+}
+
 k8s::Service service(const std::string& name, std::map<std::string, std::string> annotations) {
   k8s::Service s;
   s.meta.ns = "default";
   s.meta.name = name;
   s.meta.annotations = std::move(annotations);
   s.meta.labels = {{"app", name}};
-  s.cluster_ips = {"10.96.0.10"};
-  s.status_ingress_ips = {"10.25.11.105"};
+  s.cluster_ips = {ip("10.96.0.10")};
+  s.status_ingress_ips = {ip("10.25.11.105")};
   s.ports.push_back({"http", k8s::Protocol::TCP, 80, {8080, ""}, 0});
   s.selector = k8s::Labels{{"app", name}};
   return s;
@@ -32,9 +36,9 @@ k8s::EndpointSlice slice(const std::string& svc, std::vector<std::pair<std::stri
   sl.meta.name = svc + "-abc";
   sl.service_name = svc;
   sl.ports.push_back({"http", k8s::Protocol::TCP, 8080});
-  for (auto& [ip, ready] : eps) {
+  for (auto& [addr, ready] : eps) {
     k8s::Endpoint e;
-    e.addresses = {ip};
+    e.addresses = {ip(addr)};
     e.conditions.ready = ready;
     e.node_name = "infra-1";
     sl.endpoints.push_back(e);
@@ -54,19 +58,19 @@ k8s::Snapshot snapshot() {
   k8s::Node n;
   n.meta.name = "infra-1";
   n.meta.labels = {{"kubernetes.io/hostname", "infra-1"}};
-  n.addresses = {{"InternalIP", "10.25.11.11"}, {"Hostname", "infra-1"}};
-  n.pod_cidrs = {"10.1.0.0/24", "fd00::/64"};
+  n.addresses = {{"InternalIP", "10.25.11.11", ip("10.25.11.11")}, {"Hostname", "infra-1", {}}};
+  n.pod_cidrs = {*IpPrefix::parse("10.1.0.0/24"), *IpPrefix::parse("fd00::/64")};
   s.nodes.push_back(n);
   k8s::Pod p;
   p.meta.ns = "default";
   p.meta.name = "echo-0";
   p.node_name = "infra-1";
-  p.pod_ips = {"10.1.0.5", "fd00::5"};
+  p.pod_ips = {ip("10.1.0.5"), ip("fd00::5")};
   s.pods.push_back(p);
   k8s::Pod host = p;
   host.meta.name = "agent";
   host.host_network = true;
-  host.pod_ips = {"10.25.11.11"};
+  host.pod_ips = {ip("10.25.11.11")};
   s.pods.push_back(host);
   return s;
 }

@@ -7,6 +7,7 @@
 #include "netagent/k8s/decode.hpp"
 #include "netagent/policy/decode.hpp"
 #include "netagent/policy/evaluator.hpp"
+#include "netagent/testing/manifests.hpp"
 
 namespace netagent::policy::testing {
 
@@ -43,16 +44,6 @@ std::string model_manifests() {
 
 }  // namespace
 
-std::vector<k8s::Object> parse_objects(const std::string& yaml, const std::string& file) {
-  std::vector<k8s::Object> out;
-  auto docs = YAML::LoadAll(yaml);
-  for (size_t i = 0; i < docs.size(); ++i) {
-    if (!docs[i].IsDefined() || docs[i].IsNull()) continue;
-    out.push_back(k8s::read_object(docs[i], k8s::SourceRef{file, int(i)}));
-  }
-  return out;
-}
-
 Model::Model(const std::string& extra) : manifests_(model_manifests() + extra) {}
 
 const std::vector<std::string>& Model::pod_names() {
@@ -75,14 +66,8 @@ Ipv4Addr Model::pod_ip(const std::string& pod) {
 k8s::Snapshot Model::snapshot(const std::string& policies) const {
   k8s::KindRegistry reg;
   register_kinds(reg);
-  k8s::SnapshotBuilder b(&reg);
-  for (const auto* part : {&manifests_, &policies}) {
-    for (const auto& obj :
-         parse_objects(*part, part == &manifests_ ? "model.yaml" : "policies.yaml")) {
-      if (auto err = b.add(obj)) throw std::runtime_error(err->str());
-    }
-  }
-  return b.take();
+  return netagent::testing::snapshot_from_yaml(
+      {{"model.yaml", manifests_}, {"policies.yaml", policies}}, {.registry = &reg});
 }
 
 CompiledPolicy Model::compile(const std::string& policies, const CompileOptions& opts) const {

@@ -51,9 +51,6 @@ class Model {
   std::string manifests_;
 };
 
-// Parses multi-document YAML into objects (as the manifest source does).
-std::vector<k8s::Object> parse_objects(const std::string& yaml, const std::string& file);
-
 // The upstream cases, each with the expected 9x9 matrices.
 const std::vector<E2eCase>& network_policy_cases();
 const std::vector<E2eCase>& cilium_policy_cases();

@@ -141,11 +141,12 @@ TEST_P(ExampleTree, SaysWhatTheDesignSays) {
   auto cluster_pods = *Ipv4Prefix::parse(x.pod_cidr);
   std::map<std::string, Ipv4Prefix> node_cidr;
   for (auto& n : s.nodes) {
-    auto ip = Ipv4Addr::parse(n.primary_ip());
+    auto primary = n.primary_ip();
+    auto ip = primary && primary->is_v4() ? std::optional(primary->as_v4()) : std::nullopt;
     ASSERT_TRUE(ip) << n.meta.name;
     EXPECT_TRUE(node_net.contains(*ip)) << n.meta.name;
     ASSERT_EQ(n.pod_cidrs.size(), 1u);
-    auto cidr = *Ipv4Prefix::parse(n.pod_cidrs[0]);
+    auto cidr = n.pod_cidrs[0].as_v4();
     EXPECT_TRUE(cluster_pods.contains(cidr)) << n.meta.name;
     node_cidr.emplace(n.meta.name, cidr);
     EXPECT_EQ(n.meta.labels.at("topology.kubernetes.io/region"), x.cluster);
@@ -156,12 +157,13 @@ TEST_P(ExampleTree, SaysWhatTheDesignSays) {
   for (auto& p : s.pods) {
     ASSERT_TRUE(node_cidr.count(p.node_name)) << p.meta.key();
     ASSERT_EQ(p.pod_ips.size(), 1u) << p.meta.key();
-    auto ip = *Ipv4Addr::parse(p.pod_ips[0]);
+    auto ip = p.pod_ips[0].as_v4();
     if (p.host_network) {
       EXPECT_EQ(p.pod_ips[0], s.node(p.node_name)->primary_ip());
     } else {
       EXPECT_TRUE(node_cidr.at(p.node_name).contains(ip)) << p.meta.key();
-      EXPECT_TRUE(ips.insert(p.pod_ips[0]).second) << "duplicate pod IP " << p.pod_ips[0];
+      EXPECT_TRUE(ips.insert(p.pod_ips[0].str()).second)
+          << "duplicate pod IP " << p.pod_ips[0].str();
     }
   }
 

@@ -10,8 +10,6 @@
 namespace netagent::bgp::control {
 namespace {
 
-using detail::afi_of;
-using detail::host_prefix;
 using detail::RouteSet;
 
 // Condition types. Cilium's where it has one (pkg/k8s/apis/cilium.io/v2 bgp_*_types.go).
@@ -35,7 +33,7 @@ struct ServiceInfo {
 };
 
 struct Vip {
-  std::string prefix;
+  IpPrefix prefix;
   ServiceAddress kind;
   const std::string* pool;  // LoadBalancerIP only
 };
@@ -122,14 +120,14 @@ class Compiler {
     if (!s) {
       condition(kMissingAuthSecret, object,
                 "Secret " + opts_.secret_namespace + "/" + *secret + " not found: the session to " +
-                    peer.address + " uses an empty password");
+                    peer.address.str() + " uses an empty password");
       return;
     }
     auto it = s->data.find("password");
     if (it == s->data.end()) {
       condition(kMissingAuthSecret, object,
                 "Secret " + opts_.secret_namespace + "/" + *secret +
-                    " has no \"password\" key: the session to " + peer.address +
+                    " has no \"password\" key: the session to " + peer.address.str() +
                     " uses an empty password");
       return;
     }
@@ -142,16 +140,16 @@ class Compiler {
   void service_vips(const ServiceInfo& si, ServiceAddress kind, std::optional<Afi> afi,
                     std::vector<Vip>& out) const {
     const auto& svc = *si.svc;
-    auto emit = [&](const std::string& ip, const std::string* pool) {
-      if (afi && afi_of(ip) != *afi) return;
-      out.push_back({host_prefix(ip), kind, pool});
+    auto emit = [&](const IpAddress& ip, const std::string* pool) {
+      if (afi && afi_of(ip.family()) != *afi) return;
+      out.push_back({IpPrefix::host(ip), kind, pool});
     };
     switch (kind) {
       case ServiceAddress::LoadBalancerIP: {
         if (svc.type != "LoadBalancer" || (svc.external_traffic_local && !si.ready_local)) return;
         if (const auto* a = lb_.find(svc.meta.ns, svc.meta.name)) {
           for (const auto& ip : a->ips)
-            emit(ip.ip.str(), &ip.pool);
+            emit(ip.ip, &ip.pool);
         }
         return;
       }
@@ -162,9 +160,8 @@ class Compiler {
         return;
       case ServiceAddress::ClusterIP:
         if (svc.type == "ExternalName" || (svc.internal_traffic_local && !si.ready_local)) return;
-        for (const auto& ip : svc.cluster_ips) {
-          if (!ip.empty() && ip != "None") emit(ip, nullptr);
-        }
+        for (const auto& ip : svc.cluster_ips)
+          emit(ip, nullptr);
         return;
     }
   }
@@ -236,7 +233,7 @@ class Compiler {
       inst.router_id = *router_id;
       for (const auto& n : vr.neighbors) {
         DesiredPeer peer;
-        peer.name = n.address;
+        peer.name = n.address.str();
         peer.address = n.address;
         peer.port = n.port;
         peer.peer_asn = n.peer_asn;
@@ -392,7 +389,7 @@ class Compiler {
           switch (ad.type) {
             case AdvertisementType::PodCIDR:
               for (const auto& cidr : node_.pod_cidrs) {
-                if (afi_of(cidr) != afi) continue;
+                if (afi_of(cidr.family()) != afi) continue;
                 routes.merge(routes.add(cidr, "PodCIDR"), ad.attributes);
               }
               break;
@@ -449,7 +446,7 @@ LocalNode local_node(const k8s::Snapshot& snap, std::string_view node_name) {
     // The router ID is the node's IPv4 address: the first IPv4 InternalIP, else ExternalIP.
     for (const char* type : {"InternalIP", "ExternalIP"}) {
       for (const auto& a : node->addresses) {
-        if (a.type == type && !n.ipv4) n.ipv4 = Ipv4Addr::parse(a.address);
+        if (a.type == type && !n.ipv4 && a.ip && a.ip->is_v4()) n.ipv4 = a.ip->as_v4();
       }
     }
   }

@@ -22,27 +22,16 @@ std::optional<k8s::LabelSelector> opt_selector(const Field& f) {
   return f.selector();
 }
 
-std::string decode_ip(const Field& f) {
-  auto s = f.str();
-  if (!Ipv4Addr::parse(s) && !Ipv6Addr::parse(s)) f.fail("\"" + s + "\" is not an IP address");
-  return s;
-}
-
 // v2alpha1 peerAddress: "CIDR notation with a /32 to express a single host" (or /128).
-std::string decode_peer_cidr(const Field& f) {
+IpAddress decode_peer_cidr(const Field& f) {
   auto s = f.str();
   auto slash = s.find('/');
-  auto fail = [&] {
+  auto addr = IpAddress::parse(std::string_view(s).substr(0, slash));
+  if (slash == std::string::npos || !addr || s.substr(slash + 1) != std::to_string(addr->bits())) {
     f.fail("\"" + s + "\" must be the peer address in CIDR notation with /32 (or /128 for IPv6), " +
            "e.g. 10.25.11.1/32");
-  };
-  if (slash == std::string::npos) fail();
-  auto addr = s.substr(0, slash);
-  auto len = s.substr(slash + 1);
-  if (Ipv4Addr::parse(addr) && len == "32") return addr;
-  if (Ipv6Addr::parse(addr) && len == "128") return addr;
-  fail();
-  return {};
+  }
+  return *addr;
 }
 
 Attributes decode_attributes(const Field& communities, const Field& local_pref) {
@@ -210,7 +199,7 @@ PeeringPolicy decode_peering_policy(const k8s::Object& obj) {
     std::vector<std::string> addresses;
     for (auto& n : neighbors) {
       vr.neighbors.push_back(decode_neighbor(n));
-      addresses.push_back(vr.neighbors.back().address);
+      addresses.push_back(vr.neighbors.back().address.str());
     }
     require_unique(neighbors, addresses, "peerAddress", "peerAddress");
     asns.push_back(vr.local_asn);
@@ -241,7 +230,7 @@ ClusterConfig decode_cluster_config(const k8s::Object& obj) {
       ClusterPeer peer;
       peer.name = pf["name"].str();
       if (peer.name.empty()) pf["name"].fail("must not be empty");
-      if (pf["peerAddress"].present()) peer.address = decode_ip(pf["peerAddress"]);
+      if (pf["peerAddress"].present()) peer.address = k8s::decode_ip(pf["peerAddress"]);
       peer.auto_discovery = pf["autoDiscovery"].present();
       if (peer.auto_discovery) (void)pf["autoDiscovery"]["mode"].str();
       if (!peer.address && !peer.auto_discovery) {
@@ -341,7 +330,7 @@ NodeConfigOverride decode_node_config_override(const k8s::Object& obj) {
     for (auto& p : f["peers"].items()) {
       PeerOverride po;
       po.name = p["name"].str();
-      if (p["localAddress"].present()) po.local_address = decode_ip(p["localAddress"]);
+      if (p["localAddress"].present()) po.local_address = k8s::decode_ip(p["localAddress"]);
       if (auto v = p["localPort"].opt_integer(1, 65535)) po.local_port = uint16_t(*v);
       in.peers.push_back(std::move(po));
     }

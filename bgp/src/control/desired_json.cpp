@@ -29,9 +29,9 @@ json to_json(const DesiredRoute& r) {
   json large = json::array();
   for (const auto& c : r.large_communities)
     large.push_back(c.str());
-  json j = {
-      {"prefix", r.prefix},         {"afi", to_string(r.afi)},    {"origin", to_string(r.origin)},
-      {"communities", communities}, {"large_communities", large}, {"sources", r.sources}};
+  json j = {{"prefix", r.prefix.str()},      {"afi", to_string(r.afi)},
+            {"origin", to_string(r.origin)}, {"communities", communities},
+            {"large_communities", large},    {"sources", r.sources}};
   if (r.local_pref) j["local_pref"] = *r.local_pref;
   return j;
 }
@@ -44,7 +44,7 @@ json to_json(const DesiredPeer& p) {
   for (const auto& r : p.routes)
     routes.push_back(to_json(r));
   json j = {{"name", p.name},
-            {"address", p.address},
+            {"address", p.address.str()},
             {"port", p.port},
             {"peer_asn", p.peer_asn},
             {"ibgp", p.ibgp},
@@ -58,7 +58,7 @@ json to_json(const DesiredPeer& p) {
               {"restart_time_seconds", p.graceful_restart.restart_time}}},
             {"families", families},
             {"routes", routes}};
-  if (p.local_address) j["local_address"] = *p.local_address;
+  if (p.local_address) j["local_address"] = p.local_address->str();
   // The password itself never leaves the process through JSON.
   if (p.auth_secret) {
     j["auth"] = {{"secret", *p.auth_secret}, {"password_set", !p.password.empty()}};

@@ -4,21 +4,11 @@
 
 namespace netagent::bgp::control::detail {
 
-Afi afi_of(const std::string& s) {
-  return s.find(':') == std::string::npos ? Afi::Ipv4 : Afi::Ipv6;
-}
-
-std::string host_prefix(const std::string& address) {
-  return address + (afi_of(address) == Afi::Ipv4 ? "/32" : "/128");
-}
-
-size_t RouteSet::add(const std::string& prefix, const std::string& source) {
+size_t RouteSet::add(const IpPrefix& prefix, const std::string& source) {
   auto [it, inserted] = index_.emplace(prefix, routes_.size());
   if (inserted) {
     Acc a;
     a.prefix = prefix;
-    a.afi = afi_of(prefix);
-    if (a.afi == Afi::Ipv4) a.v4 = Ipv4Prefix::parse(prefix);
     routes_.push_back(std::move(a));
   }
   routes_[it->second].sources.insert(source);
@@ -44,19 +34,20 @@ std::vector<DesiredRoute> RouteSet::finish(bool ibgp, const std::vector<Family>&
   const bool v4 = negotiates(Afi::Ipv4), v6 = negotiates(Afi::Ipv6);
   std::vector<const Acc*> order;
   for (const auto& a : routes_) {
-    if (a.afi == Afi::Ipv4 ? v4 : v6) order.push_back(&a);
+    if (a.prefix.is_v4() ? v4 : v6) order.push_back(&a);
   }
+  // IPv4 first, by address; IPv6 in the order of their text, as they have always been listed.
   std::sort(order.begin(), order.end(), [](const Acc* x, const Acc* y) {
-    if (x->afi != y->afi) return x->afi < y->afi;
-    if (x->v4 && y->v4) return *x->v4 < *y->v4;
-    return x->prefix < y->prefix;
+    if (x->prefix.family() != y->prefix.family()) return x->prefix.is_v4();
+    if (x->prefix.is_v4()) return x->prefix < y->prefix;
+    return x->prefix.str() < y->prefix.str();
   });
   std::vector<DesiredRoute> out;
   out.reserve(order.size());
   for (const Acc* a : order) {
     DesiredRoute r;
     r.prefix = a->prefix;
-    r.afi = a->afi;
+    r.afi = afi_of(a->prefix.family());
     r.communities.assign(a->communities.begin(), a->communities.end());
     r.large_communities.assign(a->large.begin(), a->large.end());
     // RFC 4271 5.1.5: LOCAL_PREF is included in UPDATEs to internal peers and never sent to

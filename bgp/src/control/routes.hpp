@@ -11,14 +11,10 @@
 
 namespace netagent::bgp::control::detail {
 
-Afi afi_of(const std::string& prefix_or_address);
-// "10.0.0.1" -> "10.0.0.1/32", "fd00::1" -> "fd00::1/128".
-std::string host_prefix(const std::string& address);
-
 class RouteSet {
  public:
   // Adds (or finds) a route and returns a handle for merge().
-  size_t add(const std::string& prefix, const std::string& source);
+  size_t add(const IpPrefix& prefix, const std::string& source);
   void merge(size_t route, const Attributes& attrs);
   bool empty() const { return routes_.empty(); }
   // The routes for a peer: only the address families it negotiates, LOCAL_PREF for iBGP only.
@@ -26,16 +22,14 @@ class RouteSet {
 
  private:
   struct Acc {
-    std::string prefix;
-    Afi afi;
-    std::optional<Ipv4Prefix> v4;  // for numeric ordering
+    IpPrefix prefix;
     std::set<uint32_t> communities;
     std::set<LargeCommunity> large;
     std::optional<uint32_t> local_pref;
     std::set<std::string> sources;
   };
   std::vector<Acc> routes_;
-  std::unordered_map<std::string, size_t> index_;
+  std::unordered_map<IpPrefix, size_t> index_;
 };
 
 }  // namespace netagent::bgp::control::detail

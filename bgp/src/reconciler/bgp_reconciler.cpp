@@ -49,12 +49,6 @@ SpeakerPlan plan_speaker(const bgp::control::DesiredBgp& desired) {
     if (di.listen_port != 0) inst.listen_port = di.listen_port;
     for (const auto& dp : di.peers) {
       const std::string where = "instance " + di.name + " peer " + dp.name;
-      auto addr = bgp::IpAddress::parse(dp.address);
-      if (!addr) {
-        plan.problems.push_back(where + ": peer address \"" + dp.address +
-                                "\" is not an IP address; peer skipped");
-        continue;
-      }
       if (dp.peer_asn == 0) {
         plan.problems.push_back(where +
                                 ": peerASN is not set (learning it from the peer's OPEN is not "
@@ -63,7 +57,7 @@ SpeakerPlan plan_speaker(const bgp::control::DesiredBgp& desired) {
       }
       bgp::PeerConfig pc;
       pc.name = dp.name;
-      pc.address = *addr;
+      pc.address = dp.address;
       pc.port = dp.port;
       pc.peer_asn = dp.peer_asn;
       pc.connect_retry = std::chrono::seconds(dp.timers.connect_retry);
@@ -84,24 +78,10 @@ SpeakerPlan plan_speaker(const bgp::control::DesiredBgp& desired) {
         }
       }
       if (pc.families.empty()) pc.families = {bgp::kIpv4Unicast};
-      if (dp.local_address) {
-        auto la = bgp::IpAddress::parse(*dp.local_address);
-        if (!la) {
-          plan.problems.push_back(where + ": localAddress \"" + *dp.local_address +
-                                  "\" is not an IP address; ignored");
-        } else {
-          pc.local_address = *la;
-        }
-      }
+      pc.local_address = dp.local_address;
       std::vector<bgp::Route> routes;
-      for (const auto& r : dp.routes) {
-        auto prefix = bgp::Prefix::parse(r.prefix);
-        if (!prefix) {
-          plan.problems.push_back(where + ": route " + r.prefix + " is not a prefix; skipped");
-          continue;
-        }
-        routes.push_back(to_route(r, *prefix));
-      }
+      for (const auto& r : dp.routes)
+        routes.push_back(to_route(r, r.prefix));
       plan.routes[{di.name, dp.name}] = std::move(routes);
       inst.peers.push_back(std::move(pc));
     }

@@ -82,7 +82,7 @@ Status validate(const SpeakerConfig& config) {
           return fail(pw + ".families", f.str() + " is not supported");
         }
       }
-      if (p.local_address && p.local_address->afi() != p.address.afi()) {
+      if (p.local_address && afi_of(*p.local_address) != afi_of(p.address)) {
         return fail(pw + ".local_address", "family differs from the peer address");
       }
     }

@@ -21,12 +21,12 @@ Result<RouteTable> make_route_table(const std::vector<Route>& routes) {
   const Route* prev = nullptr;
   std::shared_ptr<const RouteAttributes> attrs;
   for (const auto& r : routes) {
-    if (r.next_hop && r.next_hop->afi() != r.prefix.afi() && r.prefix.afi() == kAfiIpv4) {
+    if (r.next_hop && afi_of(*r.next_hop) != afi_of(r.prefix) && afi_of(r.prefix) == kAfiIpv4) {
       // RFC 8950 (IPv4 NLRI with an IPv6 next hop) is not supported.
       return Error{"route " + r.prefix.str() + ": IPv4 prefix with IPv6 next hop " +
                    r.next_hop->str()};
     }
-    if (r.next_hop && r.next_hop->afi() != r.prefix.afi()) {
+    if (r.next_hop && afi_of(*r.next_hop) != afi_of(r.prefix)) {
       return Error{"route " + r.prefix.str() + ": next hop " + r.next_hop->str() +
                    " is not an IPv6 address"};
     }
@@ -74,7 +74,7 @@ Result<std::shared_ptr<const AttributeSet>> export_attributes(const RouteAttribu
   a.large_communities = r.large_communities;
   if (r.next_hop) {
     s.next_hop = *r.next_hop;
-  } else if (ctx.local_address.afi() == family.afi) {
+  } else if (afi_of(ctx.local_address) == family.afi) {
     s.next_hop = ctx.local_address;
   } else {
     // An IPv4-mapped next hop (what GoBGP sends) is rejected by BIRD as a mismatched family, so
@@ -123,7 +123,7 @@ AdjRibOut::SyncResult AdjRibOut::sync(const RouteTable& base, const RouteTable* 
     return it == base.end() ? nullptr : &it->second;
   };
   auto consider = [&](const Prefix& p, const std::shared_ptr<const RouteAttributes>& a) {
-    Family f = p.family();
+    Family f = family_of(p);
     if (!ctx_.has_family(f)) return;
     auto set = exported(a, f, res.errors);
     if (!set) return;
@@ -147,14 +147,14 @@ AdjRibOut::SyncResult AdjRibOut::sync(const RouteTable& base, const RouteTable* 
   std::vector<Prefix> withdraw_v4, withdraw_v6;
   for (const auto& [p, set] : sent_) {
     bool keep = false;
-    if (ctx_.has_family(p.family())) {
+    if (ctx_.has_family(family_of(p))) {
       if (auto* a = desired(p)) {
-        const auto& cache = p.afi() == kAfiIpv6 ? cache_v6_ : cache_v4_;
+        const auto& cache = afi_of(p) == kAfiIpv6 ? cache_v6_ : cache_v4_;
         auto c = cache.find(a->get());
         keep = c != cache.end() && c->second.set;
       }
     }
-    if (!keep) (p.afi() == kAfiIpv6 ? withdraw_v6 : withdraw_v4).push_back(p);
+    if (!keep) (afi_of(p) == kAfiIpv6 ? withdraw_v6 : withdraw_v4).push_back(p);
   }
   std::sort(withdraw_v4.begin(), withdraw_v4.end());
   std::sort(withdraw_v6.begin(), withdraw_v6.end());
@@ -196,7 +196,7 @@ AdjRibOut::SyncResult AdjRibOut::sync(const RouteTable& base, const RouteTable* 
 size_t AdjRibOut::resend(Family f, std::vector<uint8_t>& out) const {
   std::map<const AttributeSet*, std::vector<Prefix>> groups;
   for (const auto& [p, set] : sent_) {
-    if (p.family() == f) groups[set.get()].push_back(p);
+    if (family_of(p) == f) groups[set.get()].push_back(p);
   }
   size_t n = 0;
   for (auto& [set, prefixes] : groups) {

@@ -42,7 +42,7 @@ Result<EncodedAttributes> EncodedAttributes::make(const PathAttributes& attribut
     if (!next_hop.is_v4()) return Error{"IPv4 route with IPv6 next hop " + next_hop.str()};
     a.next_hop = next_hop.as_v4();
   } else {
-    if (family.afi != next_hop.afi()) {
+    if (family.afi != afi_of(next_hop)) {
       return Error{family.str() + " route with next hop " + next_hop.str() + " of another family"};
     }
     // RFC 4760 §3: next hop length, the address, and for IPv6 an optional link-local one

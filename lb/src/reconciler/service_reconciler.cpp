@@ -106,7 +106,7 @@ Status ServiceReconciler::apply(const store::Store& in) {
     for (const auto& svc : snapshot.services) {
       if (ips.count(svc.meta.key())) continue;
       for (const auto& ip : svc.status_ingress_ips) {
-        if (auto a = Ipv4Addr::parse(ip)) ips[svc.meta.key()].push_back(*a);
+        if (ip.is_v4()) ips[svc.meta.key()].push_back(ip.as_v4());
       }
     }
     return ips;

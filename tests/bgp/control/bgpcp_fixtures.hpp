@@ -10,6 +10,7 @@
 #include "netagent/ipam/allocation.hpp"
 #include "netagent/ipam/pool.hpp"
 #include "netagent/k8s/snapshot.hpp"
+#include "netagent/testing/manifests.hpp"
 
 namespace netagent::bgp::control::testing {
 
@@ -23,13 +24,7 @@ inline k8s::KindRegistry registry() {
 // A manifest stream loaded as the manifest source would (after ${VAR} substitution).
 inline k8s::Snapshot load(const std::string& yaml) {
   auto reg = registry();
-  k8s::SnapshotBuilder b(&reg);
-  auto docs = YAML::LoadAll(yaml);
-  for (size_t i = 0; i < docs.size(); ++i) {
-    if (!docs[i].IsDefined() || docs[i].IsNull()) continue;
-    if (auto e = b.add(k8s::read_object(docs[i], {"test.yaml", int(i)}))) ADD_FAILURE() << e->str();
-  }
-  return b.take();
+  return netagent::testing::snapshot_from_yaml(yaml, {.registry = &reg});
 }
 
 // Loads one object through the registry and returns its decode error (nullopt when it loads).
@@ -50,15 +45,24 @@ inline DesiredBgp compile_for(const k8s::Snapshot& snap, const std::string& node
 inline std::vector<std::string> prefixes(const DesiredPeer& p) {
   std::vector<std::string> out;
   for (const auto& r : p.routes)
-    out.push_back(r.prefix);
+    out.push_back(r.prefix.str());
   return out;
 }
 
 inline const DesiredRoute* route(const DesiredPeer& p, const std::string& prefix) {
   for (const auto& r : p.routes) {
-    if (r.prefix == prefix) return &r;
+    if (r.prefix.str() == prefix) return &r;
   }
   return nullptr;
+}
+
+// Addresses or prefixes as their text, to compare with the expected text.
+template <typename T>
+std::vector<std::string> texts(const std::vector<T>& v) {
+  std::vector<std::string> out;
+  for (const auto& x : v)
+    out.push_back(x.str());
+  return out;
 }
 
 inline bool has_condition(const DesiredBgp& d, const std::string& type,

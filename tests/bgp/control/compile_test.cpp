@@ -132,7 +132,7 @@ TEST(Compile, PeeringPolicyWithCiliumDefaults) {
   EXPECT_EQ(inst.listen_port, 0) << "connects out only unless told to listen";
   ASSERT_EQ(inst.peers.size(), 1u);
   const auto& p = inst.peers[0];
-  EXPECT_EQ(p.address, "10.25.11.1");
+  EXPECT_EQ(p.address.str(), "10.25.11.1");
   EXPECT_EQ(p.port, 179);
   EXPECT_EQ(p.peer_asn, 64501u);
   EXPECT_FALSE(p.ibgp);
@@ -586,7 +586,7 @@ spec:
   EXPECT_EQ(v2.instances[0].router_id.str(), "192.0.2.9");
   EXPECT_EQ(v2.instances[0].listen_port, 179);
   EXPECT_EQ(v2.instances[0].local_asn, 64600u);
-  EXPECT_EQ(v2.instances[0].peers.at(0).local_address, "10.25.11.11");
+  EXPECT_EQ(v2.instances[0].peers.at(0).local_address, IpAddress::parse("10.25.11.11"));
 }
 
 TEST(Compile, NodeWithoutAddressHasNoRouterId) {
@@ -674,7 +674,7 @@ TEST(Compile, LocalNodeFromTheSnapshot) {
   auto snap = load(kCluster);
   auto n = local_node(snap, "node-2");
   EXPECT_EQ(n.ipv4->str(), "10.25.11.12");
-  EXPECT_EQ(n.pod_cidrs, (Strings{"10.244.2.0/24", "fd00:244:2::/64"}));
+  EXPECT_EQ(testing::texts(n.pod_cidrs), (Strings{"10.244.2.0/24", "fd00:244:2::/64"}));
   EXPECT_EQ(n.labels.at("bgp-policy"), "infra");
   EXPECT_EQ(n.labels.at("kubernetes.io/hostname"), "node-2");
   auto missing = local_node(snap, "ghost");

@@ -40,7 +40,7 @@ spec:
   ASSERT_EQ(vr.service_advertisements.size(), 1u);
   EXPECT_EQ(vr.service_advertisements[0], ServiceAddress::LoadBalancerIP);
   const auto& n = vr.neighbors.at(0);
-  EXPECT_EQ(n.address, "10.0.0.1");
+  EXPECT_EQ(n.address.str(), "10.0.0.1");
   EXPECT_EQ(n.port, 179);
   EXPECT_EQ(n.timers, (Timers{120, 90, 30}));
   EXPECT_EQ(n.ebgp_multihop_ttl, 1);
@@ -196,7 +196,7 @@ spec:
   const auto& in = o.cluster_configs[0].instances.at(0);
   EXPECT_EQ(in.local_asn, 65000u);
   ASSERT_EQ(in.peers.size(), 2u);
-  EXPECT_EQ(in.peers[0].address, "fd00:10:0:0::1");
+  EXPECT_EQ(in.peers[0].address, IpAddress::parse("fd00:10:0:0::1"));
   EXPECT_EQ(in.peers[0].peer_config, "cilium-peer");
   ASSERT_EQ(o.peer_configs.size(), 1u);
   const auto& pc = o.peer_configs[0];
@@ -212,7 +212,8 @@ spec:
   ASSERT_EQ(o.node_overrides.size(), 1u);
   EXPECT_EQ(o.node_overrides[0].instances[0].router_id->str(), "192.168.10.1");
   EXPECT_EQ(o.node_overrides[0].instances[0].local_asn, 65010u);
-  EXPECT_EQ(o.node_overrides[0].instances[0].peers[0].local_address, "fd00:10:0:2::2");
+  EXPECT_EQ(o.node_overrides[0].instances[0].peers[0].local_address,
+            IpAddress::parse("fd00:10:0:2::2"));
 }
 
 TEST(BgpDecode, PeerConfigDefaults) {

@@ -78,7 +78,7 @@ spec: {type: LoadBalancer, ports: [{port: 2379}]}
     ASSERT_EQ(d.instances.size(), 1u) << "example " << i;
     EXPECT_EQ(d.instances[0].local_asn, 64512u);
     const auto& peer = d.instances[0].peers.at(0);
-    EXPECT_EQ(peer.address, "10.25.11.1");
+    EXPECT_EQ(peer.address.str(), "10.25.11.1");
     EXPECT_EQ(peer.peer_asn, 64501u);
     EXPECT_TRUE(peer.graceful_restart.enabled);
     const auto* r = testing::route(peer, "10.25.11.100/32");

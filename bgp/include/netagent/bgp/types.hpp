@@ -1,5 +1,5 @@
 #pragma once
-// Value types of the BGP speaker: address families, IP addresses and prefixes of either family,
+// Value types of the BGP speaker: address families (IP addresses and prefixes are common/ip.hpp),
 // communities (RFC 1997), large communities (RFC 8092), ORIGIN and AS_PATH (RFC 4271 §5.1).
 // Parsing returns std::nullopt on bad input; callers say where the input came from.
 #include <array>
@@ -35,49 +35,22 @@ struct Family {
 inline constexpr Family kIpv4Unicast{kAfiIpv4, kSafiUnicast};
 inline constexpr Family kIpv6Unicast{kAfiIpv6, kSafiUnicast};
 
-// An IPv4 or IPv6 address; bytes in network order, the first 4 used for IPv4.
-class IpAddress {
- public:
-  IpAddress() = default;
-  static IpAddress v4(Ipv4Addr a);
-  static IpAddress v6(const Ipv6Addr& a);
-  static IpAddress from_bytes(std::span<const uint8_t> b);  // 4 or 16 bytes
-  static std::optional<IpAddress> parse(std::string_view s);
-
-  bool is_v4() const { return !v6_; }
-  bool is_v6() const { return v6_; }
-  uint16_t afi() const { return v6_ ? kAfiIpv6 : kAfiIpv4; }
-  Ipv4Addr as_v4() const;
-  Ipv6Addr as_v6() const;
-  std::span<const uint8_t> bytes() const { return {b_.data(), v6_ ? 16u : 4u}; }
-  bool is_unspecified() const;
-  std::string str() const;
-
-  auto operator<=>(const IpAddress&) const = default;
-
- private:
-  bool v6_ = false;
-  std::array<uint8_t, 16> b_{};
-};
-
-// An IP prefix of either family. Host bits beyond `len` are always zero.
-struct Prefix {
-  IpAddress addr;
-  uint8_t len = 0;
-
-  static std::optional<Prefix> make(const IpAddress& a, unsigned len);  // clears host bits
-  // "10.25.11.100/32", "2001:db8::/64"; a bare address is a host route. `strict` rejects set
-  // host bits instead of clearing them.
-  static std::optional<Prefix> parse(std::string_view s, bool strict = false);
-  uint16_t afi() const { return addr.afi(); }
-  Family family() const { return Family{afi(), kSafiUnicast}; }
-  std::string str() const;
-  auto operator<=>(const Prefix&) const = default;
-};
-
-struct PrefixHash {
-  size_t operator()(const Prefix& p) const noexcept;
-};
+// Addresses and prefixes are the shared ones (common/ip.hpp); their AFI follows from the family.
+using netagent::IpAddress;
+using Prefix = netagent::IpPrefix;
+using PrefixHash = netagent::IpPrefixHash;
+constexpr uint16_t afi_of(IpFamily f) {
+  return f == IpFamily::v6 ? kAfiIpv6 : kAfiIpv4;
+}
+inline uint16_t afi_of(const IpAddress& a) {
+  return afi_of(a.family());
+}
+inline uint16_t afi_of(const Prefix& p) {
+  return afi_of(p.family());
+}
+inline Family family_of(const Prefix& p) {
+  return Family{afi_of(p), kSafiUnicast};
+}
 
 // A standard community (RFC 1997 §3): high 16 bits an ASN, low 16 bits a value. Well-known
 // values print and parse by name.
@@ -149,6 +122,3 @@ struct AsPath {
 inline constexpr uint32_t kAsTrans = 23456;
 
 }  // namespace netagent::bgp
-
-template <>
-struct std::hash<netagent::bgp::Prefix> : netagent::bgp::PrefixHash {};

@@ -1,13 +1,18 @@
 #pragma once
 // IPv4/IPv6 addresses and prefixes as small value types. Ipv4Addr holds the address in host byte
 // order so that arithmetic (ranges, pools) is natural; to_be() gives the wire/map form.
+// IpAddress and IpPrefix carry either family with its tag: text is parsed once, where it enters
+// (a manifest field, a kvstore record, a flag), and printed again only at the edges.
 #include <arpa/inet.h>
 
 #include <array>
 #include <bit>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -97,4 +102,65 @@ struct Ipv6Addr {
   auto operator<=>(const Ipv6Addr&) const = default;
 };
 
+enum class IpFamily : uint8_t { v4, v6 };
+const char* to_string(IpFamily f);  // "IPv4", "IPv6"
+
+// An IPv4 or IPv6 address; bytes in network order, the first 4 used for IPv4. Ordered by family
+// (IPv4 first), then numerically.
+class IpAddress {
+ public:
+  IpAddress() = default;         // 0.0.0.0
+  IpAddress(Ipv4Addr a);         // NOLINT(google-explicit-constructor): every IPv4 address is one
+  IpAddress(const Ipv6Addr& a);  // NOLINT(google-explicit-constructor)
+  static IpAddress v4(Ipv4Addr a) { return IpAddress(a); }
+  static IpAddress v6(const Ipv6Addr& a) { return IpAddress(a); }
+  static IpAddress from_bytes(std::span<const uint8_t> b);  // 4 or 16 bytes
+  // Dotted IPv4 or RFC 4291 IPv6 text; the family is the one whose syntax the whole text has.
+  static std::optional<IpAddress> parse(std::string_view s);
+
+  IpFamily family() const { return v6_ ? IpFamily::v6 : IpFamily::v4; }
+  bool is_v4() const { return !v6_; }
+  bool is_v6() const { return v6_; }
+  Ipv4Addr as_v4() const;  // meaningful when is_v4()
+  Ipv6Addr as_v6() const;  // meaningful when is_v6()
+  std::span<const uint8_t> bytes() const { return {b_.data(), v6_ ? 16u : 4u}; }
+  unsigned bits() const { return v6_ ? 128 : 32; }
+  bool is_unspecified() const;
+  std::string str() const;
+
+  auto operator<=>(const IpAddress&) const = default;
+
+ private:
+  bool v6_ = false;
+  std::array<uint8_t, 16> b_{};
+};
+
+// An IP prefix of either family. Host bits beyond `len` are always zero.
+struct IpPrefix {
+  IpAddress addr;
+  uint8_t len = 0;
+
+  static std::optional<IpPrefix> make(const IpAddress& a, unsigned len);   // clears host bits
+  static IpPrefix host(const IpAddress& a) { return *make(a, a.bits()); }  // /32 or /128
+  static IpPrefix of(const Ipv4Prefix& p) { return {IpAddress(p.addr), p.len}; }
+  // "10.25.11.100/32", "2001:db8::/64"; a bare address is a host route. `strict` rejects set
+  // host bits instead of clearing them.
+  static std::optional<IpPrefix> parse(std::string_view s, bool strict = false);
+
+  IpFamily family() const { return addr.family(); }
+  bool is_v4() const { return addr.is_v4(); }
+  bool is_v6() const { return addr.is_v6(); }
+  Ipv4Prefix as_v4() const { return {addr.as_v4(), len}; }  // meaningful when is_v4()
+  bool contains(const IpAddress& a) const;
+  std::string str() const;
+  auto operator<=>(const IpPrefix&) const = default;
+};
+
+struct IpPrefixHash {
+  size_t operator()(const IpPrefix& p) const noexcept;
+};
+
 }  // namespace netagent
+
+template <>
+struct std::hash<netagent::IpPrefix> : netagent::IpPrefixHash {};

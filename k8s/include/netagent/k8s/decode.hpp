@@ -38,9 +38,13 @@ Secret decode_secret(const Object& obj);
 // Field helpers shared with the feature libraries' CRD decoders.
 Protocol decode_protocol(const Field& f, Protocol def = Protocol::TCP);
 uint16_t decode_port(const Field& f);  // 1..65535, required
+// An IP address of either family; fails with the field path otherwise.
+IpAddress decode_ip(const Field& f);
 // An IPv4 address in dotted form; fails with the field path otherwise.
-std::string decode_ipv4(const Field& f);
-// A CIDR such as 10.0.0.0/8 (IPv4 or IPv6); returns it normalised as written.
-std::string decode_cidr(const Field& f);
+IpAddress decode_ipv4(const Field& f);
+// An address of the given family ("is not an IPv6 address" otherwise).
+IpAddress decode_ip(const Field& f, IpFamily family);
+// A CIDR such as 10.0.0.0/8 or fd00::/64 (the /prefix is required); host bits are cleared.
+IpPrefix decode_cidr(const Field& f);
 
 }  // namespace netagent::k8s

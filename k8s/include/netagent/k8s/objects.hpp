@@ -2,6 +2,8 @@
 // The typed Kubernetes objects that the agent reads: v1 Service, Pod, Namespace, Node, ConfigMap,
 // Secret and discovery.k8s.io/v1 EndpointSlice. Only the fields the agent uses are kept. Other
 // kinds (the Cilium CRDs) stay as generic Objects and are decoded by the library that owns them.
+// Addresses and CIDRs are parsed when the object is decoded (a bad one is a field error) and
+// travel typed (common/ip.hpp) from there on.
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include <typeindex>
 #include <vector>
 
+#include "netagent/common/ip.hpp"
 #include "netagent/k8s/selector.hpp"
 
 namespace netagent::k8s {
@@ -63,23 +66,24 @@ struct ServicePort {
 
 struct Service {
   ObjectMeta meta;
-  std::string type = "ClusterIP";        // ClusterIP | NodePort | LoadBalancer | ExternalName
-  std::vector<std::string> cluster_ips;  // spec.clusterIPs (or [spec.clusterIP]); "None" = headless
+  std::string type = "ClusterIP";      // ClusterIP | NodePort | LoadBalancer | ExternalName
+  std::vector<IpAddress> cluster_ips;  // spec.clusterIPs (or [spec.clusterIP]), IPv4
+  bool cluster_ip_none = false;        // clusterIP: None (a headless service)
   std::vector<ServicePort> ports;
   std::optional<Labels> selector;
-  std::vector<std::string> external_ips;
-  std::string load_balancer_ip;  // deprecated spec.loadBalancerIP
+  std::vector<IpAddress> external_ips;        // IPv4
+  std::optional<IpAddress> load_balancer_ip;  // deprecated spec.loadBalancerIP, IPv4
   std::optional<std::string> load_balancer_class;
-  std::vector<std::string> load_balancer_source_ranges;
+  std::vector<IpPrefix> load_balancer_source_ranges;
   bool external_traffic_local = false;  // externalTrafficPolicy: Local
   bool internal_traffic_local = false;  // internalTrafficPolicy: Local
   bool session_affinity_client_ip = false;
   uint32_t session_affinity_timeout = 10800;  // seconds, default 3 h
   bool publish_not_ready_addresses = false;
-  std::vector<std::string> status_ingress_ips;  // status.loadBalancer.ingress[].ip
+  std::vector<IpAddress> status_ingress_ips;  // status.loadBalancer.ingress[].ip, IPv4
   SourceRef source;
 
-  bool headless() const { return !cluster_ips.empty() && cluster_ips.front() == "None"; }
+  bool headless() const { return cluster_ip_none; }
 };
 
 struct EndpointConditions {
@@ -92,7 +96,8 @@ struct EndpointConditions {
 };
 
 struct Endpoint {
-  std::vector<std::string> addresses;
+  // Of the slice's addressType (IPv4 or IPv6); empty for an FQDN slice, whose names no part uses.
+  std::vector<IpAddress> addresses;
   EndpointConditions conditions;
   std::string node_name;
   std::string zone;
@@ -124,7 +129,7 @@ struct ContainerPort {
 struct Pod {
   ObjectMeta meta;
   std::string node_name;
-  std::vector<std::string> pod_ips;  // status.podIPs (or status.podIP)
+  std::vector<IpAddress> pod_ips;    // status.podIPs (or status.podIP), IPv4
   std::vector<ContainerPort> ports;  // all containers
   bool host_network = false;
   SourceRef source;
@@ -136,17 +141,18 @@ struct Namespace {
 };
 
 struct NodeAddress {
-  std::string type;  // InternalIP | ExternalIP | Hostname
-  std::string address;
+  std::string type;             // InternalIP | ExternalIP | Hostname | InternalDNS | ExternalDNS
+  std::string address;          // as written: an IP address for the *IP types, else a name
+  std::optional<IpAddress> ip;  // the address, for InternalIP and ExternalIP
 };
 
 struct Node {
   ObjectMeta meta;
   std::vector<NodeAddress> addresses;
-  std::vector<std::string> pod_cidrs;  // spec.podCIDRs (or [spec.podCIDR])
+  std::vector<IpPrefix> pod_cidrs;  // spec.podCIDRs (or [spec.podCIDR])
   SourceRef source;
-  // First InternalIP, else first ExternalIP, else empty.
-  std::string primary_ip() const;
+  // First InternalIP, else first ExternalIP.
+  std::optional<IpAddress> primary_ip() const;
 };
 
 struct ConfigMap {

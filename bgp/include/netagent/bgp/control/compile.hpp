@@ -23,7 +23,7 @@ struct LocalNode {
   k8s::Labels labels;                              // matched by nodeSelector
   std::map<std::string, std::string> annotations;  // cilium.io/bgp-virtual-router.<asn>
   std::optional<Ipv4Addr> ipv4;                    // the default router ID
-  std::vector<std::string> pod_cidrs;  // announced with exportPodCIDR / PodCIDR advertisements
+  std::vector<IpPrefix> pod_cidrs;  // announced with exportPodCIDR / PodCIDR advertisements
 };
 
 // The node from the snapshot's Node object (labels, annotations, first InternalIP, podCIDRs).

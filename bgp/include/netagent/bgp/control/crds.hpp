@@ -64,7 +64,7 @@ struct PathAttributes {
 };
 
 struct Neighbor {
-  std::string address;  // the peer's IP address (peerAddress without its /32 or /128)
+  IpAddress address;  // the peer's IP address (peerAddress without its /32 or /128)
   uint16_t port = 179;
   uint32_t peer_asn = 0;
   std::optional<std::string> auth_secret;
@@ -95,7 +95,7 @@ struct PeeringPolicy {
 
 struct ClusterPeer {
   std::string name;
-  std::optional<std::string> address;      // absent with autoDiscovery (not supported here)
+  std::optional<IpAddress> address;        // absent with autoDiscovery (not supported here)
   uint32_t peer_asn = 0;                   // 0: learn the ASN from the peer's OPEN
   std::optional<std::string> peer_config;  // CiliumBGPPeerConfig name
   bool auto_discovery = false;
@@ -148,7 +148,7 @@ struct AdvertisementSet {
 
 struct PeerOverride {
   std::string name;
-  std::optional<std::string> local_address;
+  std::optional<IpAddress> local_address;
   std::optional<uint16_t> local_port;
 };
 

@@ -16,14 +16,17 @@ namespace netagent::bgp::control {
 
 enum class Afi : uint8_t { Ipv4, Ipv6 };
 const char* to_string(Afi a);
+constexpr Afi afi_of(IpFamily f) {
+  return f == IpFamily::v6 ? Afi::Ipv6 : Afi::Ipv4;
+}
 
 // ORIGIN (RFC 4271 5.1.1). Cilium announces every route with IGP.
 enum class Origin : uint8_t { Igp = 0, Egp = 1, Incomplete = 2 };
 const char* to_string(Origin o);
 
 struct DesiredRoute {
-  std::string prefix;  // "10.25.11.100/32", "10.244.1.0/24", "fd00::/64"
-  Afi afi = Afi::Ipv4;
+  IpPrefix prefix;                                // 10.25.11.100/32, 10.244.1.0/24, fd00::/64
+  Afi afi = Afi::Ipv4;                            // the prefix's
   std::vector<uint32_t> communities;              // RFC 1997, sorted, unique
   std::vector<LargeCommunity> large_communities;  // RFC 8092, sorted, unique
   // LOCAL_PREF (RFC 4271 5.1.5) is sent to internal peers only: set for iBGP peers (the largest
@@ -37,12 +40,12 @@ struct DesiredRoute {
 };
 
 struct DesiredPeer {
-  std::string name;     // v2: the peer's name; v1: its address
-  std::string address;  // IPv4 or IPv6
+  std::string name;   // v2: the peer's name; v1: its address
+  IpAddress address;  // IPv4 or IPv6
   uint16_t port = 179;
-  uint32_t peer_asn = 0;  // 0: accept the ASN the peer's OPEN announces (v2 only)
-  bool ibgp = false;      // peer_asn == the instance's local ASN
-  std::optional<std::string> local_address;  // CiliumBGPNodeConfigOverride
+  uint32_t peer_asn = 0;                   // 0: accept the ASN the peer's OPEN announces (v2 only)
+  bool ibgp = false;                       // peer_asn == the instance's local ASN
+  std::optional<IpAddress> local_address;  // CiliumBGPNodeConfigOverride
   Timers timers;
   uint8_t ebgp_multihop_ttl = 1;
   std::optional<std::string> auth_secret;  // Secret name, when MD5 (RFC 2385) is configured
