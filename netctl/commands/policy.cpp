@@ -37,7 +37,7 @@ netagent::Result<nlohmann::ordered_json> offline(const netctl::Context& ctx,
                                                  int* code) {
   args.insert(args.begin(), "policy");
   if (audit) args.emplace_back("--policy-audit-mode");
-  ctx.out->flush();  // the tool writes to the same stderr
+  ctx.out->flush();  // what netctl printed so far goes first (the tool shares its stderr)
   auto run = netctl::run_agent_tool(args);
   if (!run) {
     *code = ctx.fail(run.error());
