@@ -1,8 +1,8 @@
 #pragma once
 // What the agent's policy part and its offline `netagent policy trace|matrix` share, so that
-// offline answers are exactly the agent's: loading a manifest tree with the policy kinds registered,
-// the compile options an enforcement mode means, and deciding flows with the real policy program
-// (KernelEvaluator: BPF_PROG_TEST_RUN on synthesized packets).
+// offline answers are exactly the agent's: loading a manifest tree with the policy kinds
+// registered, the compile options an enforcement mode means, and deciding flows with the real
+// policy program (KernelEvaluator: BPF_PROG_TEST_RUN on synthesized packets).
 #include <cstdint>
 #include <map>
 #include <memory>
