@@ -2,6 +2,7 @@
 
 #include <linux/capability.h>
 #include <net/if.h>
+#include <spdlog/spdlog.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -13,8 +14,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "netagent/api/server.hpp"
 #include "netagent/agent/exit_code.hpp"
+#include "netagent/api/server.hpp"
 
 #ifndef CAP_BPF
 #define CAP_BPF 39  // Linux 5.8; older UAPI headers lack it
@@ -212,10 +213,35 @@ Check prepare_bpffs(const Config& c) {
   return std::nullopt;
 }
 
+Status owner_only_dir(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return sys_error("stat " + path);
+  const unsigned mode = st.st_mode & 07777;
+  if ((mode & 07077) != 0) {
+    if (::chmod(path.c_str(), 0700) != 0) return sys_error("chmod 0700 " + path);
+    spdlog::warn("--state-dir {} was mode {:04o}; changed it to 0700 (its files are the agent's)",
+                 path, mode);
+  }
+  // State files an earlier version wrote with group/other bits (lb-ipam.json was 0644).
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(path, ec)) {
+    struct stat fst {};
+    if (::lstat(e.path().c_str(), &fst) != 0 || !S_ISREG(fst.st_mode)) continue;
+    const unsigned fmode = fst.st_mode & 07777;
+    if ((fmode & 07077) == 0) continue;
+    if (::chmod(e.path().c_str(), 0600) != 0) return sys_error("chmod 0600 " + e.path().string());
+    spdlog::warn("state file {} was mode {:04o}; changed it to 0600", e.path().string(), fmode);
+  }
+  return {};
+}
+
 Check prepare_dirs(const Config& c) {
   if (auto st = make_dirs(c.state_dir, 0700); !st) {
     return StartupError{kExitHostSetup,
                         "cannot create --state-dir " + c.state_dir + ": " + st.error().str()};
+  }
+  if (auto st = owner_only_dir(c.state_dir); !st) {
+    return StartupError{kExitHostSetup, "--state-dir " + c.state_dir + ": " + st.error().str()};
   }
   std::string socket_dir = std::filesystem::path(c.api_socket).parent_path().string();
   if (auto st = make_dirs(socket_dir, 0755); !st) {

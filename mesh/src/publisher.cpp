@@ -9,6 +9,7 @@
 #include <fstream>
 #include <optional>
 
+#include "netagent/common/file.hpp"
 #include "netagent/mesh/kvstore.hpp"
 
 namespace netagent::mesh {
@@ -138,15 +139,13 @@ PublisherStatus StatePublisher::status() const {
   return s;
 }
 
-void StatePublisher::remember_lease(int64_t id) const {
+void StatePublisher::remember_lease(int64_t id) {
   if (opts_.lease_file.empty()) return;
-  std::string tmp = opts_.lease_file + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    if (!f) return;
-    f << id << "\n";
+  if (auto st = write_file_atomic(opts_.lease_file, std::to_string(id) + "\n", 0600); !st) {
+    // Shown in status until the next etcd call succeeds; the lease itself is fine.
+    st_.last_error = "remember the lease id: " + st.error().str();
+    ++st_.errors;
   }
-  std::rename(tmp.c_str(), opts_.lease_file.c_str());
 }
 
 int64_t StatePublisher::remembered_lease() const {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "netagent/common/file.hpp"
 #include "netagent/ipam/json.hpp"
 #include "netagent/ipam/pool.hpp"
 
@@ -64,17 +65,8 @@ Status IpamReconciler::start() {
 }
 
 Status IpamReconciler::persist(const ipam::AllocationState& state) {
-  // Write-then-rename: a crash never leaves a truncated file behind.
-  auto tmp = state_path() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << ipam::state_to_json(state).dump(1) << "\n";
-    if (!out.flush()) return Error{"write " + tmp};
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, state_path(), ec);
-  if (ec) return Error{"rename " + tmp + ": " + ec.message(), ec.value()};
-  return {};
+  // Write, fsync, rename, owner-only (0600): a crash never leaves a truncated file behind.
+  return write_file_atomic(state_path(), ipam::state_to_json(state).dump(1) + "\n", 0600);
 }
 
 Status IpamReconciler::apply(const store::Store& in) {

@@ -30,8 +30,11 @@ Check resolve_cgroup(Config& config);
 // Mounts bpffs at /sys/fs/bpf if bpf-root lies under it and nothing is mounted there yet, then
 // creates bpf-root. A bpf-root outside any bpffs is an error.
 Check prepare_bpffs(const Config& config);
-// Creates the state directory and the API socket's directory.
+// Creates the state directory (0700) and the API socket's directory. An existing state directory
+// with group or other bits (or setuid/setgid/sticky) is changed to 0700, with a log line.
 Check prepare_dirs(const Config& config);
+// chmod 0700 `path` unless it already has no group/other/special bits (logs when it changes it).
+Status owner_only_dir(const std::string& path);
 
 Check prepare_host(Config& config);
 

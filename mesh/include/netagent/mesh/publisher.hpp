@@ -122,7 +122,7 @@ class StatePublisher : public std::enable_shared_from_this<StatePublisher> {
   void reached_etcd();
   void wake();
   void apply_written(const std::vector<etcd::TxnOp>& ops);
-  void remember_lease(int64_t id) const;
+  void remember_lease(int64_t id);
   int64_t remembered_lease() const;
 
   std::shared_ptr<etcd::EtcdClient> client_;
