@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "netagent/agent/exit_code.hpp"
+#include "netagent/datapath/pins.hpp"
 #include "netagent/metrics/exposition.hpp"
 #include "netagent/metrics/process.hpp"
 
@@ -318,6 +319,8 @@ json Agent::status() const {
           {"uptime_seconds", std::chrono::duration<double>(Clock::now() - started_steady_).count()},
           {"node", node_status()},
           {"config", config_.to_json()},
+          {"bpf_root_lock",
+           {{"path", config_.bpf_root}, {"held", bpf_root_lock_.held()}, {"kind", "flock"}}},
           {"source", source_status()},
           {"snapshot", snapshot},
           {"store", store_.status()},
@@ -638,16 +641,18 @@ int Agent::cleanup() {
       spdlog::info("cleaned up {}", (*it)->name);
     }
   }
-  // Whatever is still pinned under bpf-root (unlinking a pin drops the kernel's reference; a
-  // program or map goes away with its last reference).
-  std::error_code ec;
-  if (std::filesystem::exists(config_.bpf_root, ec)) {
-    auto n = std::filesystem::remove_all(config_.bpf_root, ec);
-    if (ec) {
-      spdlog::error("cannot remove {}: {}", config_.bpf_root, ec.message());
-      rc = kExitFailed;
-    } else {
-      spdlog::info("removed {} ({} pins and directories)", config_.bpf_root, n);
+  // The agent's own pins under bpf-root (unlinking a pin drops the kernel's reference; a program
+  // or map goes away with its last reference). Other tools' pins and directories stay.
+  auto pins = datapath::remove_agent_pins(config_.bpf_root);
+  if (!pins) {
+    spdlog::error("cannot remove the pins under {}: {}", config_.bpf_root, pins.error().str());
+    rc = kExitFailed;
+  } else {
+    spdlog::info("removed {} netagent pins under {}{}", pins->removed.size(), config_.bpf_root,
+                 pins->root_removed ? " and the directory" : "");
+    if (!pins->left.empty()) {
+      spdlog::warn("left {} entries under {} that netagent did not pin: {}", pins->left.size(),
+                   config_.bpf_root, fmt::join(pins->left, ", "));
     }
   }
   struct stat st {};

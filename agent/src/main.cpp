@@ -8,13 +8,16 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string_view>
 
 #include "netagent/agent/agent.hpp"
+#include "netagent/agent/bpf_root_lock.hpp"
 #include "netagent/agent/exit_code.hpp"
 #include "netagent/agent/flags.hpp"
 #include "netagent/agent/startup.hpp"
+#include "netagent/datapath/pins.hpp"
 #include "netagent/policy/offline_command.hpp"
 #include "parts.hpp"
 
@@ -56,6 +59,30 @@ int run_cleanup(const Config& config) {
         config.api_socket);
     return kExitAlreadyRunning;
   }
+  std::error_code ec;
+  BpfRootLock lock;
+  if (std::filesystem::exists(config.bpf_root, ec)) {
+    // Only the agent's own pins are removed, but a whole bpffs is never the agent's to clean.
+    auto root = netagent::datapath::is_mount_root(config.bpf_root);
+    if (!root) {
+      spdlog::critical("--bpf-root {}: {}", config.bpf_root, root.error().str());
+      return kExitBadConfig;
+    }
+    if (*root) {
+      spdlog::critical(
+          "refusing to clean up --bpf-root {}: it is the root of a mount (the bpffs itself, "
+          "shared with other tools); give the agent's own directory under it, e.g. "
+          "/sys/fs/bpf/netagent",
+          config.bpf_root);
+      return kExitBadConfig;
+    }
+    auto l = BpfRootLock::acquire(config.bpf_root);
+    if (!l) {
+      spdlog::critical("refusing to clean up: {}", l.error().message);
+      return l.error().errnum == EWOULDBLOCK ? kExitAlreadyRunning : kExitHostSetup;
+    }
+    lock = std::move(*l);
+  }
   Agent agent(config);
   add_parts(agent);
   return agent.cleanup();
@@ -88,7 +115,17 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", e->message);
     return e->exit_code;
   }
+  // One agent per bpf-root, locked before any part opens a map; held until the process exits.
+  auto lock = BpfRootLock::acquire(config.bpf_root);
+  if (!lock) {
+    spdlog::critical("{}", lock.error().message);
+    return lock.error().errnum == EWOULDBLOCK ? kExitAlreadyRunning : kExitHostSetup;
+  }
+  spdlog::info(
+      "holding the exclusive lock on --bpf-root {} (flock; released when this process exits)",
+      config.bpf_root);
   Agent agent(config);
+  agent.hold_bpf_root_lock(std::move(*lock));
   add_parts(agent);
   agent.set_source(make_source(agent));
   return agent.run();

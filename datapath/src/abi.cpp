@@ -1,5 +1,7 @@
 #include "netagent/datapath/abi.hpp"
 
+#include <algorithm>
+
 #include <cstddef>
 
 namespace netagent::datapath {
@@ -273,6 +275,57 @@ const std::vector<AbiEnum>& abi_enums() {
       {"policy_match_type", policy_match_name, {}},
   };
   return all;
+}
+
+const std::vector<PinnedName>& pinned_names() {
+  static const std::vector<PinnedName> all = {
+      // LIBBPF_PIN_BY_NAME maps, by the object that declares them.
+      {"lb4_services", "nodeport", false},
+      {"lb4_backends", "nodeport", false},
+      {"lb4_revnat", "nodeport", false},
+      {"lb4_affinity", "nodeport", false},
+      {"lb_stats", "nodeport", false},
+      {"ct4_global", "nodeport", false},
+      {"lb4_devices", "nodeport", false},
+      {"lb4_sock_revnat", "sock_lb", false},
+      {"drop_counters", "nodeport", false},
+      {"flow_events", "nodeport", false},
+      {"policy_ep_dev", "policy", false},
+      {"policy_eps", "policy", false},
+      {"policy_entries", "policy", false},
+      {"ipcache4", "policy", false},
+      {"policy_verdicts", "policy", false},
+      {"policy_ct", "policy", false},
+      // The Maglev tables, pinned with their size (lb4_maglev_<M>): a different M gets fresh
+      // tables.
+      {"lb4_maglev_", "nodeport", true},
+      // Earlier versions' maps (an upgraded agent leaves them unused).
+      {"drop_stats", "", false},
+      {"policy_drops", "", false},
+      {"policy_events", "", false},
+      // The socket LB's cgroup links.
+      {"links/cgroup_sock4_connect", "", false},
+      {"links/cgroup_sock4_sendmsg", "", false},
+      {"links/cgroup_sock4_recvmsg", "", false},
+      {"links/cgroup_sock4_getpeername", "", false},
+  };
+  return all;
+}
+
+bool is_agent_pin(std::string_view relative) {
+  for (const auto& p : pinned_names()) {
+    std::string_view name = p.name;
+    if (!p.numbered_suffix) {
+      if (relative == name) return true;
+      continue;
+    }
+    if (relative.size() <= name.size() || relative.substr(0, name.size()) != name) continue;
+    auto tail = relative.substr(name.size());
+    if (std::all_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace netagent::datapath

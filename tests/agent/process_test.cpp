@@ -251,9 +251,42 @@ TEST_F(NetagentProcess, CleanupRemovesPinsButNotWhileTheAgentRuns) {
 
   ASSERT_EQ(exit_code_of(agent->stop(SIGTERM, 5s)), kExitOk);
   EXPECT_TRUE(fs::exists(pin));
+  ASSERT_TRUE(fs::exists(node->bpf_root() + "/lb4_services"));
   EXPECT_EQ(node->run(cleanup, &out), kExitOk) << out;
-  EXPECT_FALSE(fs::exists(pin));
-  EXPECT_FALSE(fs::exists(node->bpf_root()));
+  // The agent's own pins go; a pin it did not make stays, and the log names it.
+  EXPECT_FALSE(fs::exists(node->bpf_root() + "/lb4_services"));
+  EXPECT_FALSE(fs::exists(node->bpf_root() + "/links"));
+  EXPECT_TRUE(fs::exists(pin));
+  EXPECT_NE(out.find("that netagent did not pin: na_cleanup_map"), std::string::npos) << out;
+  fs::remove(pin);
+  EXPECT_EQ(node->run(cleanup, &out), kExitOk) << out;
+  EXPECT_FALSE(fs::exists(node->bpf_root()));  // empty: removed
+}
+
+TEST_F(NetagentProcess, OneAgentPerBpfRootAndTheLockSurvivesKill9) {
+  auto first = node->start();
+  ASSERT_TRUE(node->wait_ready()) << first->log();
+  auto st = netctl::Client(node->socket()).get("/v1/status");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ((*st)["bpf_root_lock"]["held"], true) << st->dump();
+  // Another socket and state dir, the same bpf-root: refused, naming the holder.
+  std::string out;
+  const std::string other_socket = node->dir.path() + "/other.sock";
+  EXPECT_EQ(fails({"--api-socket", other_socket, "--state-dir", node->dir.path() + "/other-state",
+                   "--metrics-addr", ""},
+                  &out),
+            kExitAlreadyRunning)
+      << out;
+  EXPECT_NE(out.find("--bpf-root " + node->bpf_root() + " is locked by another netagent (pid " +
+                     std::to_string(first->pid()) + ", --api-socket " + node->socket()),
+            std::string::npos)
+      << out;
+  EXPECT_TRUE(node->wait_ready(2s));
+  // kill -9 releases the lock with the process: a new agent takes it.
+  first->stop(SIGKILL);
+  auto second = node->start();
+  ASSERT_TRUE(node->wait_ready()) << second->log();
+  EXPECT_NE(second->log().find("holding the exclusive lock on --bpf-root"), std::string::npos);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "netagent/agent/bpf_root_lock.hpp"
 #include "netagent/agent/config.hpp"
 #include "netagent/api/router.hpp"
 #include "netagent/api/server.hpp"
@@ -75,8 +76,14 @@ class Agent {
   void request_stop();
   void request_resync();
 
-  // `netagent --cleanup`: each reconciler's cleanup() in reverse order, then removes what is
-  // left under bpf-root and a stale API socket. The agent must not be running.
+  // Keeps the bpf-root lock (main takes it before any part starts) for the agent's life, and
+  // shows it in GET /v1/status ("bpf_root_lock").
+  void hold_bpf_root_lock(BpfRootLock lock) { bpf_root_lock_ = std::move(lock); }
+
+  // `netagent --cleanup`: each reconciler's cleanup() in reverse order, then removes the
+  // agent's own pins under bpf-root (datapath/pins.hpp: other pins and directories stay and are
+  // logged) and a stale API socket. The agent must not be running (main holds the bpf-root
+  // lock).
   int cleanup();
 
   // Control thread only (e.g. from API handlers and tests that post to io()).
@@ -117,6 +124,7 @@ class Agent {
   std::unique_ptr<k8s::Source> source_;
   std::function<void()> reload_;
   std::vector<std::unique_ptr<Part>> parts_;
+  BpfRootLock bpf_root_lock_;
 
   std::chrono::system_clock::time_point snapshot_at_{};
   bool in_pass_ = false;

@@ -5,6 +5,7 @@
 // enums. tests/datapath/abi_btf_test.cpp checks both against the BTF of the built objects.
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 extern "C" {
@@ -51,5 +52,17 @@ const char* lb_counter_name(unsigned counter);
 const char* flow_verdict_name(unsigned verdict);
 // "none", "L3-only", "L3-L4", "L4-only", "all": what a policy verdict matched.
 const char* policy_match_name(unsigned match);
+
+// A name the agent pins under --bpf-root: a map pinned by name (LIBBPF_PIN_BY_NAME), the Maglev
+// tables (pinned with their size as a suffix), an earlier version's map, or a cgroup link.
+// `netagent --cleanup` removes these and nothing else (datapath/pins.hpp).
+struct PinnedName {
+  const char* name;      // relative to bpf-root ("links/cgroup_sock4_connect")
+  const char* object;    // the built object that declares the map ("" for links and old maps)
+  bool numbered_suffix;  // name + decimal digits ("lb4_maglev_" + "16381")
+};
+const std::vector<PinnedName>& pinned_names();
+// Whether a path relative to bpf-root is one of pinned_names().
+bool is_agent_pin(std::string_view relative);
 
 }  // namespace netagent::datapath
