@@ -59,6 +59,7 @@ void add_parts(Agent& agent) {
       io, policy::PolicyReconciler::Options{.node_name = c.node_name,
                                             .state_dir = c.state_dir,
                                             .bpf_root = c.bpf_root,
+                                            .devices = c.devices,
                                             .mode = enforcement_mode(c.policy_enforcement),
                                             .audit = c.policy_audit_mode}));
 }

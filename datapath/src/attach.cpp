@@ -76,6 +76,79 @@ Result<std::optional<uint32_t>> tc_attached_prog_id(const TcHook& h) {
   return std::optional<uint32_t>(opts.prog_id);
 }
 
+Result<std::optional<TcProgram>> tc_attached_prog(const TcHook& h) {
+  auto id = tc_attached_prog_id(h);
+  if (!id) return id.error();
+  if (!*id) return std::optional<TcProgram>();
+  TcProgram p;
+  p.id = **id;
+  int fd = bpf_prog_get_fd_by_id(p.id);
+  if (fd < 0) {
+    // Replaced or removed since the query: report it by id only.
+    if (errno == ENOENT) return std::optional<TcProgram>();
+    return sys_error("open program " + std::to_string(p.id) + " at " + describe(h));
+  }
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  int err = bpf_obj_get_info_by_fd(fd, &info, &len);
+  int e = errno;
+  close(fd);
+  if (err) return sys_error("read program " + std::to_string(p.id) + " at " + describe(h), e);
+  p.name = info.name;
+  return std::optional<TcProgram>(p);
+}
+
+bool prog_name_is(const std::string& kernel_name, const std::vector<std::string>& names) {
+  if (kernel_name.empty()) return false;
+  for (const auto& n : names) {
+    // BPF_OBJ_NAME_LEN is 16 with the NUL.
+    if (n.substr(0, 15) == kernel_name) return true;
+  }
+  return false;
+}
+
+Status tc_attach_owned(const TcHook& h, int prog_fd, const std::vector<std::string>& ours) {
+  auto at = tc_attached_prog(h);
+  if (!at) return at.error();
+  if (*at && !prog_name_is((*at)->name, ours)) {
+    return Error{describe(h) + " (handle " + std::to_string(h.handle) + ", priority " +
+                     std::to_string(h.priority) + ") runs program " + std::to_string((*at)->id) +
+                     " '" + (*at)->name +
+                     "', which netagent did not attach there; it is left in place",
+                 EEXIST};
+  }
+  if (*at) return tc_attach(h, prog_fd);  // ours: replaced atomically
+  // Nothing there: attach without BPF_TC_F_REPLACE, so that a filter another tool installed
+  // since the query is not replaced either.
+  auto hook = tc_hook_of(h);
+  int err = bpf_tc_hook_create(&hook);
+  if (err && err != -EEXIST) return sys_error("create clsact qdisc for " + describe(h), -err);
+  LIBBPF_OPTS(bpf_tc_opts, opts);
+  opts.prog_fd = prog_fd;
+  opts.handle = h.handle;
+  opts.priority = h.priority;
+  err = bpf_tc_attach(&hook, &opts);
+  if (err == -EEXIST) {
+    return Error{describe(h) + ": another filter appeared at handle " + std::to_string(h.handle) +
+                     ", priority " + std::to_string(h.priority) + "; it is left in place",
+                 EEXIST};
+  }
+  if (err) return sys_error("attach " + describe(h), -err);
+  return {};
+}
+
+Status tc_detach_owned(const TcHook& h, const std::vector<std::string>& ours) {
+  auto at = tc_attached_prog(h);
+  if (!at) return at.error();
+  if (!*at) return {};
+  if (!prog_name_is((*at)->name, ours)) {
+    return Error{describe(h) + " runs program " + std::to_string((*at)->id) + " '" + (*at)->name +
+                     "', which netagent did not attach; it is left in place",
+                 EPERM};
+  }
+  return tc_detach(h);
+}
+
 ScopedTc& ScopedTc::operator=(ScopedTc&& o) noexcept {
   if (this != &o) {
     if (hook_) (void)tc_detach(*hook_);

@@ -30,6 +30,7 @@ using nlohmann::json;
 const char* kCluster = R"(apiVersion: v1
 kind: Node
 metadata: {name: node-a}
+spec: {podCIDRs: [10.1.0.0/24]}
 status: {addresses: [{type: InternalIP, address: 10.25.11.11}]}
 ---
 apiVersion: v1

@@ -2,6 +2,8 @@
 // file across restarts), monitor filters, and the query form of a trace.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include "netagent/policy/endpoint_store.hpp"
@@ -49,6 +51,46 @@ TEST(EndpointRegistration, ErrorsNameTheField) {
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->key(), "demo/web");
   EXPECT_EQ(ok->ips.front().str(), "10.1.0.5");
+}
+
+TEST(EndpointRegistration, RefusesUplinksLoopbackAndForeignAddresses) {
+  const std::vector<std::string> devices = {"eth0", "bond0"};
+  EXPECT_FALSE(interface_refusal("lxc1", false, devices));
+  auto uplink = interface_refusal("eth0", false, devices);
+  ASSERT_TRUE(uplink);
+  EXPECT_NE(uplink->find("interface eth0 is one of the agent's --devices"), std::string::npos)
+      << *uplink;
+  auto lo = interface_refusal("lo", true, devices);
+  ASSERT_TRUE(lo);
+  EXPECT_NE(lo->find("loopback"), std::string::npos) << *lo;
+
+  auto cidr = [](const char* t) { return *IpPrefix::parse(t); };
+  auto ip = [](const char* t) { return *Ipv4Addr::parse(t); };
+  const std::vector<IpPrefix> cidrs = {cidr("10.1.0.0/24"), cidr("fd00:1::/64")};
+  EXPECT_FALSE(address_refusal({ip("10.1.0.5"), ip("10.1.0.255")}, cidrs));
+  auto out = address_refusal({ip("10.1.0.5"), ip("10.9.0.5")}, cidrs);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, "address 10.9.0.5 is outside this node's pod CIDRs (10.1.0.0/24)");
+  // No IPv4 pod CIDR: nothing is inside.
+  auto none = address_refusal({ip("10.1.0.5")}, {cidr("fd00:1::/64")});
+  ASSERT_TRUE(none);
+  EXPECT_NE(none->find("(none)"), std::string::npos) << *none;
+}
+
+TEST(EndpointStore, SavesOwnerOnlyEvenOverALooseTemporaryFile) {
+  netagent::testing::TempDir dir("na-epstore");
+  const std::string path = dir.path() + "/endpoints.json";
+  // A temporary left behind with loose bits must not lend them to the state file.
+  std::ofstream(path + ".tmp") << "x";
+  ::chmod((path + ".tmp").c_str(), 0666);
+  EndpointStore store(path);
+  auto ep = Endpoint::from_json(registration());
+  ASSERT_TRUE(ep.ok());
+  store.put(*ep);
+  ASSERT_TRUE(store.save().ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST(EndpointStore, KeepsIdsAcrossRestartsAndUpdates) {

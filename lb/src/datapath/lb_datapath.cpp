@@ -35,6 +35,15 @@ Status configure(Skel* s, const LbDatapathOptions& o) {
   return {};
 }
 
+// The programs the LB may replace or remove on --devices: its own, and the policy programs an
+// earlier version attached to an uplink registered as an endpoint. Anything else at handle 1,
+// priority 1 is another tool's and stays.
+const std::vector<std::string>& device_programs() {
+  static const std::vector<std::string> names = {"tc_nodeport_ingress", "tc_nodeport_egress",
+                                                 "policy_from_endpoint", "policy_to_endpoint"};
+  return names;
+}
+
 std::string links_dir(const std::string& root) {
   return root + "/links";
 }
@@ -157,8 +166,12 @@ Status LbDatapath::attach_devices(const std::vector<std::string>& devices) {
     if (!idx) return idx.error();
     datapath::TcHook in{*idx, datapath::TcDirection::Ingress, 1, 1};
     datapath::TcHook out{*idx, datapath::TcDirection::Egress, 1, 1};
-    if (auto st = datapath::tc_attach(in, nodeport_ingress_fd()); !st) return st;
-    if (auto st = datapath::tc_attach(out, nodeport_egress_fd()); !st) return st;
+    if (auto st = datapath::tc_attach_owned(in, nodeport_ingress_fd(), device_programs()); !st) {
+      return st;
+    }
+    if (auto st = datapath::tc_attach_owned(out, nodeport_egress_fd(), device_programs()); !st) {
+      return st;
+    }
     if (auto addr = first_ipv4_of(dev)) {
       if (auto st = set_snat_address(*idx, *addr); !st) return st;
     }
@@ -180,13 +193,18 @@ Status LbDatapath::detach_all(const std::string& pin_root, const std::string& cg
       return st;
     }
   }
+  Status result;
   for (const auto& dev : devices) {
     auto idx = datapath::ifindex_of(dev);
     if (!idx) continue;
-    (void)datapath::tc_detach({*idx, datapath::TcDirection::Ingress, 1, 1});
-    (void)datapath::tc_detach({*idx, datapath::TcDirection::Egress, 1, 1});
+    for (auto d : {datapath::TcDirection::Ingress, datapath::TcDirection::Egress}) {
+      // Another tool's filter at the same handle and priority stays (the error names it).
+      if (auto st = datapath::tc_detach_owned({*idx, d, 1, 1}, device_programs()); !st && result) {
+        result = st;
+      }
+    }
   }
-  return {};
+  return result;
 }
 
 }  // namespace netagent::lb

@@ -1,8 +1,11 @@
 #include "netagent/policy/endpoint_store.hpp"
 
+#include "netagent/common/file.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
@@ -65,6 +68,36 @@ Result<Endpoint> Endpoint::from_json(const json& j) {
   return ep;
 }
 
+std::optional<std::string> interface_refusal(const std::string& interface, bool loopback,
+                                             const std::vector<std::string>& devices) {
+  if (loopback) {
+    return "interface " + interface + " is a loopback device, not the host side of a pod's veth";
+  }
+  if (std::find(devices.begin(), devices.end(), interface) != devices.end()) {
+    return "interface " + interface +
+           " is one of the agent's --devices (an uplink that carries the NodePort/LoadBalancer "
+           "programs), not the host side of a pod's veth";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> address_refusal(const std::vector<Ipv4Addr>& ips,
+                                           const std::vector<IpPrefix>& pod_cidrs) {
+  std::string cidrs;
+  for (const auto& c : pod_cidrs) {
+    if (c.is_v4()) cidrs += (cidrs.empty() ? "" : ", ") + c.str();
+  }
+  for (auto a : ips) {
+    bool in = std::any_of(pod_cidrs.begin(), pod_cidrs.end(),
+                          [&](const IpPrefix& c) { return c.is_v4() && c.as_v4().contains(a); });
+    if (!in) {
+      return "address " + a.str() + " is outside this node's pod CIDRs (" +
+             (cidrs.empty() ? std::string("none") : cidrs) + ")";
+    }
+  }
+  return std::nullopt;
+}
+
 Status EndpointStore::load() {
   std::error_code ec;
   if (!std::filesystem::exists(path_, ec)) return {};  // nothing registered yet
@@ -98,14 +131,7 @@ Status EndpointStore::save() const {
   for (const auto& [id, ep] : eps_)
     list.push_back(ep.to_json());
   std::string text = json{{"next_id", next_id_}, {"endpoints", list}}.dump(2) + "\n";
-  std::string tmp = path_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return sys_error("write " + tmp);
-  ssize_t n = ::write(fd, text.data(), text.size());
-  bool ok = n == ssize_t(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return sys_error("write " + tmp);
-  if (::rename(tmp.c_str(), path_.c_str()) != 0) return sys_error("rename " + tmp);
+  if (auto st = write_file_atomic(path_, text, 0600); !st) return st.error().wrap("save endpoints");
   return {};
 }
 

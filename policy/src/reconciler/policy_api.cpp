@@ -16,12 +16,64 @@ api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
   if (!dp_) return api::unavailable("the policy datapath is not loaded yet");
   auto ep = Endpoint::from_json(r.body);
   if (!ep) return api::bad_request("endpoint registration: " + ep.error().message);
+  // Every refusal is logged and counted by reason; nothing is stored or attached.
+  auto refuse = [&](const char* reason, api::ApiError e) {
+    ++refused_registrations_;
+    if (registrations_refused_) registrations_refused_->with({reason}).inc();
+    spdlog::warn("policy: endpoint registration {} refused: {}", ep->key(), e.message);
+    return e;
+  };
+  if (auto why = interface_problem(ep->interface)) {
+    const bool uplink =
+        std::find(opts_.devices.begin(), opts_.devices.end(), ep->interface) != opts_.devices.end();
+    return refuse(uplink ? "uplink" : "loopback",
+                  api::bad_request("endpoint " + ep->key() + ": " + *why));
+  }
   auto idx = datapath::ifindex_of(ep->interface);
   if (!idx) {
-    return api::bad_request("endpoint " + ep->key() + ": interface " + ep->interface +
-                            " does not exist in the agent's network namespace");
+    return refuse("no_interface",
+                  api::bad_request("endpoint " + ep->key() + ": interface " + ep->interface +
+                                   " does not exist in the agent's network namespace"));
   }
   ep->ifindex = uint32_t(*idx);
+  // The addresses must be this node's pod addresses: the Node's spec.podCIDRs. Without a
+  // snapshot, or without pod CIDRs for this node, nothing can be checked and nothing is accepted.
+  if (!snapshot_) {
+    return refuse("no_pod_cidrs",
+                  api::unavailable("endpoint " + ep->key() +
+                                   ": no desired state is loaded yet, so this node's pod CIDRs "
+                                   "are unknown; retry once the manifests are loaded"));
+  }
+  const k8s::Node* node = snapshot_->node(opts_.node_name);
+  const bool any_v4 = node && std::any_of(node->pod_cidrs.begin(), node->pod_cidrs.end(),
+                                          [](const IpPrefix& c) { return c.is_v4(); });
+  if (!any_v4) {
+    return refuse("no_pod_cidrs",
+                  api::conflict("endpoint " + ep->key() + ": " +
+                                (node ? "Node " + opts_.node_name +
+                                            " has no IPv4 spec.podCIDRs in the manifests"
+                                      : "no Node manifest named " + opts_.node_name) +
+                                ", so no endpoint address can be checked and none is accepted; "
+                                "add spec.podCIDRs to this node's Node object"));
+  }
+  if (auto why = address_refusal(ep->ips, node->pod_cidrs)) {
+    return refuse("outside_pod_cidrs", api::bad_request("endpoint " + ep->key() + ": " + *why));
+  }
+  // Another tool's program at the hook the policy programs use is never replaced.
+  for (auto d : {datapath::TcDirection::Ingress, datapath::TcDirection::Egress}) {
+    auto at = datapath::tc_attached_prog({int(ep->ifindex), d, 1, 1});
+    if (!at) return api::internal("endpoint " + ep->key() + ": " + at.error().str());
+    if (*at &&
+        !datapath::prog_name_is((*at)->name, {"policy_from_endpoint", "policy_to_endpoint"})) {
+      return refuse(
+          "foreign_program",
+          api::conflict("endpoint " + ep->key() + ": interface " + ep->interface +
+                        " already runs program " + std::to_string((*at)->id) + " '" + (*at)->name +
+                        "' at tc " + (d == datapath::TcDirection::Ingress ? "ingress" : "egress") +
+                        " handle 1 priority 1, which netagent did not attach; it is "
+                        "left in place and the endpoint is not registered"));
+    }
+  }
   for (const auto& [id, other] : endpoints_.all()) {
     if (other.ns == ep->ns && other.pod == ep->pod) continue;
     for (auto a : ep->ips) {
@@ -60,11 +112,11 @@ api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
     rollback();
     return api::internal("endpoint registration: " + st.error().str());
   }
-  if (snapshot_) {
-    if (auto st = attach(*endpoints_.find_mutable(id)); !st) {
-      rollback();
-      return api::internal("endpoint registration: " + st.error().str());
-    }
+  if (auto st = attach(*endpoints_.find_mutable(id)); !st) {
+    rollback();
+    if (st.error().errnum == EEXIST)
+      return api::conflict("endpoint registration: " + st.error().message);
+    return api::internal("endpoint registration: " + st.error().str());
   }
   if (before && before->ifindex != endpoints_.find(id)->ifindex) detach(*before);
   spdlog::info("policy: endpoint {} {} registered on {} ({})", id, endpoints_.find(id)->key(),
@@ -88,7 +140,11 @@ api::Reply PolicyReconciler::delete_endpoint(const Endpoint& ep) {
 json PolicyReconciler::endpoint_json(const Endpoint& ep) const {
   json j = ep.to_json();
   j["ifindex"] = ep.ifindex;
-  j["state"] = !ep.ifindex ? "interface-missing" : ep.attached ? "enforcing" : "pending";
+  j["state"] = !ep.ifindex           ? "interface-missing"
+               : ep.attached         ? "enforcing"
+               : !ep.refused.empty() ? "refused"
+                                     : "pending";
+  if (!ep.refused.empty()) j["refused"] = ep.refused;
   const policy::EndpointInfo* info = cp_ ? cp_->endpoint(ep.ns, ep.pod) : nullptr;
   if (info) {
     j["identity"] = info->identity;
@@ -146,6 +202,11 @@ json PolicyReconciler::status() const {
   j["last_apply_map_writes"] = last_diff_;
   j["flow_events"] = events_seen_;
   j["monitor_clients"] = subscribers_.size();
+  j["registrations_refused"] = refused_registrations_;
+  size_t refused = 0;
+  for (const auto& [id, ep] : endpoints_.all())
+    refused += !ep.refused.empty();
+  j["endpoints_refused"] = refused;
   return j;
 }
 

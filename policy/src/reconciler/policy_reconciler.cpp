@@ -29,6 +29,12 @@ datapath::TcHook hook(uint32_t ifindex, datapath::TcDirection d) {
   return datapath::TcHook{int(ifindex), d, kTcPriority, 1};
 }
 
+// The programs this part attaches: the only ones it replaces or removes at its hooks.
+const std::vector<std::string>& policy_programs() {
+  static const std::vector<std::string> names = {"policy_from_endpoint", "policy_to_endpoint"};
+  return names;
+}
+
 // IPv4 addresses of this network namespace's interfaces, loopback aside.
 std::vector<Ipv4Addr> local_addresses() {
   std::vector<Ipv4Addr> out;
@@ -96,13 +102,21 @@ Status PolicyReconciler::start() {
       continue;
     }
     endpoints_.find_mutable(id)->ifindex = uint32_t(*idx);
+    if (auto why = interface_problem(ep.interface)) {
+      // Registered by an earlier version that did not check: never attached again.
+      endpoints_.find_mutable(id)->refused = *why;
+      spdlog::warn(
+          "policy: endpoint {} ({}): {}; its programs are not attached (delete the endpoint: "
+          "DELETE /v1/endpoints/{})",
+          id, ep.key(), *why, id);
+    }
   }
   // The maps still hold what the previous run programmed: swap the new programs in at once
   // and leave the maps alone until the first snapshot (compiling an empty one now would open
   // every endpoint for a moment). If the maps were lost (a reboot cleared bpffs), packets drop
   // as from an unknown endpoint until then: fail closed.
   for (const auto& [id, ep] : endpoints_.all()) {
-    if (!ep.ifindex) continue;
+    if (!ep.ifindex || !ep.refused.empty()) continue;
     if (auto st = attach(*endpoints_.find_mutable(id)); !st) {
       spdlog::warn("policy: endpoint {} ({}): {}", id, ep.key(), st.error().str());
     }
@@ -190,7 +204,7 @@ Status PolicyReconciler::reprogram() {
   // Endpoints registered before the first snapshot get their programs now that their entries
   // exist.
   for (const auto& [id, ep] : endpoints_.all()) {
-    if (!ep.ifindex || ep.attached) continue;
+    if (!ep.ifindex || ep.attached || !ep.refused.empty()) continue;
     if (auto st = attach(*endpoints_.find_mutable(id)); !st) {
       spdlog::warn("policy: endpoint {} ({}): {}", id, ep.key(), st.error().str());
     }
@@ -203,35 +217,67 @@ Status PolicyReconciler::reprogram() {
 }
 
 Status PolicyReconciler::attach(Endpoint& ep) {
+  if (auto why = interface_problem(ep.interface)) {
+    ep.refused = *why;
+    return Error{*why};
+  }
   // Ingress of the host veth carries what the pod sends (its egress policy), egress of the
-  // host veth what is delivered to it (its ingress policy).
-  if (auto st = datapath::tc_attach(hook(ep.ifindex, datapath::TcDirection::Ingress),
-                                    dp_->from_endpoint_fd());
+  // host veth what is delivered to it (its ingress policy). Another tool's filter at our
+  // handle and priority is never replaced (EEXIST).
+  if (auto st = datapath::tc_attach_owned(hook(ep.ifindex, datapath::TcDirection::Ingress),
+                                          dp_->from_endpoint_fd(), policy_programs());
       !st) {
+    if (st.error().errnum == EEXIST) ep.refused = st.error().message;
     return st.error().wrap("attach the egress policy program to " + ep.interface);
   }
-  if (auto st = datapath::tc_attach(hook(ep.ifindex, datapath::TcDirection::Egress),
-                                    dp_->to_endpoint_fd());
+  if (auto st = datapath::tc_attach_owned(hook(ep.ifindex, datapath::TcDirection::Egress),
+                                          dp_->to_endpoint_fd(), policy_programs());
       !st) {
+    if (st.error().errnum == EEXIST) ep.refused = st.error().message;
+    // Not half attached: take the ingress program off again.
+    (void)datapath::tc_detach_owned(hook(ep.ifindex, datapath::TcDirection::Ingress),
+                                    policy_programs());
     return st.error().wrap("attach the ingress policy program to " + ep.interface);
   }
   ep.attached = true;
+  ep.refused.clear();
   return {};
 }
 
 void PolicyReconciler::detach(const Endpoint& ep) {
   // Only when the interface is still the one registered (the CNI may have deleted the veth,
-  // and its ifindex may have been reused).
+  // and its ifindex may have been reused), and only the programs this part attached: a filter
+  // of the LB (an uplink registered by an earlier version) or of another tool stays.
   auto idx = datapath::ifindex_of(ep.interface);
   if (!idx || uint32_t(*idx) != ep.ifindex) return;
   for (auto d : {datapath::TcDirection::Ingress, datapath::TcDirection::Egress}) {
-    if (auto st = datapath::tc_detach(hook(ep.ifindex, d)); !st) {
+    if (auto st = datapath::tc_detach_owned(hook(ep.ifindex, d), policy_programs()); !st) {
       spdlog::warn("policy: detach from {}: {}", ep.interface, st.error().str());
     }
   }
 }
 
+std::optional<std::string> PolicyReconciler::interface_problem(const std::string& name) const {
+  bool loopback = false;
+  if (unsigned idx = if_nametoindex(name.c_str()); idx != 0) {
+    ifaddrs* ifs = nullptr;
+    if (getifaddrs(&ifs) == 0) {
+      for (auto* i = ifs; i; i = i->ifa_next) {
+        if (name == i->ifa_name && (i->ifa_flags & IFF_LOOPBACK)) loopback = true;
+      }
+      freeifaddrs(ifs);
+    }
+  }
+  return interface_refusal(name, loopback || name == "lo", opts_.devices);
+}
+
 void PolicyReconciler::register_metrics(metrics::Registry& registry) {
+  registrations_refused_ =
+      &registry.counter("netagent_policy_endpoint_registrations_refused_total",
+                        "Endpoint registrations (POST /v1/endpoints) refused, by reason: uplink, "
+                        "loopback, no_interface, outside_pod_cidrs, no_pod_cidrs, "
+                        "foreign_program",
+                        {"reason"});
   flow_events_ = &registry.counter("netagent_policy_flow_events_total",
                                    "Flow events of the policy datapath read from the ring "
                                    "buffer, by direction, verdict and drop reason",
@@ -291,8 +337,11 @@ Status PolicyReconciler::cleanup() {
   for (const auto& [id, ep] : endpoints_.all()) {
     auto idx = datapath::ifindex_of(ep.interface);
     if (!idx) continue;
-    for (auto d : {datapath::TcDirection::Ingress, datapath::TcDirection::Egress})
-      (void)datapath::tc_detach(hook(uint32_t(*idx), d));
+    for (auto d : {datapath::TcDirection::Ingress, datapath::TcDirection::Egress}) {
+      if (auto st = datapath::tc_detach_owned(hook(uint32_t(*idx), d), policy_programs()); !st) {
+        spdlog::warn("policy: cleanup of endpoint {}: {}", ep.key(), st.error().str());
+      }
+    }
   }
   std::error_code ec;
   std::filesystem::remove(endpoints_.path(), ec);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "netagent/common/result.hpp"
 
@@ -34,6 +35,26 @@ Status tc_attach(const TcHook& hook, int prog_fd);
 Status tc_detach(const TcHook& hook);
 // The id of the program attached at hook, or nullopt.
 Result<std::optional<uint32_t>> tc_attached_prog_id(const TcHook& hook);
+
+// The program a TC filter runs: its id and its kernel name (at most 15 characters: the kernel
+// truncates program names, "policy_from_endpoint" reads back as "policy_from_end").
+struct TcProgram {
+  uint32_t id = 0;
+  std::string name;
+};
+// The program attached at hook, or nullopt.
+Result<std::optional<TcProgram>> tc_attached_prog(const TcHook& hook);
+// Whether a kernel program name is one of `names` (function names, compared as the kernel
+// truncates them).
+bool prog_name_is(const std::string& kernel_name, const std::vector<std::string>& names);
+
+// Ownership-checked TC: `ours` names the programs (their function names) this caller may
+// replace or remove at the hook. Attaching over a program not in `ours` is refused with an
+// error that names it (EEXIST), and so is detaching one (EPERM): the caller never replaces or
+// removes another tool's filter that happens to use the same handle and priority.
+Status tc_attach_owned(const TcHook& hook, int prog_fd, const std::vector<std::string>& ours);
+// Removes the filter at hook when it runs one of `ours`; nothing there is not an error.
+Status tc_detach_owned(const TcHook& hook, const std::vector<std::string>& ours);
 
 // Scoped TC attachment for tests: detaches on destruction.
 class ScopedTc {

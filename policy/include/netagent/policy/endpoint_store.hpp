@@ -24,12 +24,22 @@ struct Endpoint {
   k8s::Labels labels;     // from the registration; used only when the Pod is not in the manifests
   uint32_t ifindex = 0;   // resolved at registration and at start (not persisted)
   bool attached = false;  // the policy programs are on the veth (not persisted)
+  std::string refused;    // why the programs are not attached (an uplink, a foreign program)
 
   std::string key() const { return ns + "/" + pod; }
   nlohmann::json to_json() const;
   // Validates a registration body or a persisted record; errors name the field.
   static Result<Endpoint> from_json(const nlohmann::json& j);
 };
+
+// Registration checks (POST /v1/endpoints), each the reason for refusing, or nullopt. An
+// endpoint's interface is the host side of its pod's veth: never loopback, never one of the
+// agent's --devices (the uplinks the NodePort/LoadBalancer programs run on).
+std::optional<std::string> interface_refusal(const std::string& interface, bool loopback,
+                                             const std::vector<std::string>& devices);
+// Every address must lie in one of this node's IPv4 pod CIDRs (the Node's spec.podCIDRs).
+std::optional<std::string> address_refusal(const std::vector<Ipv4Addr>& ips,
+                                           const std::vector<IpPrefix>& pod_cidrs);
 
 class EndpointStore {
  public:

@@ -38,6 +38,9 @@ class PolicyReconciler : public store::Reconciler {
     std::string node_name;  // the "host" identity's node; this node's endpoints
     std::string state_dir;  // endpoints.json lives here
     std::string bpf_root;   // pinned policy maps
+    // The agent's --devices: uplinks that carry the NodePort/LoadBalancer programs, never an
+    // endpoint's interface.
+    std::vector<std::string> devices;
     EnforcementMode mode = EnforcementMode::Default;
     bool audit = false;
   };
@@ -59,8 +62,13 @@ class PolicyReconciler : public store::Reconciler {
  private:
   // Compiles the latest snapshot with the registered endpoints and applies the diff.
   Status reprogram();
+  // Attaches the policy programs to the endpoint's veth unless its interface is refused (an
+  // uplink, loopback) or another tool's program sits at our hook (ep.refused says why).
   Status attach(Endpoint& ep);
+  // Removes the policy programs from the veth, only where they are ours.
   void detach(const Endpoint& ep);
+  // Why `interface` may not carry an endpoint (interface_refusal with its loopback flag).
+  std::optional<std::string> interface_problem(const std::string& interface) const;
   void on_record(std::span<const uint8_t> bytes);
   void on_flow(const policy::PolicyFlowRecord& r);
   nlohmann::json event_json(const policy::PolicyFlowRecord& r) const;
@@ -84,6 +92,8 @@ class PolicyReconciler : public store::Reconciler {
   std::set<std::string> warned_;      // unsupported-feature warnings already logged
   size_t last_diff_ = 0;
   uint64_t applies_ = 0;
+  uint64_t refused_registrations_ = 0;
+  metrics::Family<metrics::Counter>* registrations_refused_ = nullptr;
 
   struct Subscriber {
     std::shared_ptr<api::Stream> stream;
