@@ -374,6 +374,33 @@ TEST_F(GuardFault, AnotherToolsProgramAtThePolicyHookIsNeitherReplacedNorRemoved
   EXPECT_EQ(prog_at(web1_in), "foreign_guard");
   EXPECT_EQ(prog_at(web1_out), "");
   remove(web1_in);
+  EXPECT_EQ(nodeport(), "web1\n");
+
+  // A registered endpoint whose hook another tool took while the agent was down: the restarted
+  // agent leaves that program, shows the endpoint refused, and one resync attaches once the
+  // program is gone.
+  r = post_endpoint(
+      {{"namespace", "demo"}, {"pod", "web1"}, {"interface", web1}, {"ips", {"10.1.0.5"}}});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body.dump();
+  ASSERT_EQ(exit_code_of(agent->stop(SIGTERM)), 0);
+  put(web1_in);
+  agent = start_agent();
+  ASSERT_TRUE(a_.wait_api("/v1/endpoints/demo/web1",
+                          [](const json& e) { return e.value("state", "") == "refused"; }))
+      << a_.api("/v1/endpoints/demo/web1").dump() << agent->log();
+  EXPECT_NE(a_.api("/v1/endpoints/demo/web1").value("refused", "").find("'foreign_guard'"),
+            std::string::npos);
+  EXPECT_EQ(reconciler("policy")["status"]["endpoints_refused"], 1);
+  EXPECT_EQ(prog_at(web1_in), "foreign_guard");
+  remove(web1_in);
+  auto resync = netctl::Client(a_.socket(), 5s).request("POST", "/v1/resync");
+  ASSERT_TRUE(resync.ok());
+  EXPECT_TRUE(a_.wait_api("/v1/endpoints/demo/web1", [](const json& e) {
+    return e.value("state", "") == "enforcing";
+  })) << a_.api("/v1/endpoints/demo/web1").dump();
+  EXPECT_EQ(prog_at(web1_in), "policy_from_end");
+  EXPECT_EQ(reconciler("policy")["status"]["endpoints_refused"], 0);
   ::close(foreign);
   EXPECT_EQ(nodeport(), "web1\n");
 }

@@ -202,11 +202,18 @@ Status PolicyReconciler::reprogram() {
   unknown_ = std::move(unknown);
   cp_ = std::make_unique<policy::CompiledPolicy>(std::move(*cp));
   // Endpoints registered before the first snapshot get their programs now that their entries
-  // exist.
+  // exist, and so do those whose veth carried another tool's program at our hook (a resync
+  // retries them once it is gone). An uplink or loopback endpoint is never attached.
   for (const auto& [id, ep] : endpoints_.all()) {
-    if (!ep.ifindex || ep.attached || !ep.refused.empty()) continue;
-    if (auto st = attach(*endpoints_.find_mutable(id)); !st) {
-      spdlog::warn("policy: endpoint {} ({}): {}", id, ep.key(), st.error().str());
+    if (!ep.ifindex || ep.attached || interface_problem(ep.interface)) continue;
+    Endpoint& m = *endpoints_.find_mutable(id);
+    const std::string before = m.refused;
+    if (auto st = attach(m); !st) {
+      if (m.refused.empty() || m.refused != before) {
+        spdlog::warn("policy: endpoint {} ({}): {}", id, ep.key(), st.error().str());
+      }
+    } else if (!before.empty()) {
+      spdlog::info("policy: endpoint {} ({}): programs attached to {}", id, ep.key(), ep.interface);
     }
   }
   if (apply_seconds_) {
