@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -413,13 +414,25 @@ TEST_F(AgentTest, RunsIdleWithoutASource) {
 
 TEST_F(AgentTest, CleanupRunsEachPartsCleanupAndRemovesThePins) {
   auto c = config();
-  std::filesystem::create_directories(c.bpf_root + "/lb");
-  Agent a(c);
-  a.add(std::make_unique<RecordingReconciler>("x", journal));
-  a.add(std::make_unique<RecordingReconciler>("y", journal));
-  EXPECT_EQ(a.cleanup(), kExitOk);
-  EXPECT_EQ(journal.get(), (std::vector<std::string>{"y:cleanup", "x:cleanup"}));
-  EXPECT_FALSE(std::filesystem::exists(c.bpf_root));
+  namespace fs = std::filesystem;
+  fs::create_directories(c.bpf_root + "/links");
+  std::ofstream(c.bpf_root + "/lb4_services") << "";
+  std::ofstream(c.bpf_root + "/links/cgroup_sock4_connect") << "";
+  {
+    Agent a(c);
+    a.add(std::make_unique<RecordingReconciler>("x", journal));
+    a.add(std::make_unique<RecordingReconciler>("y", journal));
+    EXPECT_EQ(a.cleanup(), kExitOk);
+    EXPECT_EQ(journal.get(), (std::vector<std::string>{"y:cleanup", "x:cleanup"}));
+    EXPECT_FALSE(fs::exists(c.bpf_root));  // only the agent's pins: all gone, and the directory
+  }
+  // Another tool's pin or directory under bpf-root stays, and so does bpf-root.
+  fs::create_directories(c.bpf_root + "/lb");
+  std::ofstream(c.bpf_root + "/lb4_backends") << "";
+  Agent b(c);
+  EXPECT_EQ(b.cleanup(), kExitOk);
+  EXPECT_FALSE(fs::exists(c.bpf_root + "/lb4_backends"));
+  EXPECT_TRUE(fs::is_directory(c.bpf_root + "/lb"));
 }
 
 TEST_F(AgentTest, APublishBetweenSnapshotsReappliesOnlyItsReaders) {
