@@ -534,7 +534,15 @@ def main():
 
     # What a CNI plugin does when it wires a pod: register it, so that policy is enforced on
     # its veth (deny by default in the demo namespace, see deploy/examples/*/demo/policies.yaml).
+    # The agent checks the addresses against its Node's podCIDRs, so it needs its manifests
+    # loaded first (before that a registration is refused with 503, as a CNI plugin would retry).
+    def snapshot_loaded(name):
+        try:
+            return json.loads(netctl(name, "status -o json") or "{}").get("snapshot") is not None
+        except ValueError:
+            return False
     for n in nodes:
+        wait(f"desired state on {n['name']}", lambda: snapshot_loaded(n["name"]), 15)
         for ep in n.get("endpoints", []):
             netctl(n["name"], f"api -X POST /v1/endpoints -d '{json.dumps(ep)}'")
 
