@@ -8,7 +8,8 @@
 //    address outside the node's pod CIDRs with a 4xx, counted by reason, and NodePort traffic
 //    through the uplink keeps working;
 //  - another tool's program at the policy hook is neither replaced by a registration nor removed
-//    by a deletion; once it is gone, the next registration attaches;
+//    by a deletion; once it is gone, the next registration (or a resync) attaches; one at the
+//    uplink's hook stops the LB part at start instead of being replaced;
 //  - an uplink endpoint left by an earlier version is shown as refused and never attached; the
 //    state dir and files become owner-only;
 //  - --cleanup removes only the agent's pins and refuses a bpffs mount root.
@@ -402,6 +403,43 @@ TEST_F(GuardFault, AnotherToolsProgramAtThePolicyHookIsNeitherReplacedNorRemoved
   EXPECT_EQ(prog_at(web1_in), "policy_from_end");
   EXPECT_EQ(reconciler("policy")["status"]["endpoints_refused"], 0);
   ::close(foreign);
+  EXPECT_EQ(nodeport(), "web1\n");
+}
+
+TEST_F(GuardFault, AnotherToolsProgramOnTheUplinkHookStopsTheLbInsteadOfBeingReplaced) {
+  int foreign = load_foreign_program();
+  ASSERT_GE(foreign, 0) << "load a TC program: " << std::strerror(errno);
+  datapath::TcHook hook;
+  {
+    InNetns in(node_->ns());
+    auto idx = datapath::ifindex_of("eth0");
+    ASSERT_TRUE(idx.ok());
+    hook = {*idx, datapath::TcDirection::Ingress, 1, 1};
+    ASSERT_TRUE(datapath::tc_attach(hook, foreign).ok());
+  }
+  auto agent = a_.start(node_->ns());
+  ASSERT_TRUE(wait_until([&] { return !agent->alive(); }, 15s)) << agent->log();
+  EXPECT_EQ(exit_code_of(agent->stop(SIGTERM)), 1) << agent->log();
+  EXPECT_NE(agent->log().find("reconciler lb failed to start: NodePort LB: tc ingress on eth0 "
+                              "(handle 1, priority 1) runs program " +
+                              std::to_string([&] {
+                                InNetns in(node_->ns());
+                                auto p = datapath::tc_attached_prog(hook);
+                                return p.ok() && *p ? (*p)->id : 0u;
+                              }()) +
+                              " 'foreign_guard', which netagent did not attach there"),
+            std::string::npos)
+      << agent->log();
+  {
+    InNetns in(node_->ns());
+    auto p = datapath::tc_attached_prog(hook);
+    ASSERT_TRUE(p.ok() && *p);
+    EXPECT_EQ((*p)->name, "foreign_guard");
+    // The cause removed, the next start serves.
+    ASSERT_TRUE(datapath::tc_detach(hook).ok());
+  }
+  ::close(foreign);
+  agent = start_agent();
   EXPECT_EQ(nodeport(), "web1\n");
 }
 
