@@ -33,7 +33,12 @@ void print_status(const json& s, std::ostream& out) {
 
   const json cfg = s.value("config", json::object());
   rows.emplace_back("Devices", netctl::text(cfg.value("devices", json())));
-  rows.emplace_back("BPF root", netctl::text(cfg.value("bpf_root", json())));
+  std::string bpf_root = netctl::text(cfg.value("bpf_root", json()));
+  const json lock = s.value("bpf_root_lock", json::object());
+  if (lock.contains("held")) {
+    bpf_root += lock.value("held", false) ? " (locked by this agent)" : " (NOT locked)";
+  }
+  rows.emplace_back("BPF root", bpf_root);
   rows.emplace_back("Cgroup", netctl::text(cfg.value("cgroup", json())));
 
   const json src = s.value("source", json::object());

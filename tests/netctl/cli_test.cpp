@@ -58,7 +58,9 @@ TEST_F(NetctlCli, StatusForPeople) {
   EXPECT_NE(out.find("Agent:"), std::string::npos) << out;
   EXPECT_NE(out.find("netagent 0.1.0, pid " + std::to_string(agent->pid())), std::string::npos)
       << out;
-  EXPECT_NE(out.find("BPF root:       " + node.bpf_root()), std::string::npos) << out;
+  EXPECT_NE(out.find("BPF root:       " + node.bpf_root() + " (locked by this agent)"),
+            std::string::npos)
+      << out;
   EXPECT_NE(out.find("Node:           node-1 (10.25.11.11)"), std::string::npos) << out;
   EXPECT_NE(out.find("Source:         manifests " + node.manifests() + ": ok"), std::string::npos)
       << out;
