@@ -61,17 +61,19 @@ api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
   }
   // Another tool's program at the hook the policy programs use is never replaced.
   for (auto d : {datapath::TcDirection::Ingress, datapath::TcDirection::Egress}) {
-    auto at = datapath::tc_attached_prog({int(ep->ifindex), d, 1, 1});
+    const auto h = endpoint_hook(ep->ifindex, d);
+    auto at = datapath::tc_attached_prog(h);
     if (!at) return api::internal("endpoint " + ep->key() + ": " + at.error().str());
-    if (*at &&
-        !datapath::prog_name_is((*at)->name, {"policy_from_endpoint", "policy_to_endpoint"})) {
+    if (*at && !datapath::prog_name_is((*at)->name, own_programs())) {
       return refuse(
           "foreign_program",
           api::conflict("endpoint " + ep->key() + ": interface " + ep->interface +
                         " already runs program " + std::to_string((*at)->id) + " '" + (*at)->name +
                         "' at tc " + (d == datapath::TcDirection::Ingress ? "ingress" : "egress") +
-                        " handle 1 priority 1, which netagent did not attach; it is "
-                        "left in place and the endpoint is not registered"));
+                        " handle " + std::to_string(h.handle) + " priority " +
+                        std::to_string(h.priority) +
+                        ", which netagent did not attach; it is left in place and the endpoint is "
+                        "not registered"));
     }
   }
   for (const auto& [id, other] : endpoints_.all()) {
@@ -114,8 +116,11 @@ api::Reply PolicyReconciler::register_endpoint(const api::Request& r) {
   }
   if (auto st = attach(*endpoints_.find_mutable(id)); !st) {
     rollback();
-    if (st.error().errnum == EEXIST)
-      return api::conflict("endpoint registration: " + st.error().message);
+    if (st.error().errnum == EEXIST) {
+      // Another tool's filter appeared at the hook since the check above.
+      return refuse("foreign_program",
+                    api::conflict("endpoint registration: " + st.error().message));
+    }
     return api::internal("endpoint registration: " + st.error().str());
   }
   if (before && before->ifindex != endpoints_.find(id)->ifindex) detach(*before);

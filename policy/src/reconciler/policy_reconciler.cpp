@@ -29,12 +29,6 @@ datapath::TcHook hook(uint32_t ifindex, datapath::TcDirection d) {
   return datapath::TcHook{int(ifindex), d, kTcPriority, 1};
 }
 
-// The programs this part attaches: the only ones it replaces or removes at its hooks.
-const std::vector<std::string>& policy_programs() {
-  static const std::vector<std::string> names = {"policy_from_endpoint", "policy_to_endpoint"};
-  return names;
-}
-
 // IPv4 addresses of this network namespace's interfaces, loopback aside.
 std::vector<Ipv4Addr> local_addresses() {
   std::vector<Ipv4Addr> out;
@@ -52,6 +46,16 @@ std::vector<Ipv4Addr> local_addresses() {
 }
 
 }  // namespace
+
+datapath::TcHook PolicyReconciler::endpoint_hook(uint32_t ifindex, datapath::TcDirection d) {
+  return hook(ifindex, d);
+}
+
+const std::vector<std::string>& PolicyReconciler::own_programs() {
+  // The programs this part attaches: the only ones it replaces or removes at its hooks.
+  static const std::vector<std::string> names = {"policy_from_endpoint", "policy_to_endpoint"};
+  return names;
+}
 
 PolicyReconciler::PolicyReconciler(boost::asio::io_context& io, Options options)
     : io_(io), opts_(std::move(options)), endpoints_(opts_.state_dir + "/endpoints.json") {
@@ -232,18 +236,18 @@ Status PolicyReconciler::attach(Endpoint& ep) {
   // host veth what is delivered to it (its ingress policy). Another tool's filter at our
   // handle and priority is never replaced (EEXIST).
   if (auto st = datapath::tc_attach_owned(hook(ep.ifindex, datapath::TcDirection::Ingress),
-                                          dp_->from_endpoint_fd(), policy_programs());
+                                          dp_->from_endpoint_fd(), own_programs());
       !st) {
     if (st.error().errnum == EEXIST) ep.refused = st.error().message;
     return st.error().wrap("attach the egress policy program to " + ep.interface);
   }
   if (auto st = datapath::tc_attach_owned(hook(ep.ifindex, datapath::TcDirection::Egress),
-                                          dp_->to_endpoint_fd(), policy_programs());
+                                          dp_->to_endpoint_fd(), own_programs());
       !st) {
     if (st.error().errnum == EEXIST) ep.refused = st.error().message;
     // Not half attached: take the ingress program off again.
     (void)datapath::tc_detach_owned(hook(ep.ifindex, datapath::TcDirection::Ingress),
-                                    policy_programs());
+                                    own_programs());
     return st.error().wrap("attach the ingress policy program to " + ep.interface);
   }
   ep.attached = true;
@@ -258,7 +262,7 @@ void PolicyReconciler::detach(const Endpoint& ep) {
   auto idx = datapath::ifindex_of(ep.interface);
   if (!idx || uint32_t(*idx) != ep.ifindex) return;
   for (auto d : {datapath::TcDirection::Ingress, datapath::TcDirection::Egress}) {
-    if (auto st = datapath::tc_detach_owned(hook(ep.ifindex, d), policy_programs()); !st) {
+    if (auto st = datapath::tc_detach_owned(hook(ep.ifindex, d), own_programs()); !st) {
       spdlog::warn("policy: detach from {}: {}", ep.interface, st.error().str());
     }
   }
@@ -345,7 +349,7 @@ Status PolicyReconciler::cleanup() {
     auto idx = datapath::ifindex_of(ep.interface);
     if (!idx) continue;
     for (auto d : {datapath::TcDirection::Ingress, datapath::TcDirection::Egress}) {
-      if (auto st = datapath::tc_detach_owned(hook(uint32_t(*idx), d), policy_programs()); !st) {
+      if (auto st = datapath::tc_detach_owned(hook(uint32_t(*idx), d), own_programs()); !st) {
         spdlog::warn("policy: cleanup of endpoint {}: {}", ep.key(), st.error().str());
       }
     }

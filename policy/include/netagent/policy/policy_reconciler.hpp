@@ -12,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "netagent/datapath/attach.hpp"
 #include "netagent/datapath/ring_buffer.hpp"
 #include "netagent/policy/datapath_state.hpp"
 #include "netagent/policy/endpoint_store.hpp"
@@ -67,6 +68,10 @@ class PolicyReconciler : public store::Reconciler {
   Status attach(Endpoint& ep);
   // Removes the policy programs from the veth, only where they are ours.
   void detach(const Endpoint& ep);
+  // The TC hook of the policy programs on an endpoint's veth (handle 1, priority 1), and the
+  // programs this part may replace or remove there (its own).
+  static datapath::TcHook endpoint_hook(uint32_t ifindex, datapath::TcDirection d);
+  static const std::vector<std::string>& own_programs();
   // Why `interface` may not carry an endpoint (interface_refusal with its loopback flag).
   std::optional<std::string> interface_problem(const std::string& interface) const;
   void on_record(std::span<const uint8_t> bytes);
