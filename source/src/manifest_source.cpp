@@ -46,6 +46,15 @@ void ManifestSource::apply(TreeLoad load) {
     std::lock_guard lock(mu_);
     stats_.last_attempt = now;
     last_load_ = load.stats;
+    if (load.warnings != stats_.warnings) {
+      for (const auto& w : load.warnings) {
+        spdlog::warn("manifests: {}", w);
+      }
+      if (load.warnings.empty() && !stats_.warnings.empty()) {
+        spdlog::info("manifests {}: no more warnings", root_.string());
+      }
+      stats_.warnings = load.warnings;
+    }
     // Same bytes as the previous attempt: same outcome, already delivered or reported.
     if (load.unchanged && (last_ok_ == load.ok())) {
       ++loads_unchanged_;
@@ -87,8 +96,25 @@ void ManifestSource::apply(TreeLoad load) {
 }
 
 k8s::SourceStats ManifestSource::stats() const {
-  std::lock_guard lock(mu_);
-  return stats_;
+  k8s::SourceStats out;
+  {
+    std::lock_guard lock(mu_);
+    out = stats_;
+  }
+  auto w = watcher_.stats();
+  if (!w.writing.empty()) {
+    out.pending =
+        "waiting for " + std::to_string(w.writing.size()) + " file(s) being written to be closed:";
+    constexpr size_t kShown = 10;
+    for (size_t i = 0; i < w.writing.size() && i < kShown; ++i)
+      out.pending += " " + w.writing[i];
+    if (w.writing.size() > kShown) {
+      out.pending += " and " + std::to_string(w.writing.size() - kShown) + " more";
+    }
+  } else if (w.pending) {
+    out.pending = "a change is settling";
+  }
+  return out;
 }
 
 ManifestSourceStats ManifestSource::manifest_stats() const {
