@@ -41,7 +41,8 @@ done
 if ((${#missing[@]})); then
 	echo "install-deps: installing ${missing[*]}"
 	apt-get update -qq
-	policy=/usr/sbin/policy-rc.d
+	# NETAGENT_POLICY_RC_D: another path, for tests/scripts/install_deps_test.sh only.
+	policy=${NETAGENT_POLICY_RC_D:-/usr/sbin/policy-rc.d}
 	marker='# netagent install-deps: temporary, removed when the install ends'
 	# noclobber: never overwrite one that appeared since the check.
 	if [[ ! -e $policy && ! -L $policy ]] &&
