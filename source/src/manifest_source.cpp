@@ -36,6 +36,20 @@ void ManifestSource::stop() {
 }
 
 void ManifestSource::reload() {
+  // A reload asked for from outside (SIGHUP, POST /v1/resync, a periodic check) while files are
+  // being written would read them half done: the watcher loads the tree once they are closed.
+  if (started_ && options_.watch_enabled) {
+    auto w = watcher_.stats();
+    if (!w.writing.empty()) {
+      spdlog::info(
+          "manifests {}: reload deferred: {} file(s) being written (first {}); the tree is "
+          "loaded once they are closed",
+          root_.string(), w.writing.size(), w.writing.front());
+      std::lock_guard lock(mu_);
+      ++reloads_deferred_;
+      return;
+    }
+  }
   apply(loader_.load(root_));
 }
 
@@ -124,6 +138,7 @@ ManifestSourceStats ManifestSource::manifest_stats() const {
     out.source = stats_;
     out.last_load = last_load_;
     out.loads_unchanged = loads_unchanged_;
+    out.reloads_deferred = reloads_deferred_;
   }
   out.watch = watcher_.stats();
   return out;

@@ -343,8 +343,12 @@ TEST_F(WatchedTree, SlowInPlaceWriteIsNeverLoadedHalfDone) {
   std::string rest = "  - {name: p91, port: 91}\n  - {name: p92, port: 92}\n";
   std::string seen_pending;
   std::thread writer([&] { slow_write(root_ / "web.yaml", first, rest, 800ms); });
-  std::this_thread::sleep_for(500ms);  // well past the settle time, with the file still open
+  std::this_thread::sleep_for(400ms);  // well past the settle time, with the file still open
+  // A reload asked for meanwhile (SIGHUP, resync) does not read the half file either.
+  boost::asio::post(io_, [this] { source_->reload(); });
+  std::this_thread::sleep_for(100ms);
   seen_pending = source_->stats().pending;
+  EXPECT_EQ(source_->manifest_stats().reloads_deferred, 1u);
   auto watch = source_->manifest_stats().watch;
   writer.join();
   auto closed = std::chrono::steady_clock::now();
