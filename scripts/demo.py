@@ -16,7 +16,13 @@ reaches at its ClusterMesh LoadBalancer address (10.25.11.100 infra, .120 apps) 
 and the LB datapath; demo/echo is a global service that fails over to apps when infra's backends
 are scaled to zero. The agents run on a copy of deploy/examples under WORK (the copy's
 cilium-clustermesh Secret gets the real certificates). The script prints what a person would look
-at, sends real requests, and removes everything it created when it ends (unless --keep).
+at, sends real requests, and removes everything it created when it ends (unless --keep), also
+when it fails or is interrupted (Ctrl-C, SIGTERM, SIGHUP).
+
+Every run is on its own: its namespaces, cgroups, bpffs pins and etcd data carry a prefix unique to
+the run (nd<pid-derived hex>), and its files live in a fresh temporary directory (WORK, from
+tempfile.mkdtemp), so two demos can run at once without touching each other, and the script
+removes only what it created.
 
 Run through scripts/demo.sh (it installs and builds first), or directly with
 BUILD=/path/to/build (default: build/). Needs root.
@@ -31,6 +37,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import yaml
@@ -38,8 +45,9 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The build directory (scripts/demo.sh builds into build/); BUILD=/path overrides it.
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
-PREFIX = "nademo"
-WORK = "/tmp/netagent-demo"
+# Unique per run (namespace, cgroup, pin and /dev/shm names): two runs never share a name.
+PREFIX = f"nd{os.getpid():x}{os.urandom(2).hex()}"
+WORK = None  # this run's temporary directory (tempfile.mkdtemp in main)
 CGROUP_ROOT = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified/") else "/sys/fs/cgroup"
 SRX_ASN = 64501
 CLUSTERS = {"infra": 64512, "apps": 64513}
@@ -87,6 +95,10 @@ def spawn(ns, argv, log):
 
 
 def cleanup():
+    # Runs once, at exit (normal end, failure, Ctrl-C, SIGTERM/SIGHUP): what this run created,
+    # and nothing else (its processes by pid, its namespaces, cgroups, pins and directories by
+    # the names it recorded).
+    global procs
     for p in reversed(procs):
         try:
             os.killpg(p.pid, signal.SIGTERM)
@@ -107,6 +119,12 @@ def cleanup():
             pass
     for d in pins + scratch:
         shutil.rmtree(d, ignore_errors=True)
+    procs, namespaces[:], cgroups[:], pins[:], scratch[:] = [], [], [], [], []
+    if WORK and not KEEP_LOGS:
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+KEEP_LOGS = False
 
 
 def manifests(cluster):
@@ -389,17 +407,23 @@ def clustermesh(nodes, clusters, args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keep", action="store_true", help="leave the topology running (Ctrl-C ends it)")
+    ap.add_argument("--keep-logs", action="store_true",
+                    help="leave this run's temporary directory (logs, state) in place at the end")
     ap.add_argument("--requests", type=int, default=24)
     args = ap.parse_args()
+    global WORK, KEEP_LOGS
+    KEEP_LOGS = args.keep_logs
     if os.geteuid() != 0:
         raise SystemExit("demo: run as root (namespaces, eBPF)")
     for b in ("netagent", "netctl", "netagent-echo"):
         if not os.access(f"{BUILD}/bin/{b}", os.X_OK):
             raise SystemExit(f"demo: {BUILD}/bin/{b} missing: run scripts/demo.sh (or set BUILD)")
     atexit.register(cleanup)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
+    # sys.exit runs the atexit cleanup; Ctrl-C (KeyboardInterrupt) does too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
+    WORK = tempfile.mkdtemp(prefix="netagent-demo-")
+    print(f"run {PREFIX}: namespaces {PREFIX}-*, files in {WORK}")
     sh("mountpoint -q /sys/fs/bpf || mount -t bpf bpffs /sys/fs/bpf")
 
     for c in CLUSTERS:
@@ -627,8 +651,10 @@ def main():
     banner("Datapath counters (infra-node-1)")
     print(netctl("infra-node-1", "metrics netagent_lb_packets_total"))
 
-    print(f"\nLogs and state: {WORK}. Try: {BUILD}/bin/netctl --socket {WORK}/infra-node-1/api.sock status")
+    if args.keep or args.keep_logs:
+        print(f"\nLogs and state: {WORK}")
     if args.keep:
+        print(f"Try: {BUILD}/bin/netctl --socket {WORK}/infra-node-1/api.sock status")
         print("--keep: running until Ctrl-C")
         try:
             signal.pause()

@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package netagent needs to build, test, benchmark and run the demo.
-# Idempotent: safe to run again. Services that the packages start (bird, frr, etcd) are stopped
-# and disabled: tests and the demo start their own instances inside network namespaces.
+# Idempotent: safe to run again. It changes nothing on the machine beyond installing packages:
+# no service is stopped, disabled or restarted, no process is killed. Tests and the demo start
+# their own bird/frr/etcd instances inside network namespaces and need none of the machine's.
+#
+# While packages install, a policy-rc.d(8) keeps their post-install scripts from starting the
+# daemons they ship (bird, frr, etcd would otherwise run in the root namespace). It is installed
+# only when the machine has none, and only that file, recognised by its marker line, is removed
+# afterwards: an existing /usr/sbin/policy-rc.d (a container image's, an administrator's) is left
+# exactly as it is, and then decides on its own whether daemons start. Daemons already running
+# before this script are not touched; if one holds port 179 or 2379 in the root namespace, that
+# does not affect the tests, which run in their own namespaces.
 set -euo pipefail
 
 if [[ $EUID -ne 0 ]]; then
@@ -32,20 +41,21 @@ done
 if ((${#missing[@]})); then
 	echo "install-deps: installing ${missing[*]}"
 	apt-get update -qq
-	# policy-rc.d keeps package post-install scripts from starting daemons we do not want running.
-	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-	chmod +x /usr/sbin/policy-rc.d
-	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	# NETAGENT_POLICY_RC_D: another path, for tests/scripts/install_deps_test.sh only.
+	policy=${NETAGENT_POLICY_RC_D:-/usr/sbin/policy-rc.d}
+	marker='# netagent install-deps: temporary, removed when the install ends'
+	# noclobber: never overwrite one that appeared since the check.
+	if [[ ! -e $policy && ! -L $policy ]] &&
+		(set -C && printf '#!/bin/sh\n%s\nexit 101\n' "$marker" >"$policy") 2>/dev/null; then
+		chmod +x "$policy"
+		# Removed on any exit (Ctrl-C and kill included), and only if it is still ours.
+		trap 'if grep -qxF "$marker" "$policy" 2>/dev/null; then rm -f "$policy"; fi' EXIT
+		trap 'exit 130' INT
+		trap 'exit 143' TERM
+	else
+		echo "install-deps: keeping the existing $policy (daemons start or not as it decides)"
+	fi
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Daemons that Debian may have started: stop their services so they never hold port 179/2379 in
-# the root namespace (tests run their own inside namespaces). Without systemd, policy-rc.d above
-# kept the packages from starting them; nothing else is stopped (never by name).
-for svc in bird frr etcd; do
-	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
-		systemctl stop "$svc" || true
-		systemctl disable "$svc" >/dev/null 2>&1 || true
-	fi
-done
 echo "install-deps: all packages present"

@@ -177,6 +177,13 @@ void Agent::register_builtin_metrics() {
                 {{"result", "rejected"}}, static_cast<double>(st.loads_failed));
       c.gauge("netagent_source_errors", "Errors in the latest rejected load (0 when healthy).", {},
               static_cast<double>(st.last_errors.size()));
+      c.gauge("netagent_source_warnings",
+              "Entries of the input the latest load did not read and reports (a FIFO, socket or "
+              "device in the manifest tree, a symlink loop).",
+              {}, static_cast<double>(st.warnings.size()));
+      c.gauge("netagent_source_pending",
+              "1 while a change is seen and not loaded yet (settling, or files being written).", {},
+              st.pending.empty() ? 0.0 : 1.0);
       if (st.last_ok != SysClock::time_point{}) {
         c.gauge("netagent_source_last_ok_timestamp_seconds",
                 "When the source last delivered a snapshot (Unix time).", {},
@@ -233,11 +240,16 @@ json Agent::source_status() const {
   } else if (!errors.empty()) {
     state = st.loads_ok > 0 ? "error (serving the last good snapshot)" : "error (no snapshot)";
   }
+  // Every error is kept by the source; status shows the first kShown, in tree order, and the count.
+  constexpr size_t kShown = 100;
   json errs = json::array();
-  for (const auto& e : errors)
-    errs.push_back(e.str());
+  for (size_t i = 0; i < errors.size() && i < kShown; ++i)
+    errs.push_back(errors[i].str());
   return {{"description", source_->describe()},
           {"state", state},
+          {"pending", st.pending.empty() ? json() : json(st.pending)},
+          {"warnings", st.warnings},
+          {"errors_total", errors.size()},
           {"loads_ok", st.loads_ok},
           {"loads_failed", st.loads_failed},
           {"last_ok", timestamp(st.last_ok)},

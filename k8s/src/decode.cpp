@@ -46,24 +46,43 @@ Object read_object(const YAML::Node& doc, SourceRef source) {
   Object obj;
   obj.raw = doc;
   obj.source = std::move(source);
-  obj.api_version = root["apiVersion"].str();
-  obj.kind = root["kind"].str();
+  FieldErrors errs;
+  errs.check([&] { obj.api_version = root["apiVersion"].str(); });
+  errs.check([&] { obj.kind = root["kind"].str(); });
   auto md = root["metadata"];
-  obj.meta.name = md["name"].str();
-  obj.meta.ns = md["namespace"].str_or("");
-  obj.meta.labels = md["labels"].string_map();
-  obj.meta.annotations = md["annotations"].string_map();
+  errs.check([&] { obj.meta.name = md["name"].str(); });
+  errs.check([&] { obj.meta.ns = md["namespace"].str_or(""); });
+  errs.check([&] { obj.meta.labels = md["labels"].string_map(); });
+  errs.check([&] { obj.meta.annotations = md["annotations"].string_map(); });
+  errs.raise();
   return obj;
 }
 
+std::vector<DecodeError> decode_errors(const SourceRef& source, const std::string& object,
+                                       const FieldError& e) {
+  std::vector<DecodeError> out;
+  out.push_back(DecodeError{source, object, e.path, e.what()});
+  for (const auto& m : e.more) {
+    auto nested = decode_errors(source, object, m);
+    out.insert(out.end(), nested.begin(), nested.end());
+  }
+  return out;
+}
+
 std::optional<DecodeError> guard(const Object& obj, const std::function<void()>& fn) {
+  auto all = guard_all(obj, fn);
+  if (all.empty()) return std::nullopt;
+  return std::move(all.front());
+}
+
+std::vector<DecodeError> guard_all(const Object& obj, const std::function<void()>& fn) {
   try {
     fn();
-    return std::nullopt;
+    return {};
   } catch (const FieldError& e) {
-    return DecodeError{obj.source, obj.display(), e.path, e.what()};
+    return decode_errors(obj.source, obj.display(), e);
   } catch (const YAML::Exception& e) {
-    return DecodeError{obj.source, obj.display(), "", e.what()};
+    return {DecodeError{obj.source, obj.display(), "", e.what()}};
   }
 }
 
@@ -129,110 +148,173 @@ ObjectMeta meta_of(const Object& obj, bool namespaced) {
 
 }  // namespace
 
+// Every decoder below checks each field (and each list item) on its own under a FieldErrors, so
+// that one bad field does not hide the next: all of them are reported at once.
+
+// The items of a list field, or none (with the error kept) when it is not a list.
+static std::vector<Field> items_of(FieldErrors& errs, const Field& f) {
+  std::vector<Field> out;
+  errs.check([&] { out = f.items(); });
+  return out;
+}
+
 Service decode_service(const Object& obj) {
   Field root(obj.raw, "");
-  auto spec = root["spec"];
+  FieldErrors errs;
+  Field spec = root["spec"];
+  errs.check([&] { (void)spec["type"]; });  // spec must be a map
+  if (!errs.empty()) errs.raise();
   Service s;
   s.meta = meta_of(obj, true);
   s.source = obj.source;
-  s.type =
-      spec["type"].one_of({"ClusterIP", "NodePort", "LoadBalancer", "ExternalName"}, "ClusterIP");
-  std::vector<Field> cluster_ips = spec["clusterIPs"].items();
+  errs.check([&] {
+    s.type =
+        spec["type"].one_of({"ClusterIP", "NodePort", "LoadBalancer", "ExternalName"}, "ClusterIP");
+  });
+  std::vector<Field> cluster_ips = items_of(errs, spec["clusterIPs"]);
   if (cluster_ips.empty()) {
-    if (auto ip = spec["clusterIP"].opt_str(); ip && !ip->empty()) {
-      cluster_ips.push_back(spec["clusterIP"]);
-    }
+    errs.check([&] {
+      if (auto ip = spec["clusterIP"].opt_str(); ip && !ip->empty()) {
+        cluster_ips.push_back(spec["clusterIP"]);
+      }
+    });
   }
   for (const auto& f : cluster_ips) {
-    if (f.str() == "None") {
-      // "None" makes the service headless when it comes first, as the API server has it.
-      if (s.cluster_ips.empty()) s.cluster_ip_none = true;
+    errs.check([&] {
+      if (f.str() == "None") {
+        // "None" makes the service headless when it comes first, as the API server has it.
+        if (s.cluster_ips.empty()) s.cluster_ip_none = true;
+        return;
+      }
+      s.cluster_ips.push_back(decode_ipv4(f));
+    });
+  }
+  std::vector<Field> port_fields = items_of(errs, spec["ports"]);
+  for (auto& pf : port_fields) {
+    ServicePort p;
+    bool ok = errs.check([&] { (void)pf["name"]; });  // the item must be a map
+    if (!ok) {
+      s.ports.push_back(std::move(p));
       continue;
     }
-    s.cluster_ips.push_back(decode_ipv4(f));
-  }
-  for (auto& pf : spec["ports"].items()) {
-    ServicePort p;
-    p.name = pf["name"].str_or("");
-    p.protocol = decode_protocol(pf["protocol"]);
-    p.port = decode_port(pf["port"]);
-    p.target_port = decode_port_ref(pf["targetPort"]);
+    errs.check([&] { p.name = pf["name"].str_or(""); });
+    errs.check([&] { p.protocol = decode_protocol(pf["protocol"]); });
+    errs.check([&] { p.port = decode_port(pf["port"]); });
+    errs.check([&] { p.target_port = decode_port_ref(pf["targetPort"]); });
     if (p.target_port.empty()) p.target_port.number = p.port;
-    if (auto np = pf["nodePort"].opt_integer(1, 65535)) p.node_port = uint16_t(*np);
+    errs.check([&] {
+      if (auto np = pf["nodePort"].opt_integer(1, 65535)) p.node_port = uint16_t(*np);
+    });
     s.ports.push_back(std::move(p));
   }
   if (s.ports.size() > 1) {
     for (size_t i = 0; i < s.ports.size(); ++i) {
-      if (s.ports[i].name.empty()) {
-        spec["ports"].items()[i]["name"].fail("is required when a Service has several ports");
+      if (s.ports[i].name.empty() && port_fields[i].is_map()) {
+        errs.check(
+            [&] { port_fields[i]["name"].fail("is required when a Service has several ports"); });
       }
     }
   }
-  if (spec["selector"].present()) s.selector = spec["selector"].string_map();
-  for (auto& f : spec["externalIPs"].items())
-    s.external_ips.push_back(decode_ipv4(f));
-  if (auto ip = spec["loadBalancerIP"].opt_str(); ip && !ip->empty()) {
-    s.load_balancer_ip = decode_ipv4(spec["loadBalancerIP"]);
+  errs.check([&] {
+    if (spec["selector"].present()) s.selector = spec["selector"].string_map();
+  });
+  for (auto& f : items_of(errs, spec["externalIPs"]))
+    errs.check([&] { s.external_ips.push_back(decode_ipv4(f)); });
+  errs.check([&] {
+    if (auto ip = spec["loadBalancerIP"].opt_str(); ip && !ip->empty()) {
+      s.load_balancer_ip = decode_ipv4(spec["loadBalancerIP"]);
+    }
+  });
+  errs.check([&] { s.load_balancer_class = spec["loadBalancerClass"].opt_str(); });
+  for (auto& f : items_of(errs, spec["loadBalancerSourceRanges"])) {
+    errs.check([&] { s.load_balancer_source_ranges.push_back(decode_cidr(f)); });
   }
-  s.load_balancer_class = spec["loadBalancerClass"].opt_str();
-  for (auto& f : spec["loadBalancerSourceRanges"].items()) {
-    s.load_balancer_source_ranges.push_back(decode_cidr(f));
-  }
-  s.external_traffic_local =
-      spec["externalTrafficPolicy"].one_of({"Cluster", "Local"}, "Cluster") == "Local";
-  s.internal_traffic_local =
-      spec["internalTrafficPolicy"].one_of({"Cluster", "Local"}, "Cluster") == "Local";
-  s.session_affinity_client_ip =
-      spec["sessionAffinity"].one_of({"None", "ClientIP"}, "None") == "ClientIP";
-  if (auto t = spec["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"].opt_integer(1, 86400)) {
-    s.session_affinity_timeout = uint32_t(*t);
-  }
-  s.publish_not_ready_addresses = spec["publishNotReadyAddresses"].opt_boolean().value_or(false);
-  for (auto& ing : root["status"]["loadBalancer"]["ingress"].items()) {
-    if (ing["ip"].present()) s.status_ingress_ips.push_back(decode_ipv4(ing["ip"]));
-  }
+  errs.check([&] {
+    s.external_traffic_local =
+        spec["externalTrafficPolicy"].one_of({"Cluster", "Local"}, "Cluster") == "Local";
+  });
+  errs.check([&] {
+    s.internal_traffic_local =
+        spec["internalTrafficPolicy"].one_of({"Cluster", "Local"}, "Cluster") == "Local";
+  });
+  errs.check([&] {
+    s.session_affinity_client_ip =
+        spec["sessionAffinity"].one_of({"None", "ClientIP"}, "None") == "ClientIP";
+  });
+  errs.check([&] {
+    if (auto t =
+            spec["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"].opt_integer(1, 86400)) {
+      s.session_affinity_timeout = uint32_t(*t);
+    }
+  });
+  errs.check([&] {
+    s.publish_not_ready_addresses = spec["publishNotReadyAddresses"].opt_boolean().value_or(false);
+  });
+  errs.check([&] {
+    for (auto& ing : items_of(errs, root["status"]["loadBalancer"]["ingress"])) {
+      errs.check([&] {
+        if (ing["ip"].present()) s.status_ingress_ips.push_back(decode_ipv4(ing["ip"]));
+      });
+    }
+  });
+  errs.raise();
   return s;
 }
 
 EndpointSlice decode_endpoint_slice(const Object& obj) {
   Field root(obj.raw, "");
+  FieldErrors errs;
   EndpointSlice es;
   es.meta = meta_of(obj, true);
   es.source = obj.source;
   auto it = es.meta.labels.find("kubernetes.io/service-name");
   if (it == es.meta.labels.end()) {
-    root["metadata"]["labels"]["kubernetes.io/service-name"].fail(
-        "is required: it names the Service this slice belongs to");
+    errs.check([&] {
+      root["metadata"]["labels"]["kubernetes.io/service-name"].fail(
+          "is required: it names the Service this slice belongs to");
+    });
+  } else {
+    es.service_name = it->second;
   }
-  es.service_name = it->second;
-  es.address_type = root["addressType"].one_of({"IPv4", "IPv6", "FQDN"}, "IPv4");
-  for (auto& ef : root["endpoints"].items()) {
+  errs.check([&] {
+    es.address_type = root["addressType"].one_of({"IPv4", "IPv6", "FQDN"}, "IPv4");
+  });
+  for (auto& ef : items_of(errs, root["endpoints"])) {
     Endpoint e;
-    auto addresses = ef["addresses"].items();
-    if (addresses.empty()) ef["addresses"].fail("must list at least one address");
+    if (!errs.check([&] { (void)ef["addresses"]; })) continue;  // the item must be a map
+    auto addresses = items_of(errs, ef["addresses"]);
+    if (addresses.empty() && (!ef["addresses"].present() || ef["addresses"].is_seq())) {
+      errs.check([&] { ef["addresses"].fail("must list at least one address"); });
+    }
     for (auto& a : addresses) {
       if (es.address_type == "FQDN") continue;
-      e.addresses.push_back(decode_ip(a, es.address_type == "IPv4" ? IpFamily::v4 : IpFamily::v6));
+      errs.check([&] {
+        e.addresses.push_back(
+            decode_ip(a, es.address_type == "IPv4" ? IpFamily::v4 : IpFamily::v6));
+      });
     }
     auto c = ef["conditions"];
-    e.conditions.ready = c["ready"].opt_boolean();
-    e.conditions.serving = c["serving"].opt_boolean();
-    e.conditions.terminating = c["terminating"].opt_boolean();
-    e.node_name = ef["nodeName"].str_or("");
-    e.zone = ef["zone"].str_or("");
-    if (ef["targetRef"]["kind"].str_or("") == "Pod")
-      e.target_pod = ef["targetRef"]["name"].str_or("");
-    for (auto& h : ef["hints"]["forZones"].items())
-      e.zone_hints.push_back(h["name"].str());
+    errs.check([&] { e.conditions.ready = c["ready"].opt_boolean(); });
+    errs.check([&] { e.conditions.serving = c["serving"].opt_boolean(); });
+    errs.check([&] { e.conditions.terminating = c["terminating"].opt_boolean(); });
+    errs.check([&] { e.node_name = ef["nodeName"].str_or(""); });
+    errs.check([&] { e.zone = ef["zone"].str_or(""); });
+    errs.check([&] {
+      if (ef["targetRef"]["kind"].str_or("") == "Pod")
+        e.target_pod = ef["targetRef"]["name"].str_or("");
+    });
+    for (auto& h : items_of(errs, ef["hints"]["forZones"]))
+      errs.check([&] { e.zone_hints.push_back(h["name"].str()); });
     es.endpoints.push_back(std::move(e));
   }
-  for (auto& pf : root["ports"].items()) {
+  for (auto& pf : items_of(errs, root["ports"])) {
     EndpointPort p;
-    p.name = pf["name"].str_or("");
-    p.protocol = decode_protocol(pf["protocol"]);
-    p.port = decode_port(pf["port"]);
+    if (!errs.check([&] { p.name = pf["name"].str_or(""); })) continue;
+    errs.check([&] { p.protocol = decode_protocol(pf["protocol"]); });
+    errs.check([&] { p.port = decode_port(pf["port"]); });
     es.ports.push_back(std::move(p));
   }
+  errs.raise();
   return es;
 }
 
@@ -241,23 +323,31 @@ Pod decode_pod(const Object& obj) {
   Pod p;
   p.meta = meta_of(obj, true);
   p.source = obj.source;
+  FieldErrors errs;
   auto spec = root["spec"];
-  p.node_name = spec["nodeName"].str_or("");
-  p.host_network = spec["hostNetwork"].opt_boolean().value_or(false);
-  for (auto& c : spec["containers"].items()) {
-    for (auto& pf : c["ports"].items()) {
+  errs.check([&] { p.node_name = spec["nodeName"].str_or(""); });
+  errs.check([&] { p.host_network = spec["hostNetwork"].opt_boolean().value_or(false); });
+  for (auto& c : items_of(errs, spec["containers"])) {
+    std::vector<Field> ports;
+    errs.check([&] { ports = c["ports"].items(); });
+    for (auto& pf : ports) {
       ContainerPort cp;
-      cp.name = pf["name"].str_or("");
-      cp.container_port = decode_port(pf["containerPort"]);
-      cp.protocol = decode_protocol(pf["protocol"]);
+      if (!errs.check([&] { cp.name = pf["name"].str_or(""); })) continue;
+      errs.check([&] { cp.container_port = decode_port(pf["containerPort"]); });
+      errs.check([&] { cp.protocol = decode_protocol(pf["protocol"]); });
       p.ports.push_back(std::move(cp));
     }
   }
-  for (auto& ipf : root["status"]["podIPs"].items())
-    p.pod_ips.push_back(decode_ipv4(ipf["ip"]));
-  if (p.pod_ips.empty() && root["status"]["podIP"].present()) {
-    p.pod_ips.push_back(decode_ipv4(root["status"]["podIP"]));
-  }
+  errs.check([&] {
+    for (auto& ipf : items_of(errs, root["status"]["podIPs"]))
+      errs.check([&] { p.pod_ips.push_back(decode_ipv4(ipf["ip"])); });
+  });
+  errs.check([&] {
+    if (p.pod_ips.empty() && root["status"]["podIP"].present()) {
+      p.pod_ips.push_back(decode_ipv4(root["status"]["podIP"]));
+    }
+  });
+  errs.raise();
   return p;
 }
 
@@ -275,16 +365,26 @@ Node decode_node(const Object& obj) {
   Node n;
   n.meta = meta_of(obj, false);
   n.source = obj.source;
-  for (auto& a : root["status"]["addresses"].items()) {
-    NodeAddress na{a["type"].str(), a["address"].str(), std::nullopt};
-    if (na.type == "InternalIP" || na.type == "ExternalIP") na.ip = decode_ip(a["address"]);
-    n.addresses.push_back(std::move(na));
-  }
-  for (auto& c : root["spec"]["podCIDRs"].items())
-    n.pod_cidrs.push_back(decode_cidr(c));
-  if (n.pod_cidrs.empty() && root["spec"]["podCIDR"].present()) {
-    n.pod_cidrs.push_back(decode_cidr(root["spec"]["podCIDR"]));
-  }
+  FieldErrors errs;
+  errs.check([&] {
+    for (auto& a : items_of(errs, root["status"]["addresses"])) {
+      errs.check([&] {
+        NodeAddress na{a["type"].str(), a["address"].str(), std::nullopt};
+        if (na.type == "InternalIP" || na.type == "ExternalIP") na.ip = decode_ip(a["address"]);
+        n.addresses.push_back(std::move(na));
+      });
+    }
+  });
+  errs.check([&] {
+    for (auto& c : items_of(errs, root["spec"]["podCIDRs"]))
+      errs.check([&] { n.pod_cidrs.push_back(decode_cidr(c)); });
+  });
+  errs.check([&] {
+    if (n.pod_cidrs.empty() && root["spec"]["podCIDR"].present()) {
+      n.pod_cidrs.push_back(decode_cidr(root["spec"]["podCIDR"]));
+    }
+  });
+  errs.raise();
   return n;
 }
 
@@ -302,15 +402,23 @@ Secret decode_secret(const Object& obj) {
   Secret s;
   s.meta = meta_of(obj, true);
   s.source = obj.source;
-  s.type = root["type"].str_or("Opaque");
-  for (auto& [k, f] : root["data"].entries()) {
-    auto v = base64_decode(f.str());
-    if (!v) f.fail("is not valid base64");
-    s.data[k] = *v;
+  FieldErrors errs;
+  errs.check([&] { s.type = root["type"].str_or("Opaque"); });
+  std::vector<std::pair<std::string, Field>> data;
+  errs.check([&] { data = root["data"].entries(); });
+  for (auto& [k, f] : data) {
+    errs.check([&] {
+      auto v = base64_decode(f.str());
+      if (!v) f.fail("is not valid base64");
+      s.data[k] = *v;
+    });
   }
   // stringData is write-only convenience in the API; it wins over data for the same key.
-  for (auto& [k, v] : root["stringData"].string_map())
-    s.data[k] = v;
+  errs.check([&] {
+    for (auto& [k, v] : root["stringData"].string_map())
+      s.data[k] = v;
+  });
+  errs.raise();
   return s;
 }
 

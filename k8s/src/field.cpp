@@ -22,6 +22,20 @@ const char* type_name(const YAML::Node& n) {
 
 }  // namespace
 
+void FieldErrors::add(const FieldError& e) {
+  FieldError first(e.path, e.what());
+  errors_.push_back(std::move(first));
+  for (const auto& m : e.more)
+    add(m);
+}
+
+void FieldErrors::raise() const {
+  if (errors_.empty()) return;
+  FieldError out = errors_.front();
+  out.more.assign(errors_.begin() + 1, errors_.end());
+  throw out;
+}
+
 Field Field::operator[](const std::string& key) const {
   std::string child = path_.empty() ? key : path_ + "." + key;
   if (!present()) return Field(YAML::Node(YAML::NodeType::Undefined), child);
@@ -111,15 +125,19 @@ std::string Field::one_of(const std::vector<std::string>& allowed, const std::st
 
 std::map<std::string, std::string> Field::string_map() const {
   std::map<std::string, std::string> out;
+  FieldErrors errs;
   for (auto& [k, f] : entries())
-    out[k] = f.present() ? f.str() : "";
+    errs.check([&, &k = k, &f = f] { out[k] = f.present() ? f.str() : ""; });
+  errs.raise();
   return out;
 }
 
 std::vector<std::string> Field::string_list() const {
   std::vector<std::string> out;
+  FieldErrors errs;
   for (auto& f : items())
-    out.push_back(f.str());
+    errs.check([&] { out.push_back(f.str()); });
+  errs.raise();
   return out;
 }
 

@@ -53,12 +53,21 @@ std::vector<const EndpointSlice*> Snapshot::slices_for(std::string_view ns,
 }
 
 std::optional<DecodeError> SnapshotBuilder::add(const Object& obj) {
+  auto all = add_all(obj);
+  if (all.empty()) return std::nullopt;
+  return std::move(all.front());
+}
+
+std::vector<DecodeError> SnapshotBuilder::add_all(const Object& obj) {
   const auto& k = obj.kind;
   const auto& v = obj.api_version;
+  // A wrong apiVersion of a core kind is reported with the errors of the body (decoded as the
+  // one version these kinds have), not instead of them.
+  FieldErrors version_errors;
   auto core = [&](const char* want_version) {
     if (v != want_version) {
-      throw FieldError("apiVersion", "unsupported apiVersion \"" + v + "\" for kind " + k +
-                                         " (expected " + want_version + ")");
+      version_errors.add(FieldError("apiVersion", "unsupported apiVersion \"" + v + "\" for kind " +
+                                                      k + " (expected " + want_version + ")"));
     }
   };
   // Identity for duplicate detection: namespaced objects without a namespace live in "default".
@@ -66,38 +75,39 @@ std::optional<DecodeError> SnapshotBuilder::add(const Object& obj) {
       (k == "Namespace" || k == "Node") ? "" : (obj.meta.ns.empty() ? "default" : obj.meta.ns);
   std::string key = k + "/" + ns + "/" + obj.meta.name;
   if (seen_.count(key)) {
-    return DecodeError{obj.source, obj.display(), "metadata.name",
-                       "duplicate object: " + obj.display() + " is defined more than once"};
+    return {DecodeError{obj.source, obj.display(), "metadata.name",
+                        "duplicate object: " + obj.display() + " is defined more than once"}};
   }
   bool ignored = false;
-  auto err = guard(obj, [&] {
+  // Decodes, then adds only when the apiVersion was right too.
+  auto decode_core = [&](const char* version, auto decode, auto& into) {
+    core(version);
+    auto typed = decode(obj);
+    version_errors.raise();
+    into.push_back(std::move(typed));
+  };
+  auto errs = guard_all(obj, [&] {
     if (k == "Service") {
-      core("v1");
-      snap_.services.push_back(decode_service(obj));
+      decode_core("v1", decode_service, snap_.services);
     } else if (k == "EndpointSlice") {
-      core("discovery.k8s.io/v1");
-      snap_.endpoint_slices.push_back(decode_endpoint_slice(obj));
+      decode_core("discovery.k8s.io/v1", decode_endpoint_slice, snap_.endpoint_slices);
     } else if (k == "Pod") {
-      core("v1");
-      snap_.pods.push_back(decode_pod(obj));
+      decode_core("v1", decode_pod, snap_.pods);
     } else if (k == "Namespace") {
-      core("v1");
-      snap_.namespaces.push_back(decode_namespace(obj));
+      decode_core("v1", decode_namespace, snap_.namespaces);
     } else if (k == "Node") {
-      core("v1");
-      snap_.nodes.push_back(decode_node(obj));
+      decode_core("v1", decode_node, snap_.nodes);
     } else if (k == "ConfigMap") {
-      core("v1");
-      snap_.config_maps.push_back(decode_config_map(obj));
+      decode_core("v1", decode_config_map, snap_.config_maps);
     } else if (k == "Secret") {
-      core("v1");
-      snap_.secrets.push_back(decode_secret(obj));
+      decode_core("v1", decode_secret, snap_.secrets);
     } else if (auto it = registry_ ? registry_->kinds.find(k) : decltype(registry_->kinds.end()){};
                registry_ && it != registry_->kinds.end()) {
       if (!api_version_ok(it->second.api_versions, v)) {
         std::string list;
         for (const auto& a : it->second.api_versions)
           list += (list.empty() ? "" : ", ") + a;
+        // Not decoded: the part's decoder knows the body of the versions it accepts only.
         throw FieldError("apiVersion", "unsupported apiVersion \"" + v + "\" for kind " + k +
                                            " (expected " + list + ")");
       }
@@ -111,13 +121,20 @@ std::optional<DecodeError> SnapshotBuilder::add(const Object& obj) {
       ignored = true;
     }
   });
-  if (err) return err;
+  if (!errs.empty()) {
+    // The apiVersion first when the body failed too: it is what the errors below depend on.
+    if (!version_errors.empty() && errs.front().field != "apiVersion") {
+      auto v = guard_all(obj, [&] { version_errors.raise(); });
+      errs.insert(errs.begin(), v.begin(), v.end());
+    }
+    return errs;
+  }
   if (ignored) {
     snap_.ignored_kinds[k]++;
-    return std::nullopt;
+    return {};
   }
   seen_.insert(std::move(key));
-  return std::nullopt;
+  return {};
 }
 
 Snapshot SnapshotBuilder::take() {

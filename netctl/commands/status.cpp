@@ -52,8 +52,20 @@ void print_status(const json& s, std::ostream& out) {
                 ago(src.value("last_ok_seconds_ago", json())) + ")";
   }
   std::string errors;
-  for (const auto& e : src.value("last_errors", json::array())) {
+  if (src.contains("pending") && src["pending"].is_string()) {
+    errors += "\npending: " + src["pending"].get<std::string>();
+  }
+  for (const auto& w : src.value("warnings", json::array())) {
+    errors += "\nwarning: " + netctl::text(w);
+  }
+  const json shown = src.value("last_errors", json::array());
+  for (const auto& e : shown) {
     errors += "\n" + netctl::text(e);
+  }
+  if (src.contains("errors_total") && src["errors_total"].is_number_unsigned() &&
+      src["errors_total"].get<size_t>() > shown.size()) {
+    errors += "\n... and " + std::to_string(src["errors_total"].get<size_t>() - shown.size()) +
+              " more errors";
   }
   rows.emplace_back("Source", src_line + errors);
 

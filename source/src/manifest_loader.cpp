@@ -308,7 +308,10 @@ std::shared_ptr<const ManifestLoader::Fragment> ManifestLoader::build(
       src.digest = d | 1;
       read.emplace(k8s::read_object(node, src));
     } catch (const k8s::FieldError& e) {
-      fr->errors.push_back({o.source, display_of(node), prefixed(o.prefix, e.path), e.what()});
+      for (auto& d : k8s::decode_errors(o.source, display_of(node), e)) {
+        d.field = prefixed(o.prefix, d.field);
+        fr->errors.push_back(std::move(d));
+      }
       continue;
     } catch (const YAML::Exception& e) {
       fr->errors.push_back({o.source, display_of(node), prefixed(o.prefix, ""), e.what()});
@@ -316,21 +319,24 @@ std::shared_ptr<const ManifestLoader::Fragment> ManifestLoader::build(
     }
     const k8s::Object& obj = *read;
     std::string key = identity(obj);
-    std::optional<DecodeError> err;
+    std::vector<DecodeError> errs;
     try {
-      err = builder.add(obj);
+      errs = builder.add_all(obj);
     } catch (const std::exception& e) {
       // A validator of another part failed otherwise than with FieldError: still a value here.
-      err = DecodeError{o.source, obj.display(), prefixed(o.prefix, ""),
-                        std::string("validation failed: ") + e.what()};
+      errs = {
+          DecodeError{o.source, obj.display(), "", std::string("validation failed: ") + e.what()}};
     }
-    if (err) {
-      err->field = prefixed(o.prefix, err->field);
-      auto first = seen.find(key);
-      if (first != seen.end() && err->message.rfind("duplicate object", 0) == 0) {
-        err->message += " (first in " + first->second.str() + ")";
+    if (!errs.empty()) {
+      // Every error of the object, each with its field path.
+      for (auto& err : errs) {
+        err.field = prefixed(o.prefix, err.field);
+        auto first = seen.find(key);
+        if (first != seen.end() && err.message.rfind("duplicate object", 0) == 0) {
+          err.message += " (first in " + first->second.str() + ")";
+        }
+        fr->errors.push_back(std::move(err));
       }
-      fr->errors.push_back(std::move(*err));
       continue;
     }
     seen.emplace(key, o.source);
@@ -463,6 +469,7 @@ TreeLoad ManifestLoader::load(const std::filesystem::path& root) {
     if (f.read_error.empty()) read_file(f);
   }
   auto out = load_files(std::move(listing.files));
+  out.warnings = std::move(listing.warnings);
   out.stats.duration = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);
   return out;
@@ -479,7 +486,10 @@ TreeLoad ManifestLoader::load_files(std::vector<ManifestFile> files) {
   std::vector<DecodeError> errors;
   std::map<std::string, CacheEntry> next;
   std::vector<std::pair<std::string, CacheEntry*>> order;  // the tree's files, in order
-  bool unchanged = loaded_once_;
+  // A file that could not be read is not in the cache: a load after one is never "unchanged",
+  // or removing the file (a FIFO, a dangling symlink) would leave its error in place.
+  bool unchanged = loaded_once_ && !last_had_read_errors_;
+  bool read_errors = false;
   std::vector<std::pair<ManifestFile*, CacheEntry*>> to_parse;
   for (auto& f : files) {
     if (is_kustomize_config(f.relative)) continue;
@@ -487,6 +497,7 @@ TreeLoad ManifestLoader::load_files(std::vector<ManifestFile> files) {
     if (!f.read_error.empty()) {
       errors.push_back({SourceRef{f.path, -1}, "", "", f.read_error});
       unchanged = false;
+      read_errors = true;
       continue;
     }
     auto hit = cache_.find(f.path);
@@ -507,6 +518,7 @@ TreeLoad ManifestLoader::load_files(std::vector<ManifestFile> files) {
         parse(to_parse[i].first->path, std::move(to_parse[i].first->content));
   });
   if (next.size() != cache_.size()) unchanged = false;
+  last_had_read_errors_ = read_errors;
   if (unchanged && errors.empty()) {
     // Same bytes as the previous load: same result. Nothing is parsed or decoded.
     TreeLoad out = last_;

@@ -36,6 +36,20 @@ void ManifestSource::stop() {
 }
 
 void ManifestSource::reload() {
+  // A reload asked for from outside (SIGHUP, POST /v1/resync, a periodic check) while files are
+  // being written would read them half done: the watcher loads the tree once they are closed.
+  if (started_ && options_.watch_enabled) {
+    auto w = watcher_.stats();
+    if (!w.writing.empty()) {
+      spdlog::info(
+          "manifests {}: reload deferred: {} file(s) being written (first {}); the tree is "
+          "loaded once they are closed",
+          root_.string(), w.writing.size(), w.writing.front());
+      std::lock_guard lock(mu_);
+      ++reloads_deferred_;
+      return;
+    }
+  }
   apply(loader_.load(root_));
 }
 
@@ -46,6 +60,15 @@ void ManifestSource::apply(TreeLoad load) {
     std::lock_guard lock(mu_);
     stats_.last_attempt = now;
     last_load_ = load.stats;
+    if (load.warnings != stats_.warnings) {
+      for (const auto& w : load.warnings) {
+        spdlog::warn("manifests: {}", w);
+      }
+      if (load.warnings.empty() && !stats_.warnings.empty()) {
+        spdlog::info("manifests {}: no more warnings", root_.string());
+      }
+      stats_.warnings = load.warnings;
+    }
     // Same bytes as the previous attempt: same outcome, already delivered or reported.
     if (load.unchanged && (last_ok_ == load.ok())) {
       ++loads_unchanged_;
@@ -87,8 +110,25 @@ void ManifestSource::apply(TreeLoad load) {
 }
 
 k8s::SourceStats ManifestSource::stats() const {
-  std::lock_guard lock(mu_);
-  return stats_;
+  k8s::SourceStats out;
+  {
+    std::lock_guard lock(mu_);
+    out = stats_;
+  }
+  auto w = watcher_.stats();
+  if (!w.writing.empty()) {
+    out.pending =
+        "waiting for " + std::to_string(w.writing.size()) + " file(s) being written to be closed:";
+    constexpr size_t kShown = 10;
+    for (size_t i = 0; i < w.writing.size() && i < kShown; ++i)
+      out.pending += " " + w.writing[i];
+    if (w.writing.size() > kShown) {
+      out.pending += " and " + std::to_string(w.writing.size() - kShown) + " more";
+    }
+  } else if (w.pending) {
+    out.pending = "a change is settling";
+  }
+  return out;
 }
 
 ManifestSourceStats ManifestSource::manifest_stats() const {
@@ -98,6 +138,7 @@ ManifestSourceStats ManifestSource::manifest_stats() const {
     out.source = stats_;
     out.last_load = last_load_;
     out.loads_unchanged = loads_unchanged_;
+    out.reloads_deferred = reloads_deferred_;
   }
   out.watch = watcher_.stats();
   return out;

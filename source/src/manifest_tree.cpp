@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <set>
+#include <map>
 #include <utility>
 
 namespace netagent::source {
@@ -24,12 +24,23 @@ struct Walker {
   fs::path root;
   std::string root_shown;
   TreeListing out;
-  std::set<std::pair<dev_t, ino_t>> visited;
+
+  std::map<std::pair<dev_t, ino_t>, std::string> visited;  // directory -> where first read
 
   void walk(const fs::path& dir, const std::string& rel) {
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0) return;
-    if (!visited.insert({st.st_dev, st.st_ino}).second) return;  // a symlink loop
+    auto [first, fresh] = visited.emplace(std::make_pair(st.st_dev, st.st_ino), rel);
+    if (!fresh) {
+      // A symlink to a directory already read: to one of its ancestors (a loop), or a second
+      // way to the same directory. Reading it again would define every object twice.
+      bool loop = first->second.empty() || rel.rfind(first->second + "/", 0) == 0;
+      std::string where = first->second.empty() ? "the root" : first->second;
+      out.warnings.push_back(root_shown_join(rel) + ": " +
+                             (loop ? "symlink loop (points back to " + where + "); not followed"
+                                   : "the same directory as " + where + "; read there only"));
+      return;
+    }
     out.dirs.push_back(dir);
     std::error_code ec;
     std::vector<std::string> names;
@@ -43,18 +54,32 @@ struct Walker {
       std::string child_rel = rel.empty() ? name : rel + "/" + name;
       struct stat cs {};
       if (::stat(p.c_str(), &cs) != 0) {
+        int err = errno;
         // A dangling symlink that looks like a manifest is an error, not a silent omission.
         if (is_manifest_name(name)) {
           out.files.push_back(ManifestFile{root_shown_join(child_rel), child_rel,
-                                           std::string("cannot read: ") + std::strerror(errno),
-                                           ""});
+                                           std::string("cannot read: ") + std::strerror(err), ""});
+        } else if (err == ELOOP) {
+          out.warnings.push_back(root_shown_join(child_rel) + ": symlink loop; not followed");
         }
         continue;
       }
       if (S_ISDIR(cs.st_mode)) {
         walk(p, child_rel);
-      } else if (S_ISREG(cs.st_mode) && is_manifest_name(name)) {
-        out.files.push_back(ManifestFile{root_shown_join(child_rel), child_rel, "", ""});
+      } else if (S_ISREG(cs.st_mode)) {
+        if (is_manifest_name(name)) {
+          out.files.push_back(ManifestFile{root_shown_join(child_rel), child_rel, "", ""});
+        }
+      } else if (const char* kind = special_file_kind(cs.st_mode)) {
+        struct stat ls {};
+        bool link = ::lstat(p.c_str(), &ls) == 0 && S_ISLNK(ls.st_mode);
+        std::string what = std::string(link ? "a symlink to " : "") + kind;
+        if (is_manifest_name(name)) {
+          out.files.push_back(ManifestFile{root_shown_join(child_rel), child_rel,
+                                           "is " + what + ", not a regular file: not read", ""});
+        } else {
+          out.warnings.push_back(root_shown_join(child_rel) + ": " + what + "; not read");
+        }
       }
     }
   }
@@ -66,6 +91,14 @@ struct Walker {
 };
 
 }  // namespace
+
+const char* special_file_kind(unsigned mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return nullptr;
+}
 
 bool is_manifest_name(const std::string& name) {
   return !name.empty() && name[0] != '.' && (ends_with(name, ".yaml") || ends_with(name, ".yml"));
@@ -94,13 +127,27 @@ TreeListing list_tree(const fs::path& root) {
 
 void read_file(ManifestFile& f) {
   f.content.clear();
-  int fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO put in place of the file since it was listed must not block the load
+  // (opening one for reading blocks until a writer appears); O_NOCTTY for a terminal device.
+  int fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     f.read_error = std::string("cannot read: ") + std::strerror(errno);
     return;
   }
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) f.content.reserve(size_t(st.st_size));
+  if (::fstat(fd, &st) != 0) {
+    f.read_error = std::string("cannot read: ") + std::strerror(errno);
+    ::close(fd);
+    return;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    const char* kind = special_file_kind(st.st_mode);
+    f.read_error = std::string("is ") + (kind ? kind : "not a regular file") +
+                   (kind ? ", not a regular file" : "") + ": not read";
+    ::close(fd);
+    return;
+  }
+  if (st.st_size > 0) f.content.reserve(size_t(st.st_size));
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);

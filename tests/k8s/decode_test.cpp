@@ -56,6 +56,41 @@ spec:
   EXPECT_NE(err->message.find("out of range"), std::string::npos);
 }
 
+TEST(Decode, EveryBadFieldOfAnObjectIsReported) {
+  // A bad item does not hide the next one, nor the fields after the list.
+  auto o = obj(R"(
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: Balanced
+  ports:
+  - {name: a, port: 70000}
+  - not-a-map
+  - {name: c, port: 80, protocol: ICMP}
+  externalTrafficPolicy: Nearest
+)");
+  auto errs = guard_all(o, [&] { decode_service(o); });
+  std::vector<std::string> fields;
+  for (const auto& e : errs)
+    fields.push_back(e.field);
+  EXPECT_EQ(fields,
+            (std::vector<std::string>{"spec.type", "spec.ports[0].port", "spec.ports[1]",
+                                      "spec.ports[2].protocol", "spec.externalTrafficPolicy"}));
+  // guard() keeps its contract: the first one.
+  auto first = guard(o, [&] { decode_service(o); });
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->field, "spec.type");
+  // A wrong apiVersion comes with the body's errors, not instead of them.
+  SnapshotBuilder b;
+  auto all =
+      b.add_all(obj("{apiVersion: v2, kind: Service, metadata: {name: x}, "
+                    "spec: {ports: [{port: 0}]}}"));
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].field, "apiVersion");
+  EXPECT_EQ(all[1].field, "spec.ports[0].port");
+}
+
 TEST(Decode, EndpointSliceConditionsFollowDiscoveryV1) {
   auto o = obj(R"(
 apiVersion: discovery.k8s.io/v1

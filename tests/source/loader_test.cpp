@@ -6,6 +6,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <sys/stat.h>
+
 #include "netagent/source/manifest_loader.hpp"
 #include "netagent/testing/netns.hpp"
 
@@ -103,6 +105,51 @@ TEST(Loader, EveryErrorOfEveryFileIsReported) {
   EXPECT_EQ(r.errors[1].source.file, "tree/b.yaml");
   EXPECT_EQ(r.errors[2].source.file, "tree/c.yaml");
   EXPECT_EQ(r.errors[2].source.document, 1);
+}
+
+TEST(Loader, EveryErrorOfAnObjectIsReported) {
+  // Four bad fields in one Service, a wrong apiVersion and two bad fields in an EndpointSlice,
+  // and a metadata error: each is reported, with its path, not only the first of its object.
+  const char* bad_service = R"(apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: demo}
+spec:
+  type: Balanced
+  clusterIP: 10.96.0.300
+  ports:
+  - {name: http, port: 70000}
+  - {name: dns, port: 53, protocol: ICMP, nodePort: 0}
+)";
+  const char* bad_slice = R"(apiVersion: discovery.k8s.io/v2
+kind: EndpointSlice
+metadata: {name: web-1, namespace: demo, labels: {kubernetes.io/service-name: web}}
+endpoints:
+- {addresses: [10.1.0.300]}
+- {addresses: [10.1.0.6], conditions: {ready: maybe}}
+)";
+  const char* bad_meta = R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: [not, a, name], namespace: demo, labels: {a: [1]}}
+)";
+  auto r =
+      load({mf("svc.yaml", bad_service), mf("slice.yaml", bad_slice), mf("cm.yaml", bad_meta)});
+  ASSERT_FALSE(r.ok());
+  std::vector<std::string> fields;
+  for (const auto& e : r.errors)
+    fields.push_back(e.source.file + " " + e.field);
+  std::vector<std::string> want = {
+      "tree/cm.yaml metadata.name",
+      "tree/cm.yaml metadata.labels.a",
+      "tree/slice.yaml apiVersion",
+      "tree/slice.yaml endpoints[0].addresses[0]",
+      "tree/slice.yaml endpoints[1].conditions.ready",
+      "tree/svc.yaml spec.type",
+      "tree/svc.yaml spec.clusterIP",
+      "tree/svc.yaml spec.ports[0].port",
+      "tree/svc.yaml spec.ports[1].protocol",
+      "tree/svc.yaml spec.ports[1].nodePort",
+  };
+  EXPECT_EQ(fields, want) << all_errors(r);
 }
 
 TEST(Loader, YamlSyntaxErrorNamesLineAndDocument) {
@@ -547,6 +594,74 @@ TEST(TreeOnDisk, SymlinksAreFollowedAndLoopsCut) {
   ASSERT_TRUE(r.ok()) << all_errors(r);
   ASSERT_EQ(r.snapshot->services.size(), 2u);  // the loop through real/loop adds nothing
   EXPECT_EQ(r.snapshot->services[0].meta.name, "web");
+}
+
+std::string warnings(const TreeLoad& r) {
+  std::string s;
+  for (auto& w : r.warnings)
+    s += w + "\n";
+  return s;
+}
+
+TEST(TreeOnDisk, SpecialFilesAreReportedAndNeverOpened) {
+  testing::TempDir dir("source-tree");
+  const auto& d = dir.path();
+  write(d + "/web.yaml", service("web"));
+  // A FIFO with a manifest name: opening it would block the load until a writer comes.
+  ASSERT_EQ(::mkfifo((d + "/pipe.yaml").c_str(), 0600), 0);
+  // A symlink to a character device with a manifest name.
+  std::filesystem::create_symlink("/dev/null", d + "/null.yaml");
+  // A FIFO and a socket-like special under other names: not manifests, so warnings only.
+  ASSERT_EQ(::mkfifo((d + "/notes").c_str(), 0600), 0);
+  std::filesystem::create_directories(d + "/sub");
+  std::filesystem::create_symlink("/dev/zero", d + "/sub/zero");
+  auto r = load_manifest_tree(d);
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 2u) << all_errors(r);
+  EXPECT_EQ(r.errors[0].source.file, d + "/null.yaml");
+  EXPECT_NE(r.errors[0].message.find("a symlink to a character device"), std::string::npos)
+      << all_errors(r);
+  EXPECT_EQ(r.errors[1].source.file, d + "/pipe.yaml");
+  EXPECT_NE(r.errors[1].message.find("is a FIFO, not a regular file"), std::string::npos)
+      << all_errors(r);
+  ASSERT_EQ(r.warnings.size(), 2u) << warnings(r);
+  EXPECT_EQ(r.warnings[0], d + "/notes: a FIFO; not read");
+  EXPECT_EQ(r.warnings[1], d + "/sub/zero: a symlink to a character device; not read");
+  // Without the manifest-named ones the tree loads, and still reports the others.
+  std::filesystem::remove(d + "/pipe.yaml");
+  std::filesystem::remove(d + "/null.yaml");
+  r = load_manifest_tree(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.snapshot->services.size(), 1u);
+  EXPECT_EQ(r.warnings.size(), 2u) << warnings(r);
+}
+
+TEST(TreeOnDisk, ReadingAFileReplacedByAFifoDoesNotBlock) {
+  testing::TempDir dir("source-tree");
+  ASSERT_EQ(::mkfifo((dir.path() + "/late.yaml").c_str(), 0600), 0);
+  ManifestFile f{dir.path() + "/late.yaml", "late.yaml", "", ""};
+  read_file(f);  // listed as a file, then swapped for a FIFO: must return, with an error
+  EXPECT_NE(f.read_error.find("is a FIFO"), std::string::npos) << f.read_error;
+}
+
+TEST(TreeOnDisk, SymlinkLoopsAreReported) {
+  testing::TempDir dir("source-tree");
+  const auto& d = dir.path();
+  write(d + "/real/other.yaml", service("other"));
+  std::filesystem::create_directory_symlink(d, d + "/real/loop");           // back to the root
+  std::filesystem::create_directory_symlink(d + "/real", d + "/zz-again");  // the same dir twice
+  std::filesystem::create_symlink("self", d + "/self");                     // a link to itself
+  std::filesystem::create_symlink("self.yaml", d + "/self.yaml");
+  auto r = load_manifest_tree(d);
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 1u) << all_errors(r);
+  EXPECT_EQ(r.errors[0].source.file, d + "/self.yaml");
+  ASSERT_EQ(r.warnings.size(), 3u) << warnings(r);
+  EXPECT_EQ(r.warnings[0], d + "/real/loop: symlink loop (points back to the root); not followed")
+      << warnings(r);
+  EXPECT_EQ(r.warnings[1], d + "/self: symlink loop; not followed") << warnings(r);
+  EXPECT_EQ(r.warnings[2], d + "/zz-again: the same directory as real; read there only")
+      << warnings(r);
 }
 
 TEST(TreeOnDisk, MissingRootIsAnError) {

@@ -1,15 +1,22 @@
 // ManifestSource on a real inotify in a temporary directory: edits of every kind an operator (or
 // an editor, git, or a ConfigMap volume) makes are applied within a second; bad edits keep the
 // last good snapshot.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "netagent/source/manifest_source.hpp"
 #include "netagent/testing/netns.hpp"
@@ -24,6 +31,26 @@ std::string service(const std::string& name, int port) {
   return "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name +
          "\n  namespace: demo\nspec:\n  clusterIP: 10.96.0.10\n  ports:\n  - port: " +
          std::to_string(port) + "\n";
+}
+
+// A Service with named ports.
+std::string service_ports(const std::string& name, const std::vector<int>& ports) {
+  std::string y = "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name +
+                  "\n  namespace: demo\nspec:\n  clusterIP: 10.96.0.10\n  ports:\n";
+  for (int p : ports)
+    y += "  - {name: p" + std::to_string(p) + ", port: " + std::to_string(p) + "}\n";
+  return y;
+}
+
+// A slow writer in place: opens (truncating), writes `first`, waits, writes `rest`, closes.
+void slow_write(const fs::path& path, const std::string& first, const std::string& rest,
+                std::chrono::milliseconds pause) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, first.data(), first.size()), ssize_t(first.size()));
+  std::this_thread::sleep_for(pause);
+  ASSERT_EQ(::write(fd, rest.data(), rest.size()), ssize_t(rest.size()));
+  ::close(fd);
 }
 
 void write(const fs::path& path, const std::string& content) {
@@ -44,8 +71,8 @@ class WatchedTree : public ::testing::Test {
   }
 
   // Starts the source on root (first load happens in start()), then runs the io_context.
-  void start(const fs::path& root) {
-    source_ = std::make_unique<ManifestSource>(io_, root);
+  void start(const fs::path& root, ManifestSource::Options options = {}) {
+    source_ = std::make_unique<ManifestSource>(io_, root, std::move(options));
     source_->start(
         [this](std::shared_ptr<const k8s::Snapshot> s) {
           std::lock_guard lock(mu_);
@@ -290,6 +317,156 @@ TEST_F(WatchedTree, BurstOfEditsIsOneReload) {
   EXPECT_EQ(error_count(), 0u);
   EXPECT_EQ(latest()->services.size(), 20u);
   EXPECT_LE(source_->stats().loads_ok, 4u);
+}
+
+// Every snapshot delivered so far, as the ports of demo/<name> ("" when absent).
+std::vector<std::string> port_history(const std::vector<std::shared_ptr<const k8s::Snapshot>>& v,
+                                      const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& s : v) {
+    std::string ports;
+    if (auto* svc = s->service("demo", name)) {
+      for (const auto& p : svc->ports)
+        ports += (ports.empty() ? "" : ",") + std::to_string(p.port);
+    }
+    out.push_back(ports);
+  }
+  return out;
+}
+
+TEST_F(WatchedTree, SlowInPlaceWriteIsNeverLoadedHalfDone) {
+  write(root_ / "web.yaml", service_ports("web", {80}));
+  start(root_);
+  ASSERT_EQ(snapshot_count(), 1u);
+  // The first chunk alone is a valid Service with fewer ports: loading it would drop 91 and 92.
+  std::string first = service_ports("web", {90});
+  std::string rest = "  - {name: p91, port: 91}\n  - {name: p92, port: 92}\n";
+  std::string seen_pending;
+  std::thread writer([&] { slow_write(root_ / "web.yaml", first, rest, 800ms); });
+  std::this_thread::sleep_for(400ms);  // well past the settle time, with the file still open
+  // A reload asked for meanwhile (SIGHUP, resync) does not read the half file either.
+  boost::asio::post(io_, [this] { source_->reload(); });
+  std::this_thread::sleep_for(100ms);
+  seen_pending = source_->stats().pending;
+  EXPECT_EQ(source_->manifest_stats().reloads_deferred, 1u);
+  auto watch = source_->manifest_stats().watch;
+  writer.join();
+  auto closed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(testing::wait_until([&] { return snapshot_count() > 1; }, 3000ms, 5ms));
+  std::this_thread::sleep_for(400ms);
+  std::lock_guard lock(mu_);
+  EXPECT_EQ(port_history(snapshots_, "web"), (std::vector<std::string>{"80", "90,91,92"}));
+  EXPECT_NE(seen_pending.find("web.yaml"), std::string::npos) << seen_pending;
+  EXPECT_TRUE(watch.pending);
+  EXPECT_EQ(watch.writing.size(), 1u);
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(delivered_at_ - closed);
+  std::printf("slow write: closed -> snapshot in %lld ms\n", static_cast<long long>(took.count()));
+  EXPECT_LT(took.count(), 1000);
+}
+
+TEST_F(WatchedTree, StagedCopyIntoANewDirectoryIsLoadedWhole) {
+  // A copy into the tree that takes a while (a file every 120 ms, each complete): the files of a
+  // burst land in one load, never a part of them.
+  write(root_ / "web.yaml", service("web", 80));
+  start(root_);
+  constexpr int kFiles = 8;
+  fs::create_directory(root_ / "staged");
+  for (int i = 0; i < kFiles; ++i) {
+    write(root_ / "staged" / ("s" + std::to_string(i) + ".yaml"),
+          service("s" + std::to_string(i), 1000 + i));
+    std::this_thread::sleep_for(120ms);
+  }
+  ASSERT_TRUE(testing::wait_until([&] { return snapshot_count() > 1; }, 6000ms, 5ms));
+  std::this_thread::sleep_for(600ms);
+  std::lock_guard lock(mu_);
+  ASSERT_GE(snapshots_.size(), 2u);
+  EXPECT_EQ(snapshots_[1]->services.size(), size_t(kFiles) + 1) << "a partial copy was loaded";
+  EXPECT_EQ(snapshots_.size(), 2u);
+}
+
+TEST_F(WatchedTree, CpDashROfATreeIsLoadedWhole) {
+  testing::TempDir src("source-copy");
+  for (int d = 0; d < 5; ++d) {
+    for (int i = 0; i < 40; ++i) {
+      std::string name = "c" + std::to_string(d) + "-" + std::to_string(i);
+      write(fs::path(src.path()) / ("d" + std::to_string(d)) / (name + ".yaml"),
+            service(name, 2000 + i) + std::string(2000, '#') + "\n");
+    }
+  }
+  write(root_ / "web.yaml", service("web", 80));
+  start(root_);
+  std::string cmd = "cp -r " + src.path() + " " + (root_ / "copied").string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  ASSERT_TRUE(testing::wait_until([&] { return snapshot_count() > 1; }, 6000ms, 5ms));
+  std::this_thread::sleep_for(600ms);
+  std::lock_guard lock(mu_);
+  EXPECT_EQ(snapshots_[1]->services.size(), 201u) << "a partial copy was loaded";
+  EXPECT_EQ(error_reports_.size(), 0u);
+}
+
+TEST_F(WatchedTree, AWriterThatStaysIdleIsNotWaitedForever) {
+  write(root_ / "web.yaml", service("web", 80));
+  ManifestSource::Options options;
+  options.watch.max_delay = 1000ms;
+  start(root_, options);
+  int fd = ::open((root_ / "web.yaml").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  std::string text = service("web", 81);
+  ASSERT_EQ(::write(fd, text.data(), text.size()), ssize_t(text.size()));
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(testing::wait_until([&] { return snapshot_count() > 1; }, 4000ms, 5ms));
+  auto took = std::chrono::steady_clock::now() - t0;
+  ::close(fd);
+  EXPECT_GE(took, 900ms);
+  EXPECT_EQ(port_of(latest(), "web"), 81);
+  EXPECT_EQ(source_->manifest_stats().watch.stale_writers, 1u);
+}
+
+TEST_F(WatchedTree, RenameToSnapshotLatency) {
+  write(root_ / "web.yaml", service("web", 80));
+  start(root_);
+  std::vector<long long> ms;
+  for (int i = 0; i < 10; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    size_t before = snapshot_count();
+    write(root_ / ".web.yaml.tmp", service("web", 100 + i));
+    fs::rename(root_ / ".web.yaml.tmp", root_ / "web.yaml");
+    ASSERT_TRUE(testing::wait_until([&] { return snapshot_count() > before; }, 3000ms, 1ms));
+    std::lock_guard lock(mu_);
+    ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(delivered_at_ - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("rename -> snapshot: min %lld ms, median %lld ms, max %lld ms\n", ms.front(), ms[5],
+              ms.back());
+  EXPECT_GE(ms.front(), 240);  // the settle time
+  EXPECT_LT(ms.back(), 1000);
+}
+
+TEST_F(WatchedTree, FifoInTheTreeIsReportedAndDoesNotBlockTheWatcher) {
+  write(root_ / "web.yaml", service("web", 80));
+  start(root_);
+  // A FIFO under a name that is not a manifest's: a warning; the tree still loads.
+  ASSERT_EQ(::mkfifo((root_ / "pipe").c_str(), 0600), 0);
+  ASSERT_TRUE(testing::wait_until([&] { return source_->stats().warnings.size() == 1; }, 3000ms));
+  EXPECT_EQ(source_->stats().warnings[0], (root_ / "pipe").string() + ": a FIFO; not read");
+  auto s = apply([&] { write(root_ / "web.yaml", service("web", 81)); });
+  EXPECT_EQ(port_of(s, "web"), 81);
+  // Under a manifest name: an error of the load (the last good snapshot stays).
+  size_t errors = error_count();
+  ASSERT_EQ(::mkfifo((root_ / "pipe.yaml").c_str(), 0600), 0);
+  ASSERT_TRUE(testing::wait_until([&] { return error_count() > errors; }, 3000ms));
+  {
+    std::lock_guard lock(mu_);
+    ASSERT_EQ(error_reports_.back().size(), 1u);
+    EXPECT_EQ(error_reports_.back()[0].str(),
+              (root_ / "pipe.yaml").string() + ": is a FIFO, not a regular file: not read");
+  }
+  // Removing them clears the reports and the tree loads again.
+  s = apply([&] { fs::remove(root_ / "pipe.yaml"); });
+  EXPECT_EQ(port_of(s, "web"), 81);
+  fs::remove(root_ / "pipe");
+  ASSERT_TRUE(testing::wait_until([&] { return source_->stats().warnings.empty(); }, 3000ms));
+  EXPECT_TRUE(source_->stats().last_errors.empty());
 }
 
 }  // namespace

@@ -20,13 +20,21 @@ struct DecodeError {
   std::string str() const;
 };
 
-// Reads apiVersion, kind and metadata of one document. Throws FieldError.
+// Reads apiVersion, kind and metadata of one document. Throws FieldError (with every error of
+// them in FieldError::more).
 Object read_object(const YAML::Node& doc, SourceRef source);
 
-// Runs fn (which may throw FieldError) and converts a failure to a DecodeError about obj.
+// Runs fn (which may throw FieldError) and converts a failure to a DecodeError about obj: the
+// first error only.
 std::optional<DecodeError> guard(const Object& obj, const std::function<void()>& fn);
+// The same with every error fn collected (FieldError::more): empty when fn succeeded.
+std::vector<DecodeError> guard_all(const Object& obj, const std::function<void()>& fn);
+// A FieldError and the ones it carries, as DecodeErrors about `object` from `source`.
+std::vector<DecodeError> decode_errors(const SourceRef& source, const std::string& object,
+                                       const FieldError& e);
 
-// Decoders for the core kinds. Each throws FieldError with the failing field's path.
+// Decoders for the core kinds. Each throws FieldError with the failing field's path, and with
+// every other bad field of the object in FieldError::more.
 Service decode_service(const Object& obj);
 EndpointSlice decode_endpoint_slice(const Object& obj);
 Pod decode_pod(const Object& obj);

@@ -22,6 +22,34 @@ struct FieldError : std::runtime_error {
   FieldError(std::string field_path, const std::string& message)
       : std::runtime_error(message), path(std::move(field_path)) {}
   std::string path;
+  // Further errors of the same object, when a decoder collected several (FieldErrors below).
+  std::vector<FieldError> more;
+};
+
+// Collects every error of one object, so that a decoder reports all its bad fields and not only
+// the first. Each independent part of the object is decoded under check(): a FieldError it throws
+// is kept and decoding goes on with the next part; raise() at the end throws them all at once (the
+// first, with the others in FieldError::more).
+class FieldErrors {
+ public:
+  template <typename Fn>
+  bool check(Fn&& fn) {
+    try {
+      fn();
+      return true;
+    } catch (const FieldError& e) {
+      add(e);
+      return false;
+    }
+  }
+  void add(const FieldError& e);  // e and its `more`, flattened
+  bool empty() const { return errors_.empty(); }
+  size_t size() const { return errors_.size(); }
+  // Throws when any error was collected.
+  void raise() const;
+
+ private:
+  std::vector<FieldError> errors_;
 };
 
 class Field {

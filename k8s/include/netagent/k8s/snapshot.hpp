@@ -91,6 +91,9 @@ class SnapshotBuilder {
   // Decodes obj into the snapshot; returns the error (and adds nothing) if it does not decode or
   // duplicates an object already added.
   std::optional<DecodeError> add(const Object& obj);
+  // The same, with every error of the object (all its bad fields, a wrong apiVersion and the
+  // body's errors together): empty when it was added (or ignored).
+  std::vector<DecodeError> add_all(const Object& obj);
   void set_settings(std::map<std::string, std::string> s) { snap_.settings = std::move(s); }
   Snapshot take();
 

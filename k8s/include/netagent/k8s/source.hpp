@@ -19,6 +19,12 @@ struct SourceStats {
   std::chrono::system_clock::time_point last_ok{};
   std::chrono::system_clock::time_point last_attempt{};
   std::vector<DecodeError> last_errors;  // errors of the latest failed attempt (empty when ok)
+  // Things in the input the latest attempt did not use and reports without failing (a FIFO
+  // in a manifest tree, a symlink loop), each naming where.
+  std::vector<std::string> warnings;
+  // A change seen and not loaded yet, and why (settling, files still being written); empty
+  // when there is none.
+  std::string pending;
 };
 
 class Source {

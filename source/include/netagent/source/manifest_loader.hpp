@@ -56,6 +56,9 @@ struct LoadStats {
 struct TreeLoad {
   std::shared_ptr<const k8s::Snapshot> snapshot;  // null when there are errors
   std::vector<k8s::DecodeError> errors;
+  // What the listing did not read and reports without failing the load (manifest_tree.hpp):
+  // special files with non-manifest names, symlink loops.
+  std::vector<std::string> warnings;
   LoadStats stats;
   bool unchanged = false;  // same files and contents as the previous load of this loader
   bool ok() const { return snapshot != nullptr; }
@@ -104,6 +107,7 @@ class ManifestLoader {
   ManifestOptions options_;
   std::map<std::string, CacheEntry> cache_;  // by path
   bool loaded_once_ = false;
+  bool last_had_read_errors_ = false;
   TreeLoad last_;
 };
 

@@ -22,8 +22,9 @@ namespace netagent::source {
 
 struct ManifestSourceStats {
   k8s::SourceStats source;
-  LoadStats last_load;           // of the latest attempt
-  uint64_t loads_unchanged = 0;  // reloads that found nothing changed
+  LoadStats last_load;            // of the latest attempt
+  uint64_t loads_unchanged = 0;   // reloads that found nothing changed
+  uint64_t reloads_deferred = 0;  // reload() calls left to the watcher: files being written
   WatchStats watch;
 };
 
@@ -46,7 +47,8 @@ class ManifestSource : public k8s::Source {
   k8s::SourceStats stats() const override;
   std::string describe() const override;
 
-  // Loads again now, on the calling thread (use from the io_context, e.g. on SIGHUP).
+  // Loads again now, on the calling thread (use from the io_context, e.g. on SIGHUP). While the
+  // watcher sees files being written, does nothing: the watcher loads the tree when they close.
   void reload();
   ManifestSourceStats manifest_stats() const;
   // The latest snapshot delivered (null before the first good load).
@@ -67,6 +69,7 @@ class ManifestSource : public k8s::Source {
   k8s::SourceStats stats_;
   LoadStats last_load_;
   uint64_t loads_unchanged_ = 0;
+  uint64_t reloads_deferred_ = 0;
   bool last_ok_ = false;
   std::shared_ptr<const k8s::Snapshot> current_;
 };
