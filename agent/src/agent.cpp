@@ -521,8 +521,12 @@ void Agent::on_snapshot(std::shared_ptr<const k8s::Snapshot> snapshot) {
   node_checked_ = true;
   node_found_ = found;
 
-  for (auto& p : parts_)
+  // A new desired state may be what a failing part needed (a tree that fits its maps again):
+  // its back-off starts over, so a failure of this apply is retried after the first delay.
+  for (auto& p : parts_) {
     p->dirty = true;
+    p->backoff = kRetryFirst;
+  }
   run_pass();
 }
 
