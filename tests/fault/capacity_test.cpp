@@ -35,15 +35,15 @@ status: {addresses: [{type: InternalIP, address: 10.25.11.11}]}
 // EndpointSlice, one endpoint per address on port 8080.
 std::string service(const std::string& name, const std::string& cluster_ip, int node_port,
                     const std::vector<std::string>& endpoints) {
-  std::string y = "apiVersion: v1\nkind: Service\nmetadata: {name: " + name +
-                  ", namespace: demo}\nspec:\n  type: " +
-                  (node_port ? "NodePort" : "ClusterIP") + "\n  clusterIP: " + cluster_ip +
-                  "\n  selector: {app: " + name + "}\n  ports:\n  - {name: http, port: 80, " +
-                  "targetPort: 8080" +
-                  (node_port ? ", nodePort: " + std::to_string(node_port) : std::string()) +
-                  "}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: " +
-                  name + "-1, namespace: demo, labels: {kubernetes.io/service-name: " + name +
-                  "}}\naddressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n";
+  std::string y =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: " + name +
+      ", namespace: demo}\nspec:\n  type: " + (node_port ? "NodePort" : "ClusterIP") +
+      "\n  clusterIP: " + cluster_ip + "\n  selector: {app: " + name +
+      "}\n  ports:\n  - {name: http, port: 80, " + "targetPort: 8080" +
+      (node_port ? ", nodePort: " + std::to_string(node_port) : std::string()) +
+      "}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: " + name +
+      "-1, namespace: demo, labels: {kubernetes.io/service-name: " + name +
+      "}}\naddressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n";
   for (const auto& e : endpoints)
     y += "- {addresses: [" + e + "], nodeName: node-a}\n";
   return y;
@@ -115,7 +115,8 @@ class CapacityFault : public ::testing::Test {
   }
 
   nlohmann::json lb_status() {
-    for (const auto& r : node_agent_.api("/v1/status")["reconcilers"]) {
+    const auto status = node_agent_.api("/v1/status");
+    for (const auto& r : status["reconcilers"]) {
       if (r["name"] == "lb") return r;
     }
     ADD_FAILURE() << "no lb reconciler in /v1/status";
@@ -194,9 +195,8 @@ TEST_F(CapacityFault, WhatFitsServesTheRestIsReportedAndTheNextApplyRestoresAll)
   }
   EXPECT_EQ(big_b_rows, 1u) << services.dump();
   std::string out;
-  ASSERT_EQ(sh(std::string(NETCTL_BIN) + " --socket " + node_agent_.socket() + " service list",
-               &out),
-            0)
+  ASSERT_EQ(
+      sh(std::string(NETCTL_BIN) + " --socket " + node_agent_.socket() + " service list", &out), 0)
       << out;
   EXPECT_NE(out.find("not programmed"), std::string::npos) << out;
   EXPECT_NE(out.find("problem: demo/big-b: not programmed: the LB maps are full"),

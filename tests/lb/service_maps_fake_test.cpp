@@ -390,8 +390,8 @@ TEST(ServiceMapsOnFakes, AServiceThatNoLongerFitsKeepsItsProgrammedVersion) {
   fake.check_every_write();
   ServiceMaps maps(fake.maps(), 0ms);
   ASSERT_TRUE(maps.restore());
-  auto a = frontend(FrontendType::LoadBalancer, "10.25.11.100", 80, IPPROTO_TCP, backends_of(1, 4),
-                    "a");
+  auto a =
+      frontend(FrontendType::LoadBalancer, "10.25.11.100", 80, IPPROTO_TCP, backends_of(1, 4), "a");
   ASSERT_TRUE(maps.apply(desired({a})));
   auto grown = a;
   grown.backends = backends_of(1, 12);

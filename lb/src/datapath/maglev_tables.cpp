@@ -156,7 +156,7 @@ class KernelMaglevTables final : public MaglevTables {
   int outer_;
   uint32_t m_;
   uint32_t max_ = LB_MAX_SERVICES;  // the outer map's max_entries
-  std::map<uint32_t, int> fds_;  // table id -> inner map fd (owned)
+  std::map<uint32_t, int> fds_;     // table id -> inner map fd (owned)
 };
 
 }  // namespace

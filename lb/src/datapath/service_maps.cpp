@@ -361,8 +361,8 @@ std::optional<ServiceMaps::Services> ServiceMaps::admit(const Services& services
   };
   auto fits = [&](const Need& used, const Need& n) {
     return used.entries + n.entries <= u.service_entries_max &&
-           used.backends + n.backends <= u.backends_max &&
-           used.ids + n.ids <= u.service_ids_max && used.tables + n.tables <= u.tables_max;
+           used.backends + n.backends <= u.backends_max && used.ids + n.ids <= u.service_ids_max &&
+           used.tables + n.tables <= u.tables_max;
   };
   Need used{u.service_entries, u.backends, u.service_ids, u.tables};
   // At most what everything given needs: when that fits, so does each service.

@@ -196,8 +196,7 @@ void ServiceReconciler::set_not_programmed(std::map<std::string, std::string> se
       if (++shown > 10) break;
       spdlog::warn("lb: {}: not programmed: {}", svc, why);
     }
-    spdlog::warn("lb: {} service(s) not programmed (GET /v1/services lists them)",
-                 services.size());
+    spdlog::warn("lb: {} service(s) not programmed (GET /v1/services lists them)", services.size());
   }
   not_programmed_ = std::move(services);
 }
@@ -489,8 +488,8 @@ void ServiceReconciler::register_metrics(metrics::Registry& registry) {
                                   std::tuple{"backends", u.backends, u.backends_max},
                                   std::tuple{"revnat", u.service_ids, u.service_ids_max},
                                   std::tuple{"maglev", u.tables, u.tables_max}}) {
-      c.gauge("netagent_lb_map_entries", "Entries the agent holds in each LB map",
-              {{"map", map}}, double(used));
+      c.gauge("netagent_lb_map_entries", "Entries the agent holds in each LB map", {{"map", map}},
+              double(used));
       c.gauge("netagent_lb_map_capacity", "The most entries each LB map can hold (ids included)",
               {{"map", map}}, double(max));
     }
