@@ -9,6 +9,7 @@
 //  3. once services are removed from the tree so that everything fits, the agent (no restart)
 //     programs exactly the desired state: GET /v1/bpf/lb is what GET /v1/services wants.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <map>
 #include <set>
@@ -233,6 +234,21 @@ TEST_F(CapacityFault, WhatFitsServesTheRestIsReportedAndTheNextApplyRestoresAll)
   EXPECT_TRUE(always(30081, "api1\n"));
   EXPECT_EQ(node_agent_.api("/v1/status")["pid"], pid) << "no restart";
   EXPECT_TRUE(agent->alive());
+
+  // The maps stay pinned with their size: an agent started on them with another
+  // --bpf-lb-map-max is refused with an error that names the map and both sizes.
+  EXPECT_EQ(exit_code_of(agent->stop(SIGTERM)), 0) << agent->log();
+  auto args = node_agent_.args();
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--bpf-lb-map-max") args[i + 1] = "32";
+  }
+  Process other(args, &node_->ns(), node_agent_.dir.path() + "/other.log");
+  ASSERT_TRUE(wait_until([&] { return !other.alive(); }, 10s)) << other.log();
+  EXPECT_NE(exit_code_of(other.stop(SIGTERM)), 0);
+  EXPECT_NE(other.log().find("the pinned map " + node_agent_.bpf_root() +
+                             "/lb4_services holds 64 entries, --bpf-lb-map-max 32 wants 128"),
+            std::string::npos)
+      << other.log();
 }
 
 }  // namespace
