@@ -27,7 +27,9 @@
 // service ids with their rev-NAT entries, Maglev tables) against what the maps can hold. A
 // service that does not fit is left as it is in the maps (absent if it is new, its programmed
 // version if it changed) and named in ApplyStats::not_programmed; everything else is committed.
-// Entries that the commit frees (removed services, retired backends) count from the next commit.
+// Entries a commit frees by removing frontends count from the next commit: a complete apply()
+// that left services out after freeing some commits once more at once; the entries of retired
+// backends count once their grace has passed (the next commit removes them first).
 // On start it reads back what is pinned (restore()), so a restarted agent keeps backend and
 // service ids (established connections keep their conntrack entries) and removes what was
 // deleted while it was down.
