@@ -2,6 +2,7 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -79,6 +80,7 @@ Agent::Agent(Config config)
       api_server_(io_, router_),
       metrics_server_(io_, metrics_),
       signals_(io_),
+      heap_timer_(io_),
       started_at_(SysClock::now()),
       started_steady_(Clock::now()) {
   register_builtin_metrics();
@@ -149,6 +151,16 @@ void Agent::register_builtin_metrics() {
   metrics::register_process_metrics(
       metrics_,
       {version(), fmt::format("g++ {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__)});
+  heap_trims_ = &metrics_
+                     .counter("netagent_heap_trims_total",
+                              "Times the agent gave freed heap back to the kernel (malloc_trim) "
+                              "after a large shrink.",
+                              {})
+                     .with({});
+  heap_released_ = &metrics_
+                        .counter("netagent_heap_released_bytes_total",
+                                 "Resident memory given back to the kernel by those trims.", {})
+                        .with({});
   metrics_.add_collector("agent", [this](metrics::Collection& c) {
     c.gauge("netagent_snapshot_generation",
             "Desired-state snapshots received from the source since start.", {},
@@ -392,6 +404,7 @@ int Agent::run() {
   }
 
   watch_signals();
+  schedule_heap_check();
   running_ = true;
   if (source_) {
     asio::post(io_, [this] {
@@ -479,6 +492,7 @@ void Agent::shutdown(const std::string& why) {
   }
   api_server_.stop();
   metrics_server_.stop();
+  heap_timer_.cancel();
   boost::system::error_code ec;
   signals_.cancel(ec);
   // Parts may still have work on the io_context (BGP sessions closing): wait for each one's
@@ -536,8 +550,12 @@ void Agent::on_snapshot(std::shared_ptr<const k8s::Snapshot> snapshot) {
   node_checked_ = true;
   node_found_ = found;
 
-  for (auto& p : parts_)
+  // A new desired state may be what a failing part needed (a tree that fits its maps again):
+  // its back-off starts over, so a failure of this apply is retried after the first delay.
+  for (auto& p : parts_) {
     p->dirty = true;
+    p->backoff = kRetryFirst;
+  }
   run_pass();
 }
 
@@ -571,6 +589,56 @@ void Agent::run_pass() {
     apply(*p);
   }
   in_pass_ = false;
+  release_freed_heap();
+}
+
+namespace {
+
+// Resident set size of this process, in bytes.
+size_t resident_bytes() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return size_t(resident) * size_t(sysconf(_SC_PAGESIZE));
+}
+
+constexpr size_t kHeapSlack = 32u << 20;  // resident beyond twice the heap in use, to trim
+constexpr std::chrono::seconds kHeapCheckInterval{10};
+
+}  // namespace
+
+// glibc gives memory back to the kernel only from the top of its heap; after a large apply and
+// delete (100,000 backends, say) a few live allocations high in the heap keep the process at its
+// high-water mark although almost nothing is in use (measured: 424 MiB held, 0.5 MiB in use). When
+// the resident size exceeds twice what the heap has in use by more than kHeapSlack, the free
+// pages are returned (malloc_trim releases whole free pages anywhere in the heap). Checked after
+// every pass and every kHeapCheckInterval (memory freed outside a pass: retired backends).
+void Agent::release_freed_heap() {
+  const struct mallinfo2 mi = mallinfo2();
+  const size_t in_use = mi.uordblks + mi.hblkhd;
+  const size_t before = resident_bytes();
+  if (before <= 2 * in_use + kHeapSlack) return;
+  malloc_trim(0);
+  const size_t after = resident_bytes();
+  const size_t released = before > after ? before - after : 0;
+  heap_trims_->inc();
+  heap_released_->inc(double(released));
+  spdlog::info(
+      "gave {:.1f} MiB of freed heap back to the kernel (resident {:.1f} -> {:.1f} MiB, "
+      "heap in use {:.1f} MiB)",
+      double(released) / (1 << 20), double(before) / (1 << 20), double(after) / (1 << 20),
+      double(in_use) / (1 << 20));
+}
+
+void Agent::schedule_heap_check() {
+  heap_timer_.expires_after(kHeapCheckInterval);
+  heap_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    release_freed_heap();
+    schedule_heap_check();
+  });
 }
 
 void Agent::on_source_errors(const std::vector<k8s::DecodeError>& errors) {

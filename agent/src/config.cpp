@@ -134,6 +134,11 @@ Status validate(Config& c) {
     return bad("clustermesh-lease-ttl", std::to_string(c.clustermesh_lease_ttl),
                "must be 1..86400 seconds (etcd raises very short TTLs to its minimum)");
   }
+  if (c.lb_map_max < kLbMapMaxMin || c.lb_map_max > kLbMapMaxMax) {
+    return bad("bpf-lb-map-max", std::to_string(c.lb_map_max),
+               "must be " + std::to_string(kLbMapMaxMin) + ".." + std::to_string(kLbMapMaxMax) +
+                   " (the service and backend ids of the datapath are 16 and 17 bits)");
+  }
   if (c.node_port_min < 1 || c.node_port_min > c.node_port_max) {
     return bad("node-port-range",
                std::to_string(c.node_port_min) + "-" + std::to_string(c.node_port_max),
@@ -156,6 +161,7 @@ nlohmann::json Config::to_json() const {
       {"log_level", log_level},
       {"lb_maglev_table_size", maglev_table_size},
       {"lb_maglev_hash_seed_set", maglev_hash_seed != kDefaultMaglevHashSeed},
+      {"bpf_lb_map_max", lb_map_max},
       {"node_port_range", std::to_string(node_port_min) + "-" + std::to_string(node_port_max)},
       {"policy_enforcement", agent::to_string(policy_enforcement)},
       {"policy_audit_mode", policy_audit_mode},

@@ -151,6 +151,11 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
                  "Maglev hash seed, 12 bytes base64; must be the same on every node")
       ->type_name("BASE64")
       ->capture_default_str();
+  app.add_option("--bpf-lb-map-max", c.lb_map_max,
+                 "Size of the LB maps: N frontends (rev-NAT entries and Maglev tables), 2N "
+                 "backends, 4N service-map entries (frontends plus their backend slots)")
+      ->type_name("N")
+      ->capture_default_str();
   app.add_option("--node-port-range", node_port_range, "NodePort range")
       ->type_name("MIN-MAX")
       ->capture_default_str();

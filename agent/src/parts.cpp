@@ -46,6 +46,7 @@ void add_parts(Agent& agent) {
   lb.datapath.maglev_table_size = c.maglev_table_size;
   lb.datapath.nodeport_min = c.node_port_min;
   lb.datapath.nodeport_max = c.node_port_max;
+  lb.datapath.map_max = c.lb_map_max;
   lb.maglev_hash_seed = c.maglev_hash_seed;
   lb.node_name = c.node_name;
   lb.cgroup = c.cgroup;

@@ -284,7 +284,17 @@ class ServiceCompiler {
                                               std::to_string(opts_.nodeport_max)});
       return 0;
     }
-    if (!np && svc.type == "NodePort") return derive_node_port(p.group, opts_, used_node_ports_);
+    if (!np && svc.type == "NodePort") {
+      np = derive_node_port(p.group, opts_, used_node_ports_);
+      if (!np) {
+        out_.problems.push_back(
+            {p.service,
+             "port " + p.sp.name + ": no NodePort left: every port of the NodePort range " +
+                 std::to_string(opts_.nodeport_min) + "-" + std::to_string(opts_.nodeport_max) +
+                 " is taken, so this port has no NodePort frontend",
+             ProblemKind::NodePortRangeExhausted});
+      }
+    }
     return np;
   }
 

@@ -52,6 +52,7 @@ NETCTL_COMMANDS(service) {
                                                       {"SERVICE", "service"},
                                                       {"TYPE", "type"},
                                                       {"FRONTEND", "frontend"},
+                                                      {"STATE", "state"},
                                                       {"BACKENDS", "backends_text"}});
                  }
                  for (const auto& p : body.value("problems", json::array())) {

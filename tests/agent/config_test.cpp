@@ -46,6 +46,7 @@ TEST(Flags, DefaultsMatchTheDocumentation) {
             (std::array<uint8_t, 12>{36, 183, 239, 130, 113, 220, 218, 70, 146, 80, 86, 136}));
   EXPECT_EQ(c.node_port_min, 30000);
   EXPECT_EQ(c.node_port_max, 32767);
+  EXPECT_EQ(c.lb_map_max, 65536u);
   EXPECT_EQ(c.policy_enforcement, PolicyEnforcement::Default);
   EXPECT_FALSE(c.policy_audit_mode);
 }
@@ -77,6 +78,8 @@ TEST(Flags, EverySettingCanBeGiven) {
                   "AAECAwQFBgcICQoL",
                   "--node-port-range",
                   "20000-22767",
+                  "--bpf-lb-map-max",
+                  "1024",
                   "--policy-enforcement",
                   "always",
                   "--policy-audit-mode"});
@@ -93,6 +96,7 @@ TEST(Flags, EverySettingCanBeGiven) {
   EXPECT_EQ(c.maglev_seed, (std::array<uint8_t, 12>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
   EXPECT_EQ(c.node_port_min, 20000);
   EXPECT_EQ(c.node_port_max, 22767);
+  EXPECT_EQ(c.lb_map_max, 1024u);
   EXPECT_EQ(c.policy_enforcement, PolicyEnforcement::Always);
   EXPECT_TRUE(c.policy_audit_mode);
 }
@@ -150,6 +154,8 @@ TEST(Flags, BadValuesAreRejectedWithTheSettingNamed) {
       {{"--node-port-range", "30000-70000"}, "must satisfy 1 <= MIN <= MAX <= 65535"},
       {{"--node-port-range", "30000"}, "is not MIN-MAX (e.g. 30000-32767)"},
       {{"--node-port-range", "a-b"}, "is not MIN-MAX"},
+      {{"--bpf-lb-map-max", "8"}, "bad value for bpf-lb-map-max: '8' must be 16..65536"},
+      {{"--bpf-lb-map-max", "70000"}, "bad value for bpf-lb-map-max: '70000' must be 16..65536"},
       {{"--metrics-addr", "localhost:9962"},
        "bad value for metrics-addr: 'localhost:9962' needs an IP address as HOST"},
       {{"--metrics-addr", "127.0.0.1:70000"}, "has a port that is not 0..65535"},

@@ -24,6 +24,7 @@ class FakeMaglevTables final : public MaglevTables {
       : m_(m), max_(max_tables), journal_(std::move(journal)) {}
 
   uint32_t table_size() const override { return m_; }
+  uint32_t max_tables() const override { return max_; }
   Result<std::vector<uint32_t>> ids() override {
     std::vector<uint32_t> out;
     for (const auto& [id, t] : tables_)

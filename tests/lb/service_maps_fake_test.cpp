@@ -199,25 +199,48 @@ TEST(ServiceMapsOnFakes, AFullMapMidCommitLeavesTheMirrorAtWhatWasWrittenAndTheR
   EXPECT_EQ(fake.broken_frontend(), "");
 }
 
+// A rev-NAT or Maglev table map that is full: when the agent knows it (its own entries fill
+// it), the new service is left out before anything is written and named; when the kernel
+// refuses the write (entries the agent does not know of), the commit stops before anything of
+// the new service is visible.
 TEST(ServiceMapsOnFakes, AFullRevNatOrTableMapStopsTheCommitBeforeAnythingIsVisible) {
-  for (bool tables : {false, true}) {
-    FakeLbMaps fake({.revnat = 1, .tables = 1});
-    fake.check_every_write();
-    ServiceMaps maps(fake.maps(), 0ms);
-    ASSERT_TRUE(maps.restore());
-    auto web = frontend(FrontendType::LoadBalancer, "10.25.11.100", 80, IPPROTO_TCP,
-                        {be("10.1.0.1")}, "web");
-    ASSERT_TRUE(maps.apply(desired({web})));
-    auto api = tables ? frontend(FrontendType::LoadBalancer, "10.25.11.101", 80, IPPROTO_TCP,
-                                 {be("10.1.0.2")}, "api")
-                      : frontend(FrontendType::ClusterIP, "10.96.0.1", 80, IPPROTO_TCP,
-                                 {be("10.1.0.2")}, "api");
-    auto st = maps.apply(desired({web, api}));
-    ASSERT_FALSE(st);
-    EXPECT_EQ(st.error().errnum, E2BIG);
-    expect_mirror_is_maps(maps, fake);
-    EXPECT_FALSE(maps.frontends().count(api.key)) << "nothing of api is in the services map";
-    EXPECT_EQ(fake.service_entries().size(), 2u);
+  for (bool known : {true, false}) {
+    for (bool tables : {false, true}) {
+      SCOPED_TRACE(std::string(tables ? "tables" : "rev-NAT") + (known ? ", known" : ", kernel"));
+      FakeLbMaps fake(known ? FakeLbMaps::Opts{.revnat = 1, .tables = 1} : FakeLbMaps::Opts{});
+      fake.check_every_write();
+      ServiceMaps maps(fake.maps(), 0ms);
+      ASSERT_TRUE(maps.restore());
+      auto web = frontend(FrontendType::LoadBalancer, "10.25.11.100", 80, IPPROTO_TCP,
+                          {be("10.1.0.1")}, "web");
+      ASSERT_TRUE(maps.apply(desired({web})));
+      auto api = tables ? frontend(FrontendType::LoadBalancer, "10.25.11.101", 80, IPPROTO_TCP,
+                                   {be("10.1.0.2")}, "api")
+                        : frontend(FrontendType::ClusterIP, "10.96.0.1", 80, IPPROTO_TCP,
+                                   {be("10.1.0.2")}, "api");
+      if (!known) {
+        if (tables) {
+          fake.maglev->set_full(true);
+        } else {
+          fake.revnat->set_full(true);
+        }
+      }
+      auto st = maps.apply(desired({web, api}));
+      if (known) {
+        ASSERT_TRUE(st) << st.error().str();
+        ASSERT_EQ(st->not_programmed.count(api.service), 1u);
+        EXPECT_NE(st->not_programmed.at(api.service).find("service ids"), std::string::npos)
+            << st->not_programmed.at(api.service);
+        EXPECT_EQ(fake.backend_entries().size(), 1u) << "api's backend is not written";
+      } else {
+        ASSERT_FALSE(st);
+        EXPECT_EQ(st.error().errnum, E2BIG);
+      }
+      expect_mirror_is_maps(maps, fake);
+      EXPECT_FALSE(maps.frontends().count(api.key)) << "nothing of api is in the services map";
+      EXPECT_EQ(fake.service_entries().size(), 2u);
+      EXPECT_TRUE(maps.programmed(web));
+    }
   }
 }
 
@@ -289,6 +312,126 @@ TEST(ServiceMapsOnFakes, AFailureAtAnyWriteLeavesATruthfulMirrorAndTheRetryCompl
     ASSERT_TRUE(idle);
     EXPECT_EQ(idle->map_writes, 0u);
   }
+}
+
+// `n` backends 10.2.<block>.1.. on port 8080.
+std::vector<BackendAddr> backends_of(int block, int n) {
+  std::vector<BackendAddr> out;
+  for (int i = 1; i <= n; ++i) {
+    auto a = "10.2." + std::to_string(block) + "." + std::to_string(i);
+    out.push_back(be(a.c_str()));
+  }
+  return out;
+}
+
+// More backends than the map holds: every service that fits is programmed (those already in the
+// maps first, then by name), each one that does not is named with the reason and left as it
+// was, no id or entry is taken for it, and the apply is truthful (the mirror is the maps). Once
+// room is made, one complete apply programs exactly the desired state.
+TEST(ServiceMapsOnFakes, WhenTheMapsAreFullWhatFitsIsProgrammedAndTheRestIsNamed) {
+  FakeLbMaps fake({.backends = 20});
+  fake.check_every_write();
+  ServiceMaps maps(fake.maps(), 0ms);
+  ASSERT_TRUE(maps.restore());
+  auto svc = [](const char* name, const char* vip, int block, int n) {
+    return frontend(FrontendType::ClusterIP, vip, 80, IPPROTO_TCP, backends_of(block, n), name);
+  };
+  // "z" is programmed first; it keeps serving whatever comes after it.
+  auto z = svc("z", "10.96.0.26", 1, 6);
+  ASSERT_TRUE(maps.apply(desired({z})));
+  // 6 + 8 (a) + 10 (b) + 4 (c) = 28 backends for 20 entries: z stays, a fits (14), b does not
+  // (24), c does (18).
+  auto a = svc("a", "10.96.0.1", 2, 8);
+  auto b = svc("b", "10.96.0.2", 3, 10);
+  auto c = svc("c", "10.96.0.3", 4, 4);
+  auto st = maps.apply(desired({z, a, b, c}));
+  ASSERT_TRUE(st) << st.error().str();
+  ASSERT_EQ(st->not_programmed.size(), 1u);
+  ASSERT_TRUE(st->not_programmed.count("test/b"));
+  EXPECT_NE(st->not_programmed.at("test/b").find("backends"), std::string::npos)
+      << st->not_programmed.at("test/b");
+  EXPECT_NE(st->not_programmed.at("test/b").find("2 of 20 are free"), std::string::npos)
+      << st->not_programmed.at("test/b");
+  expect_mirror_is_maps(maps, fake);
+  for (const auto* f : {&z, &a, &c})
+    EXPECT_TRUE(maps.programmed(*f)) << f->service;
+  EXPECT_FALSE(maps.programmed(b));
+  EXPECT_FALSE(maps.frontends().count(b.key)) << "nothing of b is in the maps";
+  // No id or entry is held for b.
+  EXPECT_EQ(fake.backend_entries().size(), 18u);
+  EXPECT_EQ(maps.usage().backends, 18u);
+  EXPECT_EQ(maps.usage().service_ids, 3u);
+  EXPECT_EQ(maps.usage().service_entries, fake.service_entries().size());
+
+  // The retry, unchanged: the same answer, and nothing written.
+  fake.journal->clear();
+  auto again = maps.apply(desired({z, a, b, c}));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->not_programmed.size(), 1u);
+  EXPECT_EQ(again->map_writes, 0u);
+
+  // a goes: its backends free room, and b is programmed by the same apply.
+  auto done = maps.apply(desired({z, b, c}));
+  ASSERT_TRUE(done) << done.error().str();
+  EXPECT_TRUE(done->not_programmed.empty());
+  expect_mirror_is_maps(maps, fake);
+  for (const auto* f : {&z, &b, &c})
+    EXPECT_TRUE(maps.programmed(*f)) << f->service;
+  EXPECT_FALSE(maps.frontends().count(a.key));
+  EXPECT_EQ(fake.backend_entries().size(), 20u);
+  EXPECT_EQ(fake.broken_frontend(), "");
+}
+
+// A service already programmed that grows beyond what fits keeps serving its programmed
+// backends (it is not evicted, nor half-updated) and is named; per-service changes behave the
+// same; ids freed by a failed commit are handed out again.
+TEST(ServiceMapsOnFakes, AServiceThatNoLongerFitsKeepsItsProgrammedVersion) {
+  FakeLbMaps fake({.backends = 10});
+  fake.check_every_write();
+  ServiceMaps maps(fake.maps(), 0ms);
+  ASSERT_TRUE(maps.restore());
+  auto a =
+      frontend(FrontendType::LoadBalancer, "10.25.11.100", 80, IPPROTO_TCP, backends_of(1, 4), "a");
+  ASSERT_TRUE(maps.apply(desired({a})));
+  auto grown = a;
+  grown.backends = backends_of(1, 12);
+  auto st = maps.apply_changes({{a.service, {grown}}}, desired({grown}).backends);
+  ASSERT_TRUE(st) << st.error().str();
+  ASSERT_EQ(st->not_programmed.size(), 1u);
+  EXPECT_EQ(st->map_writes, 0u);
+  EXPECT_TRUE(maps.programmed(a));
+  expect_mirror_is_maps(maps, fake);
+  // It fits again when it shrinks.
+  auto smaller = a;
+  smaller.backends = backends_of(1, 10);
+  auto ok = maps.apply(desired({smaller}));
+  ASSERT_TRUE(ok) << ok.error().str();
+  EXPECT_TRUE(ok->not_programmed.empty());
+  EXPECT_TRUE(maps.programmed(smaller));
+  expect_mirror_is_maps(maps, fake);
+}
+
+// The kernel can still refuse a write as full (entries the agent does not know of): the commit
+// stops there, truthful, and the backend and service ids it took for what was not written are
+// free again (the backends map holds no entry the mirror does not know).
+TEST(ServiceMapsOnFakes, IdsOfAFailedCommitAreFreed) {
+  FakeLbMaps fake;
+  ServiceMaps maps(fake.maps(), 0ms);
+  ASSERT_TRUE(maps.restore());
+  auto a = frontend(FrontendType::ClusterIP, "10.96.0.1", 80, IPPROTO_TCP, backends_of(1, 5), "a");
+  fake.journal->fail_write(3, E2BIG);  // the third backend
+  auto st = maps.apply(desired({a}));
+  ASSERT_FALSE(st);
+  expect_mirror_is_maps(maps, fake);
+  EXPECT_EQ(maps.usage().backends, 2u);
+  EXPECT_EQ(maps.usage().service_ids, 0u);
+  EXPECT_EQ(maps.usage().tables, 0u);
+  auto retry = maps.apply(desired({a}));
+  ASSERT_TRUE(retry) << retry.error().str();
+  EXPECT_TRUE(maps.programmed(a));
+  EXPECT_EQ(maps.usage().backends, 5u);
+  EXPECT_EQ(maps.usage().service_ids, 1u);
+  expect_mirror_is_maps(maps, fake);
 }
 
 }  // namespace

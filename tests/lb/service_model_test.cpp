@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
+#include <set>
+
 #include "netagent/k8s/decode.hpp"
 #include "netagent/testing/manifests.hpp"
 
@@ -149,6 +151,42 @@ spec: {type: NodePort, clusterIP: 10.96.0.12, ports: [{name: a, port: 80}]}
   };
   EXPECT_EQ(nodeport(d1), nodeport(d2));
   EXPECT_GE(nodeport(d1), 30000);
+}
+
+// A service with more ports than the NodePort range has: every port that got no NodePort is a
+// problem of its own (kind NodePortRangeExhausted), none is left out silently.
+TEST(ServiceModel, EveryPortLeftWithoutANodePortIsAProblem) {
+  std::string y = R"(
+apiVersion: v1
+kind: Service
+metadata: {name: many, namespace: d}
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.12
+  ports:
+)";
+  for (int i = 0; i < 30; ++i) {
+    y += "  - {name: p" + std::to_string(i) + ", port: " + std::to_string(1000 + i) + "}\n";
+  }
+  ModelOptions opts;
+  opts.nodeport_min = 30000;
+  opts.nodeport_max = 30019;  // 20 ports for 30
+  auto d = compile_services(snapshot(y), {"n", {*Ipv4Addr::parse("10.25.11.11")}}, {}, opts);
+  std::set<uint16_t> nodeports;
+  for (const auto& f : d.frontends) {
+    if (f.type == FrontendType::NodePort) nodeports.insert(f.key.port);
+  }
+  EXPECT_EQ(nodeports.size(), 20u);
+  size_t exhausted = 0;
+  for (const auto& p : d.problems) {
+    if (p.kind != ProblemKind::NodePortRangeExhausted) continue;
+    exhausted++;
+    EXPECT_EQ(p.service, "d/many");
+    EXPECT_NE(p.message.find("no NodePort left"), std::string::npos) << p.message;
+    EXPECT_NE(p.message.find("30000-30019"), std::string::npos) << p.message;
+  }
+  EXPECT_EQ(exhausted, 10u);
+  EXPECT_EQ(d.problems.size(), 10u);
 }
 
 }  // namespace

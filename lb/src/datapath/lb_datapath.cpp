@@ -4,6 +4,9 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <utility>
 
 #include "nodeport.skel.h"
 #include "sock_lb.skel.h"
@@ -23,6 +26,37 @@ Status configure(Skel* s, const LbDatapathOptions& o) {
   bpf_map* inner = bpf_map__inner_map(s->maps.lb4_maglev);
   if (!inner || bpf_map__set_value_size(inner, o.maglev_table_size * sizeof(uint32_t)) != 0) {
     return Error{"size the Maglev inner map for M=" + std::to_string(o.maglev_table_size)};
+  }
+  if (o.map_max) {
+    const std::pair<bpf_map*, uint32_t> sizes[] = {{s->maps.lb4_services, 4 * o.map_max},
+                                                   {s->maps.lb4_backends, 2 * o.map_max},
+                                                   {s->maps.lb4_revnat, o.map_max},
+                                                   {s->maps.lb4_maglev, o.map_max}};
+    for (auto [m, n] : sizes) {
+      if (bpf_map__set_max_entries(m, n) != 0) {
+        return sys_error(std::string("size map ") + bpf_map__name(m) + " to " + std::to_string(n));
+      }
+      // A map pinned by an earlier run keeps its size: the kernel cannot resize it, and libbpf
+      // would refuse it with a bare "parameter mismatch".
+      if (!o.pin_root) continue;
+      std::string name = bpf_map__name(m);
+      if (m == s->maps.lb4_maglev) name += "_" + std::to_string(o.maglev_table_size);
+      const std::string path = *o.pin_root + "/" + name;
+      int fd = bpf_obj_get(path.c_str());
+      if (fd < 0) continue;
+      bpf_map_info info{};
+      uint32_t len = sizeof(info);
+      const int rc = bpf_obj_get_info_by_fd(fd, &info, &len);
+      close(fd);
+      if (rc == 0 && info.max_entries != n) {
+        return Error{"the pinned map " + path + " holds " + std::to_string(info.max_entries) +
+                     " entries, --bpf-lb-map-max " + std::to_string(o.map_max) + " wants " +
+                     std::to_string(n) +
+                     ": pinned maps keep their size; start with the --bpf-lb-map-max of the run "
+                     "that pinned them, or remove them with `netagent --cleanup` (this drops the "
+                     "programmed services until the agent programs them again)"};
+      }
+    }
   }
   if (o.pin_root) {
     // The table size is part of the pinned name: a different M gets fresh tables instead of

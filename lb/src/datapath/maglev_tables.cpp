@@ -11,13 +11,18 @@ namespace {
 
 class KernelMaglevTables final : public MaglevTables {
  public:
-  KernelMaglevTables(int outer_fd, uint32_t table_size) : outer_(outer_fd), m_(table_size) {}
+  KernelMaglevTables(int outer_fd, uint32_t table_size) : outer_(outer_fd), m_(table_size) {
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(outer_fd, &info, &len) == 0) max_ = info.max_entries;
+  }
   ~KernelMaglevTables() override {
     for (const auto& [id, fd] : fds_)
       close(fd);
   }
 
   uint32_t table_size() const override { return m_; }
+  uint32_t max_tables() const override { return max_; }
 
   Result<std::vector<uint32_t>> ids() override {
     std::vector<uint32_t> out;
@@ -150,7 +155,8 @@ class KernelMaglevTables final : public MaglevTables {
 
   int outer_;
   uint32_t m_;
-  std::map<uint32_t, int> fds_;  // table id -> inner map fd (owned)
+  uint32_t max_ = LB_MAX_SERVICES;  // the outer map's max_entries
+  std::map<uint32_t, int> fds_;     // table id -> inner map fd (owned)
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
 #include <thread>
 
 namespace netagent::lb {
@@ -166,11 +167,27 @@ void ServiceMaps::unref_backend(uint32_t id) {
 // Slot `slot` (1..) of a frontend now holds `backend_id` (0: the entry is gone).
 void ServiceMaps::set_slot(ProgrammedFrontend& pf, uint16_t slot, uint32_t backend_id) {
   if (pf.slots.size() < slot) pf.slots.resize(slot, 0);
-  if (uint32_t old = pf.slots[slot - 1]) unref_backend(old);
+  if (uint32_t old = pf.slots[slot - 1]) {
+    unref_backend(old);
+    service_entries_--;
+  }
   pf.slots[slot - 1] = backend_id;
-  if (backend_id) backend_refs_[backend_id]++;
+  if (backend_id) {
+    backend_refs_[backend_id]++;
+    service_entries_++;
+  }
   while (!pf.slots.empty() && pf.slots.back() == 0)
     pf.slots.pop_back();
+}
+
+void ServiceMaps::set_head(ProgrammedFrontend& pf, bool head) {
+  if (pf.head == head) return;
+  pf.head = head;
+  if (head) {
+    service_entries_++;
+  } else {
+    service_entries_--;
+  }
 }
 
 void ServiceMaps::claim(const FrontendKey& key, ProgrammedFrontend& pf,
@@ -217,6 +234,7 @@ Status ServiceMaps::restore() {
   groups_.clear();
   retired_.clear();
   retire_queue_.clear();
+  service_entries_ = 0;
   auto st = maps_.backends.for_each([&](const uint32_t& id, const lb4_backend& b) {
     BackendAddr a{Ipv4Addr::from_be(b.address), ntohs(b.port), b.proto};
     backend_ids_[a] = id;
@@ -227,6 +245,7 @@ Status ServiceMaps::restore() {
   if (!st) return st;
   std::map<FrontendKey, std::map<uint16_t, uint32_t>> slots;
   st = maps_.services.for_each([&](const lb4_svc_key& k, const lb4_svc_value& v) {
+    service_entries_++;
     auto fk = frontend_of(k);
     auto& pf = frontends_[fk];
     if (k.backend_slot == 0) {
@@ -276,7 +295,25 @@ Result<ApplyStats> ServiceMaps::apply(const DesiredServices& desired) {
     services[svc];  // absent from desired: removed
   for (const auto& f : desired.frontends)
     services[f.service].push_back(f);
-  return commit(services, desired.backends, true);
+  auto st = commit(services, desired.backends, true);
+  if (!st || st->not_programmed.empty() || !st->changed()) return st;
+  // Some services did not fit, and this commit freed or used entries: what it freed (removed
+  // frontends, their service ids) counts now, so look again once.
+  auto again = commit(services, desired.backends, true);
+  if (!again) return again.error();
+  auto& a = *again;
+  a.frontends_added += st->frontends_added;
+  a.frontends_updated += st->frontends_updated;
+  a.frontends_removed += st->frontends_removed;
+  a.backends_added += st->backends_added;
+  a.backends_removed += st->backends_removed;
+  a.maglev_tables_written += st->maglev_tables_written;
+  a.maglev_tables_removed += st->maglev_tables_removed;
+  a.maglev_tables_in_place += st->maglev_tables_in_place;
+  a.backends_retired += st->backends_retired;
+  a.map_writes += st->map_writes;
+  a.duration += st->duration;
+  return again;
 }
 
 Result<ApplyStats> ServiceMaps::apply_changes(const Services& services,
@@ -284,11 +321,160 @@ Result<ApplyStats> ServiceMaps::apply_changes(const Services& services,
   return commit(services, backends, false);
 }
 
-Result<ApplyStats> ServiceMaps::commit(const Services& services, const BackendInfos& backend_info,
+MapUsage ServiceMaps::usage() const {
+  MapUsage u;
+  u.service_entries = service_entries_;
+  u.service_entries_max = maps_.services.backend().max_entries();
+  u.backends = std::max(backend_addr_.size(), used_backend_ids_.size());
+  u.backends_max = std::min<size_t>(maps_.backends.backend().max_entries(), LB_MAX_BACKENDS - 1);
+  u.service_ids = used_svc_ids_.size();
+  u.service_ids_max = std::min<size_t>(maps_.revnat.backend().max_entries(), LB_MAX_SERVICES - 1);
+  u.tables = used_table_ids_.size();
+  u.tables_max = std::min<size_t>(maps_.maglev->max_tables(), LB_MAX_SERVICES - 1);
+  return u;
+}
+
+bool ServiceMaps::programmed(const Frontend& f) const {
+  auto it = frontends_.find(f.key);
+  if (it == frontends_.end()) return false;
+  const auto& pf = it->second;
+  if (!pf.head || pf.count != f.backends.size() || pf.flags != f.flags ||
+      pf.affinity_timeout != f.affinity_timeout || pf.slots.size() < pf.count) {
+    return false;
+  }
+  std::vector<BackendAddr> have, want = f.backends;
+  for (size_t i = 0; i < pf.count; ++i) {
+    auto a = backend_addr_.find(pf.slots[i]);
+    if (a == backend_addr_.end()) return false;
+    have.push_back(a->second);
+  }
+  std::sort(have.begin(), have.end());
+  std::sort(want.begin(), want.end());
+  return have == want;
+}
+
+std::optional<ServiceMaps::Services> ServiceMaps::admit(const Services& services, ApplyStats& stats,
+                                                        std::set<FrontendKey>& keep) const {
+  const MapUsage u = usage();
+  struct Need {
+    size_t entries = 0, backends = 0, ids = 0, tables = 0;
+  };
+  auto fits = [&](const Need& used, const Need& n) {
+    return used.entries + n.entries <= u.service_entries_max &&
+           used.backends + n.backends <= u.backends_max && used.ids + n.ids <= u.service_ids_max &&
+           used.tables + n.tables <= u.tables_max;
+  };
+  Need used{u.service_entries, u.backends, u.service_ids, u.tables};
+  // At most what everything given needs: when that fits, so does each service.
+  Need bound;
+  for (const auto& [svc, fronts] : services) {
+    for (const auto& f : fronts) {
+      bound.entries += 1 + f.backends.size();
+      bound.backends += f.backends.size();
+      bound.ids++;
+      bound.tables++;
+    }
+  }
+  if (fits(used, bound)) return std::nullopt;
+
+  std::set<BackendAddr> new_backends;  // of the services admitted so far
+  std::set<std::string> new_groups;
+  // What a service needs beyond what the maps and the services admitted before it hold.
+  auto need_of = [&](const std::vector<Frontend>& fronts, std::set<BackendAddr>& nb,
+                     std::set<std::string>& ng) {
+    Need n;
+    for (const auto& f : fronts) {
+      auto it = frontends_.find(f.key);
+      const ProgrammedFrontend* pf = it == frontends_.end() ? nullptr : &it->second;
+      size_t have = 0;
+      if (pf) {
+        have = (pf->head ? 1 : 0) + size_t(std::count_if(pf->slots.begin(), pf->slots.end(),
+                                                         [](uint32_t id) { return id != 0; }));
+      }
+      const size_t want = 1 + f.backends.size();
+      if (want > have) n.entries += want - have;
+      if (!pf || pf->svc_id == 0) n.ids++;
+      for (const auto& b : f.backends) {
+        if (!backend_ids_.count(b) && !new_backends.count(b) && nb.insert(b).second) n.backends++;
+      }
+      if ((f.flags & LB_SVC_F_MAGLEV) && !f.backends.empty()) {
+        auto g = groups_.find(f.group);
+        const bool has = (g != groups_.end() && g->second.table_id != 0) ||
+                         new_groups.count(f.group) ||
+                         (pf && pf->maglev_id && orphan_tables_.count(pf->maglev_id));
+        if (!has && ng.insert(f.group).second) n.tables++;
+      }
+    }
+    return n;
+  };
+  auto why = [&](const Need& n) {
+    auto line = [](const char* what, size_t need, size_t used_now, size_t max) {
+      return std::string("the LB maps are full: it needs ") + std::to_string(need) + " more " +
+             what + ", " + std::to_string(max > used_now ? max - used_now : 0) + " of " +
+             std::to_string(max) + " are free";
+    };
+    if (used.backends + n.backends > u.backends_max) {
+      return line("backends", n.backends, used.backends, u.backends_max);
+    }
+    if (used.entries + n.entries > u.service_entries_max) {
+      return line("service map entries", n.entries, used.entries, u.service_entries_max);
+    }
+    if (used.ids + n.ids > u.service_ids_max) {
+      return line("service ids", n.ids, used.ids, u.service_ids_max);
+    }
+    return line("Maglev tables", n.tables, used.tables, u.tables_max);
+  };
+  auto existing = [&](const std::string& svc, const std::vector<Frontend>& fronts) {
+    if (by_service_.count(svc)) return true;
+    return std::any_of(fronts.begin(), fronts.end(),
+                       [&](const Frontend& f) { return frontends_.count(f.key) > 0; });
+  };
+
+  Services out;
+  // Those with entries in the maps first (nothing that serves is evicted), then by name.
+  for (bool first : {true, false}) {
+    for (const auto& [svc, fronts] : services) {
+      if (existing(svc, fronts) != first) continue;
+      std::set<BackendAddr> nb;
+      std::set<std::string> ng;
+      const Need n = need_of(fronts, nb, ng);
+      if (fits(used, n)) {
+        used.entries += n.entries;
+        used.backends += n.backends;
+        used.ids += n.ids;
+        used.tables += n.tables;
+        new_backends.insert(nb.begin(), nb.end());
+        new_groups.insert(ng.begin(), ng.end());
+        out.emplace(svc, fronts);
+        continue;
+      }
+      stats.not_programmed[svc] = why(n);
+      if (auto it = by_service_.find(svc); it != by_service_.end()) {
+        keep.insert(it->second.begin(), it->second.end());
+      }
+      for (const auto& f : fronts) {
+        if (frontends_.count(f.key)) keep.insert(f.key);
+      }
+    }
+  }
+  return out;
+}
+
+Result<ApplyStats> ServiceMaps::commit(const Services& given, const BackendInfos& backend_info,
                                        bool complete) {
   auto t0 = std::chrono::steady_clock::now();
   ApplyStats stats;
-  const auto removals = frontends_to_remove(services, complete);
+  // Retired backends whose grace has passed free their entries before capacity is counted.
+  if (!retired_.empty()) {
+    auto removed = collect_retired(Clock::now());
+    if (!removed) return removed.error();
+    stats.backends_removed += *removed;
+    stats.map_writes += *removed;
+  }
+  std::set<FrontendKey> keep;
+  const auto admitted = admit(given, stats, keep);
+  const Services& services = admitted ? *admitted : given;
+  const auto removals = frontends_to_remove(services, complete, keep);
   auto ids = write_backends(services, backend_info, stats);
   if (!ids) return ids.error();
   if (auto st = write_maglev_tables(services, *ids, stats); !st) return st.error();
@@ -307,9 +493,9 @@ Result<ApplyStats> ServiceMaps::commit(const Services& services, const BackendIn
 }
 
 // Those a changed service no longer has, and (complete state only) those found at restore that
-// no service claims.
-std::set<FrontendKey> ServiceMaps::frontends_to_remove(const Services& services,
-                                                       bool complete) const {
+// no service claims, except the ones of services that did not fit (`keep`).
+std::set<FrontendKey> ServiceMaps::frontends_to_remove(const Services& services, bool complete,
+                                                       const std::set<FrontendKey>& keep) const {
   std::set<FrontendKey> upserted, removals;
   for (const auto& [svc, fronts] : services) {
     for (const auto& f : fronts)
@@ -319,12 +505,12 @@ std::set<FrontendKey> ServiceMaps::frontends_to_remove(const Services& services,
     auto it = by_service_.find(svc);
     if (it == by_service_.end()) continue;
     for (const auto& k : it->second) {
-      if (!upserted.count(k)) removals.insert(k);
+      if (!upserted.count(k) && !keep.count(k)) removals.insert(k);
     }
   }
   if (complete) {
     for (const auto& [k, pf] : frontends_) {
-      if (pf.service.empty() && !upserted.count(k)) removals.insert(k);
+      if (pf.service.empty() && !upserted.count(k) && !keep.count(k)) removals.insert(k);
     }
   }
   return removals;
@@ -386,6 +572,18 @@ Status ServiceMaps::write_maglev_tables(const Services& services, const BackendI
                                         ApplyStats& stats) {
   std::vector<TableBuild> builds;
   std::set<std::string> touched;
+  std::vector<std::string> allocated;  // groups given a new table id here
+  // A table id this call allocated whose table did not go in is released.
+  auto release = [&](const Status& st) {
+    for (const auto& name : allocated) {
+      auto g = groups_.find(name);
+      if (g == groups_.end() || !g->second.members.empty() || g->second.table_id == 0) continue;
+      used_table_ids_.erase(g->second.table_id);
+      g->second.table_id = 0;
+      if (g->second.users.empty()) groups_.erase(g);
+    }
+    return st;
+  };
   for (const auto& [svc, fronts] : services) {
     for (const auto& f : fronts) {
       if (!(f.flags & LB_SVC_F_MAGLEV) || f.backends.empty()) continue;
@@ -398,7 +596,8 @@ Status ServiceMaps::write_maglev_tables(const Services& services, const BackendI
           g.table_id = pf->second.maglev_id;
         } else {
           g.table_id = alloc_id(used_table_ids_, next_table_id_, LB_MAX_SERVICES - 1);
-          if (g.table_id == 0) return Error{"Maglev table ids exhausted"};
+          if (g.table_id == 0) return release(Error{"Maglev table ids exhausted"});
+          allocated.push_back(f.group);
         }
       }
       TableBuild b{f.group, g.table_id, {}, {}, {}};
@@ -416,7 +615,7 @@ Status ServiceMaps::write_maglev_tables(const Services& services, const BackendI
   std::vector<const TableBuild*> fresh_builds;
   for (auto& b : builds) {
     auto in_place = maps_.maglev->rewrite(b.table_id, b.table);
-    if (!in_place) return in_place.error();
+    if (!in_place) return release(in_place.error());
     if (!*in_place) {
       fresh.emplace_back(b.table_id, std::move(b.table));
       fresh_builds.push_back(&b);
@@ -433,6 +632,7 @@ Status ServiceMaps::write_maglev_tables(const Services& services, const BackendI
     groups_[fresh_builds[i]->group].members = fresh_builds[i]->members;
   stats.maglev_tables_written += installed;
   stats.map_writes += installed;
+  if (!st) return release(st);
   return st;
 }
 
@@ -581,7 +781,7 @@ Status ServiceMaps::write_heads(const std::vector<FrontendPlan>& plans, ApplySta
   for (size_t i = 0; i < written; ++i) {
     const auto& p = *order[i];
     auto& pf = frontends_.at(p.key);
-    pf.head = true;
+    set_head(pf, true);
     pf.count = p.head->count;
     pf.flags = p.head->flags;
     pf.affinity_timeout = p.head->affinity_timeout;
@@ -613,7 +813,7 @@ Status ServiceMaps::remove_frontends(const std::set<FrontendKey>& keys, ApplySta
     auto& pf = it->second;
     if (pf.head) {
       if (auto st = maps_.services.remove(svc_key(key, 0)); !st) return st;
-      pf.head = false;
+      set_head(pf, false);
       set_group(key, pf, "");
       stats.map_writes++;
     }
@@ -664,8 +864,14 @@ Status ServiceMaps::remove_unused_tables(bool complete, ApplyStats& stats) {
     dead.push_back(it->second.table_id);
     owners.push_back(name);
   }
-  if (complete) {
+  if (complete && !orphan_tables_.empty()) {
+    // (Not one a frontend left in place still points at: one whose service did not fit.)
+    std::set<uint32_t> pointed;
+    for (const auto& [k, pf] : frontends_) {
+      if (pf.head && pf.maglev_id) pointed.insert(pf.maglev_id);
+    }
     for (uint32_t tid : orphan_tables_) {
+      if (pointed.count(tid)) continue;
       dead.push_back(tid);
       owners.emplace_back();
     }

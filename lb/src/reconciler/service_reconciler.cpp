@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <tuple>
 
 #include "netagent/datapath/abi.hpp"
 
@@ -125,23 +127,35 @@ Status ServiceReconciler::apply(const store::Store& in) {
   // Failed or not, readers learn what the maps serve now (a failed commit may have written part
   // of the change; what it did not write is not announced).
   publish_served();
+  if (changes.full) update_problems();
   if (!st) {
     // The model has moved on to what could not be programmed: the retry applies the complete
     // desired state, diffed against what the maps hold, not just the next change.
     applied_once_ = false;
+    const int e = st.error().errnum;
+    count_failure(e == E2BIG || e == ENOSPC ? "map_full" : "map_write");
+    // Every service the maps do not serve as desired, with the reason.
+    std::map<std::string, std::string> np;
+    for (const auto& f : changes_.current().frontends) {
+      if (!np.count(f.service) && !maps_->programmed(f)) np[f.service] = st.error().str();
+    }
+    set_not_programmed(std::move(np));
     return st.error();
   }
-  applied_once_ = true;
-  if (changes.full) {
-    const auto& problems = changes_.current().problems;
-    for (const auto& p : problems) {
-      bool known = std::any_of(problems_.begin(), problems_.end(), [&](const auto& q) {
-        return q.service == p.service && q.message == p.message;
-      });
-      if (!known) spdlog::warn("lb: {}: {}", p.service, p.message);
-    }
-    problems_ = problems;
+  if (!st->not_programmed.empty()) {
+    // Everything that fits is programmed; the rest stays reported (status, GET /v1/services,
+    // metrics) and is retried, completely, with back-off until it fits.
+    applied_once_ = false;
+    count_failure("capacity");
+    const size_t n = st->not_programmed.size();
+    const auto [first, why] = *st->not_programmed.begin();
+    set_not_programmed(std::move(st->not_programmed));
+    last_stats_ = *st;
+    return Error{std::to_string(n) + " service(s) not programmed (" + first +
+                 (n > 1 ? " and others" : "") + ": " + why + "); GET /v1/services lists them"};
   }
+  applied_once_ = true;
+  set_not_programmed({});
   if (st->changed()) {
     spdlog::info(
         "lb: frontends +{} ~{} -{}, backends +{} -{}, Maglev tables {} written, {} map writes",
@@ -154,6 +168,41 @@ Status ServiceReconciler::apply(const store::Store& in) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return {};
+}
+
+// The model's problems (each new one logged once) and the ports left without a NodePort.
+void ServiceReconciler::update_problems() {
+  const auto& problems = changes_.current().problems;
+  size_t no_nodeport = 0;
+  for (const auto& p : problems) {
+    if (p.kind == lb::ProblemKind::NodePortRangeExhausted) no_nodeport++;
+    bool known = std::any_of(problems_.begin(), problems_.end(), [&](const auto& q) {
+      return q.service == p.service && q.message == p.message;
+    });
+    if (!known) spdlog::warn("lb: {}: {}", p.service, p.message);
+  }
+  problems_ = problems;
+  ports_without_nodeport_ = no_nodeport;
+}
+
+void ServiceReconciler::set_not_programmed(std::map<std::string, std::string> services) {
+  if (services == not_programmed_) return;
+  if (services.empty()) {
+    spdlog::info("lb: every service is programmed again");
+  } else {
+    size_t shown = 0;
+    for (const auto& [svc, why] : services) {
+      if (not_programmed_.count(svc)) continue;
+      if (++shown > 10) break;
+      spdlog::warn("lb: {}: not programmed: {}", svc, why);
+    }
+    spdlog::warn("lb: {} service(s) not programmed (GET /v1/services lists them)", services.size());
+  }
+  not_programmed_ = std::move(services);
+}
+
+void ServiceReconciler::count_failure(const std::string& reason) {
+  failures_[reason]++;
 }
 
 void ServiceReconciler::publish_served() {
@@ -204,11 +253,34 @@ nlohmann::json ServiceReconciler::status() const {
           {"maglev_tables", maps_ ? maps_->maglev_tables() : 0},
           {"retired_backends", maps_ ? maps_->retired_backends() : 0},
           {"problems", problems_.size()},
+          {"ports_without_nodeport", ports_without_nodeport_},
+          {"not_programmed", not_programmed_json(20)},
+          {"maps", usage_json()},
           {"last_apply",
            {{"map_writes", last_stats_.map_writes},
             {"maglev_tables_in_place", last_stats_.maglev_tables_in_place},
             {"seconds", std::chrono::duration<double>(last_stats_.duration).count()}}},
           {"conntrack", {{"entries", last_gc_.scanned}, {"gc_removed_total", gc_removed_total_}}}};
+}
+
+// Services the maps do not serve as desired: how many, and the first `limit` with the reason.
+nlohmann::json ServiceReconciler::not_programmed_json(size_t limit) const {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& [svc, why] : not_programmed_) {
+    if (list.size() >= limit) break;
+    list.push_back({{"service", svc}, {"reason", why}});
+  }
+  return {{"count", not_programmed_.size()}, {"services", list}};
+}
+
+nlohmann::json ServiceReconciler::usage_json() const {
+  if (!maps_) return nullptr;
+  const auto u = maps_->usage();
+  auto one = [](size_t used, size_t max) { return nlohmann::json{{"used", used}, {"max", max}}; };
+  return {{"service_entries", one(u.service_entries, u.service_entries_max)},
+          {"backends", one(u.backends, u.backends_max)},
+          {"service_ids", one(u.service_ids, u.service_ids_max)},
+          {"maglev_tables", one(u.tables, u.tables_max)}};
 }
 
 nlohmann::json ServiceReconciler::services_json() const {
@@ -231,6 +303,11 @@ nlohmann::json ServiceReconciler::services_json() const {
       backends.push_back(be);
     }
     auto prog = maps_->frontends().find(f.key);
+    const bool programmed = maps_->programmed(f);
+    std::string reason;
+    if (auto np = not_programmed_.find(f.service); np != not_programmed_.end()) {
+      reason = np->second;
+    }
     rows.push_back(
         {{"service", f.service},
          {"port", f.port_name},
@@ -239,13 +316,19 @@ nlohmann::json ServiceReconciler::services_json() const {
          {"id", prog == maps_->frontends().end() || !prog->second.head ? 0 : prog->second.svc_id},
          {"flags", f.flags},
          {"maglev", bool(f.flags & LB_SVC_F_MAGLEV)},
+         {"programmed", programmed},
+         {"state", programmed ? "programmed" : "not programmed"},
+         {"reason", reason},
          {"backends", backends}});
   }
   json problems = json::array();
   for (const auto& p : problems_) {
     problems.push_back({{"service", p.service}, {"message", p.message}});
   }
-  return {{"services", rows}, {"problems", problems}};
+  for (const auto& [svc, why] : not_programmed_) {
+    problems.push_back({{"service", svc}, {"message", "not programmed: " + why}});
+  }
+  return {{"services", rows}, {"problems", problems}, {"not_programmed", not_programmed_.size()}};
 }
 
 nlohmann::json ServiceReconciler::maps_json() const {
@@ -387,6 +470,29 @@ void ServiceReconciler::register_metrics(metrics::Registry& registry) {
     c.gauge("netagent_lb_backends_retired",
             "Backends no longer used, kept through their grace before removal", {},
             double(maps_->retired_backends()));
+    c.gauge("netagent_lb_services_not_programmed",
+            "Services the LB maps do not serve as desired (capacity, failed writes)", {},
+            double(not_programmed_.size()));
+    for (const auto& [reason, n] : failures_) {
+      c.counter("netagent_lb_apply_failures_total",
+                "LB applies that left services not programmed, by reason (capacity: the maps "
+                "are full, map_full: the kernel refused a write as full, map_write: another "
+                "write error)",
+                {{"reason", reason}}, double(n));
+    }
+    c.gauge("netagent_lb_ports_without_nodeport",
+            "Service ports that got no NodePort because the NodePort range is used up", {},
+            double(ports_without_nodeport_));
+    const auto u = maps_->usage();
+    for (auto [map, used, max] : {std::tuple{"services", u.service_entries, u.service_entries_max},
+                                  std::tuple{"backends", u.backends, u.backends_max},
+                                  std::tuple{"revnat", u.service_ids, u.service_ids_max},
+                                  std::tuple{"maglev", u.tables, u.tables_max}}) {
+      c.gauge("netagent_lb_map_entries", "Entries the agent holds in each LB map", {{"map", map}},
+              double(used));
+      c.gauge("netagent_lb_map_capacity", "The most entries each LB map can hold (ids included)",
+              {{"map", map}}, double(max));
+    }
     c.gauge("netagent_lb_conntrack_entries", "Conntrack entries at the last GC pass", {},
             double(last_gc_.scanned));
     c.counter("netagent_lb_conntrack_gc_removed_total", "Conntrack entries removed by the GC", {},

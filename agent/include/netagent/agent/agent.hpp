@@ -109,6 +109,9 @@ class Agent {
   void schedule_retry(Part& part);
   void watch_signals();
   void shutdown(const std::string& why);
+  // Gives freed heap back to the kernel when much more is free than in use (see agent.cpp).
+  void release_freed_heap();
+  void schedule_heap_check();
   nlohmann::json source_status() const;
   nlohmann::json node_status() const;
 
@@ -125,6 +128,9 @@ class Agent {
   std::function<void()> reload_;
   std::vector<std::unique_ptr<Part>> parts_;
   BpfRootLock bpf_root_lock_;
+  boost::asio::steady_timer heap_timer_;
+  metrics::Counter* heap_trims_ = nullptr;
+  metrics::Counter* heap_released_ = nullptr;
 
   std::chrono::system_clock::time_point snapshot_at_{};
   bool in_pass_ = false;

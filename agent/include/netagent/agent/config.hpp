@@ -39,6 +39,9 @@ struct Config {
   std::array<uint8_t, 12> maglev_seed{};              // ...decoded (12 bytes)
   uint16_t node_port_min = 30000;
   uint16_t node_port_max = 32767;
+  // --bpf-lb-map-max (Cilium's name): sizes the LB maps at load: N rev-NAT entries (service
+  // frontends) and Maglev tables, 2N backends, 4N service-map entries (slot 0s and backend slots).
+  uint32_t lb_map_max = 65536;
 
   // Network policy.
   PolicyEnforcement policy_enforcement = PolicyEnforcement::Default;
@@ -55,6 +58,9 @@ struct Config {
   // Everything above, for `GET /v1/status` and logs.
   nlohmann::json to_json() const;
 };
+
+// --bpf-lb-map-max bounds (the upper one is what the ids of the datapath address).
+inline constexpr uint32_t kLbMapMaxMin = 16, kLbMapMaxMax = 65536;
 
 // Maglev table sizes Cilium accepts (primes; M > 100 * backends keeps disruption under 1%).
 inline constexpr std::array<uint32_t, 10> kMaglevTableSizes = {251,  509,   1021,  2039,  4093,

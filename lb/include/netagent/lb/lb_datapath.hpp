@@ -28,6 +28,10 @@ struct LbDatapathOptions {
   MaglevSeed seed;
   uint16_t nodeport_min = 30000;
   uint16_t nodeport_max = 32767;
+  // The LB maps' size (--bpf-lb-map-max): N rev-NAT entries and Maglev tables, 2N backends, 4N
+  // service-map entries. 0: as compiled (N = LB_MAX_SERVICES). Pinned maps of another size are
+  // refused at load with a clear error.
+  uint32_t map_max = 0;
 };
 
 class LbDatapath {

@@ -22,6 +22,8 @@ class MaglevTables {
   virtual ~MaglevTables() = default;
 
   virtual uint32_t table_size() const = 0;
+  // How many tables the outer map holds at most.
+  virtual uint32_t max_tables() const = 0;
   // The table ids in the outer map (what an earlier run installed).
   virtual Result<std::vector<uint32_t>> ids() = 0;
   // Rewrites table `id` in place (the programs read each entry atomically): true. False, with

@@ -21,6 +21,15 @@
 // that succeeded. A commit stops at the first failing write (a full map: E2BIG) and returns the
 // error; the mirror then shows exactly what was written, and the next apply() writes what is
 // missing.
+// Capacity: before writing, a commit admits the services it was given one by one, those that
+// already have entries in the maps first (nothing serving is evicted), then by name, counting
+// what each needs that is not programmed yet (backend entries and ids, service-map entries,
+// service ids with their rev-NAT entries, Maglev tables) against what the maps can hold. A
+// service that does not fit is left as it is in the maps (absent if it is new, its programmed
+// version if it changed) and named in ApplyStats::not_programmed; everything else is committed.
+// Entries a commit frees by removing frontends count from the next commit: a complete apply()
+// that left services out after freeing some commits once more at once; the entries of retired
+// backends count once their grace has passed (the next commit removes them first).
 // On start it reads back what is pinned (restore()), so a restarted agent keeps backend and
 // service ids (established connections keep their conntrack entries) and removes what was
 // deleted while it was down.
@@ -28,6 +37,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -59,8 +69,18 @@ struct ApplyStats {
   size_t maglev_tables_in_place = 0;  // of those written, rewritten in place
   size_t backends_retired = 0;        // unused since this commit; removed after the grace
   size_t map_writes = 0;
+  // Services that did not fit in the maps ("ns/name" -> why); left as they were.
+  std::map<std::string, std::string> not_programmed;
   std::chrono::nanoseconds duration{0};
   bool changed() const { return map_writes > 0; }
+};
+
+// What the LB maps can hold and what the mirror uses of it.
+struct MapUsage {
+  size_t service_entries = 0, service_entries_max = 0;  // lb4_services: slot 0s and slots
+  size_t backends = 0, backends_max = 0;                // lb4_backends (retired ones included)
+  size_t service_ids = 0, service_ids_max = 0;          // rev-NAT entries / service ids
+  size_t tables = 0, tables_max = 0;                    // Maglev tables
 };
 
 class ServiceMaps {
@@ -90,6 +110,10 @@ class ServiceMaps {
   const std::map<uint32_t, BackendAddr>& backend_addrs() const { return backend_addr_; }
   size_t maglev_tables() const { return groups_.size(); }
   std::set<uint32_t> service_ids() const;
+  MapUsage usage() const;
+  // Whether the maps serve `f` as given: slot 0 present with its flags, and slots 1..count
+  // holding exactly its backends.
+  bool programmed(const Frontend& f) const;
   // Removes the retired backends whose grace has passed by `now` and that are still unused.
   // Returns how many were removed.
   Result<size_t> collect_retired(Clock::time_point now = Clock::now());
@@ -109,7 +133,13 @@ class ServiceMaps {
   // The steps of a commit, in their order. Each writes, then records in the mirror what it
   // wrote, and returns at the first failing write.
   Result<ApplyStats> commit(const Services& services, const BackendInfos& backends, bool complete);
-  std::set<FrontendKey> frontends_to_remove(const Services& services, bool complete) const;
+  // The services of `services` that fit (see the header); the others go to `stats`, and the
+  // frontends they have in the maps to `keep`.
+  // nullopt: everything fits.
+  std::optional<Services> admit(const Services& services, ApplyStats& stats,
+                                std::set<FrontendKey>& keep) const;
+  std::set<FrontendKey> frontends_to_remove(const Services& services, bool complete,
+                                            const std::set<FrontendKey>& keep) const;
   Result<BackendIds> write_backends(const Services& services, const BackendInfos& info,
                                     ApplyStats& stats);
   Status write_maglev_tables(const Services& services, const BackendIds& ids, ApplyStats& stats);
@@ -129,6 +159,7 @@ class ServiceMaps {
   Status remove_backend(uint32_t id);
   void unref_backend(uint32_t id);
   void set_slot(ProgrammedFrontend& pf, uint16_t slot, uint32_t backend_id);
+  void set_head(ProgrammedFrontend& pf, bool head);
   void claim(const FrontendKey& key, ProgrammedFrontend& pf, const std::string& service);
   void set_group(const FrontendKey& key, ProgrammedFrontend& pf, const std::string& group);
   void forget(const FrontendKey& key);
@@ -149,6 +180,7 @@ class ServiceMaps {
   std::set<uint32_t> orphan_tables_;     // tables found at restore that no group claimed yet
   std::set<uint32_t> orphan_revnat_;     // rev-NAT entries found at restore with no frontend
   std::set<uint32_t> used_backend_ids_, used_svc_ids_, used_table_ids_;
+  size_t service_entries_ = 0;  // entries of lb4_services the mirror holds
   uint32_t next_backend_id_ = 1, next_svc_id_ = 1, next_table_id_ = 1;
 };
 

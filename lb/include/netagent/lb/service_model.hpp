@@ -62,9 +62,15 @@ struct Frontend {
   std::string group;
 };
 
+enum class ProblemKind {
+  Other,
+  NodePortRangeExhausted,  // a port that needs a NodePort got none: the range is used up
+};
+
 struct ServiceProblem {
   std::string service;  // "ns/name"
   std::string message;
+  ProblemKind kind = ProblemKind::Other;
 };
 
 struct DesiredServices {

@@ -7,6 +7,7 @@
 // `netctl bpf lb list` and `netctl bpf ct list`.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,11 @@ class ServiceReconciler : public store::Reconciler {
   void publish_served();
   void schedule_gc();
   nlohmann::json services_json() const;
+  nlohmann::json not_programmed_json(size_t limit) const;
+  nlohmann::json usage_json() const;
+  void update_problems();
+  void set_not_programmed(std::map<std::string, std::string> services);
+  void count_failure(const std::string& reason);
   nlohmann::json maps_json() const;
   nlohmann::json conntrack_json(size_t limit) const;
 
@@ -62,6 +68,11 @@ class ServiceReconciler : public store::Reconciler {
   std::unique_ptr<lb::ServiceMaps> maps_;
   lb::ServiceChanges changes_;
   std::vector<lb::ServiceProblem> problems_;
+  size_t ports_without_nodeport_ = 0;
+  // Services the maps do not serve as desired since the last apply, and why; empty after an
+  // apply that programmed everything.
+  std::map<std::string, std::string> not_programmed_;
+  std::map<std::string, uint64_t> failures_;  // applies that left services out, by reason
   bool applied_once_ = false;
   std::shared_ptr<const ExtraBackends> extra_;  // the version the model was compiled with
   std::shared_ptr<const ServedFrontends> served_;
