@@ -149,6 +149,21 @@ Status tc_detach_owned(const TcHook& h, const std::vector<std::string>& ours) {
   return tc_detach(h);
 }
 
+Result<uint32_t> prog_id_of(int prog_fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) return sys_error("read program info");
+  return info.id;
+}
+
+Result<bool> tc_runs(const TcHook& h, int prog_fd) {
+  auto want = prog_id_of(prog_fd);
+  if (!want) return want.error();
+  auto now = tc_attached_prog_id(h);
+  if (!now) return now.error();
+  return *now && **now == *want;
+}
+
 ScopedTc& ScopedTc::operator=(ScopedTc&& o) noexcept {
   if (this != &o) {
     if (hook_) (void)tc_detach(*hook_);
@@ -185,6 +200,27 @@ Status cgroup_attach_pinned(const bpf_program* prog, const std::string& cgroup_p
   bpf_link__destroy(link);
   if (err) return sys_error(std::string("pin cgroup link of ") + name + " at " + pin_path, -err);
   return {};
+}
+
+Result<bool> cgroup_link_runs(const bpf_program* prog, const std::string& cgroup_path,
+                              const std::string& pin_path) {
+  int fd = bpf_obj_get(pin_path.c_str());
+  if (fd < 0) {
+    if (errno == ENOENT) return false;
+    return sys_error("open pinned link " + pin_path);
+  }
+  bpf_link_info info{};
+  uint32_t len = sizeof(info);
+  int err = bpf_obj_get_info_by_fd(fd, &info, &len) != 0 ? errno : 0;
+  close(fd);
+  if (err) return sys_error("read link info of " + pin_path, err);
+  auto want = prog_id_of(bpf_program__fd(prog));
+  if (!want) return want.error();
+  // A detached cgroup link reports cgroup id 0; the id of a cgroup v2 directory is its inode.
+  struct stat cg {};
+  if (stat(cgroup_path.c_str(), &cg) != 0) return sys_error("stat cgroup " + cgroup_path);
+  return info.type == BPF_LINK_TYPE_CGROUP && info.prog_id == *want &&
+         info.cgroup.cgroup_id == uint64_t(cg.st_ino);
 }
 
 Status cgroup_detach_pinned(const std::string& pin_path) {

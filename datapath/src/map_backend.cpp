@@ -70,7 +70,10 @@ int KernelMap::update_batch(const void* keys, const void* values, uint32_t count
 
 int KernelMap::for_each(const Visitor& fn) const {
   std::vector<uint8_t> key(key_size()), next(key_size()), value(value_size());
-  if (type_ == BPF_MAP_TYPE_ARRAY) {
+  // Arrays and hash maps are read in batches (one syscall per 4096 entries instead of two per
+  // entry: the drift check reads whole maps); other types, or a kernel without batch lookups
+  // for the type, key by key.
+  if (type_ == BPF_MAP_TYPE_ARRAY || type_ == BPF_MAP_TYPE_HASH || type_ == BPF_MAP_TYPE_LRU_HASH) {
     constexpr uint32_t kBatch = 4096;
     std::vector<uint8_t> keys(size_t(kBatch) * key_size()), values(size_t(kBatch) * value_size());
     uint32_t out_batch = 0;
@@ -81,7 +84,13 @@ int KernelMap::for_each(const Visitor& fn) const {
       int rc =
           bpf_map_lookup_batch(fd_, in_batch, &out_batch, keys.data(), values.data(), &count, &o);
       int err = rc ? errno : 0;
-      if (err && err != ENOENT) return err;
+      if (err && err != ENOENT) {
+        const bool unsupported = err == EINVAL || err == EOPNOTSUPP || err == kEnotsupp;
+        if (in_batch == nullptr && count == 0 && unsupported && type_ != BPF_MAP_TYPE_ARRAY) {
+          break;  // nothing visited yet: key by key below
+        }
+        return err;
+      }
       for (uint32_t i = 0; i < count; ++i)
         fn(keys.data() + size_t(i) * key_size(), values.data() + size_t(i) * value_size());
       if (err) return 0;  // ENOENT: that was the last batch

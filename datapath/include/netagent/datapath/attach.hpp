@@ -35,6 +35,10 @@ Status tc_attach(const TcHook& hook, int prog_fd);
 Status tc_detach(const TcHook& hook);
 // The id of the program attached at hook, or nullopt.
 Result<std::optional<uint32_t>> tc_attached_prog_id(const TcHook& hook);
+// The kernel's id of a loaded program.
+Result<uint32_t> prog_id_of(int prog_fd);
+// Whether prog_fd is what runs at hook now (false: no filter there, or another program).
+Result<bool> tc_runs(const TcHook& hook, int prog_fd);
 
 // The program a TC filter runs: its id and its kernel name (at most 15 characters: the kernel
 // truncates program names, "policy_from_endpoint" reads back as "policy_from_end").
@@ -73,6 +77,10 @@ class ScopedTc {
 // pinned there, points that link at prog (atomic replacement).
 Status cgroup_attach_pinned(const bpf_program* prog, const std::string& cgroup_path,
                             const std::string& pin_path);
+// Whether the link pinned at pin_path exists, is still attached to the cgroup at cgroup_path
+// and runs prog (false: the pin is gone, the link was detached, or it runs another program).
+Result<bool> cgroup_link_runs(const bpf_program* prog, const std::string& cgroup_path,
+                              const std::string& pin_path);
 // Unpins (and so detaches, once no fd holds it) the link at pin_path.
 Status cgroup_detach_pinned(const std::string& pin_path);
 
