@@ -80,6 +80,7 @@ Agent::Agent(Config config)
       api_server_(io_, router_),
       metrics_server_(io_, metrics_),
       signals_(io_),
+      verify_timer_(io_),
       heap_timer_(io_),
       started_at_(SysClock::now()),
       started_steady_(Clock::now()) {
@@ -203,6 +204,33 @@ void Agent::register_builtin_metrics() {
       }
     }
   });
+  m_drift_repaired_ = &metrics_.counter(
+      "netagent_datapath_drift_repaired_total",
+      "Map entries the drift check found missing, extra or changed against what the part "
+      "programmed, and rewrote, by part and map",
+      {"part", "map"});
+  m_drift_attachments_ =
+      &metrics_.counter("netagent_datapath_drift_attachments_restored_total",
+                        "Program attachments (TC filters, cgroup links) the drift check found "
+                        "gone or replaced and restored, by part",
+                        {"part"});
+  m_drift_checks_ = &metrics_.counter(
+      "netagent_datapath_drift_checks_total",
+      "Drift checks of the datapath by result: clean, repaired (something differed and was "
+      "rewritten) or error",
+      {"result"});
+  for (const char* r : {"clean", "repaired", "error"})
+    m_drift_checks_->with({r});
+  metrics_.add_collector("datapath_check", [this](metrics::Collection& c) {
+    if (last_check_.is_null()) return;
+    c.gauge("netagent_datapath_drift_last_check_timestamp_seconds",
+            "When the last drift check of the datapath ran (Unix time)", {},
+            last_check_.value("unix_time", 0.0));
+    c.gauge("netagent_datapath_drift_last_check_repaired",
+            "Entries and attachments the last drift check repaired (0: the datapath was as "
+            "programmed)",
+            {}, last_check_.value("repaired", 0.0));
+  });
   auto& requests = metrics_.counter("netagent_api_requests_total",
                                     "Agent API requests by method, route and HTTP status.",
                                     {"method", "route", "code"});
@@ -231,9 +259,9 @@ void Agent::register_builtin_api() {
     }
     return api::Reply(out);
   });
-  router_.post("/v1/resync", [this](const api::Request&) {
-    request_resync();
-    return api::Reply(json{{"resync", "scheduled"}}, 202);
+  router_.post("/v1/resync", [this](const api::Request&) -> api::Reply {
+    if (stopping_) return api::unavailable("the agent is stopping");
+    return api::Reply(resync("resync"));
   });
 }
 
@@ -300,6 +328,16 @@ json topic_names(const std::vector<store::Topic>& topics) {
 
 }  // namespace
 
+json Agent::last_check() const {
+  if (last_check_.is_null()) return nullptr;
+  json out = last_check_;
+  out["seconds_ago"] =
+      std::max(0.0, std::chrono::duration<double>(SysClock::now().time_since_epoch()).count() -
+                        last_check_.value("unix_time", 0.0));
+  out.erase("unix_time");
+  return out;
+}
+
 json Agent::status() const {
   json recs = json::array();
   for (const auto& p : parts_) {
@@ -348,6 +386,13 @@ json Agent::status() const {
           {"source", source_status()},
           {"snapshot", snapshot},
           {"store", store_.status()},
+          {"datapath_check",
+           {{"interval_seconds", config_.datapath_verify_interval},
+            {"checks", checks_},
+            {"checks_repaired", checks_repaired_},
+            {"checks_failed", checks_failed_},
+            {"repaired_total", repaired_total_},
+            {"last", last_check()}}},
           {"reconcilers", recs}};
 }
 
@@ -406,6 +451,7 @@ int Agent::run() {
   watch_signals();
   schedule_heap_check();
   running_ = true;
+  schedule_verify();
   if (source_) {
     asio::post(io_, [this] {
       if (stopping_) return;
@@ -459,22 +505,122 @@ void Agent::request_stop() {
 
 void Agent::request_resync() {
   asio::post(io_, [this] {
-    if (stopping_) return;
-    const uint64_t before = generation();
-    if (reload_) {
-      try {
-        reload_();
-      } catch (const std::exception& e) {
-        spdlog::error("reloading {} failed: {}", source_ ? source_->describe() : "the source",
-                      e.what());
-      }
+    if (!stopping_) resync("resync");
+  });
+}
+
+json Agent::resync(const std::string& trigger) {
+  // First the kernel back to what each part programmed, then the model to the desired state:
+  // the full apply diffs against a truthful picture of the maps.
+  json check = verify_datapath(trigger);
+  const uint64_t before = generation();
+  if (reload_) {
+    try {
+      reload_();
+    } catch (const std::exception& e) {
+      spdlog::error("reloading {} failed: {}", source_ ? source_->describe() : "the source",
+                    e.what());
     }
-    // A reload that found changes has applied the new snapshot already.
-    if (generation() != before || !store_.snapshot()) return;
+  }
+  // A reload that found changes has applied the new snapshot already.
+  if (generation() == before && store_.snapshot()) {
     for (auto& p : parts_)
       p->dirty = true;
     run_pass();
+  }
+  json recs = json::array();
+  for (const auto& p : parts_) {
+    recs.push_back({{"name", p->name},
+                    {"state", !p->applied_once ? "pending"
+                              : p->healthy     ? "ok"
+                                               : "error"},
+                    {"last_error", p->last_error.empty() ? json() : json(p->last_error)}});
+  }
+  return {{"datapath_check", check}, {"generation", generation()}, {"reconcilers", recs}};
+}
+
+void Agent::schedule_verify() {
+  if (config_.datapath_verify_interval == 0) return;
+  verify_timer_.expires_after(std::chrono::seconds(config_.datapath_verify_interval));
+  verify_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    verify_datapath("periodic");
+    schedule_verify();
   });
+}
+
+json Agent::verify_datapath(const std::string& trigger) {
+  const auto t0 = Clock::now();
+  const auto at = SysClock::now();
+  json parts = json::array();
+  uint64_t repaired = 0, checked = 0;
+  std::vector<std::string> failed, summary;
+  for (auto& p : parts_) {
+    Result<store::DriftReport> r = store::DriftReport{};
+    try {
+      r = p->reconciler->verify_datapath();
+    } catch (const std::exception& e) {
+      r = Error{std::string("threw: ") + e.what()};
+    }
+    if (!r) {
+      failed.push_back(p->name + ": " + r.error().str());
+      parts.push_back({{"name", p->name}, {"error", r.error().str()}});
+      continue;
+    }
+    json maps = json::object();
+    for (const auto& [map, d] : r->maps) {
+      maps[map] = {{"missing", d.missing}, {"extra", d.extra}, {"changed", d.changed}};
+      m_drift_repaired_->with({p->name, map}).inc(double(d.total()));
+      summary.push_back(fmt::format("{} {} (missing {}, extra {}, changed {})", p->name, map,
+                                    d.missing, d.extra, d.changed));
+    }
+    if (!r->attachments.empty()) {
+      m_drift_attachments_->with({p->name}).inc(double(r->attachments.size()));
+      summary.push_back(
+          fmt::format("{} attachments ({})", p->name, fmt::join(r->attachments, ", ")));
+    }
+    repaired += r->repaired();
+    checked += r->entries_checked;
+    // Parts that own nothing to check stay out of the record.
+    if (r->entries_checked == 0 && r->clean()) continue;
+    parts.push_back({{"name", p->name},
+                     {"entries_checked", r->entries_checked},
+                     {"repaired", r->repaired()},
+                     {"maps", maps},
+                     {"attachments", r->attachments}});
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  const std::string result = !failed.empty() ? "error" : repaired ? "repaired" : "clean";
+  ++checks_;
+  if (repaired) ++checks_repaired_;
+  if (!failed.empty()) ++checks_failed_;
+  repaired_total_ += repaired;
+  m_drift_checks_->with({result}).inc();
+  if (!failed.empty()) {
+    spdlog::error("datapath check ({}): {}; repaired {} entries/attachments before that{}", trigger,
+                  fmt::join(failed, "; "), repaired,
+                  summary.empty() ? "" : ": " + fmt::format("{}", fmt::join(summary, "; ")));
+  } else if (repaired) {
+    spdlog::warn(
+        "datapath check ({}): the kernel differed from what the agent programmed; repaired {}: "
+        "{}",
+        trigger, repaired, fmt::join(summary, "; "));
+  } else {
+    spdlog::debug("datapath check ({}): {} entries as programmed ({:.1f} ms)", trigger, checked,
+                  secs * 1000);
+  }
+  last_check_ = {{"at", timestamp(at)},
+                 {"unix_time", unix_seconds(at)},
+                 {"trigger", trigger},
+                 {"result", result},
+                 {"duration_seconds", secs},
+                 {"entries_checked", checked},
+                 {"repaired", repaired},
+                 {"errors", failed},
+                 {"parts", parts}};
+  json out = last_check_;
+  out.erase("unix_time");
+  return out;
 }
 
 void Agent::shutdown(const std::string& why) {
@@ -493,6 +639,7 @@ void Agent::shutdown(const std::string& why) {
   api_server_.stop();
   metrics_server_.stop();
   heap_timer_.cancel();
+  verify_timer_.cancel();
   boost::system::error_code ec;
   signals_.cancel(ec);
   // Parts may still have work on the io_context (BGP sessions closing): wait for each one's

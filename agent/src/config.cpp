@@ -139,6 +139,10 @@ Status validate(Config& c) {
                "must be " + std::to_string(kLbMapMaxMin) + ".." + std::to_string(kLbMapMaxMax) +
                    " (the service and backend ids of the datapath are 16 and 17 bits)");
   }
+  if (c.datapath_verify_interval > 86400) {
+    return bad("datapath-verify-interval", std::to_string(c.datapath_verify_interval),
+               "must be 0 (off) or 1..86400 seconds");
+  }
   if (c.node_port_min < 1 || c.node_port_min > c.node_port_max) {
     return bad("node-port-range",
                std::to_string(c.node_port_min) + "-" + std::to_string(c.node_port_max),
@@ -165,6 +169,7 @@ nlohmann::json Config::to_json() const {
       {"node_port_range", std::to_string(node_port_min) + "-" + std::to_string(node_port_max)},
       {"policy_enforcement", agent::to_string(policy_enforcement)},
       {"policy_audit_mode", policy_audit_mode},
+      {"datapath_verify_interval", datapath_verify_interval},
       {"clustermesh_etcd_config", clustermesh_etcd_config},
       {"clustermesh_lease_ttl", clustermesh_lease_ttl},
   };

@@ -165,6 +165,12 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
       ->capture_default_str();
   app.add_flag("--policy-audit-mode", c.policy_audit_mode,
                "Report policy denials as audit verdicts instead of dropping");
+  app.add_option("--datapath-verify-interval", c.datapath_verify_interval,
+                 "Seconds between drift checks of the datapath (maps and program attachments "
+                 "compared with what the agent programmed, differences repaired); 0 turns the "
+                 "periodic check off (POST /v1/resync still runs one)")
+      ->type_name("SECONDS")
+      ->capture_default_str();
   app.add_option("--clustermesh-etcd-config", c.clustermesh_etcd_config,
                  "This cluster's ClusterMesh etcd, where the agent publishes (Cilium's etcd "
                  "config YAML: endpoints, trusted-ca-file, cert-file, key-file); default: the "

@@ -84,6 +84,37 @@ void print_status(const json& s, std::ostream& out) {
     rows.emplace_back("Desired state", "none yet");
   }
 
+  // The drift check: the kernel's maps and attachments against what the parts programmed.
+  const json dc = s.value("datapath_check", json());
+  if (dc.is_object()) {
+    const auto every = dc.value("interval_seconds", 0);
+    std::string line = every > 0 ? "every " + netctl::format_duration(every) : "periodic check off";
+    const json last = dc.value("last", json());
+    if (last.is_object()) {
+      line += "; last " + ago(last.value("seconds_ago", json())) + " (" +
+              netctl::text(last.value("trigger", json())) +
+              "): " + netctl::text(last.value("result", json())) + ", " +
+              netctl::text(last.value("entries_checked", json())) + " entries checked";
+      for (const auto& p : last.value("parts", json::array())) {
+        const std::string name = netctl::text(p.value("name", json()));
+        if (p.contains("error")) line += "\n" + name + ": " + netctl::text(p["error"]);
+        for (const auto& [map, d] : p.value("maps", json::object()).items()) {
+          line += "\n" + name + " " + map + ": repaired " +
+                  netctl::text(d.value("missing", json())) + " missing, " +
+                  netctl::text(d.value("extra", json())) + " extra, " +
+                  netctl::text(d.value("changed", json())) + " changed";
+        }
+        for (const auto& a : p.value("attachments", json::array()))
+          line += "\n" + name + ": restored " + netctl::text(a);
+      }
+    } else {
+      line += "; not run yet";
+    }
+    line += "\n(" + netctl::text(dc.value("repaired_total", json())) +
+            " entries and attachments repaired since start)";
+    rows.emplace_back("Datapath check", line);
+  }
+
   size_t w = 0;
   for (const auto& [k, v] : rows)
     w = std::max(w, k.size());

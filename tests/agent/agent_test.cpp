@@ -77,6 +77,13 @@ class RecordingReconciler : public store::Reconciler {
     if (publisher) publisher->publish(Programmed{services_}, name_);
     return {};
   }
+  Result<store::DriftReport> verify_datapath() override {
+    j_.add(name_ + ":verify");
+    if (verify_error) return Error{*verify_error};
+    auto out = drift.value_or(store::DriftReport{});
+    drift.reset();  // repaired: the next check finds nothing
+    return out;
+  }
   json status() const override { return {{"services", services_}}; }
   void register_api(api::Router& r) override {
     r.get("/v1/" + name_, [this](const api::Request&) {
@@ -103,6 +110,8 @@ class RecordingReconciler : public store::Reconciler {
   }
 
   std::optional<std::string> start_error;
+  std::optional<store::DriftReport> drift;  // what the next drift check "repairs"
+  std::optional<std::string> verify_error;
   std::atomic<int> fail_next{0};
   store::Store* publisher = nullptr;  // publishes Programmed after each successful apply
   bool reads_programmed = false;
@@ -145,6 +154,7 @@ class AgentTest : public ::testing::Test {
     c.api_socket = dir.path() + "/api.sock";
     c.metrics_addr = "127.0.0.1:0";
     c.cgroup = "/sys/fs/cgroup/unified";
+    c.datapath_verify_interval = verify_interval;
     EXPECT_TRUE(validate(c).ok());
     return c;
   }
@@ -218,6 +228,7 @@ class AgentTest : public ::testing::Test {
     return -1;
   }
 
+  uint32_t verify_interval = 0;
   nt::TempDir dir{"agent-test"};
   Journal journal;
   std::unique_ptr<Agent> agent;
@@ -343,6 +354,78 @@ TEST_F(AgentTest, ResyncReappliesTheLatestSnapshot) {
   ASSERT_TRUE(r.ok()) << r.error().str();
   ASSERT_TRUE(wait_applied(2));
   EXPECT_EQ(status()["snapshot"]["generation"], 1);
+}
+
+TEST_F(AgentTest, ResyncChecksTheDatapathFirstAndSaysWhatWasRepaired) {
+  start([](RecordingReconciler& b) {
+    store::DriftReport d;
+    d.maps["b_services"] = store::MapDrift{2, 1, 0};
+    d.maps["b_backends"] = store::MapDrift{0, 0, 4};
+    d.attachments = {"tc ingress on eth0"};
+    d.entries_checked = 10;
+    b.drift = d;
+  });
+  source->push(snapshot_with(1));
+  ASSERT_TRUE(wait_applied(1));
+  EXPECT_TRUE(status()["datapath_check"]["last"].is_null());
+  auto r = client().post("/v1/resync", json::object());
+  ASSERT_TRUE(r.ok()) << r.error().str();
+  // The reply comes after the check and the full apply.
+  const auto& check = (*r)["datapath_check"];
+  EXPECT_EQ(check["trigger"], "resync");
+  EXPECT_EQ(check["result"], "repaired");
+  EXPECT_EQ(check["repaired"], 2 + 1 + 4 + 1);
+  ASSERT_EQ(check["parts"].size(), 1u) << check.dump();  // parts with nothing to check are left out
+  EXPECT_EQ(check["parts"][0]["name"], "b");
+  EXPECT_EQ(check["parts"][0]["maps"]["b_services"],
+            (json{{"missing", 2}, {"extra", 1}, {"changed", 0}}));
+  EXPECT_EQ(check["parts"][0]["attachments"], json::array({"tc ingress on eth0"}));
+  EXPECT_EQ((*r)["reconcilers"].size(), 3u);
+  // Every part's check before the first re-apply.
+  auto lines = journal.get();
+  auto last = [&](const std::string& l) {
+    return long(lines.rend() - std::find(lines.rbegin(), lines.rend(), l)) - 1;
+  };
+  EXPECT_GE(last("c:verify"), 0);
+  EXPECT_LT(last("c:verify"), last("a:apply:1")) << "checks come first";
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), "a:apply:1"), 2);
+  auto st = status()["datapath_check"];
+  EXPECT_EQ(st["checks"], 1);
+  EXPECT_EQ(st["checks_repaired"], 1);
+  EXPECT_EQ(st["repaired_total"], 8);
+  EXPECT_EQ(st["interval_seconds"], 0);
+  EXPECT_EQ(st["last"]["result"], "repaired");
+  EXPECT_TRUE(st["last"]["seconds_ago"].is_number());
+  EXPECT_EQ(
+      metric("netagent_datapath_drift_repaired_total", {{"part", "b"}, {"map", "b_services"}}), 3);
+  EXPECT_EQ(
+      metric("netagent_datapath_drift_repaired_total", {{"part", "b"}, {"map", "b_backends"}}), 4);
+  EXPECT_EQ(metric("netagent_datapath_drift_attachments_restored_total", {{"part", "b"}}), 1);
+  EXPECT_EQ(metric("netagent_datapath_drift_checks_total", {{"result", "repaired"}}), 1);
+  EXPECT_EQ(metric("netagent_datapath_drift_checks_total", {{"result", "clean"}}), 0);
+
+  // Nothing left: the next check is clean.
+  r = client().post("/v1/resync", json::object());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)["datapath_check"]["result"], "clean");
+  EXPECT_EQ(metric("netagent_datapath_drift_checks_total", {{"result", "clean"}}), 1);
+}
+
+TEST_F(AgentTest, ThePeriodicDriftCheckRunsOnItsOwnAndReportsErrors) {
+  verify_interval = 1;
+  start([](RecordingReconciler& b) { b.verify_error = "iterate map b_services: EPERM"; });
+  source->push(snapshot_with(1));
+  ASSERT_TRUE(wait_applied(1));
+  ASSERT_TRUE(nt::wait_until([&] { return status()["datapath_check"]["checks"] >= 1; }, 3s));
+  auto st = status()["datapath_check"];
+  EXPECT_EQ(st["interval_seconds"], 1);
+  EXPECT_EQ(st["last"]["trigger"], "periodic");
+  EXPECT_EQ(st["last"]["result"], "error");
+  EXPECT_EQ(st["last"]["errors"], json::array({"b: iterate map b_services: EPERM"}));
+  EXPECT_GE(st["checks_failed"], 1);
+  EXPECT_GE(metric("netagent_datapath_drift_checks_total", {{"result", "error"}}), 1);
+  // A check applies nothing.
+  EXPECT_EQ(reconciler(status(), "a")["applies"], 1);
 }
 
 TEST_F(AgentTest, PartsServeTheirOwnRoutesAndMetrics) {

@@ -14,7 +14,11 @@
 // (netagent_reconciler_apply_errors_total), shown in `netctl status`, and retried with back-off;
 // the agent and the other reconcilers keep going. On SIGTERM/SIGINT the agent stops its parts and
 // exits 0, leaving every pinned map and attached program in place (see Reconciler::stop). SIGHUP
-// re-applies the latest snapshot to all.
+// and POST /v1/resync run the drift check of every part (Reconciler::verify_datapath: the
+// kernel's maps and attachments against what the part programmed, differences repaired), then
+// reload the source and re-apply the latest snapshot to all. The drift check also runs every
+// Config::datapath_verify_interval seconds; its last result is in GET /v1/status
+// ("datapath_check") and its repairs in netagent_datapath_drift_repaired_total.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -75,6 +79,12 @@ class Agent {
   // Thread-safe: stop as on SIGTERM / resync as on SIGHUP (reload the source, re-apply).
   void request_stop();
   void request_resync();
+  // Control thread only: the drift check of every part, then reload and a full pass. Returns
+  // what POST /v1/resync answers: {"datapath_check": ..., "reconcilers": [...]}.
+  nlohmann::json resync(const std::string& trigger);
+  // Control thread only: the drift check of every part (`trigger`: "periodic", "resync", ...);
+  // returns the check's record (also kept as status()["datapath_check"]["last"]).
+  nlohmann::json verify_datapath(const std::string& trigger);
 
   // Keeps the bpf-root lock (main takes it before any part starts) for the agent's life, and
   // shows it in GET /v1/status ("bpf_root_lock").
@@ -108,12 +118,14 @@ class Agent {
   void apply(Part& part);
   void schedule_retry(Part& part);
   void watch_signals();
+  void schedule_verify();
   void shutdown(const std::string& why);
   // Gives freed heap back to the kernel when much more is free than in use (see agent.cpp).
   void release_freed_heap();
   void schedule_heap_check();
   nlohmann::json source_status() const;
   nlohmann::json node_status() const;
+  nlohmann::json last_check() const;
 
   Config config_;
   boost::asio::io_context io_;  // first: outlives every object that posts to it
@@ -124,6 +136,13 @@ class Agent {
   api::ApiServer api_server_;
   metrics::MetricsServer metrics_server_;
   boost::asio::signal_set signals_;
+  boost::asio::steady_timer verify_timer_;
+  nlohmann::json last_check_;  // the latest drift check (null before the first)
+  uint64_t checks_ = 0, checks_repaired_ = 0, checks_failed_ = 0;
+  uint64_t repaired_total_ = 0;  // entries and attachments repaired since start
+  metrics::Family<metrics::Counter>* m_drift_repaired_ = nullptr;
+  metrics::Family<metrics::Counter>* m_drift_attachments_ = nullptr;
+  metrics::Family<metrics::Counter>* m_drift_checks_ = nullptr;
   std::unique_ptr<k8s::Source> source_;
   std::function<void()> reload_;
   std::vector<std::unique_ptr<Part>> parts_;

@@ -47,6 +47,9 @@ struct Config {
   PolicyEnforcement policy_enforcement = PolicyEnforcement::Default;
   bool policy_audit_mode = false;
 
+  // The periodic drift check of the datapath (Reconciler::verify_datapath), in seconds; 0 off.
+  uint32_t datapath_verify_interval = 60;
+
   // ClusterMesh (the remote clusters come from the kube-system/cilium-clustermesh Secret).
   std::string clustermesh_etcd_config;  // this cluster's etcd (Cilium etcd.config); "" = Secret
   uint32_t clustermesh_lease_ttl = 60;  // seconds; a dead agent's entries expire after this

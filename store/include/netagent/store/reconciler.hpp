@@ -13,7 +13,9 @@
 // so a reconciler needs no locks between apply(), status() and its API handlers. Work that
 // waits (BGP sessions, etcd watches) runs asynchronously on the same io_context.
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,28 @@ namespace netagent::store {
 
 // How long the agent waits for Reconciler::drain on shutdown.
 inline constexpr std::chrono::seconds kDrainLimit{5};
+
+// Entries of one map that a drift check found different from what the part had programmed and
+// rewrote: missing (programmed, gone from the kernel), extra (in the kernel, not programmed) and
+// changed (same key, another value).
+struct MapDrift {
+  uint64_t missing = 0, extra = 0, changed = 0;
+  uint64_t total() const { return missing + extra + changed; }
+};
+
+// What Reconciler::verify_datapath() found and repaired.
+struct DriftReport {
+  std::map<std::string, MapDrift> maps;  // by map name ("lb4_services"); only maps with drift
+  std::vector<std::string> attachments;  // program attachments restored ("tc ingress on eth0")
+  uint64_t entries_checked = 0;          // map entries compared (kernel side)
+  uint64_t repaired() const {
+    uint64_t n = attachments.size();
+    for (const auto& [name, d] : maps)
+      n += d.total();
+    return n;
+  }
+  bool clean() const { return repaired() == 0; }
+};
 
 class Reconciler {
  public:
@@ -49,6 +73,18 @@ class Reconciler {
   // whatever was applied before stays; the error is logged, counted and shown in `netctl
   // status`, and the agent retries this reconciler after a back-off. Must not throw.
   virtual Status apply(const Store& store) = 0;
+
+  // The drift check: reads the kernel's maps and program attachments as they are now, compares
+  // them with what this part has programmed (its mirror of its maps, not the desired state),
+  // and repairs every difference (entries missing, extra or changed; programs detached or
+  // replaced), so that afterwards kernel == mirror. The maps a part owns under the agent's
+  // bpf-root are wholly the agent's: an entry there that the part did not write is removed.
+  // Dynamic state the datapath writes itself (conntrack, counters, rings, SNAT, affinity) is
+  // not compared. Runs on POST /v1/resync (before the full apply that brings the mirror to the
+  // desired state) and every --datapath-verify-interval. Only after start() succeeded. An
+  // error leaves whatever was repaired before it in place; the agent logs and shows it.
+  // Parts that own no maps keep this default.
+  virtual Result<DriftReport> verify_datapath() { return DriftReport{}; }
 
   // Part-specific state for GET /v1/status ("reconcilers"[i].status).
   virtual nlohmann::json status() const { return nlohmann::json::object(); }
