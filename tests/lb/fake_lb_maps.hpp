@@ -31,6 +31,11 @@ class FakeMaglevTables final : public MaglevTables {
       out.push_back(id);
     return out;
   }
+  Result<std::optional<Table>> read(uint32_t id) override {
+    auto it = tables_.find(id);
+    if (it == tables_.end()) return std::optional<Table>();
+    return std::optional<Table>(it->second);
+  }
   Result<bool> rewrite(uint32_t id, const Table& table) override {
     if (!tables_.count(id)) return false;
     int err = journal_->next_write();
@@ -65,6 +70,8 @@ class FakeMaglevTables final : public MaglevTables {
   }
 
   void set_full(bool full) { full_ = full; }
+  // Behind the agent's back (drift tests).
+  std::map<uint32_t, Table>& tables_for_tampering() { return tables_; }
   const std::map<uint32_t, Table>& tables() const { return tables_; }
 
  private:

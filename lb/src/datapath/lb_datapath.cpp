@@ -8,6 +8,8 @@
 
 #include <utility>
 
+#include <tuple>
+
 #include "nodeport.skel.h"
 #include "sock_lb.skel.h"
 
@@ -211,6 +213,48 @@ Status LbDatapath::attach_devices(const std::vector<std::string>& devices) {
     }
   }
   return {};
+}
+
+Result<std::vector<std::string>> LbDatapath::restore_attachments(
+    const std::string& cgroup_path, const std::vector<std::string>& devices) {
+  std::vector<std::string> restored;
+  if (opts_.pin_root) {
+    auto dir = links_dir(*opts_.pin_root);
+    auto* s = sock_->get();
+    const bpf_program* progs[] = {s->progs.sock4_connect, s->progs.sock4_sendmsg,
+                                  s->progs.sock4_recvmsg, s->progs.sock4_getpeername};
+    for (const auto* p : progs) {
+      const std::string pin = dir + "/cgroup_" + bpf_program__name(p);
+      auto ok = datapath::cgroup_link_runs(p, cgroup_path, pin);
+      if (!ok) return ok.error();
+      if (*ok) continue;
+      // A detached link or another program: repaired in place (or re-created) by the attach.
+      if (auto st = datapath::cgroup_attach_pinned(p, cgroup_path, pin); !st) return st.error();
+      ok = datapath::cgroup_link_runs(p, cgroup_path, pin);
+      if (!ok) return ok.error();
+      if (!*ok) {
+        // Attached to another cgroup: a new link in the right one.
+        if (auto st = datapath::cgroup_detach_pinned(pin); !st) return st.error();
+        if (auto st = datapath::cgroup_attach_pinned(p, cgroup_path, pin); !st) return st.error();
+      }
+      restored.push_back(std::string("cgroup ") + bpf_program__name(p));
+    }
+  }
+  for (const auto& dev : devices) {
+    auto idx = datapath::ifindex_of(dev);
+    if (!idx) return idx.error();
+    for (auto [dir, fd, name] :
+         {std::tuple{datapath::TcDirection::Ingress, nodeport_ingress_fd(), "ingress"},
+          std::tuple{datapath::TcDirection::Egress, nodeport_egress_fd(), "egress"}}) {
+      datapath::TcHook hook{*idx, dir, 1, 1};
+      auto ok = datapath::tc_runs(hook, fd);
+      if (!ok) return ok.error();
+      if (*ok) continue;
+      if (auto st = datapath::tc_attach(hook, fd); !st) return st.error();
+      restored.push_back(std::string("tc ") + name + " on " + dev);
+    }
+  }
+  return restored;
 }
 
 Status LbDatapath::set_snat_address(int ifindex, Ipv4Addr addr) {

@@ -37,6 +37,29 @@ class KernelMaglevTables final : public MaglevTables {
     return out;
   }
 
+  Result<std::optional<Table>> read(uint32_t id) override {
+    uint32_t inner_id = 0;
+    if (bpf_map_lookup_elem(outer_, &id, &inner_id) != 0) {
+      if (errno != ENOENT) return sys_error("look up Maglev table " + std::to_string(id));
+      forget(id);
+      return std::optional<Table>();
+    }
+    // Someone replaced the outer entry: the inner map cached for rewrites is not the table.
+    if (auto it = fds_.find(id); it != fds_.end()) {
+      bpf_map_info info{};
+      uint32_t len = sizeof(info);
+      if (bpf_obj_get_info_by_fd(it->second, &info, &len) != 0 || info.id != inner_id) forget(id);
+    }
+    int fd = table_fd(id);
+    if (fd < 0) return std::optional<Table>(Table{});
+    Table t(m_);
+    const uint32_t zero = 0;
+    if (bpf_map_lookup_elem(fd, &zero, t.data()) != 0) {
+      return sys_error("read Maglev table " + std::to_string(id));
+    }
+    return std::optional<Table>(std::move(t));
+  }
+
   Result<bool> rewrite(uint32_t id, const Table& table) override {
     int fd = table_fd(id);
     if (fd < 0) return false;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <set>
 #include <thread>
@@ -83,6 +84,18 @@ void build_tables(std::vector<TableBuild>& builds, uint32_t m, const MaglevSeed&
     t.join();
 }
 
+// FNV-1a over a Maglev table's entries: verify() compares tables by digest.
+uint64_t table_digest(const std::vector<uint32_t>& table) {
+  uint64_t h = 14695981039346656037ull;
+  for (uint32_t v : table) {
+    for (int i = 0; i < 4; ++i) {
+      h ^= (v >> (8 * i)) & 0xff;
+      h *= 1099511628211ull;
+    }
+  }
+  return h;
+}
+
 }  // namespace
 
 // What one frontend of a commit writes.
@@ -116,6 +129,7 @@ Status ServiceMaps::remove_backend(uint32_t id) {
     backend_ids_.erase(addr->second);
     backend_addr_.erase(addr);
   }
+  backend_values_.erase(id);
   backend_refs_.erase(id);
   retired_.erase(id);
   return {};
@@ -229,6 +243,7 @@ Status ServiceMaps::restore() {
   by_service_.clear();
   backend_ids_.clear();
   backend_addr_.clear();
+  backend_values_.clear();
   backend_refs_.clear();
   revnat_ids_.clear();
   groups_.clear();
@@ -239,6 +254,7 @@ Status ServiceMaps::restore() {
     BackendAddr a{Ipv4Addr::from_be(b.address), ntohs(b.port), b.proto};
     backend_ids_[a] = id;
     backend_addr_[id] = a;
+    backend_values_[id] = b;
     backend_refs_[id] = 0;
     used_backend_ids_.insert(id);
   });
@@ -555,6 +571,7 @@ Result<ServiceMaps::BackendIds> ServiceMaps::write_backends(const Services& serv
     }
     backend_ids_[addrs[i]] = keys[i];
     backend_addr_[keys[i]] = addrs[i];
+    backend_values_[keys[i]] = values[i];
     backend_refs_[keys[i]] = 0;
   }
   stats.backends_added += written;
@@ -622,14 +639,18 @@ Status ServiceMaps::write_maglev_tables(const Services& services, const BackendI
       continue;
     }
     groups_[b.group].members = b.members;
+    groups_[b.group].digest = table_digest(b.table);
     stats.maglev_tables_in_place++;
     stats.maglev_tables_written++;
     stats.map_writes++;
   }
   size_t installed = 0;
   auto st = maps_.maglev->install(fresh, &installed);
-  for (size_t i = 0; i < installed; ++i)
-    groups_[fresh_builds[i]->group].members = fresh_builds[i]->members;
+  for (size_t i = 0; i < installed; ++i) {
+    auto& g = groups_[fresh_builds[i]->group];
+    g.members = fresh_builds[i]->members;
+    g.digest = table_digest(fresh[i].second);
+  }
   stats.maglev_tables_written += installed;
   stats.map_writes += installed;
   if (!st) return release(st);
@@ -925,6 +946,224 @@ Status ServiceMaps::release_backends(bool complete, ApplyStats& stats) {
     stats.backends_removed += *removed;
     stats.map_writes += *removed;
   }
+  return {};
+}
+
+// ---- verify (the drift check)
+
+namespace {
+
+template <typename V>
+bool same(const V& a, const V& b) {
+  return std::memcmp(&a, &b, sizeof(V)) == 0;
+}
+
+}  // namespace
+
+Result<VerifyStats> ServiceMaps::verify() {
+  // Writes in the commit's order (backends, tables, rev-NAT, slots, slot 0), removals of extra
+  // entries in the reverse one, so that no packet meets a frontend whose parts are missing.
+  VerifyStats out;
+  std::vector<uint32_t> extra_backends, extra_tables, extra_revnat;
+  std::vector<lb4_svc_key> extra_services;
+  if (auto st = verify_backends(out, extra_backends); !st) return st.error();
+  if (auto st = verify_tables(out, extra_tables); !st) return st.error();
+  if (auto st = verify_revnat(out, extra_revnat); !st) return st.error();
+  if (auto st = verify_services(out, extra_services); !st) return st.error();
+  // Slot 0 entries first (the key order puts slot 0 first for each frontend, and a frontend's
+  // other slots are invisible without it).
+  std::stable_partition(extra_services.begin(), extra_services.end(),
+                        [](const lb4_svc_key& k) { return k.backend_slot == 0; });
+  for (const auto& k : extra_services) {
+    if (auto st = maps_.services.remove(k); !st) return st.error();
+  }
+  for (uint32_t id : extra_revnat) {
+    if (auto st = maps_.revnat.remove(id); !st) return st.error();
+  }
+  size_t removed = 0;
+  if (auto st = maps_.maglev->remove(extra_tables, &removed); !st) return st.error();
+  for (uint32_t id : extra_backends) {
+    if (auto st = maps_.backends.remove(id); !st) return st.error();
+  }
+  return out;
+}
+
+Status ServiceMaps::verify_backends(VerifyStats& out, std::vector<uint32_t>& extra) {
+  std::map<uint32_t, lb4_backend> kernel;
+  auto st = maps_.backends.for_each(
+      [&](const uint32_t& id, const lb4_backend& b) { kernel.emplace(id, b); });
+  if (!st) return st;
+  out.checked += kernel.size();
+  EntryRepairs r;
+  std::vector<uint32_t> keys;
+  std::vector<lb4_backend> values;
+  for (const auto& [id, want] : backend_values_) {
+    auto it = kernel.find(id);
+    if (it != kernel.end() && same(it->second, want)) continue;
+    (it == kernel.end() ? r.missing : r.changed)++;
+    keys.push_back(id);
+    values.push_back(want);
+  }
+  for (const auto& [id, b] : kernel) {
+    if (!backend_values_.count(id)) {
+      extra.push_back(id);
+      r.extra++;
+    }
+  }
+  if (auto st = maps_.backends.update_batch(keys, values); !st) return st;
+  if (r.total()) out.maps[maps_.backends.name()] = r;
+  return {};
+}
+
+MaglevTables::Table ServiceMaps::rebuild_table(const Group& g) const {
+  std::vector<MaglevBackend> backends;
+  for (uint32_t id : g.members) {
+    auto a = backend_addr_.find(id);
+    if (a != backend_addr_.end()) backends.push_back({a->second.str(), id});
+  }
+  return build_maglev_table(backends, maps_.maglev->table_size(), maps_.seed);
+}
+
+Status ServiceMaps::verify_tables(VerifyStats& out, std::vector<uint32_t>& extra) {
+  auto ids = maps_.maglev->ids();
+  if (!ids) return ids.error();
+  std::set<uint32_t> kernel(ids->begin(), ids->end());
+  out.checked += kernel.size();
+  EntryRepairs r;
+  std::set<uint32_t> ours;
+  std::vector<std::pair<uint32_t, MaglevTables::Table>> fresh;
+  for (const auto& [name, g] : groups_) {
+    if (g.table_id == 0 || g.members.empty()) continue;  // nothing installed for it
+    ours.insert(g.table_id);
+    auto now = maps_.maglev->read(g.table_id);
+    if (!now) return now.error();
+    if (*now && table_digest(**now) == g.digest) continue;
+    auto table = rebuild_table(g);
+    if (*now) {
+      r.changed++;
+      // Rewritten in place when the entry is still a table of this size, else replaced.
+      auto in_place = maps_.maglev->rewrite(g.table_id, table);
+      if (!in_place) return in_place.error();
+      if (*in_place) continue;
+    } else {
+      r.missing++;
+    }
+    fresh.emplace_back(g.table_id, std::move(table));
+  }
+  size_t installed = 0;
+  if (auto st = maps_.maglev->install(fresh, &installed); !st) return st;
+  // Tables found at restore that no group claimed yet stay until the next complete apply; one
+  // that went away meanwhile is simply forgotten.
+  for (auto it = orphan_tables_.begin(); it != orphan_tables_.end();) {
+    if (kernel.count(*it)) {
+      ours.insert(*it);
+      ++it;
+    } else {
+      used_table_ids_.erase(*it);
+      it = orphan_tables_.erase(it);
+    }
+  }
+  for (uint32_t id : kernel) {
+    if (!ours.count(id)) {
+      extra.push_back(id);
+      r.extra++;
+    }
+  }
+  if (r.total()) out.maps["lb4_maglev"] = r;
+  return {};
+}
+
+Status ServiceMaps::verify_revnat(VerifyStats& out, std::vector<uint32_t>& extra) {
+  std::map<uint32_t, lb4_revnat> want;
+  for (const auto& [key, pf] : frontends_) {
+    if (!pf.svc_id || !revnat_ids_.count(pf.svc_id)) continue;
+    lb4_revnat rn{};
+    rn.address = key.addr.to_be();
+    rn.port = htons(key.port);
+    want[pf.svc_id] = rn;
+  }
+  std::map<uint32_t, lb4_revnat> kernel;
+  auto st = maps_.revnat.for_each(
+      [&](const uint32_t& id, const lb4_revnat& v) { kernel.emplace(id, v); });
+  if (!st) return st;
+  out.checked += kernel.size();
+  EntryRepairs r;
+  std::vector<uint32_t> keys;
+  std::vector<lb4_revnat> values;
+  for (const auto& [id, v] : want) {
+    auto it = kernel.find(id);
+    if (it != kernel.end() && same(it->second, v)) continue;
+    (it == kernel.end() ? r.missing : r.changed)++;
+    keys.push_back(id);
+    values.push_back(v);
+  }
+  for (const auto& [id, v] : kernel) {
+    // Entries found at restore with no frontend are removed by the next commit.
+    if (want.count(id) || orphan_revnat_.count(id)) continue;
+    extra.push_back(id);
+    r.extra++;
+  }
+  // An orphan that went away needs no removal any more.
+  for (auto it = orphan_revnat_.begin(); it != orphan_revnat_.end();) {
+    if (kernel.count(*it)) {
+      ++it;
+    } else {
+      revnat_ids_.erase(*it);
+      used_svc_ids_.erase(*it);
+      it = orphan_revnat_.erase(it);
+    }
+  }
+  if (auto st = maps_.revnat.update_batch(keys, values); !st) return st;
+  if (r.total()) out.maps[maps_.revnat.name()] = r;
+  return {};
+}
+
+Status ServiceMaps::verify_services(VerifyStats& out, std::vector<lb4_svc_key>& extra) {
+  std::map<std::pair<FrontendKey, uint16_t>, lb4_svc_value> want;
+  for (const auto& [key, pf] : frontends_) {
+    if (pf.head) {
+      lb4_svc_value v{};
+      v.backend_id = pf.maglev_id;
+      v.svc_id = pf.svc_id;
+      v.count = pf.count;
+      v.flags = pf.flags;
+      v.affinity_timeout = pf.affinity_timeout;
+      want[{key, 0}] = v;
+    }
+    for (size_t i = 0; i < pf.slots.size(); ++i) {
+      if (!pf.slots[i]) continue;
+      lb4_svc_value v{};
+      v.backend_id = pf.slots[i];
+      v.svc_id = pf.svc_id;
+      want[{key, uint16_t(i + 1)}] = v;
+    }
+  }
+  std::map<std::pair<FrontendKey, uint16_t>, lb4_svc_value> kernel;
+  auto st = maps_.services.for_each([&](const lb4_svc_key& k, const lb4_svc_value& v) {
+    kernel.emplace(std::make_pair(frontend_of(k), k.backend_slot), v);
+  });
+  if (!st) return st;
+  out.checked += kernel.size();
+  EntryRepairs r;
+  // Backend slots before slot 0 (the commit's order): a repaired frontend is complete before
+  // packets see it again.
+  std::vector<lb4_svc_key> slot_keys, head_keys;
+  std::vector<lb4_svc_value> slot_values, head_values;
+  for (const auto& [k, v] : want) {
+    auto it = kernel.find(k);
+    if (it != kernel.end() && same(it->second, v)) continue;
+    (it == kernel.end() ? r.missing : r.changed)++;
+    (k.second == 0 ? head_keys : slot_keys).push_back(svc_key(k.first, k.second));
+    (k.second == 0 ? head_values : slot_values).push_back(v);
+  }
+  for (const auto& [k, v] : kernel) {
+    if (want.count(k)) continue;
+    extra.push_back(svc_key(k.first, k.second));
+    r.extra++;
+  }
+  if (auto st = maps_.services.update_batch(slot_keys, slot_values); !st) return st;
+  if (auto st = maps_.services.update_batch(head_keys, head_values); !st) return st;
+  if (r.total()) out.maps[maps_.services.name()] = r;
   return {};
 }
 

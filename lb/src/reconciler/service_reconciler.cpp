@@ -205,6 +205,23 @@ void ServiceReconciler::count_failure(const std::string& reason) {
   failures_[reason]++;
 }
 
+Result<store::DriftReport> ServiceReconciler::verify_datapath() {
+  store::DriftReport report;
+  if (!dp_ || !maps_) return report;
+  // Attachments first: without its programs no entry matters.
+  auto restored = dp_->restore_attachments(opts_.cgroup, opts_.devices);
+  if (!restored) return restored.error().wrap("check the LB program attachments");
+  report.attachments = std::move(*restored);
+  // The maps against the mirror (what this part wrote); a failed apply left the mirror true,
+  // so this never writes what the model wants but could not program.
+  auto v = maps_->verify();
+  if (!v) return v.error().wrap("check the LB maps");
+  for (const auto& [map, r] : v->maps)
+    report.maps[map] = store::MapDrift{r.missing, r.extra, r.changed};
+  report.entries_checked = v->checked;
+  return report;
+}
+
 void ServiceReconciler::publish_served() {
   ServedFrontends now;
   for (const auto& [key, f] : maps_->frontends()) {

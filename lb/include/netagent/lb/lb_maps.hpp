@@ -4,6 +4,7 @@
 // the order and the failures of a commit are tested without root (tests/lb/fake_lb_maps.hpp).
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,9 @@ class MaglevTables {
   virtual uint32_t max_tables() const = 0;
   // The table ids in the outer map (what an earlier run installed).
   virtual Result<std::vector<uint32_t>> ids() = 0;
+  // The contents of table `id` as the maps hold it now; nullopt when the outer map has no such
+  // id; an empty table when the entry is not a table of this size.
+  virtual Result<std::optional<Table>> read(uint32_t id) = 0;
   // Rewrites table `id` in place (the programs read each entry atomically): true. False, with
   // nothing written, when no table of this size is installed under `id` (install it instead).
   virtual Result<bool> rewrite(uint32_t id, const Table& table) = 0;

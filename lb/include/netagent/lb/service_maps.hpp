@@ -33,6 +33,10 @@
 // On start it reads back what is pinned (restore()), so a restarted agent keeps backend and
 // service ids (established connections keep their conntrack entries) and removes what was
 // deleted while it was down.
+// verify() is the drift check: it reads the maps as they are now, compares them with the mirror
+// and rewrites every entry that differs (missing, extra or changed, Maglev tables included), in
+// the make-before-break order above, so that afterwards maps == mirror. It never moves the
+// mirror: what someone else wrote or deleted is undone.
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -83,6 +87,24 @@ struct MapUsage {
   size_t tables = 0, tables_max = 0;                    // Maglev tables
 };
 
+// What one map's drift check found (and rewrote).
+struct EntryRepairs {
+  size_t missing = 0, extra = 0, changed = 0;
+  size_t total() const { return missing + extra + changed; }
+};
+
+struct VerifyStats {
+  std::map<std::string, EntryRepairs> maps;  // "lb4_services", "lb4_backends", "lb4_revnat",
+                                             // "lb4_maglev" (whole tables); only maps with drift
+  size_t checked = 0;                        // entries read from the maps
+  size_t repaired() const {
+    size_t n = 0;
+    for (const auto& [name, r] : maps)
+      n += r.total();
+    return n;
+  }
+};
+
 class ServiceMaps {
  public:
   using Clock = std::chrono::steady_clock;
@@ -97,6 +119,9 @@ class ServiceMaps {
 
   // Reads back the pinned maps into the mirror. Call once before the first apply.
   Status restore();
+  // The drift check (see above). Cost: one read of each map (and of each Maglev table) plus
+  // the writes of what differs.
+  Result<VerifyStats> verify();
   // Complete desired state: every frontend not in `desired` is removed.
   Result<ApplyStats> apply(const DesiredServices& desired);
   // Per service ("ns/name"): its complete new list of frontends; an empty list removes the
@@ -127,6 +152,7 @@ class ServiceMaps {
     uint32_t table_id = 0;
     std::vector<uint32_t> members;  // backend ids the installed table was built from, sorted
     std::set<FrontendKey> users;    // frontends whose slot 0 points at the table
+    uint64_t digest = 0;            // of the installed table's contents (for verify())
   };
   struct FrontendPlan;
 
@@ -163,14 +189,21 @@ class ServiceMaps {
   void claim(const FrontendKey& key, ProgrammedFrontend& pf, const std::string& service);
   void set_group(const FrontendKey& key, ProgrammedFrontend& pf, const std::string& group);
   void forget(const FrontendKey& key);
+  // verify()'s steps.
+  Status verify_backends(VerifyStats& out, std::vector<uint32_t>& extra);
+  Status verify_tables(VerifyStats& out, std::vector<uint32_t>& extra);
+  Status verify_revnat(VerifyStats& out, std::vector<uint32_t>& extra);
+  Status verify_services(VerifyStats& out, std::vector<lb4_svc_key>& extra);
+  MaglevTables::Table rebuild_table(const Group& g) const;
 
   LbMaps maps_;
   std::map<FrontendKey, ProgrammedFrontend> frontends_;
   std::map<std::string, std::set<FrontendKey>> by_service_;
   std::map<BackendAddr, uint32_t> backend_ids_;
   std::map<uint32_t, BackendAddr> backend_addr_;
-  std::map<uint32_t, uint32_t> backend_refs_;  // id -> slot entries using it
-  std::set<uint32_t> revnat_ids_;              // service ids with a rev-NAT entry
+  std::map<uint32_t, lb4_backend> backend_values_;  // id -> the value written (or restored)
+  std::map<uint32_t, uint32_t> backend_refs_;       // id -> slot entries using it
+  std::set<uint32_t> revnat_ids_;                   // service ids with a rev-NAT entry
   std::map<std::string, Group> groups_;
   std::chrono::milliseconds retire_grace_;
   std::set<uint32_t> unused_backends_;             // refs dropped to 0 since the last commit

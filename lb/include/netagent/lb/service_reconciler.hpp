@@ -42,6 +42,7 @@ class ServiceReconciler : public store::Reconciler {
   std::vector<store::Topic> outputs() const override { return {store::topic<ServedFrontends>()}; }
   Status start() override;
   Status apply(const store::Store& store) override;
+  Result<store::DriftReport> verify_datapath() override;
   nlohmann::json status() const override;
   void register_api(api::Router& router) override;
   void register_metrics(metrics::Registry& registry) override;
