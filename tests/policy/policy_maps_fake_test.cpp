@@ -189,5 +189,56 @@ TEST(PolicyMapsOnFakes, AFullIpcacheStopsBeforeAnyEndpointIsWritten) {
   EXPECT_TRUE(diff(*r, s.before).empty());
 }
 
+// The drift check: entries deleted, changed and added behind the agent's back (bpftool) are
+// counted per map and rewritten until the maps hold exactly what was programmed.
+TEST(PolicyMapsOnFakes, RepairDriftRestoresExactlyTheProgrammedState) {
+  const auto& s = states();
+  auto journal = std::make_shared<datapath::MapJournal>();
+  auto maps = PolicyMaps::fake(journal);
+  ASSERT_TRUE(apply_diff(maps, diff({}, s.before)));
+  auto clean = repair_drift(maps, s.before);
+  ASSERT_TRUE(clean) << clean.error().str();
+  EXPECT_TRUE(clean->maps.empty());
+  EXPECT_EQ(clean->checked, s.before.policy.entries.size() + s.before.ipcache.entries.size() +
+                                s.before.endpoints.entries.size() +
+                                s.before.endpoints_by_dev.entries.size());
+
+  ASSERT_GE(s.before.policy.entries.size(), 2u);
+  ASSERT_TRUE(maps.entries.remove(s.before.policy.entries[0].first));
+  auto changed = s.before.policy.entries[1];
+  changed.second.rule ^= 0x5a5a;
+  ASSERT_TRUE(maps.entries.update(changed.first, changed.second));
+  ASSERT_FALSE(s.before.endpoints.entries.empty());
+  ASSERT_TRUE(maps.endpoints.remove(s.before.endpoints.entries[0].first));
+  ipcache4_key stranger{};
+  stranger.prefixlen = 32;
+  stranger.addr = htonl(0xc6336401);  // 198.51.100.1
+  ipcache4_value identity{};
+  identity.identity = 4242;
+  ASSERT_TRUE(maps.ipcache.update(stranger, identity));
+
+  journal->clear();
+  auto r = repair_drift(maps, s.before);
+  ASSERT_TRUE(r) << r.error().str();
+  ASSERT_TRUE(r->maps.count("policy_entries"));
+  EXPECT_EQ(r->maps.at("policy_entries").missing, 1u);
+  EXPECT_EQ(r->maps.at("policy_entries").changed, 1u);
+  EXPECT_EQ(r->maps.at("policy_entries").extra, 0u);
+  ASSERT_TRUE(r->maps.count("policy_eps"));
+  EXPECT_EQ(r->maps.at("policy_eps").missing, 1u);
+  ASSERT_TRUE(r->maps.count("ipcache4"));
+  EXPECT_EQ(r->maps.at("ipcache4").extra, 1u);
+  EXPECT_FALSE(r->maps.count("policy_ep_dev"));
+  EXPECT_EQ(journal->ops().size(), 4u) << "only what differs is written";
+  // Upserts before the delete (make before break).
+  EXPECT_EQ(journal->ops().back().kind, MapOp::Kind::Delete);
+  auto now = read_state(maps);
+  ASSERT_TRUE(now);
+  EXPECT_TRUE(diff(*now, s.before).empty());
+  auto again = repair_drift(maps, s.before);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->maps.empty());
+}
+
 }  // namespace
 }  // namespace netagent::policy::testing

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "netagent/datapath/packet.hpp"
@@ -206,6 +208,41 @@ Result<DatapathState> read_state(const PolicyMaps& maps) {
   if (auto s = read_slots(maps.endpoints_by_dev, st.endpoints_by_dev); !s) return s.error();
   if (auto s = read_into(maps.entries, st.policy); !s) return s.error();
   return st;
+}
+
+namespace {
+
+template <typename K, typename V>
+void count_repairs(const MapContents<K, V>& now, const MapDiff<K, V>& d, const std::string& name,
+                   RepairStats& out) {
+  out.checked += now.entries.size();
+  EntryRepairs r;
+  std::set<std::string> present;
+  for (const auto& [k, v] : now.entries)
+    present.emplace(reinterpret_cast<const char*>(&k), sizeof(K));
+  for (const auto& [k, v] : d.upserts) {
+    bool there = present.count(std::string(reinterpret_cast<const char*>(&k), sizeof(K))) > 0;
+    (there ? r.changed : r.missing)++;
+  }
+  r.extra = d.deletes.size();
+  if (r.total()) out.maps[name] = r;
+}
+
+}  // namespace
+
+Result<RepairStats> repair_drift(PolicyMaps& maps, const DatapathState& programmed) {
+  auto now = read_state(maps);
+  if (!now) return now.error();
+  auto d = diff(*now, programmed);
+  RepairStats out;
+  count_repairs(now->policy, d.policy, maps.entries.name(), out);
+  count_repairs(now->ipcache, d.ipcache, maps.ipcache.name(), out);
+  count_repairs(now->endpoints, d.endpoints, maps.endpoints.name(), out);
+  count_repairs(now->endpoints_by_dev, d.endpoints_by_dev, maps.endpoints_by_dev.name(), out);
+  if (!d.empty()) {
+    if (auto st = apply_diff(maps, d); !st) return st.error();
+  }
+  return out;
 }
 
 Result<PolicyCounters> PolicyDatapath::counters() const {

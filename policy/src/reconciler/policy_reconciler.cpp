@@ -227,6 +227,39 @@ Status PolicyReconciler::reprogram() {
   return {};
 }
 
+Result<store::DriftReport> PolicyReconciler::verify_datapath() {
+  store::DriftReport report;
+  if (!dp_) return report;
+  // The maps against what this part programmed (read back at start, then every apply).
+  auto r = policy::repair_drift(dp_->maps(), programmed_);
+  if (!r) {
+    // What was rewritten before the failure is in the kernel: diff against the truth next.
+    if (auto s = dp_->read_state()) programmed_ = std::move(*s);
+    return r.error().wrap("check the policy maps");
+  }
+  for (const auto& [map, e] : r->maps)
+    report.maps[map] = store::MapDrift{e.missing, e.extra, e.changed};
+  report.entries_checked = r->checked;
+  // The programs on each attached endpoint's veth (while it is still the registered one).
+  for (const auto& [id, ep] : endpoints_.all()) {
+    if (!ep.attached || !ep.ifindex) continue;
+    auto idx = datapath::ifindex_of(ep.interface);
+    if (!idx || uint32_t(*idx) != ep.ifindex) continue;
+    bool ok = true;
+    for (auto [d, fd] : {std::pair{datapath::TcDirection::Ingress, dp_->from_endpoint_fd()},
+                         std::pair{datapath::TcDirection::Egress, dp_->to_endpoint_fd()}}) {
+      auto runs = datapath::tc_runs(hook(ep.ifindex, d), fd);
+      if (!runs) return runs.error().wrap("check the policy programs on " + ep.interface);
+      ok = ok && *runs;
+    }
+    if (ok) continue;
+    if (auto st = attach(*endpoints_.find_mutable(id)); !st) return st.error();
+    report.attachments.push_back("tc on " + ep.interface + " (endpoint " + std::to_string(id) +
+                                 ")");
+  }
+  return report;
+}
+
 Status PolicyReconciler::attach(Endpoint& ep) {
   if (auto why = interface_problem(ep.interface)) {
     ep.refused = *why;

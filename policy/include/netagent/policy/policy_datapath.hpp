@@ -4,6 +4,7 @@
 // order, reading the maps back (to reconcile after a restart), counters, and decoding the flow
 // records of the ring buffer.
 #include <array>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -57,6 +58,21 @@ struct PolicyMaps {
 Status apply_diff(PolicyMaps& maps, const DatapathDiff& d);
 // What the maps hold now (after a restart or a failed apply: the "from" side of the next diff).
 Result<DatapathState> read_state(const PolicyMaps& maps);
+
+// The drift check of the policy maps: reads them as they are, compares them with `programmed`
+// (what the agent wrote) and writes the difference in apply_diff()'s order, so that afterwards
+// they hold exactly `programmed`. Per map name ("policy_entries", "ipcache4", "policy_eps",
+// "policy_ep_dev"), the entries that were missing, extra or changed (maps without drift are
+// left out). The conntrack and counters are not compared.
+struct EntryRepairs {
+  size_t missing = 0, extra = 0, changed = 0;
+  size_t total() const { return missing + extra + changed; }
+};
+struct RepairStats {
+  std::map<std::string, EntryRepairs> maps;
+  size_t checked = 0;  // entries read
+};
+Result<RepairStats> repair_drift(PolicyMaps& maps, const DatapathState& programmed);
 
 class PolicyDatapath {
  public:

@@ -53,6 +53,7 @@ class PolicyReconciler : public store::Reconciler {
   std::vector<store::Topic> inputs() const override { return {store::topic<RemoteWorkloads>()}; }
   Status start() override;
   Status apply(const store::Store& store) override;
+  Result<store::DriftReport> verify_datapath() override;
   nlohmann::json status() const override;
   void register_kinds(k8s::KindRegistry& registry) override;
   void register_api(api::Router& router) override;
