@@ -98,7 +98,8 @@ void print_status(const json& s, std::ostream& out) {
       for (const auto& p : last.value("parts", json::array())) {
         const std::string name = netctl::text(p.value("name", json()));
         if (p.contains("error")) line += "\n" + name + ": " + netctl::text(p["error"]);
-        for (const auto& [map, d] : p.value("maps", json::object()).items()) {
+        const json maps = p.value("maps", json::object());
+        for (const auto& [map, d] : maps.items()) {
           line += "\n" + name + " " + map + ": repaired " +
                   netctl::text(d.value("missing", json())) + " missing, " +
                   netctl::text(d.value("extra", json())) + " extra, " +
