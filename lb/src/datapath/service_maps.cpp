@@ -84,15 +84,12 @@ void build_tables(std::vector<TableBuild>& builds, uint32_t m, const MaglevSeed&
     t.join();
 }
 
-// FNV-1a over a Maglev table's entries: verify() compares tables by digest.
+// A digest of a Maglev table's entries (FNV-1a, a word at a time), kept per group when the table
+// is written: verify() compares the table it reads by digest. Only compared within one process.
 uint64_t table_digest(const std::vector<uint32_t>& table) {
   uint64_t h = 14695981039346656037ull;
-  for (uint32_t v : table) {
-    for (int i = 0; i < 4; ++i) {
-      h ^= (v >> (8 * i)) & 0xff;
-      h *= 1099511628211ull;
-    }
-  }
+  for (uint32_t v : table)
+    h = (h ^ v) * 1099511628211ull;
   return h;
 }
 
@@ -989,26 +986,37 @@ Result<VerifyStats> ServiceMaps::verify() {
 }
 
 Status ServiceMaps::verify_backends(VerifyStats& out, std::vector<uint32_t>& extra) {
-  std::map<uint32_t, lb4_backend> kernel;
+  // Sorted vectors merged against the (sorted) mirror: no allocation per entry.
+  std::vector<std::pair<uint32_t, lb4_backend>> kernel;
+  kernel.reserve(backend_values_.size());
   auto st = maps_.backends.for_each(
-      [&](const uint32_t& id, const lb4_backend& b) { kernel.emplace(id, b); });
+      [&](const uint32_t& id, const lb4_backend& b) { kernel.emplace_back(id, b); });
   if (!st) return st;
+  std::sort(kernel.begin(), kernel.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   out.checked += kernel.size();
   EntryRepairs r;
   std::vector<uint32_t> keys;
   std::vector<lb4_backend> values;
+  auto k = kernel.begin();
   for (const auto& [id, want] : backend_values_) {
-    auto it = kernel.find(id);
-    if (it != kernel.end() && same(it->second, want)) continue;
-    (it == kernel.end() ? r.missing : r.changed)++;
+    for (; k != kernel.end() && k->first < id; ++k) {
+      extra.push_back(k->first);
+      r.extra++;
+    }
+    const bool there = k != kernel.end() && k->first == id;
+    if (there && same(k->second, want)) {
+      ++k;
+      continue;
+    }
+    (there ? r.changed : r.missing)++;
+    if (there) ++k;
     keys.push_back(id);
     values.push_back(want);
   }
-  for (const auto& [id, b] : kernel) {
-    if (!backend_values_.count(id)) {
-      extra.push_back(id);
-      r.extra++;
-    }
+  for (; k != kernel.end(); ++k) {
+    extra.push_back(k->first);
+    r.extra++;
   }
   if (auto st = maps_.backends.update_batch(keys, values); !st) return st;
   if (r.total()) out.maps[maps_.backends.name()] = r;
@@ -1119,7 +1127,10 @@ Status ServiceMaps::verify_revnat(VerifyStats& out, std::vector<uint32_t>& extra
 }
 
 Status ServiceMaps::verify_services(VerifyStats& out, std::vector<lb4_svc_key>& extra) {
-  std::map<std::pair<FrontendKey, uint16_t>, lb4_svc_value> want;
+  using Entry = std::pair<std::pair<FrontendKey, uint16_t>, lb4_svc_value>;
+  // What the mirror says, in (frontend, slot) order: the mirror's own order.
+  std::vector<Entry> want;
+  want.reserve(frontends_.size() * 2);
   for (const auto& [key, pf] : frontends_) {
     if (pf.head) {
       lb4_svc_value v{};
@@ -1128,39 +1139,50 @@ Status ServiceMaps::verify_services(VerifyStats& out, std::vector<lb4_svc_key>& 
       v.count = pf.count;
       v.flags = pf.flags;
       v.affinity_timeout = pf.affinity_timeout;
-      want[{key, 0}] = v;
+      want.push_back({{key, 0}, v});
     }
     for (size_t i = 0; i < pf.slots.size(); ++i) {
       if (!pf.slots[i]) continue;
       lb4_svc_value v{};
       v.backend_id = pf.slots[i];
       v.svc_id = pf.svc_id;
-      want[{key, uint16_t(i + 1)}] = v;
+      want.push_back({{key, uint16_t(i + 1)}, v});
     }
   }
-  std::map<std::pair<FrontendKey, uint16_t>, lb4_svc_value> kernel;
+  std::vector<Entry> kernel;
+  kernel.reserve(want.size());
   auto st = maps_.services.for_each([&](const lb4_svc_key& k, const lb4_svc_value& v) {
-    kernel.emplace(std::make_pair(frontend_of(k), k.backend_slot), v);
+    kernel.push_back({{frontend_of(k), k.backend_slot}, v});
   });
   if (!st) return st;
+  std::sort(kernel.begin(), kernel.end(),
+            [](const Entry& a, const Entry& b) { return a.first < b.first; });
   out.checked += kernel.size();
   EntryRepairs r;
   // Backend slots before slot 0 (the commit's order): a repaired frontend is complete before
   // packets see it again.
   std::vector<lb4_svc_key> slot_keys, head_keys;
   std::vector<lb4_svc_value> slot_values, head_values;
-  for (const auto& [k, v] : want) {
-    auto it = kernel.find(k);
-    if (it != kernel.end() && same(it->second, v)) continue;
-    (it == kernel.end() ? r.missing : r.changed)++;
-    (k.second == 0 ? head_keys : slot_keys).push_back(svc_key(k.first, k.second));
-    (k.second == 0 ? head_values : slot_values).push_back(v);
-  }
-  for (const auto& [k, v] : kernel) {
-    if (want.count(k)) continue;
-    extra.push_back(svc_key(k.first, k.second));
+  auto k = kernel.begin();
+  auto drop_extra = [&] {
+    extra.push_back(svc_key(k->first.first, k->first.second));
     r.extra++;
+  };
+  for (const auto& [key, v] : want) {
+    for (; k != kernel.end() && k->first < key; ++k)
+      drop_extra();
+    const bool there = k != kernel.end() && k->first == key;
+    if (there && same(k->second, v)) {
+      ++k;
+      continue;
+    }
+    (there ? r.changed : r.missing)++;
+    if (there) ++k;
+    (key.second == 0 ? head_keys : slot_keys).push_back(svc_key(key.first, key.second));
+    (key.second == 0 ? head_values : slot_values).push_back(v);
   }
+  for (; k != kernel.end(); ++k)
+    drop_extra();
   if (auto st = maps_.services.update_batch(slot_keys, slot_values); !st) return st;
   if (auto st = maps_.services.update_batch(head_keys, head_values); !st) return st;
   if (r.total()) out.maps[maps_.services.name()] = r;
