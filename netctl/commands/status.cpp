@@ -113,7 +113,7 @@ void print_status(const json& s, std::ostream& out) {
     }
     line += "\n(" + netctl::text(dc.value("repaired_total", json())) +
             " entries and attachments repaired since start)";
-    rows.emplace_back("Datapath check", line);
+    rows.emplace_back("Drift check", line);
   }
 
   size_t w = 0;

@@ -360,7 +360,7 @@ TEST_F(DriftFault, ResyncRepairsMapsAndAttachmentsChangedBehindTheAgentsBack) {
   std::string out;
   ASSERT_EQ(sh(std::string(NETCTL_BIN) + " --socket " + netagent_.socket() + " status", &out), 0)
       << out;
-  EXPECT_NE(out.find("Datapath check:"), std::string::npos) << out;
+  EXPECT_NE(out.find("Drift check:"), std::string::npos) << out;
   EXPECT_NE(out.find("lb lb4_services: repaired 3 missing"), std::string::npos) << out;
   EXPECT_NE(out.find("lb: restored tc ingress on eth0"), std::string::npos) << out;
 
