@@ -597,9 +597,13 @@ json Agent::verify_datapath(const std::string& trigger) {
   repaired_total_ += repaired;
   m_drift_checks_->with({result}).inc();
   if (!failed.empty()) {
-    spdlog::error("datapath check ({}): {}; repaired {} entries/attachments before that{}", trigger,
-                  fmt::join(failed, "; "), repaired,
-                  summary.empty() ? "" : ": " + fmt::format("{}", fmt::join(summary, "; ")));
+    // A failing part may have repaired part of its drift before the error; the next check (or a
+    // resync) finds what is left.
+    spdlog::error(
+        "datapath check ({}) failed: {}; the other parts repaired {}{} (netctl status shows the "
+        "error; the next check or POST /v1/resync tries again)",
+        trigger, fmt::join(failed, "; "), repaired,
+        summary.empty() ? "" : ": " + fmt::format("{}", fmt::join(summary, "; ")));
   } else if (repaired) {
     spdlog::warn(
         "datapath check ({}): the kernel differed from what the agent programmed; repaired {}: "
