@@ -1,8 +1,9 @@
 // Fault: the datapath changed behind the agent's back (issue 10, item 4). A real agent in a node
 // namespace serves a LoadBalancer/NodePort/ClusterIP service and enforces a policy on its pods;
 // then, as an operator with bpftool and tc could, the test deletes the service's entries and a
-// backend from the pinned LB maps, detaches the socket LB's cgroup link, removes the NodePort
-// program from the uplink (`tc filter del dev eth0 ingress`) and deletes a pod's policy entries.
+// backend and their Maglev table from the pinned LB maps, detaches the socket LB's cgroup link,
+// removes the NodePort program from the uplink (`tc filter del dev eth0 ingress`) and deletes a
+// pod's policy entries.
 //   1. what was not touched keeps working (the other pod, straight to its address);
 //   2. the drift check (POST /v1/resync, or the periodic one) names every repaired map and
 //      attachment in its reply, in GET /v1/status and in the metrics;
@@ -227,6 +228,14 @@ class DriftFault : public ::testing::Test {
         EXPECT_TRUE(backends.remove(k));
       }
     }
+    // The Maglev table the service's external frontends share, out of the outer map.
+    uint32_t table = 0;
+    const json lb = netagent_.api("/v1/bpf/lb");
+    for (const auto& f : lb["frontends"]) {
+      if (f.value("frontend", "") == "10.25.11.11:30080/TCP") table = f.value("maglev_table", 0u);
+    }
+    EXPECT_NE(table, 0u) << lb.dump();
+    EXPECT_TRUE(PinnedMap(pin("lb4_maglev_16381")).remove(table)) << std::strerror(errno);
     // web1's policy entries (its ingress allow).
     auto eps = netagent_.api("/v1/endpoints");
     uint32_t web1 = 0;
@@ -291,6 +300,7 @@ class DriftFault : public ::testing::Test {
     const auto& lb = parts["lb"]["maps"];
     EXPECT_EQ(lb["lb4_services"].value("missing", 0), 3) << check.dump(2);
     EXPECT_EQ(lb["lb4_backends"].value("missing", 0), 1) << check.dump(2);
+    EXPECT_EQ(lb["lb4_maglev"].value("missing", 0), 1) << check.dump(2);
     EXPECT_FALSE(lb.contains("lb4_revnat")) << check.dump(2);
     EXPECT_GT(parts["policy"]["maps"]["policy_entries"].value("missing", 0), 0) << check.dump(2);
     const auto att = parts["lb"]["attachments"].dump();
@@ -305,6 +315,9 @@ class DriftFault : public ::testing::Test {
         3);
     EXPECT_EQ(
         metric("netagent_datapath_drift_repaired_total", {{"part", "lb"}, {"map", "lb4_backends"}}),
+        1);
+    EXPECT_EQ(
+        metric("netagent_datapath_drift_repaired_total", {{"part", "lb"}, {"map", "lb4_maglev"}}),
         1);
     EXPECT_GT(metric("netagent_datapath_drift_repaired_total",
                      {{"part", "policy"}, {"map", "policy_entries"}}),
