@@ -581,13 +581,16 @@ json Agent::verify_datapath(const std::string& trigger) {
     }
     repaired += r->repaired();
     checked += r->entries_checked;
+    for (const auto& u : r->unrepaired)
+      failed.push_back(p->name + ": left as found: " + u);
     // Parts that own nothing to check stay out of the record.
-    if (r->entries_checked == 0 && r->clean()) continue;
+    if (r->entries_checked == 0 && r->clean() && r->unrepaired.empty()) continue;
     parts.push_back({{"name", p->name},
                      {"entries_checked", r->entries_checked},
                      {"repaired", r->repaired()},
                      {"maps", maps},
-                     {"attachments", r->attachments}});
+                     {"attachments", r->attachments},
+                     {"unrepaired", r->unrepaired}});
   }
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   const std::string result = !failed.empty() ? "error" : repaired ? "repaired" : "clean";

@@ -411,6 +411,30 @@ TEST_F(AgentTest, ResyncChecksTheDatapathFirstAndSaysWhatWasRepaired) {
   EXPECT_EQ(metric("netagent_datapath_drift_checks_total", {{"result", "clean"}}), 1);
 }
 
+TEST_F(AgentTest, ADifferenceLeftInPlaceMakesTheCheckAnError) {
+  start([](RecordingReconciler& b) {
+    store::DriftReport d;
+    d.maps["b_services"] = store::MapDrift{1, 0, 0};
+    d.unrepaired = {"tc ingress on eth0 runs program 7 'other', which netagent did not attach"};
+    d.entries_checked = 3;
+    b.drift = d;
+  });
+  source->push(snapshot_with(1));
+  ASSERT_TRUE(wait_applied(1));
+  auto r = client().post("/v1/resync", json::object());
+  ASSERT_TRUE(r.ok()) << r.error().str();
+  const auto& check = (*r)["datapath_check"];
+  EXPECT_EQ(check["result"], "error");
+  EXPECT_EQ(check["repaired"], 1);
+  EXPECT_EQ(check["errors"],
+            json::array({"b: left as found: tc ingress on eth0 runs program 7 'other', which "
+                         "netagent did not attach"}));
+  EXPECT_EQ(check["parts"][0]["unrepaired"].size(), 1u);
+  EXPECT_EQ(status()["datapath_check"]["checks_failed"], 1);
+  EXPECT_EQ(
+      metric("netagent_datapath_drift_repaired_total", {{"part", "b"}, {"map", "b_services"}}), 1);
+}
+
 TEST_F(AgentTest, ThePeriodicDriftCheckRunsOnItsOwnAndReportsErrors) {
   verify_interval = 1;
   start([](RecordingReconciler& b) { b.verify_error = "iterate map b_services: EPERM"; });

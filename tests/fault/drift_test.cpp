@@ -52,6 +52,7 @@ data: {CILIUM_LB_POOL_START: 10.25.11.100, CILIUM_LB_POOL_END: 10.25.11.119}
 apiVersion: v1
 kind: Node
 metadata: {name: node-a}
+spec: {podCIDRs: [10.1.0.0/24]}
 status: {addresses: [{type: InternalIP, address: 10.25.11.11}]}
 ---
 apiVersion: v1

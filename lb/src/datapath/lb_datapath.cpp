@@ -215,15 +215,16 @@ Status LbDatapath::attach_devices(const std::vector<std::string>& devices) {
   return {};
 }
 
-Result<std::vector<std::string>> LbDatapath::restore_attachments(
+Result<LbDatapath::AttachmentRepairs> LbDatapath::restore_attachments(
     const std::string& cgroup_path, const std::vector<std::string>& devices) {
-  std::vector<std::string> restored;
+  AttachmentRepairs out;
   if (opts_.pin_root) {
     auto dir = links_dir(*opts_.pin_root);
     auto* s = sock_->get();
     const bpf_program* progs[] = {s->progs.sock4_connect, s->progs.sock4_sendmsg,
                                   s->progs.sock4_recvmsg, s->progs.sock4_getpeername};
     for (const auto* p : progs) {
+      // The link pinned under our bpf-root is ours whatever it runs.
       const std::string pin = dir + "/cgroup_" + bpf_program__name(p);
       auto ok = datapath::cgroup_link_runs(p, cgroup_path, pin);
       if (!ok) return ok.error();
@@ -237,7 +238,7 @@ Result<std::vector<std::string>> LbDatapath::restore_attachments(
         if (auto st = datapath::cgroup_detach_pinned(pin); !st) return st.error();
         if (auto st = datapath::cgroup_attach_pinned(p, cgroup_path, pin); !st) return st.error();
       }
-      restored.push_back(std::string("cgroup ") + bpf_program__name(p));
+      out.restored.push_back(std::string("cgroup ") + bpf_program__name(p));
     }
   }
   for (const auto& dev : devices) {
@@ -250,11 +251,15 @@ Result<std::vector<std::string>> LbDatapath::restore_attachments(
       auto ok = datapath::tc_runs(hook, fd);
       if (!ok) return ok.error();
       if (*ok) continue;
-      if (auto st = datapath::tc_attach(hook, fd); !st) return st.error();
-      restored.push_back(std::string("tc ") + name + " on " + dev);
+      if (auto st = datapath::tc_attach_owned(hook, fd, device_programs()); !st) {
+        if (st.error().errnum != EEXIST) return st.error();
+        out.left.push_back(st.error().message);  // another tool's program: left in place
+        continue;
+      }
+      out.restored.push_back(std::string("tc ") + name + " on " + dev);
     }
   }
-  return restored;
+  return out;
 }
 
 Status LbDatapath::set_snat_address(int ifindex, Ipv4Addr addr) {

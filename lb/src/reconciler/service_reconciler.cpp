@@ -209,9 +209,10 @@ Result<store::DriftReport> ServiceReconciler::verify_datapath() {
   store::DriftReport report;
   if (!dp_ || !maps_) return report;
   // Attachments first: without its programs no entry matters.
-  auto restored = dp_->restore_attachments(opts_.cgroup, opts_.devices);
-  if (!restored) return restored.error().wrap("check the LB program attachments");
-  report.attachments = std::move(*restored);
+  auto att = dp_->restore_attachments(opts_.cgroup, opts_.devices);
+  if (!att) return att.error().wrap("check the LB program attachments");
+  report.attachments = std::move(att->restored);
+  report.unrepaired = std::move(att->left);
   // The maps against the mirror (what this part wrote); a failed apply left the mirror true,
   // so this never writes what the model wants but could not program.
   auto v = maps_->verify();

@@ -253,7 +253,13 @@ Result<store::DriftReport> PolicyReconciler::verify_datapath() {
       ok = ok && *runs;
     }
     if (ok) continue;
-    if (auto st = attach(*endpoints_.find_mutable(id)); !st) return st.error();
+    if (auto st = attach(*endpoints_.find_mutable(id)); !st) {
+      // Another tool's program at the hook is left in place (the endpoint shows it as
+      // refused); other endpoints are still checked.
+      if (st.error().errnum != EEXIST) return st.error();
+      report.unrepaired.push_back("endpoint " + std::to_string(id) + ": " + st.error().str());
+      continue;
+    }
     report.attachments.push_back("tc on " + ep.interface + " (endpoint " + std::to_string(id) +
                                  ")");
   }

@@ -45,10 +45,14 @@ class LbDatapath {
   // device's first IPv4 address as the SNAT address for flows to remote backends.
   Status attach_devices(const std::vector<std::string>& devices);
   // The drift check of the attachments: puts back what attach_cgroup/attach_devices installed
-  // where it is gone or runs another program (a `tc filter del`, a detached cgroup link).
-  // Returns what was restored ("tc ingress on eth0", "cgroup sock4_connect").
-  Result<std::vector<std::string>> restore_attachments(const std::string& cgroup_path,
-                                                       const std::vector<std::string>& devices);
+  // where it is gone (a `tc filter del`, a detached or unpinned cgroup link). A TC hook where
+  // another tool's program now runs is left alone (as attach_devices does) and reported.
+  struct AttachmentRepairs {
+    std::vector<std::string> restored;  // "tc ingress on eth0", "cgroup sock4_connect"
+    std::vector<std::string> left;      // found different and not replaced, with why
+  };
+  Result<AttachmentRepairs> restore_attachments(const std::string& cgroup_path,
+                                                const std::vector<std::string>& devices);
   // Sets the SNAT address of a device explicitly (tests; devices without an address).
   Status set_snat_address(int ifindex, Ipv4Addr addr);
   // Removes what attach_* installed (for `netagent --cleanup`).

@@ -44,7 +44,10 @@ struct MapDrift {
 struct DriftReport {
   std::map<std::string, MapDrift> maps;  // by map name ("lb4_services"); only maps with drift
   std::vector<std::string> attachments;  // program attachments restored ("tc ingress on eth0")
-  uint64_t entries_checked = 0;          // map entries compared (kernel side)
+  // Differences found and deliberately left, with why (another tool's program at the part's
+  // hook is never replaced): the check reports them as errors.
+  std::vector<std::string> unrepaired;
+  uint64_t entries_checked = 0;  // map entries compared (kernel side)
   uint64_t repaired() const {
     uint64_t n = attachments.size();
     for (const auto& [name, d] : maps)
