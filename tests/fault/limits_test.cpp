@@ -508,7 +508,9 @@ TEST_F(BgpMaxPrefix, PeerOverTheLimitIsCeasedHeldAndOthersKeepWorking) {
   // The fault: BIRD now sends 20,000 routes, twenty times the limit.
   bird.announce(20000);
   const auto t_fault = Clock::now();
-  ASSERT_TRUE(wait_until([&] { return peer("srx")["prefix_limit"].value("ceases", 0) >= 1; }, 20s))
+  ASSERT_TRUE(wait_until(
+      [&] { return peer("srx").value("prefix_limit", json::object()).value("ceases", 0) >= 1; },
+      20s))
       << peer("srx").dump();
   srx = peer("srx");
   EXPECT_NE(srx["state"], "Established");
