@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -12,7 +13,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <filesystem>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "netagent/metrics/exposition.hpp"
@@ -238,6 +241,93 @@ TEST_F(MetricsServerLimits, SlowRequestsAreClosedAfterTheRequestTimeout) {
   EXPECT_TRUE(closed) << "a request trickled over " << head.size() * 100 << " ms was not cut";
   EXPECT_LT(took, std::chrono::milliseconds(2000));
   EXPECT_EQ(stats().timed_out, 1u);
+}
+
+size_t open_fds() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++n;
+  return n;
+}
+
+// Out of descriptors (no cap, a low RLIMIT_NOFILE): accept() fails with EMFILE while a
+// connection waits in the backlog. The listener must not spin on it: it closes the pending
+// connection with its spare descriptor, counts the error and retries after a pause; once
+// descriptors are free it serves again.
+TEST(MetricsServer, OutOfDescriptorsTheListenerNeitherSpinsNorStops) {
+  Registry registry;
+  asio::io_context io;
+  api::ListenerLimits l;
+  l.max_connections = 0;  // no cap: the descriptor limit is what runs out
+  std::vector<std::string> warnings;
+  std::mutex mu;
+  l.warn = [&](const std::string& w) {
+    std::lock_guard lock(mu);
+    warnings.push_back(w);
+  };
+  MetricsServer server(io, registry, l);
+  ASSERT_TRUE(server.listen("127.0.0.1", 0).ok());
+  auto work = asio::make_work_guard(io);
+  std::thread thread([&] { io.run(); });
+  auto stats = [&] {
+    std::promise<api::HttpServer::Stats> p;
+    asio::post(io, [&] { p.set_value(server.stats()); });
+    return p.get_future().get();
+  };
+
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = open_fds() + 24;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> clients;
+  for (int i = 0; i < 64; ++i) {
+    int fd = connect_to(server.local_endpoint(), std::chrono::milliseconds(200));
+    if (fd < 0) break;
+    clients.push_back(fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  rusage r0{}, r1{};
+  ::getrusage(RUSAGE_SELF, &r0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  ::getrusage(RUSAGE_SELF, &r1);
+  auto cpu_ms = [](const rusage& r) {
+    return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000 +
+           (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1000;
+  };
+  const long spent = cpu_ms(r1) - cpu_ms(r0);
+  auto st = stats();
+  // Free the descriptors again before asserting (gtest itself needs some).
+  for (int fd : clients)
+    ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+  EXPECT_GE(st.accept_errors, 1u) << "the descriptor limit was never reached";
+  EXPECT_LT(spent, 250) << "the listener used " << spent << " ms of CPU in 1 s while out of "
+                        << "descriptors (spinning on accept)";
+  {
+    std::lock_guard lock(mu);
+    ASSERT_FALSE(warnings.empty());
+    EXPECT_NE(warnings[0].find("metrics listener: accept failed: Too many open files"),
+              std::string::npos)
+        << warnings[0];
+  }
+  // Serves again (the retry picks up within 100 ms).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto ep = server.local_endpoint();
+  int fd = connect_to(ep, std::chrono::seconds(5));
+  ASSERT_GE(fd, 0);
+  std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  char buf[32] = {};
+  ssize_t n = ::recv(fd, buf, sizeof(buf) - 1, 0);
+  ::close(fd);
+  EXPECT_EQ(std::string(buf, n > 0 ? size_t(n) : 0).substr(0, 15), "HTTP/1.1 200 OK");
+
+  asio::post(io, [&] { server.stop(); });
+  work.reset();
+  thread.join();
 }
 
 TEST(MetricsServer, ListenFailsClearlyWhenThePortIsTaken) {
