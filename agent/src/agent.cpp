@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "netagent/agent/exit_code.hpp"
+#include "netagent/agent/startup.hpp"
 #include "netagent/datapath/pins.hpp"
 #include "netagent/metrics/exposition.hpp"
 #include "netagent/metrics/process.hpp"
@@ -48,6 +49,22 @@ double unix_seconds(SysClock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
+api::ListenerLimits listener_limits(const Config& c, uint32_t max_connections) {
+  api::ListenerLimits l;
+  l.max_connections = max_connections;
+  l.idle_timeout = std::chrono::seconds(c.http_idle_timeout);
+  l.request_timeout = std::chrono::seconds(c.http_request_timeout);
+  l.warn = [](const std::string& line) { spdlog::warn("{}", line); };
+  return l;
+}
+
+json listener_json(const api::HttpServer::Stats& s) {
+  return {{"connections", s.open},           {"max_connections", s.max_connections},
+          {"accepted", s.accepted},          {"rejected", s.rejected},
+          {"idle_closed", s.idle_closed},    {"timed_out", s.timed_out},
+          {"accept_errors", s.accept_errors}};
+}
+
 }  // namespace
 
 // One reconciler and what the runtime records about it.
@@ -77,8 +94,8 @@ struct Agent::Part {
 
 Agent::Agent(Config config)
     : config_(std::move(config)),
-      api_server_(io_, router_),
-      metrics_server_(io_, metrics_),
+      api_server_(io_, router_, listener_limits(config_, config_.api_max_connections)),
+      metrics_server_(io_, metrics_, listener_limits(config_, config_.metrics_max_connections)),
       signals_(io_),
       verify_timer_(io_),
       heap_timer_(io_),
@@ -230,6 +247,38 @@ void Agent::register_builtin_metrics() {
             "Entries and attachments the last drift check repaired (0: the datapath was as "
             "programmed)",
             {}, last_check_.value("repaired", 0.0));
+  });
+  metrics_.add_collector("http", [this](metrics::Collection& c) {
+    std::vector<std::pair<const char*, api::HttpServer::Stats>> listeners = {
+        {"api", api_server_.stats()}};
+    if (!config_.metrics_addr.empty()) listeners.push_back({"metrics", metrics_server_.stats()});
+    for (const auto& [name, s] : listeners) {
+      metrics::Labels l{{"listener", name}};
+      c.gauge("netagent_http_connections", "Open connections of each HTTP listener.", l,
+              double(s.open));
+      c.gauge("netagent_http_connections_max",
+              "Connections each HTTP listener serves at once (its cap).", l,
+              double(s.max_connections));
+      c.counter("netagent_http_connections_rejected_total",
+                "Connections closed at once: the listener was at its cap, or out of file "
+                "descriptors.",
+                l, double(s.rejected));
+      c.counter("netagent_http_connections_timed_out_total",
+                "Connections closed for a timeout: idle (no request) or request (a request or "
+                "reply too slow).",
+                {{"listener", name}, {"reason", "idle"}}, double(s.idle_closed));
+      c.counter("netagent_http_connections_timed_out_total",
+                "Connections closed for a timeout: idle (no request) or request (a request or "
+                "reply too slow).",
+                {{"listener", name}, {"reason", "request"}}, double(s.timed_out));
+      c.counter("netagent_http_accept_errors_total",
+                "Failed accept() calls of each HTTP listener (e.g. out of file descriptors).", l,
+                double(s.accept_errors));
+    }
+    if (config_.fd_limit != 0) {
+      c.gauge("netagent_process_max_fds", "The file descriptor limit (RLIMIT_NOFILE soft).", {},
+              double(config_.fd_limit));
+    }
   });
   auto& requests = metrics_.counter("netagent_api_requests_total",
                                     "Agent API requests by method, route and HTTP status.",
@@ -393,7 +442,35 @@ json Agent::status() const {
             {"checks_failed", checks_failed_},
             {"repaired_total", repaired_total_},
             {"last", last_check()}}},
+          {"limits", limits_status()},
           {"reconcilers", recs}};
+}
+
+json Agent::limits_status() const {
+  json listeners{{"api", listener_json(api_server_.stats())}};
+  if (!config_.metrics_addr.empty()) listeners["metrics"] = listener_json(metrics_server_.stats());
+  json out{{"fd_limit", config_.fd_limit == 0 ? json() : json(config_.fd_limit)},
+           {"fd_reserve", kFdReserve},
+           {"http_idle_timeout_seconds", config_.http_idle_timeout},
+           {"http_request_timeout_seconds", config_.http_request_timeout},
+           {"listeners", listeners}};
+  // The listeners' state in one word: "ok", or which one is at its cap or failing to accept.
+  std::vector<std::string> faults;
+  for (const auto& [name, l] : listeners.items()) {
+    if (l["connections"].get<size_t>() >= l["max_connections"].get<size_t>() &&
+        l["max_connections"].get<size_t>() > 0) {
+      faults.push_back(name + " at its connection cap");
+    }
+  }
+  if (faults.empty()) {
+    out["state"] = "ok";
+  } else {
+    std::string s;
+    for (const auto& f : faults)
+      s += (s.empty() ? "" : "; ") + f;
+    out["state"] = s;
+  }
+  return out;
 }
 
 std::string Agent::metrics_endpoint() const {

@@ -143,6 +143,26 @@ Status validate(Config& c) {
     return bad("datapath-verify-interval", std::to_string(c.datapath_verify_interval),
                "must be 0 (off) or 1..86400 seconds");
   }
+  for (auto [setting, v] :
+       {std::pair<const char*, uint32_t>{"api-max-connections", c.api_max_connections},
+        {"metrics-max-connections", c.metrics_max_connections}}) {
+    if (v < 1 || v > 100000) {
+      return bad(setting, std::to_string(v), "must be 1..100000 connections");
+    }
+  }
+  for (auto [setting, v] :
+       {std::pair<const char*, uint32_t>{"http-idle-timeout", c.http_idle_timeout},
+        {"http-request-timeout", c.http_request_timeout}}) {
+    if (v < 1 || v > 3600) return bad(setting, std::to_string(v), "must be 1..3600 seconds");
+  }
+  if (c.bgp_max_prefixes_warning < 1 || c.bgp_max_prefixes_warning > 100) {
+    return bad("bgp-max-prefixes-warning", std::to_string(c.bgp_max_prefixes_warning),
+               "must be 1..100 (percent of --bgp-max-prefixes)");
+  }
+  if (c.bgp_max_prefixes_restart < 1 || c.bgp_max_prefixes_restart > 86400) {
+    return bad("bgp-max-prefixes-restart", std::to_string(c.bgp_max_prefixes_restart),
+               "must be 1..86400 seconds");
+  }
   if (c.node_port_min < 1 || c.node_port_min > c.node_port_max) {
     return bad("node-port-range",
                std::to_string(c.node_port_min) + "-" + std::to_string(c.node_port_max),
@@ -172,6 +192,13 @@ nlohmann::json Config::to_json() const {
       {"datapath_verify_interval", datapath_verify_interval},
       {"clustermesh_etcd_config", clustermesh_etcd_config},
       {"clustermesh_lease_ttl", clustermesh_lease_ttl},
+      {"api_max_connections", api_max_connections},
+      {"metrics_max_connections", metrics_max_connections},
+      {"http_idle_timeout", http_idle_timeout},
+      {"http_request_timeout", http_request_timeout},
+      {"bgp_max_prefixes", bgp_max_prefixes},
+      {"bgp_max_prefixes_warning", bgp_max_prefixes_warning},
+      {"bgp_max_prefixes_restart", bgp_max_prefixes_restart},
   };
 }
 

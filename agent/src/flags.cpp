@@ -180,6 +180,37 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
                  "Lease TTL of the published ClusterMesh entries, in seconds")
       ->type_name("SECONDS")
       ->capture_default_str();
+  app.add_option("--api-max-connections", c.api_max_connections,
+                 "Connections the API socket serves at once; more are closed at once")
+      ->type_name("N")
+      ->capture_default_str();
+  app.add_option("--metrics-max-connections", c.metrics_max_connections,
+                 "Connections the /metrics listener serves at once; more are closed at once")
+      ->type_name("N")
+      ->capture_default_str();
+  app.add_option("--http-idle-timeout", c.http_idle_timeout,
+                 "Close an API or metrics connection with no request for this long")
+      ->type_name("SECONDS")
+      ->capture_default_str();
+  app.add_option("--http-request-timeout", c.http_request_timeout,
+                 "Close an API or metrics connection whose request (header and body) or reply "
+                 "takes longer than this")
+      ->type_name("SECONDS")
+      ->capture_default_str();
+  app.add_option("--bgp-max-prefixes", c.bgp_max_prefixes,
+                 "Prefixes a BGP peer may send per address family; more ends the session with "
+                 "Cease / Maximum Number of Prefixes Reached (0: no limit)")
+      ->type_name("N")
+      ->capture_default_str();
+  app.add_option("--bgp-max-prefixes-warning", c.bgp_max_prefixes_warning,
+                 "Warn when a peer's prefixes reach this percentage of --bgp-max-prefixes")
+      ->type_name("PERCENT")
+      ->capture_default_str();
+  app.add_option("--bgp-max-prefixes-restart", c.bgp_max_prefixes_restart,
+                 "After a peer went over --bgp-max-prefixes, wait this long before the session "
+                 "may start again")
+      ->type_name("SECONDS")
+      ->capture_default_str();
   app.add_flag("--cleanup", cleanup,
                "Remove everything the agent pinned and attached, then exit (the agent must be "
                "stopped)")

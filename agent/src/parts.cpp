@@ -52,8 +52,12 @@ void add_parts(Agent& agent) {
   lb.cgroup = c.cgroup;
   lb.devices = c.devices;
   agent.add(std::make_unique<lb::ServiceReconciler>(io, store, std::move(lb)));
+  bgp::PrefixLimit prefix_limit;
+  prefix_limit.max = c.bgp_max_prefixes;
+  prefix_limit.warning_percent = c.bgp_max_prefixes_warning;
+  prefix_limit.restart = std::chrono::seconds(c.bgp_max_prefixes_restart);
   agent.add(std::make_unique<bgp::BgpReconciler>(
-      io, bgp::BgpReconciler::Options{.node_name = c.node_name}));
+      io, bgp::BgpReconciler::Options{.node_name = c.node_name, .prefix_limit = prefix_limit}));
   // Every program writes its drops and verdicts to one pinned flow-event ring; the policy part
   // reads it (the flow stream, `netctl monitor`).
   agent.add(std::make_unique<policy::PolicyReconciler>(

@@ -4,11 +4,13 @@
 #include <net/if.h>
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -251,8 +253,47 @@ Check prepare_dirs(const Config& c) {
   return std::nullopt;
 }
 
+Check raise_fd_limit(Config& c) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return StartupError{kExitHostSetup, "getrlimit(RLIMIT_NOFILE): " + errno_text(errno)};
+  }
+  const rlim_t before = rl.rlim_cur;
+  if (rl.rlim_cur != rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      rl = raised;
+    } else {
+      spdlog::warn("cannot raise the file descriptor limit from {} to the hard limit {}: {}",
+                   before, rl.rlim_max, errno_text(errno));
+    }
+  }
+  c.fd_limit = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : uint64_t(rl.rlim_cur);
+  const uint64_t caps = uint64_t(c.api_max_connections) + c.metrics_max_connections;
+  const uint64_t needed = caps + kFdReserve;
+  if (c.fd_limit < needed) {
+    return StartupError{
+        kExitHostSetup,
+        "the file descriptor limit (ulimit -n, hard " + std::to_string(rl.rlim_max) + ") is " +
+            std::to_string(c.fd_limit) + ", below the " + std::to_string(needed) +
+            " the agent needs: --api-max-connections " + std::to_string(c.api_max_connections) +
+            " + --metrics-max-connections " + std::to_string(c.metrics_max_connections) +
+            " + a reserve of " + std::to_string(kFdReserve) +
+            " for maps, programs, sessions and state files; raise the limit (systemd "
+            "LimitNOFILE=, ulimit -Hn) or lower the caps"};
+  }
+  spdlog::info(
+      "file descriptors: limit {} (was {}); HTTP connections capped at {} (API {}, metrics {}), "
+      "{} kept for the rest",
+      c.fd_limit, before, caps, c.api_max_connections, c.metrics_max_connections,
+      c.fd_limit - caps);
+  return std::nullopt;
+}
+
 Check prepare_host(Config& c) {
   if (auto e = check_privilege()) return e;
+  if (auto e = raise_fd_limit(c)) return e;
   if (auto e = check_manifests(c)) return e;
   if (auto e = check_devices(c)) return e;
   if (auto e = check_api_socket(c)) return e;

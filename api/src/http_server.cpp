@@ -1,8 +1,13 @@
 #include "netagent/api/http_server.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -23,20 +28,46 @@ using generic_stream = asio::generic::stream_protocol;
 
 namespace {
 class Connection;
+
+// How long the accept loop pauses after accept() failed.
+constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
+// Bytes read at a time while waiting for a request to start.
+constexpr size_t kFirstRead = 4096;
+
+int open_spare_fd() {
+  return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 }  // namespace
 
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   State(asio::io_context& io, Options options, Handler handler)
       : io(io), options(std::move(options)), handler(std::move(handler)) {}
+  ~State() {
+    if (spare_fd >= 0) ::close(spare_fd);
+  }
   asio::io_context& io;
   const Options options;
   const Handler handler;
   bool stopped = false;
   std::set<Connection*> connections;
   std::vector<std::function<void()>> close_acceptors;
+  Stats stats;
+  // The cap was reached and not left since (one log line per episode).
+  bool at_cap = false;
+  uint64_t rejected_at_cap_start = 0;
+  bool accept_failing = false;
+  // Held so that a listener out of descriptors can still accept (and close) the pending
+  // connection instead of leaving it to make accept() fail again at once.
+  int spare_fd = -1;
+
+  void warn(const std::string& line) const {
+    if (options.warn) options.warn(line);
+  }
 
   template <class Acceptor>
   void serve(Acceptor acceptor) {
+    if (spare_fd < 0) spare_fd = open_spare_fd();
     auto a = std::make_shared<Acceptor>(std::move(acceptor));
     close_acceptors.push_back([a] {
       beast::error_code ec;
@@ -46,6 +77,11 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   }
   template <class Acceptor>
   void accept(std::shared_ptr<Acceptor> a);
+  template <class Acceptor>
+  void accept_failed(std::shared_ptr<Acceptor> a, const beast::error_code& ec);
+  template <class Socket>
+  void admit(Socket socket);
+  void connection_closed();
 };
 
 namespace {
@@ -56,7 +92,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       : stream_(std::move(socket)), server_(std::move(server)) {
     server_->connections.insert(this);
   }
-  ~Connection() { server_->connections.erase(this); }
+  ~Connection() {
+    server_->connections.erase(this);
+    server_->connection_closed();
+  }
 
   void start() { read_request(); }
 
@@ -103,11 +142,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
+  // Waits (at most idle_timeout) for the first bytes of the next request, unless they are here.
   void read_request() {
     parser_.emplace();
     parser_->body_limit(server_->options.max_body);
     parser_->header_limit(server_->options.max_header);
+    if (buffer_.size() > 0) return read_rest();  // pipelined: the request has started
     stream_.expires_after(server_->options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstRead),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec == beast::error::timeout) ++self->server_->stats.idle_closed;
+                              if (ec || self->server_->stopped) return self->shutdown();
+                              self->buffer_.commit(n);
+                              self->read_rest();
+                            });
+  }
+
+  // The rest of a started request: header and body within request_timeout.
+  void read_rest() {
+    stream_.expires_after(server_->options.request_timeout);
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_request(ec); });
@@ -119,6 +172,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       res.keep_alive(false);
       return write_response(std::move(res));
     }
+    if (ec == beast::error::timeout) ++server_->stats.timed_out;
     // End of stream, timeout, a request that does not parse, or a server that stopped (whose
     // handler may be gone).
     if (ec || server_->stopped) return shutdown();
@@ -138,8 +192,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void write_response(HttpResponse response) {
     auto res = std::make_shared<HttpResponse>(std::move(response));
+    stream_.expires_after(server_->options.request_timeout);
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        if (ec == beast::error::timeout) ++self->server_->stats.timed_out;
                         if (ec || !res->keep_alive()) return self->shutdown();
                         self->read_request();
                       });
@@ -258,8 +314,77 @@ template <class Acceptor>
 void HttpServer::State::accept(std::shared_ptr<Acceptor> a) {
   a->async_accept([self = shared_from_this(), a](beast::error_code ec,
                                                  typename Acceptor::protocol_type::socket socket) {
-    if (self->stopped) return;
-    if (!ec) std::make_shared<Connection>(generic_stream::socket(std::move(socket)), self)->start();
+    if (self->stopped || ec == asio::error::operation_aborted) return;
+    if (ec) return self->accept_failed(a, ec);
+    if (self->accept_failing) {
+      self->accept_failing = false;
+      self->warn(self->options.name + " listener: accepting connections again");
+    }
+    self->admit(std::move(socket));
+    self->accept(a);
+  });
+}
+
+template <class Socket>
+void HttpServer::State::admit(Socket socket) {
+  const size_t cap = options.max_connections;
+  if (cap != 0 && connections.size() >= cap) {
+    // Over the cap: close at once. The client sees its connection closed, the listener goes on.
+    beast::error_code ignored;
+    socket.close(ignored);
+    ++stats.rejected;
+    if (!at_cap) {
+      at_cap = true;
+      rejected_at_cap_start = stats.rejected - 1;
+      warn(options.name + " listener: " + std::to_string(cap) +
+           " connections open, the cap: closing new connections at once until some end");
+    }
+    return;
+  }
+  ++stats.accepted;
+  std::make_shared<Connection>(generic_stream::socket(std::move(socket)), shared_from_this())
+      ->start();
+}
+
+void HttpServer::State::connection_closed() {
+  if (!at_cap || stopped) return;
+  // Some slack, so that a client at the cap does not make a log line per connection.
+  if (connections.size() > options.max_connections * 3 / 4) return;
+  at_cap = false;
+  warn(options.name + " listener: under the cap of " + std::to_string(options.max_connections) +
+       " connections again; " + std::to_string(stats.rejected - rejected_at_cap_start) +
+       " connection(s) were closed at once meanwhile");
+}
+
+template <class Acceptor>
+void HttpServer::State::accept_failed(std::shared_ptr<Acceptor> a, const beast::error_code& ec) {
+  ++stats.accept_errors;
+  if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
+    // Out of descriptors: give back the spare, take the pending connection and close it, so
+    // that it does not make the next accept() fail again; then hold the spare again.
+    if (spare_fd >= 0) {
+      ::close(spare_fd);
+      spare_fd = -1;
+    }
+    beast::error_code nb;
+    a->non_blocking(true, nb);
+    int fd = ::accept4(a->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      ::close(fd);
+      ++stats.rejected;
+    }
+    spare_fd = open_spare_fd();
+  }
+  if (!accept_failing) {
+    accept_failing = true;
+    warn(options.name + " listener: accept failed: " + ec.message() + " (" +
+         std::to_string(connections.size()) + " connections open); retrying every " +
+         std::to_string(kAcceptRetry.count()) + " ms");
+  }
+  // Never spin on an error: try again after a pause.
+  auto timer = std::make_shared<asio::steady_timer>(io, kAcceptRetry);
+  timer->async_wait([self = shared_from_this(), a, timer](const beast::error_code& e) {
+    if (e || self->stopped) return;
     self->accept(a);
   });
 }
@@ -296,6 +421,13 @@ void HttpServer::stop() {
 
 size_t HttpServer::connections() const {
   return state_->connections.size();
+}
+
+HttpServer::Stats HttpServer::stats() const {
+  Stats s = state_->stats;
+  s.open = state_->connections.size();
+  s.max_connections = state_->options.max_connections;
+  return s;
 }
 
 }  // namespace netagent::api

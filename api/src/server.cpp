@@ -26,7 +26,6 @@ namespace {
 
 constexpr size_t kMaxBody = 1 << 20;  // requests carry small JSON documents
 constexpr size_t kMaxHeader = 16 << 10;
-constexpr auto kIdleTimeout = std::chrono::seconds(300);
 // Lines queued for a slow stream reader before new lines are dropped.
 constexpr size_t kMaxQueuedLines = 4096;
 
@@ -153,12 +152,16 @@ bool socket_answers(const std::string& path) {
   return rc == 0 || err == EAGAIN;
 }
 
-ApiServer::ApiServer(asio::io_context& io, const Router& router)
+ApiServer::ApiServer(asio::io_context& io, const Router& router, ListenerLimits limits)
     : state_(std::make_shared<State>(io, router)) {
   HttpServer::Options o;
   o.max_body = kMaxBody;
   o.max_header = kMaxHeader;
-  o.idle_timeout = kIdleTimeout;
+  o.idle_timeout = limits.idle_timeout;
+  o.request_timeout = limits.request_timeout;
+  o.max_connections = limits.max_connections;
+  o.name = "API";
+  o.warn = std::move(limits.warn);
   o.max_queued_chunks = kMaxQueuedLines;
   o.body_too_large = [state = state_] {
     return state->reply(ApiError{413, "payload_too_large",
@@ -236,6 +239,10 @@ const std::string& ApiServer::path() const {
 
 size_t ApiServer::connections() const {
   return http_->connections();
+}
+
+HttpServer::Stats ApiServer::stats() const {
+  return http_->stats();
 }
 
 }  // namespace netagent::api

@@ -19,11 +19,15 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-api::HttpServer::Options scrape_options() {
+api::HttpServer::Options scrape_options(api::ListenerLimits limits) {
   api::HttpServer::Options o;
   // Scrapers keep connections alive between scrapes (default interval 15-60 s); an idle
   // connection is closed after this so a stuck client cannot hold a socket forever.
-  o.idle_timeout = std::chrono::seconds(120);
+  o.idle_timeout = limits.idle_timeout;
+  o.request_timeout = limits.request_timeout;
+  o.max_connections = limits.max_connections;
+  o.name = "metrics";
+  o.warn = std::move(limits.warn);
   // Beast's defaults for a request: scrapes carry no body.
   o.max_body = 1 << 20;
   o.max_header = 8 << 10;
@@ -58,10 +62,19 @@ api::HttpResponse scrape(const Registry& registry, const api::HttpRequest& req) 
 
 }  // namespace
 
-MetricsServer::MetricsServer(asio::io_context& io, const Registry& registry)
+api::ListenerLimits MetricsServer::default_limits() {
+  api::ListenerLimits l;
+  l.max_connections = 64;
+  l.idle_timeout = std::chrono::seconds(120);
+  l.request_timeout = std::chrono::seconds(10);
+  return l;
+}
+
+MetricsServer::MetricsServer(asio::io_context& io, const Registry& registry,
+                             api::ListenerLimits limits)
     : io_(io),
       http_(std::make_unique<api::HttpServer>(
-          io, scrape_options(),
+          io, scrape_options(std::move(limits)),
           [&registry](const api::HttpRequest& req, const api::HttpServer::OpenStream&) {
             return scrape(registry, req);
           })) {}
@@ -95,6 +108,10 @@ tcp::endpoint MetricsServer::local_endpoint() const {
 
 void MetricsServer::stop() {
   http_->stop();
+}
+
+api::HttpServer::Stats MetricsServer::stats() const {
+  return http_->stats();
 }
 
 }  // namespace netagent::metrics

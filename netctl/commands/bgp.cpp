@@ -27,6 +27,24 @@ std::string error_cell(const json& e, const json&) {
   return out + " " + netctl::format_duration(e.value("age_seconds", 0.0)) + " ago";
 }
 
+// "1200 / 100000", "80000 / 100000 (warning)", "0 / 100000 (over the limit, idle 52s)".
+std::string prefixes_in_cell(const json& v, const json& row) {
+  std::string out = v.is_number() ? std::to_string(v.get<uint64_t>()) : "-";
+  const auto& limit = row.value("prefix_limit", json::object());
+  const uint64_t max = limit.value("max_per_family", uint64_t(0));
+  if (max == 0) return out;
+  out += " / " + std::to_string(max);
+  if (limit.contains("exceeded")) {
+    out += " (over the limit";
+    if (row.contains("idle_hold_seconds")) {
+      out += ", idle " + netctl::format_duration(row["idle_hold_seconds"].get<double>());
+    }
+    return out + ")";
+  }
+  if (limit.value("warning", false)) out += " (warning)";
+  return out;
+}
+
 std::string uptime_cell(const json& v, const json&) {
   if (!v.is_number()) return "-";
   return v.get<double>() < 1 ? std::string("<1s") : netctl::format_duration(v.get<double>());
@@ -141,7 +159,7 @@ void print_desired(const json& body, std::ostream& out) {
 NETCTL_COMMANDS(bgp) {
   commands.get("bgp peers",
                "BGP sessions: state, uptime, negotiated capabilities, hold time, messages, "
-               "prefixes and the last error",
+               "prefixes (received against the per-family limit) and the last error",
                "/v1/bgp/peers",
                {.rows = "/peers",
                 .columns = {{"INSTANCE", "instance"},
@@ -154,7 +172,7 @@ NETCTL_COMMANDS(bgp) {
                             {"CAPABILITIES", "capabilities", netctl::lines()},
                             {"MSGS IN", "messages_in", messages_cell},
                             {"MSGS OUT", "messages_out", messages_cell},
-                            {"PFX IN", "prefixes_in"},
+                            {"PFX IN / LIMIT", "prefixes_in", prefixes_in_cell},
                             {"PFX OUT", "prefixes_out"},
                             {"LAST ERROR", "last_error", error_cell}},
                 .empty = "no BGP peers (no CiliumBGPPeeringPolicy or CiliumBGPClusterConfig "

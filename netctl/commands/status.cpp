@@ -115,6 +115,26 @@ void print_status(const json& s, std::ostream& out) {
             " entries and attachments repaired since start)";
     rows.emplace_back("Drift check", line);
   }
+  // "ok (fds 1048576; API 1/128, metrics 0/64 connections, 0 refused)"
+  const json lim = s.value("limits", json());
+  if (lim.is_object()) {
+    std::string line = netctl::text(lim.value("state", json())) + " (";
+    if (lim.contains("fd_limit") && !lim["fd_limit"].is_null()) {
+      line += "fd limit " + netctl::text(lim["fd_limit"]) + "; ";
+    }
+    uint64_t refused = 0;
+    std::string sep;
+    const json listeners = lim.value("listeners", json::object());
+    for (const auto& [name, l] : listeners.items()) {
+      line += sep + (name == "api" ? std::string("API") : name) + " " +
+              netctl::text(l.value("connections", json())) + "/" +
+              netctl::text(l.value("max_connections", json()));
+      refused += l.value("rejected", uint64_t(0));
+      sep = ", ";
+    }
+    rows.emplace_back("Connections",
+                      line + " connections, " + std::to_string(refused) + " refused at the cap)");
+  }
 
   size_t w = 0;
   for (const auto& [k, v] : rows)

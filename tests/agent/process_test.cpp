@@ -140,6 +140,28 @@ TEST_F(NetagentProcess, MissingDevice) {
   EXPECT_NE(out.find("device eth9 not found in this network namespace"), std::string::npos) << out;
 }
 
+// The connection caps plus the descriptor reserve must fit under RLIMIT_NOFILE (raised to the
+// hard limit first); otherwise the agent refuses to start and says what to change.
+TEST_F(NetagentProcess, RefusesADescriptorLimitBelowTheCapsAndReserve) {
+  std::string out;
+  EXPECT_EQ(fails({}, &out, "prlimit --nofile=256:512 -- "), kExitHostSetup) << out;
+  EXPECT_NE(out.find("the file descriptor limit (ulimit -n, hard 512) is 512, below the 704 the "
+                     "agent needs: --api-max-connections 128 + --metrics-max-connections 64 + a "
+                     "reserve of 512"),
+            std::string::npos)
+      << out;
+  // A soft limit of 256 under a hard one of 1024 is raised to 1024, which fits.
+  auto args = node->args();
+  args.insert(args.begin(), {"prlimit", "--nofile=256:1024", "--"});
+  netagent::testing::Process agent(args, &node->ns, node->log_path());
+  ASSERT_TRUE(node->wait_ready()) << agent.log();
+  auto st = netctl::Client(node->socket()).get("/v1/status");
+  ASSERT_TRUE(st.ok()) << st.error().str();
+  EXPECT_EQ((*st)["limits"]["fd_limit"], 1024) << (*st)["limits"].dump();
+  EXPECT_NE(agent.log().find("file descriptors: limit 1024 (was 256)"), std::string::npos);
+  agent.stop(SIGTERM);
+}
+
 TEST_F(NetagentProcess, ExistingDevicesAreAccepted) {
   netagent::testing::make_veth("ext0", &node->ns, "ext0p", &node->ns);
   auto agent = node->start({"--devices", "ext0,lo"});

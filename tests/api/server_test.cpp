@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -323,6 +325,93 @@ TEST(ApiServer, ReplacesAStaleSocketButNotOtherFiles) {
   ASSERT_FALSE(st2.ok());
   EXPECT_EQ(st2.error().errnum, EEXIST);
   EXPECT_NE(st2.error().message.find("exists and is not a socket"), std::string::npos);
+}
+
+// A unix-socket client connection with a receive timeout; -1 on failure.
+int unix_connect(const std::string& path, std::chrono::milliseconds rcv_timeout) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{};
+  tv.tv_sec = rcv_timeout.count() / 1000;
+  tv.tv_usec = (rcv_timeout.count() % 1000) * 1000;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  path.copy(addr.sun_path, path.size());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// EOF (or reset) before the receive timeout.
+bool closed_by_server(int fd) {
+  char buf[256];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n == 0) return true;
+    if (n < 0) return errno == ECONNRESET;
+  }
+}
+
+// The API socket's limits: connections over the cap are closed at once while the ones in the
+// cap are served; an idle connection is closed after the idle timeout.
+TEST(ApiServer, CapsConnectionsAndClosesIdleOnes) {
+  testing::TempDir dir("api-limits");
+  const std::string path = dir.path() + "/api.sock";
+  Router router;
+  router.get("/v1/x", [](const Request&) { return Reply(json{{"ok", true}}); });
+  asio::io_context io;
+  ListenerLimits limits;
+  limits.max_connections = 3;
+  limits.idle_timeout = 1s;
+  limits.request_timeout = 1s;
+  std::vector<std::string> warnings;
+  std::mutex mu;
+  limits.warn = [&](const std::string& w) {
+    std::lock_guard l(mu);
+    warnings.push_back(w);
+  };
+  ApiServer server(io, router, limits);
+  ASSERT_TRUE(server.listen(path).ok());
+  auto work = asio::make_work_guard(io);
+  std::thread thread([&] { io.run(); });
+  auto stats = [&] {
+    std::promise<HttpServer::Stats> p;
+    asio::post(io, [&] { p.set_value(server.stats()); });
+    return p.get_future().get();
+  };
+
+  std::vector<int> held;
+  for (int i = 0; i < 3; ++i)
+    held.push_back(unix_connect(path, 5s));
+  ASSERT_TRUE(testing::wait_until([&] { return stats().open == 3; }, 5s));
+  for (int i = 0; i < 5; ++i) {
+    int fd = unix_connect(path, 500ms);
+    ASSERT_GE(fd, 0);
+    EXPECT_TRUE(closed_by_server(fd)) << "connection " << i << " over the cap stayed open";
+    ::close(fd);
+  }
+  EXPECT_EQ(stats().rejected, 5u);
+  {
+    std::lock_guard l(mu);
+    ASSERT_FALSE(warnings.empty());
+    EXPECT_NE(warnings[0].find("API listener: 3 connections open, the cap"), std::string::npos)
+        << warnings[0];
+  }
+  // The held connections say nothing: closed after the idle timeout, then requests are served.
+  for (int fd : held) {
+    EXPECT_TRUE(closed_by_server(fd));
+    ::close(fd);
+  }
+  EXPECT_GE(stats().idle_closed, 3u);
+  auto r = netctl::Client(path, 5s).get("/v1/x");
+  ASSERT_TRUE(r.ok()) << r.error().str();
+  EXPECT_EQ((*r)["ok"], true);
+
+  asio::post(io, [&] { server.stop(); });
+  work.reset();
+  thread.join();
 }
 
 TEST(Client, SaysClearlyWhenTheAgentIsNotRunning) {

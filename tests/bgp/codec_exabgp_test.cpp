@@ -301,6 +301,8 @@ TEST(BgpCodecVsExaBgp, EveryMessageTypeAndCapability) {
       {"notification shutdown", true,
        encode(NotificationMessage::cease(err::kAdministrativeShutdown, "node drained"))});
   samples.push_back({"notification hold", true, encode(NotificationMessage{4, 0, {}})});
+  samples.push_back({"notification max prefixes", true,
+                     encode(NotificationMessage::max_prefixes(kIpv4Unicast, 1000))});
   samples.push_back({"keepalive", true, encode_keepalive()});
   samples.push_back({"route refresh", true,
                      encode(RouteRefreshMessage{kIpv6Unicast, RouteRefreshMessage::kNormal})});
@@ -324,6 +326,12 @@ TEST(BgpCodecVsExaBgp, EveryMessageTypeAndCapability) {
         EXPECT_EQ(x["code"], n.code);
         EXPECT_EQ(x["subcode"], n.subcode);
         EXPECT_EQ(x["data"], to_hex(n.data));
+        if (s.name == std::string("notification max prefixes")) {
+          // RFC 4486 §4: AFI 1, SAFI 1, upper bound 1000.
+          EXPECT_EQ(x["code"], 6);
+          EXPECT_EQ(x["subcode"], 1);
+          EXPECT_EQ(x["data"], "000101000003e8");
+        }
         if (auto text = n.shutdown_communication(); text && x["text"].is_string()) {
           EXPECT_EQ(x["text"], "Shutdown Communication: \"" + *text + "\"");
         }

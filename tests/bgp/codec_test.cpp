@@ -537,6 +537,20 @@ TEST(BgpNotification, ShutdownCommunicationLimits) {
   EXPECT_TRUE(other.data.empty());
 }
 
+TEST(BgpNotification, MaximumNumberOfPrefixesReachedBytes) {
+  // RFC 4486 §4: AFI (2 octets), SAFI (1 octet), upper bound (4 octets).
+  auto n = NotificationMessage::max_prefixes(kIpv6Unicast, 100000);
+  auto expected = message(3, "06 01 0002 01 000186a0");
+  EXPECT_EQ(encode(n), expected);
+  auto d = decode_message(expected, kAs4);
+  ASSERT_TRUE(d.ok());
+  const auto& got = as<NotificationMessage>(d);
+  EXPECT_EQ(got, n);
+  EXPECT_EQ(got.description(), "Cease / Maximum Number of Prefixes Reached");
+  // With the N bit it goes wrapped in a Hard Reset (RFC 8538 §3).
+  EXPECT_EQ(encode(NotificationMessage::hard_reset(n)), message(3, "06 09 06 01 0002 01 000186a0"));
+}
+
 TEST(BgpNotification, HoldTimerExpired) {
   NotificationMessage n{err::kHoldTimerExpired, 0, {}};
   EXPECT_EQ(encode(n), message(3, "04 00"));

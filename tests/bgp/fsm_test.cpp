@@ -503,6 +503,67 @@ TEST(BgpFsm, IncomingConnectionRejectedWhenIdleOrEstablished) {
   EXPECT_EQ(h.fsm.established_connection(), out);
 }
 
+// RFC 4486 §4: over the prefix limit the session ends with Cease / Maximum Number of Prefixes
+// Reached and the peer stays Idle for the configured time, refusing its connections, before it
+// connects again.
+TEST(BgpFsm, PrefixLimitCeasesAndHoldsThePeerIdle) {
+  Harness h;
+  ConnectionId id = h.to_established();
+  auto cease = NotificationMessage::max_prefixes(kIpv4Unicast, 1000);
+  h.on(fsm::PrefixLimitExceeded{id, cease, "sent more than 1000 ipv4-unicast prefixes",
+                                seconds(30)});
+  auto* n = find_action<fsm::SendNotification>(h.last);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->conn, id);
+  EXPECT_EQ(n->notification, cease);
+  EXPECT_NE(find_action<fsm::Close>(h.last), nullptr);
+  EXPECT_NE(find_action<fsm::SessionDown>(h.last), nullptr);
+  EXPECT_EQ(h.fsm.state(), SessionState::idle);
+  ASSERT_TRUE(h.fsm.idle_hold_until());
+  EXPECT_EQ(*h.fsm.idle_hold_until(), h.now + seconds(30));
+  ASSERT_TRUE(h.fsm.last_error());
+  EXPECT_EQ(h.fsm.last_error()->sent, cease);
+
+  // The peer's own reconnect is refused while held.
+  ConnectionId in = h.fsm.new_connection_id();
+  h.on(fsm::TcpAccepted{in});
+  n = find_action<fsm::SendNotification>(h.last);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->notification.subcode, err::kConnectionRejected);
+  EXPECT_EQ(h.fsm.state(), SessionState::idle);
+  h.advance(seconds(29));
+  EXPECT_EQ(find_action<fsm::Connect>(h.last), nullptr);
+  h.advance(seconds(1));
+  EXPECT_NE(find_action<fsm::Connect>(h.last), nullptr);
+  EXPECT_EQ(h.fsm.state(), SessionState::connect);
+}
+
+TEST(BgpFsm, PrefixLimitHoldsAPassivePeerToo) {
+  auto c = Harness::config();
+  c.passive = true;
+  Harness h(c);
+  h.on(fsm::Start{});
+  ConnectionId in = h.fsm.new_connection_id();
+  h.on(fsm::TcpAccepted{in});
+  h.on(fsm::OpenReceived{in, peer_open()});
+  h.on(fsm::KeepaliveReceived{in});
+  ASSERT_EQ(h.fsm.state(), SessionState::established);
+  h.on(fsm::PrefixLimitExceeded{in, NotificationMessage::max_prefixes(kIpv4Unicast, 10), "over",
+                                seconds(5)});
+  EXPECT_EQ(h.fsm.state(), SessionState::idle);
+  ConnectionId again = h.fsm.new_connection_id();
+  h.on(fsm::TcpAccepted{again});
+  auto* n = find_action<fsm::SendNotification>(h.last);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->notification.subcode, err::kConnectionRejected);
+  h.advance(seconds(5));
+  EXPECT_EQ(h.fsm.state(), SessionState::active);
+  EXPECT_EQ(find_action<fsm::Connect>(h.last), nullptr);  // passive: waits for the peer
+  ConnectionId later = h.fsm.new_connection_id();
+  h.on(fsm::TcpAccepted{later});
+  EXPECT_EQ(h.fsm.state(), SessionState::open_sent);
+}
+
 // §6.8: both sides connected at once; the connection opened by the speaker with the higher BGP
 // Identifier survives.
 struct CollisionCase {

@@ -179,5 +179,77 @@ TEST(BgpAdjRibIn, TreatAsWithdrawRemovesRoutes) {
   EXPECT_EQ(rib.routes()[0].prefix, pfx("0.0.0.0/0"));
 }
 
+// An UPDATE announcing `n` /32s from 10.<base>.0.0 (IPv4 NLRI) or 2001:db8:<base>:: (MP_REACH).
+DecodedUpdate announce(int base, int n, bool v6 = false) {
+  DecodedUpdate u;
+  u.update.attributes.origin = Origin::igp;
+  u.update.attributes.as_path = AsPath::sequence({64501});
+  std::vector<Prefix> prefixes;
+  for (int i = 0; i < n; ++i) {
+    prefixes.push_back(
+        v6 ? pfx("2001:db8:" + std::to_string(base) + "::" + std::to_string(i + 1) + "/128")
+           : pfx("10." + std::to_string(base) + "." + std::to_string(i / 256) + "." +
+                 std::to_string(i % 256) + "/32"));
+  }
+  if (v6) {
+    u.update.mp_reach = MpReach{kIpv6Unicast, ip("2001:db8::1"), {}, prefixes};
+  } else {
+    u.update.attributes.next_hop = *Ipv4Addr::parse("10.25.11.1");
+    u.update.nlri = prefixes;
+  }
+  return u;
+}
+
+TEST(BgpAdjRibIn, PrefixLimitIsPerFamilyAndStoresNoMoreThanIt) {
+  AdjRibIn rib(100);
+  EXPECT_FALSE(rib.apply(announce(1, 100)).over_limit);  // exactly the limit is allowed
+  EXPECT_EQ(rib.count(kIpv4Unicast), 100u);
+  // The other family has a limit of its own.
+  EXPECT_FALSE(rib.apply(announce(2, 60, true)).over_limit);
+  EXPECT_EQ(rib.count(kIpv6Unicast), 60u);
+  // Re-announcing known prefixes (new attributes) does not count twice.
+  EXPECT_FALSE(rib.apply(announce(1, 100)).over_limit);
+  EXPECT_EQ(rib.count(kIpv4Unicast), 100u);
+  // One more IPv4 prefix is over: it and the rest of the UPDATE are not stored.
+  auto r = rib.apply(announce(3, 50));
+  ASSERT_TRUE(r.over_limit);
+  EXPECT_EQ(*r.over_limit, kIpv4Unicast);
+  EXPECT_EQ(rib.count(kIpv4Unicast), 100u);
+  EXPECT_EQ(rib.size(), 160u);
+  EXPECT_EQ(rib.max_count(), 100u);
+  rib.clear();
+  EXPECT_EQ(rib.size(), 0u);
+  EXPECT_EQ(rib.count(kIpv4Unicast), 0u);
+  EXPECT_EQ(rib.count(kIpv6Unicast), 0u);
+}
+
+TEST(BgpAdjRibIn, WithdrawalsMakeRoomUnderTheLimit) {
+  AdjRibIn rib(10);
+  EXPECT_FALSE(rib.apply(announce(1, 10)).over_limit);
+  DecodedUpdate w;
+  w.update.withdrawn = {pfx("10.1.0.0/32"), pfx("10.1.0.1/32"), pfx("10.9.9.9/32")};
+  EXPECT_FALSE(rib.apply(w).over_limit);
+  EXPECT_EQ(rib.count(kIpv4Unicast), 8u);
+  EXPECT_FALSE(rib.apply(announce(5, 2)).over_limit);
+  EXPECT_EQ(rib.count(kIpv4Unicast), 10u);
+  EXPECT_TRUE(rib.apply(announce(6, 1)).over_limit);
+}
+
+TEST(BgpAdjRibIn, NoLimitKeepsEverything) {
+  AdjRibIn rib;
+  EXPECT_FALSE(rib.apply(announce(1, 5000)).over_limit);
+  EXPECT_EQ(rib.size(), 5000u);
+}
+
+TEST(BgpPrefixLimit, WarningThresholdRoundsUp) {
+  PrefixLimit l;
+  EXPECT_EQ(l.warning_at(), 0u);  // no limit
+  l.max = 1000;
+  EXPECT_EQ(l.warning_at(), 750u);
+  l.max = 3;
+  l.warning_percent = 50;
+  EXPECT_EQ(l.warning_at(), 2u);
+}
+
 }  // namespace
 }  // namespace netagent::bgp

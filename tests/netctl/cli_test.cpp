@@ -64,6 +64,10 @@ TEST_F(NetctlCli, StatusForPeople) {
   EXPECT_NE(out.find("Node:           node-1 (10.25.11.11)"), std::string::npos) << out;
   EXPECT_NE(out.find("Source:         manifests " + node.manifests() + ": ok"), std::string::npos)
       << out;
+  // The listeners' limits: this netctl connection is the one open API connection.
+  EXPECT_NE(out.find("Connections:    ok ("), std::string::npos) << out;
+  EXPECT_NE(out.find("API 1/128"), std::string::npos) << out;
+  EXPECT_NE(out.find("metrics 0/64 connections, 0 refused at the cap)"), std::string::npos) << out;
   EXPECT_NE(out.find("Reconcilers:"), std::string::npos) << out;
 }
 

@@ -39,7 +39,8 @@ int state_number(bgp::SessionState s) {
 
 }  // namespace
 
-SpeakerPlan plan_speaker(const bgp::control::DesiredBgp& desired) {
+SpeakerPlan plan_speaker(const bgp::control::DesiredBgp& desired,
+                         const bgp::PrefixLimit& prefix_limit) {
   SpeakerPlan plan;
   for (const auto& di : desired.instances) {
     bgp::InstanceConfig inst;
@@ -79,6 +80,7 @@ SpeakerPlan plan_speaker(const bgp::control::DesiredBgp& desired) {
       }
       if (pc.families.empty()) pc.families = {bgp::kIpv4Unicast};
       pc.local_address = dp.local_address;
+      pc.prefix_limit = prefix_limit;
       std::vector<bgp::Route> routes;
       for (const auto& r : dp.routes)
         routes.push_back(to_route(r, r.prefix));
@@ -143,7 +145,7 @@ Status BgpReconciler::apply(const store::Store& in) {
     if (reported_.insert(line).second) spdlog::warn("bgp: {}", line);
   }
 
-  auto plan = plan_speaker(desired);
+  auto plan = plan_speaker(desired, opts_.prefix_limit);
   for (const auto& p : plan.problems) {
     if (reported_.insert(p).second) spdlog::warn("bgp: {}", p);
   }
@@ -205,10 +207,21 @@ Status BgpReconciler::apply(const store::Store& in) {
 
 nlohmann::json BgpReconciler::status() const {
   size_t peers = 0, established = 0, routes = 0;
+  // Peers near or over their prefix limit, by name: the fault a status reader must see.
+  nlohmann::json warning = nlohmann::json::array(), exceeded = nlohmann::json::array();
   if (speaker_) {
     for (const auto& p : speaker_->peers()) {
       peers++;
       if (p.state == bgp::SessionState::established) established++;
+      const std::string name = p.instance + "/" + p.name;
+      if (p.prefix_limit_warning) warning.push_back(name);
+      if (p.prefix_limit_exceeded) {
+        exceeded.push_back(
+            {{"peer", name},
+             {"reason", *p.prefix_limit_exceeded},
+             {"restart_in_seconds",
+              p.idle_hold_seconds ? nlohmann::json(*p.idle_hold_seconds) : nlohmann::json()}});
+      }
     }
   }
   for (const auto& [k, r] : applied_routes_)
@@ -218,7 +231,13 @@ nlohmann::json BgpReconciler::status() const {
           {"established", established},
           {"routes", routes},
           {"conditions", nlohmann::json(desired_.conditions.size())},
-          {"problems", problems_}};
+          {"problems", problems_},
+          {"prefix_limit",
+           {{"max_per_family", opts_.prefix_limit.max},
+            {"warning_percent", opts_.prefix_limit.warning_percent},
+            {"restart_seconds", opts_.prefix_limit.restart.count()},
+            {"peers_over_warning", warning},
+            {"peers_exceeded", exceeded}}}};
 }
 
 nlohmann::json BgpReconciler::routes_json(bool advertised, const api::Request& req) const {
@@ -292,6 +311,26 @@ void BgpReconciler::register_metrics(metrics::Registry& registry) {
       c.counter("netagent_bgp_update_errors_total",
                 "UPDATEs from the peer handled by RFC 7606 treat-as-withdraw or discard", l,
                 double(p.update_errors));
+      for (auto [family, n] : {std::pair<const char*, uint64_t>{"ipv4-unicast", p.prefixes_in_v4},
+                               {"ipv6-unicast", p.prefixes_in_v6}}) {
+        metrics::Labels lf = l;
+        lf.emplace_back("family", family);
+        c.gauge("netagent_bgp_prefixes_received_by_family",
+                "Prefixes in the peer's Adj-RIB-In, by address family", lf, double(n));
+      }
+      c.gauge("netagent_bgp_max_prefixes",
+              "The most prefixes the peer may send per address family (0: no limit)", l,
+              double(p.max_prefixes));
+      c.gauge("netagent_bgp_prefix_limit_warning",
+              "1 when the peer's prefixes reached the warning share of the limit", l,
+              p.prefix_limit_warning ? 1 : 0);
+      for (const auto& [what, n] : p.notifications_sent) {
+        metrics::Labels ln = l;
+        ln.emplace_back("notification", what);
+        c.counter("netagent_bgp_notifications_sent_total",
+                  "NOTIFICATIONs sent to the peer, by code and subcode (a Cease by its reason)", ln,
+                  double(n));
+      }
     }
     size_t routes = 0;
     for (const auto& [k, r] : applied_routes_)

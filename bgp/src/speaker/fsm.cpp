@@ -148,6 +148,7 @@ std::vector<FsmAction> PeerFsm::handle(const FsmEvent& event, TimePoint now) {
           [&](const fsm::MessageInvalid& e) {
             drop(e.conn, e.error.notification, std::nullopt, e.error.reason, now, out);
           },
+          [&](const fsm::PrefixLimitExceeded& e) { on_prefix_limit(e, now, out); },
           [&](const fsm::UpdateSent& e) {
             Conn* c = find(e.conn);
             if (c && c->state == ConnState::established && c->keepalive_deadline) {
@@ -379,6 +380,25 @@ void PeerFsm::on_keepalive(Conn& conn, TimePoint now, Actions& out) {
   out.push_back(fsm::Established{id, std::move(n)});
 }
 
+void PeerFsm::on_prefix_limit(const fsm::PrefixLimitExceeded& e, TimePoint now, Actions& out) {
+  if (!find(e.conn)) return;
+  // Any other connection (a collision being resolved) goes too: the peer is held Idle.
+  for (auto it = conns_.begin(); it != conns_.end();) {
+    if (it->id == e.conn) {
+      ++it;
+      continue;
+    }
+    if (it->state != ConnState::connecting) {
+      out.push_back(
+          fsm::SendNotification{it->id, NotificationMessage::cease(err::kConnectionRejected)});
+    }
+    out.push_back(fsm::Close{it->id});
+    it = conns_.erase(it);
+  }
+  connect_retry_deadline_.reset();
+  drop(e.conn, e.notification, std::nullopt, e.reason, now, out, e.idle_hold);
+}
+
 void PeerFsm::fsm_error(Conn& c, TimePoint now, Actions& out) {
   // RFC 6608 §4 subcodes name the state the unexpected message arrived in.
   uint8_t sub = c.state == ConnState::open_sent      ? err::kUnexpectedInOpenSent
@@ -390,7 +410,7 @@ void PeerFsm::fsm_error(Conn& c, TimePoint now, Actions& out) {
 
 void PeerFsm::drop(ConnectionId id, std::optional<NotificationMessage> sent,
                    std::optional<NotificationMessage> received, const std::string& reason,
-                   TimePoint now, Actions& out) {
+                   TimePoint now, Actions& out, std::optional<std::chrono::seconds> idle_hold) {
   Conn* c = find(id);
   if (!c) return;
   bool was_established = c->state == ConnState::established;
@@ -407,6 +427,12 @@ void PeerFsm::drop(ConnectionId id, std::optional<NotificationMessage> sent,
   if (!is_collision(sent)) last_error_ = LastError{reason, sent, received, now};
   conns_.erase(conns_.begin() + (c - conns_.data()));
   if (!conns_.empty() || !started_) return;
+  if (idle_hold) {
+    ++consecutive_failures_;
+    connect_retry_deadline_.reset();
+    idle_hold_deadline_ = now + *idle_hold;
+    return;
+  }
   if (was_open_sent && !received) {
     // §8.2.2 OpenSent, Event 18: back to Active with the connect-retry timer.
     if (!config_.passive) arm_connect_retry(now);

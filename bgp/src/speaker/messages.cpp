@@ -53,6 +53,14 @@ NotificationMessage NotificationMessage::cease(uint8_t subcode, std::string_view
   return n;
 }
 
+NotificationMessage NotificationMessage::max_prefixes(Family family, uint32_t upper_bound) {
+  NotificationMessage n{err::kCease, err::kMaxPrefixes, {}};
+  n.data = {uint8_t(family.afi >> 8),   uint8_t(family.afi),        uint8_t(family.safi),
+            uint8_t(upper_bound >> 24), uint8_t(upper_bound >> 16), uint8_t(upper_bound >> 8),
+            uint8_t(upper_bound)};
+  return n;
+}
+
 NotificationMessage NotificationMessage::hard_reset(const NotificationMessage& inner) {
   NotificationMessage n{err::kCease, err::kHardReset, {}};
   n.data.resize(2 + inner.data.size());

@@ -69,7 +69,8 @@ PeerSession::PeerSession(asio::io_context& io, const InstanceConfig& instance, P
       peer_(std::move(peer)),
       events_(std::move(events)),
       fsm_(fsm_config(instance, peer_, restarting)),
-      timer_(io) {}
+      timer_(io),
+      rib_in_(peer_.prefix_limit.max) {}
 
 PeerSession::~PeerSession() {
   for (auto& [id, c] : conns_) {
@@ -164,6 +165,7 @@ void PeerSession::execute(const std::vector<FsmAction>& actions) {
                      auto info = describe(a.notification);
                      spdlog::warn("bgp {}: sending NOTIFICATION {}{}", label(), info.description,
                                   info.communication ? " \"" + *info.communication + "\"" : "");
+                     ++notifications_sent_[info.description];
                      send(a.conn, encode(a.notification), MessageType::notification);
                    },
                    [&](const fsm::Close& a) {
@@ -175,6 +177,7 @@ void PeerSession::execute(const std::vector<FsmAction>& actions) {
                      established_.reset();
                      rib_out_.reset();
                      rib_in_.clear();
+                     prefix_warning_ = false;
                      local_address_.reset();
                    },
                    [&](const fsm::StateChanged& a) {
@@ -321,7 +324,7 @@ void PeerSession::dispatch(const ConnPtr& c, std::span<const uint8_t> bytes) {
                                     e.reason);
                      }
                    }
-                   rib_in_.apply(u);
+                   check_prefix_limit(c, rib_in_.apply(u));
                  },
                  [&](const NotificationMessage& n) {
                    in_.count(MessageType::notification);
@@ -341,6 +344,43 @@ void PeerSession::dispatch(const ConnPtr& c, std::span<const uint8_t> bytes) {
                  },
              },
              m.value());
+}
+
+void PeerSession::check_prefix_limit(const ConnPtr& c, const AdjRibIn::Applied& applied) {
+  const auto& limit = peer_.prefix_limit;
+  if (limit.max == 0) return;
+  if (applied.over_limit) {
+    const Family f = *applied.over_limit;
+    ++prefix_limit_ceases_;
+    const std::string reason = "sent more than " + std::to_string(limit.max) + " " + f.str() +
+                               " prefixes (the limit per family)";
+    spdlog::error(
+        "bgp {} ({}): {}: ending the session with Cease / Maximum Number of Prefixes Reached, "
+        "dropping its {} routes; the session may start again in {} s",
+        label(), peer_.address.str(), reason, rib_in_.size(), limit.restart.count());
+    // RFC 8538 §5.1: with the N bit negotiated the Cease goes as a Hard Reset, so that the peer
+    // does not keep our routes as stale.
+    auto n = NotificationMessage::max_prefixes(f, limit.max);
+    if (fsm_.negotiated() && fsm_.negotiated()->graceful_notification) {
+      n = NotificationMessage::hard_reset(n);
+    }
+    prefix_limit_exceeded_ = reason;
+    feed(fsm::PrefixLimitExceeded{c->id, std::move(n), reason, limit.restart});
+    return;
+  }
+  const uint64_t at = limit.warning_at();
+  const bool over = rib_in_.max_count() >= at;
+  if (over && !prefix_warning_) {
+    spdlog::warn(
+        "bgp {} ({}): {} prefixes received (ipv4 {}, ipv6 {}), {}% or more of the limit of {} "
+        "per family; over the limit the session ends",
+        label(), peer_.address.str(), rib_in_.size(), rib_in_.count(kIpv4Unicast),
+        rib_in_.count(kIpv6Unicast), limit.warning_percent, limit.max);
+  } else if (!over && prefix_warning_) {
+    spdlog::info("bgp {}: prefixes received back under {}% of the limit ({} of {})", label(),
+                 limit.warning_percent, rib_in_.max_count(), limit.max);
+  }
+  prefix_warning_ = over;
 }
 
 void PeerSession::send(ConnectionId id, std::vector<uint8_t> bytes, MessageType type,
@@ -428,6 +468,7 @@ void PeerSession::on_established(ConnectionId id, const Negotiated& n) {
   }
   c->ctx = ctx.session;
   established_ = id;
+  prefix_limit_exceeded_.reset();
   local_address_ = ctx.local_address;
   rib_in_.clear();
   rib_out_.emplace(ctx);
@@ -516,6 +557,17 @@ PeerStatus PeerSession::status() const {
   s.transitions = fsm_.transitions();
   s.established_count = fsm_.established_count();
   s.update_errors = update_errors_;
+  s.max_prefixes = peer_.prefix_limit.max;
+  s.prefixes_in_v4 = rib_in_.count(kIpv4Unicast);
+  s.prefixes_in_v6 = rib_in_.count(kIpv6Unicast);
+  s.prefix_warning_at = peer_.prefix_limit.warning_at();
+  s.prefix_limit_warning = prefix_warning_;
+  s.prefix_limit_ceases = prefix_limit_ceases_;
+  s.prefix_limit_exceeded = prefix_limit_exceeded_;
+  s.notifications_sent = notifications_sent_;
+  if (const auto& hold = fsm_.idle_hold_until(); hold && *hold > now) {
+    s.idle_hold_seconds = std::chrono::duration_cast<std::chrono::seconds>(*hold - now).count() + 1;
+  }
   if (const auto& e = fsm_.last_error()) {
     PeerStatus::Error err;
     err.reason = e->reason;

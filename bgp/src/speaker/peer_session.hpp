@@ -71,6 +71,8 @@ class PeerSession : public std::enable_shared_from_this<PeerSession> {
   void schedule_sync();
   void sync_routes();
   void answer_route_refresh(const RouteRefreshMessage& r);
+  // After an UPDATE was stored: the warning threshold, or ending the session over the limit.
+  void check_prefix_limit(const ConnPtr& c, const AdjRibIn::Applied& applied);
   ConnPtr find(ConnectionId id) const;
   void log_state(SessionState from, SessionState to) const;
   std::string label() const;
@@ -98,6 +100,10 @@ class PeerSession : public std::enable_shared_from_this<PeerSession> {
   MessageCounters in_;
   MessageCounters out_;
   uint64_t update_errors_ = 0;
+  bool prefix_warning_ = false;  // logged for this session; cleared below the threshold
+  uint64_t prefix_limit_ceases_ = 0;
+  std::optional<std::string> prefix_limit_exceeded_;  // until Established again
+  std::map<std::string, uint64_t> notifications_sent_;
 };
 
 }  // namespace netagent::bgp

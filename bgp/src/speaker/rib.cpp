@@ -217,20 +217,61 @@ std::vector<AdvertisedRoute> AdjRibOut::routes() const {
   return out;
 }
 
-void AdjRibIn::apply(const DecodedUpdate& d) {
+AdjRibIn::Applied AdjRibIn::apply(const DecodedUpdate& d) {
+  Applied res;
   for (const auto& p : d.withdrawn_prefixes())
-    routes_.erase(p);
+    erase(p);
   const auto& u = d.update;
-  if (d.action == ErrorAction::treat_as_withdraw) return;
+  if (d.action == ErrorAction::treat_as_withdraw) return res;
   auto attrs = std::make_shared<const PathAttributes>(u.attributes);
+  // False when `p` is new and its family is full: nothing more of this UPDATE is stored.
+  auto add = [&](const Prefix& p, const std::optional<IpAddress>& nh) {
+    auto [it, inserted] = routes_.try_emplace(p, Entry{nh, attrs});
+    if (!inserted) {
+      it->second = Entry{nh, attrs};
+      return true;
+    }
+    size_t& n = counter(p);
+    if (max_ != 0 && n >= max_) {
+      routes_.erase(it);
+      res.over_limit = family_of(p);
+      return false;
+    }
+    ++n;
+    return true;
+  };
   std::optional<IpAddress> nh4;
   if (u.attributes.next_hop) nh4 = IpAddress::v4(*u.attributes.next_hop);
-  for (const auto& p : u.nlri)
-    routes_[p] = Entry{nh4, attrs};
-  if (u.mp_reach) {
-    for (const auto& p : u.mp_reach->nlri)
-      routes_[p] = Entry{u.mp_reach->next_hop, attrs};
+  for (const auto& p : u.nlri) {
+    if (!add(p, nh4)) return res;
   }
+  if (u.mp_reach) {
+    for (const auto& p : u.mp_reach->nlri) {
+      if (!add(p, u.mp_reach->next_hop)) return res;
+    }
+  }
+  return res;
+}
+
+void AdjRibIn::erase(const Prefix& p) {
+  if (routes_.erase(p)) --counter(p);
+}
+
+void AdjRibIn::clear() {
+  routes_.clear();
+  // Give the table's memory back: a peer that sent many routes must not leave them behind.
+  routes_.rehash(0);
+  count_v4_ = 0;
+  count_v6_ = 0;
+}
+
+size_t AdjRibIn::count(Family f) const {
+  if (f.safi != kSafiUnicast) return 0;
+  return f.afi == kAfiIpv6 ? count_v6_ : count_v4_;
+}
+
+size_t AdjRibIn::max_count() const {
+  return std::max(count_v4_, count_v6_);
 }
 
 std::vector<ReceivedRoute> AdjRibIn::routes() const {

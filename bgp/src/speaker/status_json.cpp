@@ -97,7 +97,17 @@ void to_json(nlohmann::json& j, const PeerStatus& s) {
        {"prefixes_out", s.prefixes_out},
        {"transitions", s.transitions},
        {"established_count", s.established_count},
-       {"update_errors", s.update_errors}};
+       {"update_errors", s.update_errors},
+       {"prefixes_in_by_family",
+        {{"ipv4-unicast", s.prefixes_in_v4}, {"ipv6-unicast", s.prefixes_in_v6}}},
+       {"prefix_limit",
+        {{"max_per_family", s.max_prefixes},
+         {"warning_at", s.prefix_warning_at},
+         {"warning", s.prefix_limit_warning},
+         {"ceases", s.prefix_limit_ceases}}},
+       {"notifications_sent", s.notifications_sent}};
+  if (s.idle_hold_seconds) j["idle_hold_seconds"] = *s.idle_hold_seconds;
+  if (s.prefix_limit_exceeded) j["prefix_limit"]["exceeded"] = *s.prefix_limit_exceeded;
   if (s.uptime_seconds) j["uptime_seconds"] = *s.uptime_seconds;
   if (s.local_address) j["local_address"] = s.local_address->str();
   if (s.negotiated) {

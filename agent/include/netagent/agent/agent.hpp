@@ -126,6 +126,8 @@ class Agent {
   nlohmann::json source_status() const;
   nlohmann::json node_status() const;
   nlohmann::json last_check() const;
+  // The file descriptor limit and the HTTP listeners' connections (GET /v1/status "limits").
+  nlohmann::json limits_status() const;
 
   Config config_;
   boost::asio::io_context io_;  // first: outlives every object that posts to it

@@ -50,9 +50,27 @@ struct Config {
   // The periodic drift check of the datapath (Reconciler::verify_datapath), in seconds; 0 off.
   uint32_t datapath_verify_interval = 60;
 
+  // The HTTP listeners (API socket, /metrics): connection caps and timeouts, so that no client
+  // can take the agent's file descriptors (see docs/operating.md, "Resource limits").
+  uint32_t api_max_connections = 128;
+  uint32_t metrics_max_connections = 64;
+  uint32_t http_idle_timeout = 120;  // seconds without a request before a connection closes
+  uint32_t http_request_timeout =
+      10;  // seconds to read a request (header and body) or write a reply
+
+  // BGP: the most prefixes a peer may send per address family (0: no limit); over it the
+  // session ends with Cease / Maximum Number of Prefixes Reached (RFC 4486) and the peer is
+  // held idle for bgp_max_prefixes_restart seconds. A warning at bgp_max_prefixes_warning %.
+  uint32_t bgp_max_prefixes = 100000;
+  uint32_t bgp_max_prefixes_warning = 75;
+  uint32_t bgp_max_prefixes_restart = 60;
+
   // ClusterMesh (the remote clusters come from the kube-system/cilium-clustermesh Secret).
   std::string clustermesh_etcd_config;  // this cluster's etcd (Cilium etcd.config); "" = Secret
   uint32_t clustermesh_lease_ttl = 60;  // seconds; a dead agent's entries expire after this
+
+  // The RLIMIT_NOFILE soft limit the agent runs with (raise_fd_limit fills it; 0: not checked).
+  uint64_t fd_limit = 0;
 
   // Parsed form of metrics_addr (valid when metrics_addr is not empty).
   std::string metrics_host;

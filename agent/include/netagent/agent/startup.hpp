@@ -1,7 +1,8 @@
 #pragma once
 // Start-up checks and host preparation for `netagent`, each failing with a message that says
 // what is wrong and what to do, and its own exit code (exit_code.hpp). Run in this order by
-// prepare_host(): privilege, manifests, devices, API socket, cgroup v2, bpffs, directories.
+// prepare_host(): privilege, descriptor limit, manifests, devices, API socket, cgroup v2, bpffs,
+// directories.
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,14 @@ Check prepare_bpffs(const Config& config);
 Check prepare_dirs(const Config& config);
 // chmod 0700 `path` unless it already has no group/other/special bits (logs when it changes it).
 Status owner_only_dir(const std::string& path);
+
+// Descriptors kept for everything but the HTTP listeners' connections: BPF maps, programs and
+// links, BGP sessions, etcd, inotify, state files, the listening sockets.
+inline constexpr uint64_t kFdReserve = 512;
+// Raises the soft RLIMIT_NOFILE to the hard limit (config.fd_limit gets the result) and checks
+// that the connection caps plus kFdReserve fit under it, so that no client of the API or of
+// /metrics can starve the agent of descriptors.
+Check raise_fd_limit(Config& config);
 
 Check prepare_host(Config& config);
 

@@ -2,8 +2,19 @@
 // The one HTTP/1.1 server of the agent (Boost.Beast, asynchronous, on the agent's io_context),
 // behind every listener: the API on its unix socket (server.hpp) and Prometheus' /metrics on TCP
 // (metrics/http_server.hpp). It owns the connections: reading requests within limits, keep-alive,
-// the idle timeout, chunked streams written from any thread, and ending everything at stop().
-// What a request means, and where the listening socket comes from, is its user's.
+// the idle and request timeouts, the connection cap, chunked streams written from any thread, and
+// ending everything at stop(). What a request means, and where the listening socket comes from,
+// is its user's.
+//
+// Resource limits, so that no client can take the agent's file descriptors or hold its sockets:
+//  - at most max_connections connections are served at once; one more is accepted and closed at
+//    once (counted as rejected), so the listener neither spins nor leaves it in the backlog;
+//  - a connection waiting for a request is closed after idle_timeout; a request must arrive whole
+//    (header and body) within request_timeout of its first byte, and its response be written
+//    within request_timeout;
+//  - when accept() fails for want of descriptors (EMFILE, ENFILE) the server closes a spare
+//    descriptor it keeps for this, accepts and closes the pending connection, takes the spare
+//    again, and retries after a pause: the listener never spins on an error.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -45,9 +56,19 @@ class HttpServer {
   struct Options {
     size_t max_body = 1 << 20;
     size_t max_header = 8 << 10;
-    // A connection with no request for this long is closed, so that a stuck client cannot hold
-    // a socket forever (a stream, once started, has no timeout).
+    // A connection with no request in progress for this long is closed, so that a stuck client
+    // cannot hold a socket forever (a stream, once started, has no timeout).
     std::chrono::seconds idle_timeout{120};
+    // From the first byte of a request until it is read whole (header and body), and for writing
+    // a response; a slower client is disconnected.
+    std::chrono::seconds request_timeout{10};
+    // Connections served at once; 0: no cap. Over it a new connection is closed at once.
+    size_t max_connections = 0;
+    // Named in messages ("metrics", "API").
+    std::string name = "HTTP";
+    // Receives a line to log when the cap is first reached, when it is left again, and when
+    // accept() fails; the server has no logger of its own.
+    std::function<void(const std::string&)> warn;
     // Chunks queued for a slow stream reader before new ones are dropped.
     size_t max_queued_chunks = 4096;
     // The reply to a request whose body is over max_body, after which the connection closes.
@@ -80,6 +101,18 @@ class HttpServer {
   // Stops accepting and ends every connection and stream now.
   void stop();
   size_t connections() const;
+
+  struct Stats {
+    size_t open = 0;             // connections now
+    size_t max_connections = 0;  // the cap (0: none)
+    uint64_t accepted = 0;
+    uint64_t rejected = 0;       // closed at once: over the cap, or no descriptor left
+    uint64_t idle_closed = 0;    // no request within idle_timeout
+    uint64_t timed_out = 0;      // a request or response slower than request_timeout
+    uint64_t accept_errors = 0;  // accept() failed (EMFILE, ENFILE, ...)
+  };
+  // Called on the io_context.
+  Stats stats() const;
 
   struct State;
 

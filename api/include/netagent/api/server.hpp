@@ -6,18 +6,27 @@
 //
 // Connections are kept alive between requests; a streaming response (newline-delimited JSON in
 // HTTP chunks) holds its connection until the producer or the client ends it, and the
-// connection is closed afterwards.
+// connection is closed afterwards. Connections are capped and time out (Limits, below).
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 
+#include "netagent/api/http_server.hpp"
 #include "netagent/api/router.hpp"
 #include "netagent/common/result.hpp"
 
 namespace netagent::api {
 
-class HttpServer;
+// The resource limits of one listener (see HttpServer::Options).
+struct ListenerLimits {
+  size_t max_connections = 128;  // 0: no cap
+  std::chrono::seconds idle_timeout{120};
+  std::chrono::seconds request_timeout{10};
+  // Receives the listener's warnings (cap reached and left, accept failures).
+  std::function<void(const std::string&)> warn;
+};
 
 // True when something accepts connections on the unix socket at `path` (a live agent).
 bool socket_answers(const std::string& path);
@@ -29,7 +38,7 @@ class ApiServer {
   using RequestObserver = std::function<void(const std::string& method, const std::string& route,
                                              int status, double seconds)>;
 
-  ApiServer(boost::asio::io_context& io, const Router& router);
+  ApiServer(boost::asio::io_context& io, const Router& router, ListenerLimits limits = {});
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
@@ -43,6 +52,7 @@ class ApiServer {
   void on_request(RequestObserver observer);
   const std::string& path() const;
   size_t connections() const;
+  HttpServer::Stats stats() const;
 
   struct State;
 

@@ -33,14 +33,16 @@ namespace netagent::bgp {
 
 // bgpcp's desired state -> the speaker's configuration and per-peer routes. Pure (tested alone).
 // Peers that cannot be configured (an unparsable address, a peer ASN left to discovery) are left
-// out and reported in `problems`.
+// out and reported in `problems`. Every peer gets `prefix_limit` (the agent's --bgp-max-prefixes
+// flags: Cilium's BGP CRDs have no such field).
 struct SpeakerPlan {
   bgp::SpeakerConfig config;
   // (instance, peer) -> routes
   std::map<std::pair<std::string, std::string>, std::vector<bgp::Route>> routes;
   std::vector<std::string> problems;
 };
-SpeakerPlan plan_speaker(const bgp::control::DesiredBgp& desired);
+SpeakerPlan plan_speaker(const bgp::control::DesiredBgp& desired,
+                         const bgp::PrefixLimit& prefix_limit = {});
 
 // The allocation restricted to the addresses the LB datapath serves as LoadBalancer frontends.
 ipam::Allocation served_allocation(const ipam::Allocation& allocation,
@@ -50,6 +52,7 @@ class BgpReconciler : public store::Reconciler {
  public:
   struct Options {
     std::string node_name;  // this node's Node object: labels for nodeSelectors, annotations
+    bgp::PrefixLimit prefix_limit;  // for every peer
   };
   BgpReconciler(boost::asio::io_context& io, Options options);
   ~BgpReconciler() override;

@@ -14,6 +14,21 @@
 
 namespace netagent::bgp {
 
+// The most prefixes a peer may send, per address family (like BIRD's `receive limit` and
+// Cisco's `maximum-prefix`). Over it the session ends with Cease / Maximum Number of Prefixes
+// Reached (RFC 4486 §4), the peer's routes are dropped, and the peer stays Idle for `restart`
+// (incoming connections are refused meanwhile) before the session may start again.
+struct PrefixLimit {
+  uint32_t max = 0;               // per family; 0: no limit
+  uint32_t warning_percent = 75;  // a warning (log, status) once this share of max is reached
+  std::chrono::seconds restart{60};
+  // The count at which the warning starts (0 with no limit).
+  uint64_t warning_at() const {
+    return max == 0 ? 0 : (uint64_t(max) * warning_percent + 99) / 100;
+  }
+  bool operator==(const PrefixLimit&) const = default;
+};
+
 struct PeerConfig {
   std::string name;  // unique within the instance
   IpAddress address;
@@ -31,6 +46,7 @@ struct PeerConfig {
   GracefulRestartConfig graceful_restart;
   std::vector<Family> families{kIpv4Unicast, kIpv6Unicast};
   std::optional<IpAddress> local_address;  // source address to bind; unset = kernel's choice
+  PrefixLimit prefix_limit;
 
   bool ebgp(uint32_t local_asn) const { return peer_asn != local_asn; }
   // Whether a change from `o` to this needs the session to restart.

@@ -107,6 +107,15 @@ struct MessageInvalid {
 struct UpdateSent {
   ConnectionId conn;
 };
+// The peer sent more prefixes than it may (RFC 4486 §4): send `notification` (Cease / Maximum
+// Number of Prefixes Reached), close every connection, and stay Idle for `idle_hold` (incoming
+// connections are refused meanwhile, passive peers included) before starting again.
+struct PrefixLimitExceeded {
+  ConnectionId conn;
+  NotificationMessage notification;
+  std::string reason;
+  std::chrono::seconds idle_hold{60};
+};
 
 // ---- Actions ----
 struct Connect {
@@ -144,7 +153,7 @@ using FsmEvent =
     std::variant<fsm::Start, fsm::Stop, fsm::TimerTick, fsm::TcpConnected, fsm::TcpAccepted,
                  fsm::TcpFailed, fsm::OpenReceived, fsm::KeepaliveReceived, fsm::UpdateReceived,
                  fsm::RouteRefreshReceived, fsm::NotificationReceived, fsm::MessageInvalid,
-                 fsm::UpdateSent>;
+                 fsm::UpdateSent, fsm::PrefixLimitExceeded>;
 using FsmAction =
     std::variant<fsm::Connect, fsm::SendOpen, fsm::SendKeepalive, fsm::SendNotification, fsm::Close,
                  fsm::Established, fsm::SessionDown, fsm::StateChanged>;
@@ -176,6 +185,8 @@ class PeerFsm {
   uint64_t transitions() const { return transitions_; }
   uint64_t established_count() const { return established_count_; }
   const std::optional<LastError>& last_error() const { return last_error_; }
+  // While Idle after a failure: when the session may start again (and accept connections).
+  const std::optional<TimePoint>& idle_hold_until() const { return idle_hold_deadline_; }
   const FsmConfig& config() const { return config_; }
   // Whether `conn` is a connection this FSM currently tracks (stale socket events are dropped).
   bool owns(ConnectionId conn) const;
@@ -207,11 +218,13 @@ class PeerFsm {
   void on_timers(TimePoint now, Actions& out);
   void on_open(Conn& c, const OpenMessage& open, TimePoint now, Actions& out);
   void on_keepalive(Conn& c, TimePoint now, Actions& out);
+  void on_prefix_limit(const fsm::PrefixLimitExceeded& e, TimePoint now, Actions& out);
   // Ends one connection: optionally sends a NOTIFICATION, closes, and if nothing is left,
   // decides where the peer goes next (Active or Idle with automatic restart).
+  // `idle_hold`, when given, replaces the damped idle hold time (and applies to passive peers).
   void drop(ConnectionId id, std::optional<NotificationMessage> sent,
             std::optional<NotificationMessage> received, const std::string& reason, TimePoint now,
-            Actions& out);
+            Actions& out, std::optional<std::chrono::seconds> idle_hold = std::nullopt);
   void fsm_error(Conn& c, TimePoint now, Actions& out);
   void update_state(Actions& out);
   std::chrono::seconds jittered(std::chrono::seconds t);

@@ -239,6 +239,9 @@ struct NotificationMessage {
   // The text is cut to 128 octets at a UTF-8 character boundary, the RFC 8203 limit that every
   // receiver accepts.
   static NotificationMessage cease(uint8_t subcode, std::string_view communication = {});
+  // Cease / Maximum Number of Prefixes Reached (RFC 4486 §4): the data is the family's AFI
+  // (2 octets), SAFI (1 octet) and the upper bound (4 octets).
+  static NotificationMessage max_prefixes(Family family, uint32_t upper_bound);
   // Cease / Hard Reset wrapping `inner` (RFC 8538 §3): with the N bit negotiated, this is the
   // NOTIFICATION that makes the peer drop our routes instead of keeping them as stale.
   static NotificationMessage hard_reset(const NotificationMessage& inner);

@@ -96,10 +96,22 @@ struct ReceivedRoute {
 
 class AdjRibIn {
  public:
-  // Applies an UPDATE: withdrawals (including treat-as-withdraw, RFC 7606) then announcements.
-  void apply(const DecodedUpdate& update);
-  void clear() { routes_.clear(); }
+  // `max_per_family`: the most prefixes kept per address family (0: no limit).
+  explicit AdjRibIn(uint32_t max_per_family = 0) : max_(max_per_family) {}
+
+  struct Applied {
+    // The family that went over the limit: the prefix that did and the rest of the UPDATE's
+    // announcements were not stored (the session is to be ended, RFC 4486).
+    std::optional<Family> over_limit;
+  };
+  // Applies an UPDATE: withdrawals (including treat-as-withdraw, RFC 7606) then announcements,
+  // each counted against the limit of its family.
+  Applied apply(const DecodedUpdate& update);
+  void clear();
   size_t size() const { return routes_.size(); }
+  size_t count(Family f) const;  // prefixes of one family
+  size_t max_count() const;      // the largest per-family count
+  uint32_t limit() const { return max_; }
   std::vector<ReceivedRoute> routes() const;  // sorted by prefix
 
  private:
@@ -107,6 +119,12 @@ class AdjRibIn {
     std::optional<IpAddress> next_hop;
     std::shared_ptr<const PathAttributes> attributes;
   };
+  size_t& counter(const Prefix& p) { return afi_of(p) == kAfiIpv6 ? count_v6_ : count_v4_; }
+  void erase(const Prefix& p);
+
+  uint32_t max_ = 0;
+  size_t count_v4_ = 0;
+  size_t count_v6_ = 0;
   std::unordered_map<Prefix, Entry> routes_;
 };
 

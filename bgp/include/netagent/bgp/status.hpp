@@ -2,6 +2,7 @@
 // What the Speaker reports for `netctl bgp peers`, `netctl bgp routes advertised|received` and
 // Prometheus: plain structs, plus JSON for the API.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,19 @@ struct PeerStatus {
   uint64_t transitions = 0;
   uint64_t established_count = 0;
   uint64_t update_errors = 0;  // UPDATEs handled by RFC 7606 treat-as-withdraw or discard
+  // The receive limit per family (PrefixLimit) and where the peer stands against it.
+  uint32_t max_prefixes = 0;  // 0: no limit
+  uint64_t prefixes_in_v4 = 0;
+  uint64_t prefixes_in_v6 = 0;
+  uint64_t prefix_warning_at = 0;
+  bool prefix_limit_warning = false;  // a family is at or over the warning share of the limit
+  uint64_t prefix_limit_ceases = 0;   // sessions ended for going over the limit
+  // Why the last session ended over the limit, until a session is Established again.
+  std::optional<std::string> prefix_limit_exceeded;
+  // While Idle after a failure (e.g. the prefix limit): seconds until it may start again.
+  std::optional<int64_t> idle_hold_seconds;
+  // NOTIFICATIONs sent, by description ("Cease / Maximum Number of Prefixes Reached").
+  std::map<std::string, uint64_t> notifications_sent;
   struct Error {
     std::string reason;
     std::optional<NotificationInfo> sent;

@@ -7,18 +7,20 @@
 #include <memory>
 #include <string>
 
+#include "netagent/api/http_server.hpp"
+#include "netagent/api/server.hpp"
 #include "netagent/common/result.hpp"
 #include "netagent/metrics/registry.hpp"
-
-namespace netagent::api {
-class HttpServer;
-}  // namespace netagent::api
 
 namespace netagent::metrics {
 
 class MetricsServer {
  public:
-  MetricsServer(boost::asio::io_context& io, const Registry& registry);
+  // Default limits: 64 connections (scrapers keep one each), idle 120 s (scrape intervals are
+  // 15-60 s), 10 s per request.
+  static api::ListenerLimits default_limits();
+  MetricsServer(boost::asio::io_context& io, const Registry& registry,
+                api::ListenerLimits limits = default_limits());
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
@@ -29,6 +31,7 @@ class MetricsServer {
   boost::asio::ip::tcp::endpoint local_endpoint() const;
   // Closes the listener and every open connection.
   void stop();
+  api::HttpServer::Stats stats() const;
 
  private:
   boost::asio::io_context& io_;
