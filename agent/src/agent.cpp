@@ -851,8 +851,12 @@ void Agent::release_freed_heap() {
   const size_t in_use = mi.uordblks + mi.hblkhd;
   const size_t before = resident_bytes();
   if (before <= 2 * in_use + kHeapSlack) return;
+  // Resident memory that a trim cannot give back (mappings outside the heap) must not make every
+  // check trim and log again: trim again only once the process has grown by kHeapSlack since.
+  if (before <= resident_after_trim_ + kHeapSlack) return;
   malloc_trim(0);
   const size_t after = resident_bytes();
+  resident_after_trim_ = after;
   const size_t released = before > after ? before - after : 0;
   heap_trims_->inc();
   heap_released_->inc(double(released));

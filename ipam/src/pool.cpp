@@ -61,26 +61,33 @@ PoolBlock decode_range_block(const Field& start, const Field& stop) {
   return b;
 }
 
-void decode_blocks(const Field& list, std::vector<PoolBlock>& out) {
-  for (auto& f : list.items()) {
-    if (!f.is_map()) f.fail("expected a block (a map with cidr, or start and stop)");
-    auto cidr = f["cidr"];
-    auto start = f["start"];
-    auto stop = f["stop"];
-    PoolBlock b;
-    if (cidr.present()) {
-      if (start.present() || stop.present())
-        f.fail("a block has either cidr or start/stop, not both");
-      b = decode_cidr_block(cidr);
-    } else if (start.present()) {
-      b = decode_range_block(start, stop);
-    } else if (stop.present()) {
-      start.fail("is required when stop is set");
-    } else {
-      f.fail("a block needs cidr, or start (and optionally stop)");
-    }
-    b.field = f.path();
-    out.push_back(std::move(b));
+void decode_block(const Field& f, std::vector<PoolBlock>& out) {
+  if (!f.is_map()) f.fail("expected a block (a map with cidr, or start and stop)");
+  auto cidr = f["cidr"];
+  auto start = f["start"];
+  auto stop = f["stop"];
+  PoolBlock b;
+  if (cidr.present()) {
+    if (start.present() || stop.present())
+      f.fail("a block has either cidr or start/stop, not both");
+    b = decode_cidr_block(cidr);
+  } else if (start.present()) {
+    b = decode_range_block(start, stop);
+  } else if (stop.present()) {
+    start.fail("is required when stop is set");
+  } else {
+    f.fail("a block needs cidr, or start (and optionally stop)");
+  }
+  b.field = f.path();
+  out.push_back(std::move(b));
+}
+
+// Each block is checked on its own: every bad block of the list is reported.
+void decode_blocks(k8s::FieldErrors& errs, const Field& list, std::vector<PoolBlock>& out) {
+  std::vector<Field> items;
+  if (!errs.check([&] { items = list.items(); })) return;
+  for (auto& f : items) {
+    errs.check([&] { decode_block(f, out); });
   }
 }
 
@@ -94,12 +101,15 @@ Pool decode_pool(const k8s::Object& obj) {
   p.labels = obj.meta.labels;
   p.source = obj.source;
   if (spec.present() && !spec.is_map()) spec.fail("expected a map");
-  decode_blocks(spec["blocks"], p.blocks);
+  // Every bad field is reported, not only the first (k8s::FieldErrors).
+  k8s::FieldErrors errs;
+  decode_blocks(errs, spec["blocks"], p.blocks);
   // `cidrs` is the deprecated name of `blocks` (cilium#28590); both are read.
-  decode_blocks(spec["cidrs"], p.blocks);
-  p.service_selector = spec["serviceSelector"].selector();
-  p.disabled = spec["disabled"].opt_boolean().value_or(false);
-  p.allow_first_last = decode_allow_first_last(spec["allowFirstLastIPs"]);
+  decode_blocks(errs, spec["cidrs"], p.blocks);
+  errs.check([&] { p.service_selector = spec["serviceSelector"].selector(); });
+  errs.check([&] { p.disabled = spec["disabled"].opt_boolean().value_or(false); });
+  errs.check([&] { p.allow_first_last = decode_allow_first_last(spec["allowFirstLastIPs"]); });
+  errs.raise();
   return p;
 }
 

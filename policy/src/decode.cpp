@@ -50,6 +50,13 @@ bool is_policy_kind(std::string_view kind) {
 
 namespace {
 
+// The items of list `f`, or none (with the error kept) when it is not a list.
+std::vector<Field> items_of(k8s::FieldErrors& errs, const Field& f) {
+  std::vector<Field> out;
+  errs.check([&] { out = f.items(); });
+  return out;
+}
+
 const std::string kK8s(label_source::kK8s);
 const std::string kNsKey(label_key::kPodNamespace);
 
@@ -196,39 +203,45 @@ PolicyDocument decode_network_policy(const k8s::Object& obj) {
   doc.source = obj.source;
   auto spec = root["spec"];
   if (!spec.present()) spec.fail("is required");
-  check_keys(spec, {"podSelector", "policyTypes", "ingress", "egress"});
+  // Every bad field is reported, not only the first: each part below is checked on its own.
+  k8s::FieldErrors errs;
+  errs.check([&] { check_keys(spec, {"podSelector", "policyTypes", "ingress", "egress"}); });
 
   PolicyRule rule;
   rule.path = "spec";
-  rule.subject = EndpointSelector::from_k8s(spec["podSelector"].selector(), kK8s);
+  errs.check(
+      [&] { rule.subject = EndpointSelector::from_k8s(spec["podSelector"].selector(), kK8s); });
   rule.subject.add_equals(kK8s, kNsKey, doc.ns);
 
+  const std::vector<Field> sections[2] = {items_of(errs, spec["ingress"]),
+                                          items_of(errs, spec["egress"])};
   // policyTypes defaults to Ingress, plus Egress when the policy has egress rules.
   auto types = spec["policyTypes"];
   if (types.present()) {
-    for (const auto& t : types.items()) {
-      auto v = t.one_of({"Ingress", "Egress"}, "");
-      rule.isolates[index_of(v == "Ingress" ? Direction::Ingress : Direction::Egress)] = true;
+    for (const auto& t : items_of(errs, types)) {
+      errs.check([&] {
+        auto v = t.one_of({"Ingress", "Egress"}, "");
+        rule.isolates[index_of(v == "Ingress" ? Direction::Ingress : Direction::Egress)] = true;
+      });
     }
   } else {
     rule.isolates[index_of(Direction::Ingress)] = true;
-    rule.isolates[index_of(Direction::Egress)] = !spec["egress"].items().empty();
+    rule.isolates[index_of(Direction::Egress)] = !sections[1].empty();
   }
 
   for (Direction dir : kDirections) {
     const bool in = dir == Direction::Ingress;
-    auto list = spec[in ? "ingress" : "egress"];
-    auto items = list.items();
-    for (size_t i = 0; i < items.size(); ++i) {
-      const auto& r = items[i];
-      check_keys(r, {in ? "from" : "to", "ports"});
+    for (const auto& r : sections[index_of(dir)]) {
       RuleSection s;
       s.direction = dir;
       s.action = Action::Allow;
       s.path = r.path();
-      s.peers = decode_knp_peers(r[in ? "from" : "to"], doc.ns, doc);
-      for (const auto& p : r["ports"].items())
-        s.ports.push_back(decode_knp_port(p));
+      bool ok = errs.check([&] { check_keys(r, {in ? "from" : "to", "ports"}); });
+      ok &= errs.check([&] { s.peers = decode_knp_peers(r[in ? "from" : "to"], doc.ns, doc); });
+      for (const auto& p : items_of(errs, r["ports"])) {
+        ok &= errs.check([&] { s.ports.push_back(decode_knp_port(p)); });
+      }
+      if (!ok) continue;
       // A peer list of only IPv6 blocks selects nothing here (a warning was recorded).
       if (!s.peers.any && s.peers.selectors.empty() && s.peers.cidrs.empty()) continue;
       // Policy types not listed make the direction's rules inert (the API server keeps them).
@@ -236,6 +249,7 @@ PolicyDocument decode_network_policy(const k8s::Object& obj) {
       rule.sections.push_back(std::move(s));
     }
   }
+  errs.raise();
   doc.rules.push_back(std::move(rule));
   return doc;
 }
@@ -316,36 +330,42 @@ RuleSection decode_cilium_section(const Field& f, const SectionSpec& spec, const
   s.direction = spec.dir;
   s.action = spec.action;
   s.path = f.path();
+  // Each peer and each port is checked on its own; raise() at the end reports them all.
+  k8s::FieldErrors errs;
   auto warn = [&](const Field& at, const std::string& what) {
     doc.warnings.push_back(at.path() + ": " + what);
   };
   const char* not_enforced = allow ? "; this rule allows nothing" : "; this deny is not enforced";
 
   bool l3 = false;  // any L3 peer field present (even one we cannot enforce)
-  for (const auto& e : f[key("Endpoints")].items()) {
+  for (const auto& e : items_of(errs, f[key("Endpoints")])) {
     l3 = true;
-    s.peers.selectors.push_back(cilium_peer_selector(e, ns));
+    errs.check([&] { s.peers.selectors.push_back(cilium_peer_selector(e, ns)); });
   }
-  for (const auto& c : f[key("CIDR")].items()) {
+  for (const auto& c : items_of(errs, f[key("CIDR")])) {
     l3 = true;
-    if (auto cp = decode_cidr_rule(c, Field(YAML::Node(), c.path() + ".except"), false, doc)) {
-      s.peers.cidrs.push_back(std::move(*cp));
-    }
+    errs.check([&] {
+      if (auto cp = decode_cidr_rule(c, Field(YAML::Node(), c.path() + ".except"), false, doc)) {
+        s.peers.cidrs.push_back(std::move(*cp));
+      }
+    });
   }
-  for (const auto& c : f[key("CIDRSet")].items()) {
+  for (const auto& c : items_of(errs, f[key("CIDRSet")])) {
     l3 = true;
-    check_keys(c, {"cidr", "except", "cidrGroupRef", "cidrGroupSelector"});
-    if (c["cidrGroupRef"].present() || c["cidrGroupSelector"].present()) {
-      warn(c, "CiliumCIDRGroup references are not supported; this peer matches nothing");
-      continue;
-    }
-    if (auto cp = decode_cidr_rule(c["cidr"], c["except"], false, doc)) {
-      s.peers.cidrs.push_back(std::move(*cp));
-    }
+    errs.check([&] {
+      check_keys(c, {"cidr", "except", "cidrGroupRef", "cidrGroupSelector"});
+      if (c["cidrGroupRef"].present() || c["cidrGroupSelector"].present()) {
+        warn(c, "CiliumCIDRGroup references are not supported; this peer matches nothing");
+        return;
+      }
+      if (auto cp = decode_cidr_rule(c["cidr"], c["except"], false, doc)) {
+        s.peers.cidrs.push_back(std::move(*cp));
+      }
+    });
   }
-  for (const auto& e : f[key("Entities")].items()) {
+  for (const auto& e : items_of(errs, f[key("Entities")])) {
     l3 = true;
-    add_entity(e.one_of(kEntities, ""), s.peers);
+    errs.check([&] { add_entity(e.one_of(kEntities, ""), s.peers); });
   }
   for (const char* unsupported : {"Groups", "Nodes"}) {
     if (f[key(unsupported)].present()) {
@@ -371,38 +391,48 @@ RuleSection decode_cilium_section(const Field& f, const SectionSpec& spec, const
   }
 
   bool l4 = false;
-  for (const auto& pr : f["toPorts"].items()) {
+  for (const auto& pr : items_of(errs, f["toPorts"])) {
     l4 = true;
-    check_keys(pr,
-               {"ports", "rules", "terminatingTLS", "originatingTLS", "serverNames", "listener"});
+    if (!errs.check([&] {
+          check_keys(pr, {"ports", "rules", "terminatingTLS", "originatingTLS", "serverNames",
+                          "listener"});
+        })) {
+      continue;
+    }
     bool l7 = false;
     for (const char* k : {"rules", "terminatingTLS", "originatingTLS", "serverNames", "listener"}) {
       if (pr[k].present()) {
         l7 = true;
-        if (!allow) pr[k].fail(std::string(k) + " is not allowed in a deny rule");
+        if (!allow) {
+          errs.add(
+              k8s::FieldError(pr[k].path(), std::string(k) + " is not allowed in a deny rule"));
+          continue;
+        }
         warn(pr[k], std::string(k) +
                         " (L7) is not enforced; the L4 ports are allowed for every request "
                         "(or nothing, when L7 handling is set to deny)");
       }
     }
-    auto ports = pr["ports"].items();
+    auto ports = items_of(errs, pr["ports"]);
     if (ports.empty()) {
       PortSpec any;
       any.l7 = l7;
       s.ports.push_back(any);
     }
     for (const auto& p : ports) {
-      check_keys(p, {"port", "endPort", "protocol"});
-      PortSpec ps;
-      ps.l7 = l7;
-      auto proto = p["protocol"].one_of({"TCP", "UDP", "SCTP", "ANY"}, "ANY");
-      ps.proto = proto == "TCP"    ? IPPROTO_TCP
-                 : proto == "UDP"  ? IPPROTO_UDP
-                 : proto == "SCTP" ? IPPROTO_SCTP
-                                   : 0;
-      if (p["port"].present()) decode_port_value(p["port"], 0, ps);
-      decode_end_port(p["endPort"], ps);
-      s.ports.push_back(std::move(ps));
+      errs.check([&] {
+        check_keys(p, {"port", "endPort", "protocol"});
+        PortSpec ps;
+        ps.l7 = l7;
+        auto proto = p["protocol"].one_of({"TCP", "UDP", "SCTP", "ANY"}, "ANY");
+        ps.proto = proto == "TCP"    ? IPPROTO_TCP
+                   : proto == "UDP"  ? IPPROTO_UDP
+                   : proto == "SCTP" ? IPPROTO_SCTP
+                                     : 0;
+        if (p["port"].present()) decode_port_value(p["port"], 0, ps);
+        decode_end_port(p["endPort"], ps);
+        s.ports.push_back(std::move(ps));
+      });
     }
   }
   if (f["icmps"].present()) {
@@ -422,34 +452,46 @@ RuleSection decode_cilium_section(const Field& f, const SectionSpec& spec, const
     else
       s.unenforceable = true;
   }
+  errs.raise();
   return s;
 }
 
 PolicyRule decode_cilium_rule(const Field& f, const std::string& ns, PolicyDocument& doc) {
-  check_keys(f, {"endpointSelector", "nodeSelector", "ingress", "ingressDeny", "egress",
-                 "egressDeny", "labels", "description", "enableDefaultDeny", "log"});
+  // Every bad field of the rule is reported: each part is checked on its own.
+  k8s::FieldErrors errs;
+  errs.check([&] {
+    check_keys(f, {"endpointSelector", "nodeSelector", "ingress", "ingressDeny", "egress",
+                   "egressDeny", "labels", "description", "enableDefaultDeny", "log"});
+  });
   PolicyRule rule;
   rule.path = f.path();
-  rule.description = f["description"].str_or("");
+  errs.check([&] { rule.description = f["description"].str_or(""); });
   bool es = f["endpointSelector"].present(), nsel = f["nodeSelector"].present();
   if (es == nsel) f.fail("exactly one of endpointSelector and nodeSelector is required");
   if (nsel) {
-    if (!ns.empty()) f["nodeSelector"].fail("nodeSelector is only valid in a clusterwide policy");
-    f["nodeSelector"].selector();
+    errs.check([&] {
+      if (!ns.empty()) f["nodeSelector"].fail("nodeSelector is only valid in a clusterwide policy");
+      f["nodeSelector"].selector();
+    });
     rule.host_policy = true;
     doc.warnings.push_back(f["nodeSelector"].path() +
                            ": host policies (nodeSelector) are not enforced by this datapath");
   } else {
-    rule.subject = EndpointSelector::from_k8s(f["endpointSelector"].selector(), label_source::kAny);
+    errs.check([&] {
+      rule.subject =
+          EndpointSelector::from_k8s(f["endpointSelector"].selector(), label_source::kAny);
+    });
     // A namespaced policy applies in its namespace only (ParseToCiliumRule).
     if (!ns.empty()) rule.subject.add_equals(kK8s, kNsKey, ns);
   }
-  for (const auto& l : f["labels"].items()) {
-    check_keys(l, {"key", "value", "source"});
-    l["key"].str();
+  for (const auto& l : items_of(errs, f["labels"])) {
+    errs.check([&] {
+      check_keys(l, {"key", "value", "source"});
+      l["key"].str();
+    });
   }
   auto edd = f["enableDefaultDeny"];
-  check_keys(edd, {"ingress", "egress"});
+  errs.check([&] { check_keys(edd, {"ingress", "egress"}); });
 
   static const SectionSpec kSections[] = {{"ingress", Direction::Ingress, Action::Allow},
                                           {"ingressDeny", Direction::Ingress, Action::Deny},
@@ -457,16 +499,21 @@ PolicyRule decode_cilium_rule(const Field& f, const std::string& ns, PolicyDocum
                                           {"egressDeny", Direction::Egress, Action::Deny}};
   bool has[2] = {false, false};
   for (const auto& sp : kSections) {
-    for (const auto& item : f[sp.field].items()) {
+    for (const auto& item : items_of(errs, f[sp.field])) {
       has[index_of(sp.dir)] = true;
-      rule.sections.push_back(decode_cilium_section(item, sp, ns, doc));
+      errs.check([&] { rule.sections.push_back(decode_cilium_section(item, sp, ns, doc)); });
     }
   }
   // enableDefaultDeny defaults to true for each direction that has rules (Cilium 1.16+).
-  rule.isolates[index_of(Direction::Ingress)] =
-      has[index_of(Direction::Ingress)] && edd["ingress"].opt_boolean().value_or(true);
-  rule.isolates[index_of(Direction::Egress)] =
-      has[index_of(Direction::Egress)] && edd["egress"].opt_boolean().value_or(true);
+  errs.check([&] {
+    rule.isolates[index_of(Direction::Ingress)] =
+        has[index_of(Direction::Ingress)] && edd["ingress"].opt_boolean().value_or(true);
+  });
+  errs.check([&] {
+    rule.isolates[index_of(Direction::Egress)] =
+        has[index_of(Direction::Egress)] && edd["egress"].opt_boolean().value_or(true);
+  });
+  errs.raise();
   if (rule.host_policy) {
     rule.sections.clear();
     rule.isolates[0] = rule.isolates[1] = false;
@@ -487,9 +534,15 @@ PolicyDocument decode_cilium_policy(const k8s::Object& obj) {
   if (!root["spec"].present() && !root["specs"].present()) {
     root["spec"].fail("spec or specs is required");
   }
-  if (root["spec"].present()) doc.rules.push_back(decode_cilium_rule(root["spec"], doc.ns, doc));
-  for (const auto& s : root["specs"].items())
-    doc.rules.push_back(decode_cilium_rule(s, doc.ns, doc));
+  // Each rule is checked on its own: the errors of every rule are reported.
+  k8s::FieldErrors errs;
+  if (root["spec"].present()) {
+    errs.check([&] { doc.rules.push_back(decode_cilium_rule(root["spec"], doc.ns, doc)); });
+  }
+  for (const auto& s : items_of(errs, root["specs"])) {
+    errs.check([&] { doc.rules.push_back(decode_cilium_rule(s, doc.ns, doc)); });
+  }
+  errs.raise();
   return doc;
 }
 

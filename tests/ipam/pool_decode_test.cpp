@@ -135,6 +135,33 @@ TEST(PoolDecode, BadPoolsAreRejectedAtLoadWithTheFieldPath) {
   }
 }
 
+TEST(PoolDecode, EveryBadFieldIsReported) {
+  // Three bad blocks and two bad settings: five errors, in the order of the fields.
+  std::string yaml = R"(apiVersion: cilium.io/v2
+kind: CiliumLoadBalancerIPPool
+metadata: {name: bad-pool}
+spec:
+  blocks:
+  - {cidr: 10.0.0.0/33}
+  - {cidr: 10.0.1.0/24}
+  - {start: 10.0.2.300}
+  - {stop: 10.0.3.1}
+  disabled: maybe
+  allowFirstLastIPs: Perhaps
+)";
+  k8s::KindRegistry reg;
+  register_kinds(reg);
+  k8s::SnapshotBuilder b(&reg);
+  auto errs = b.add_all(k8s::read_object(YAML::Load(yaml), {"pools/bad.yaml", 0}));
+  std::vector<std::string> fields;
+  for (const auto& e : errs)
+    fields.push_back(e.field);
+  EXPECT_EQ(fields, (std::vector<std::string>{"spec.blocks[0].cidr", "spec.blocks[2].start",
+                                              "spec.blocks[3].start", "spec.disabled",
+                                              "spec.allowFirstLastIPs"}));
+  EXPECT_TRUE(b.take().objects.empty()) << "a bad pool must not enter the snapshot";
+}
+
 TEST(PoolDecode, ApiVersionsAccepted) {
   for (const char* v : {"cilium.io/v2alpha1", "cilium.io/v2"}) {
     k8s::KindRegistry reg;

@@ -8,7 +8,9 @@
 #include <random>
 
 #include "model.hpp"
+#include "netagent/k8s/decode.hpp"
 #include "netagent/policy/datapath_state.hpp"
+#include "netagent/policy/decode.hpp"
 #include "netagent/policy/evaluator.hpp"
 
 extern "C" {
@@ -285,6 +287,51 @@ TEST(Decode, ErrorsNameTheField) {
         << "expected \"" << c.expect << "\" in: " << err;
     EXPECT_NE(err.find("policies.yaml (document 0)"), std::string::npos) << err;
   }
+}
+
+// Every bad field of a policy is reported at load, not only the first.
+std::vector<std::string> error_fields(const std::string& yaml) {
+  k8s::KindRegistry reg;
+  register_kinds(reg);
+  k8s::SnapshotBuilder b(&reg);
+  std::vector<std::string> fields;
+  for (const auto& e : b.add_all(k8s::read_object(YAML::Load(yaml), {"policies.yaml", 0})))
+    fields.push_back(e.field);
+  return fields;
+}
+
+TEST(Decode, EveryBadFieldOfAPolicyIsReported) {
+  EXPECT_EQ(error_fields(R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p, namespace: x}
+spec:
+  podSelector: {}
+  policyTypes: [Sideways]
+  ingress:
+  - ports: [{port: 70000}, {port: 80}, {port: 90, endPort: 80}]
+  - from: [{ipBlock: {cidr: 10.0.0.0/33}}]
+)"),
+            (std::vector<std::string>{"spec.policyTypes[0]", "spec.ingress[0].ports[0].port",
+                                      "spec.ingress[0].ports[2].endPort",
+                                      "spec.ingress[1].from[0].ipBlock.cidr"}));
+  EXPECT_EQ(
+      error_fields(R"(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: p, namespace: x}
+specs:
+- endpointSelector: {}
+  ingress:
+  - fromEntities: [everyone]
+    toPorts: [{ports: [{port: "53", protocol: ICMP}, {port: "99999"}]}]
+- endpointSelector: {}
+  egress:
+  - toEndpoint: [{}]
+  enableDefaultDeny: {egress: perhaps}
+)"),
+      (std::vector<std::string>{
+          "specs[0].ingress[0].fromEntities[0]", "specs[0].ingress[0].toPorts[0].ports[0].protocol",
+          "specs[0].ingress[0].toPorts[0].ports[1].port", "specs[1].egress[0].toEndpoint",
+          "specs[1].enableDefaultDeny.egress"}));
 }
 
 const PolicyStatus* status_of(const CompiledPolicy& cp, const std::string& name) {
