@@ -852,11 +852,13 @@ void Agent::release_freed_heap() {
   const size_t before = resident_bytes();
   if (before <= 2 * in_use + kHeapSlack) return;
   // Resident memory that a trim cannot give back (mappings outside the heap) must not make every
-  // check trim and log again: trim again only once the process has grown by kHeapSlack since.
-  if (before <= resident_after_trim_ + kHeapSlack) return;
+  // check trim and log again: after a trim, trim again only once the process has grown, or the
+  // heap in use has shrunk, by kHeapSlack since.
+  if (before <= resident_after_trim_ + kHeapSlack && in_use + kHeapSlack >= in_use_at_trim_) return;
   malloc_trim(0);
   const size_t after = resident_bytes();
   resident_after_trim_ = after;
+  in_use_at_trim_ = in_use;
   const size_t released = before > after ? before - after : 0;
   heap_trims_->inc();
   heap_released_->inc(double(released));

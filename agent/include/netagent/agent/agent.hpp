@@ -152,7 +152,9 @@ class Agent {
   boost::asio::steady_timer heap_timer_;
   metrics::Counter* heap_trims_ = nullptr;
   metrics::Counter* heap_released_ = nullptr;
-  size_t resident_after_trim_ = 0;  // resident bytes after the last trim (release_freed_heap)
+  // Resident bytes after the last trim and heap bytes in use then (release_freed_heap).
+  size_t resident_after_trim_ = 0;
+  size_t in_use_at_trim_ = 0;
 
   std::chrono::system_clock::time_point snapshot_at_{};
   bool in_pass_ = false;
