@@ -151,13 +151,6 @@ ObjectMeta meta_of(const Object& obj, bool namespaced) {
 // Every decoder below checks each field (and each list item) on its own under a FieldErrors, so
 // that one bad field does not hide the next: all of them are reported at once.
 
-// The items of a list field, or none (with the error kept) when it is not a list.
-static std::vector<Field> items_of(FieldErrors& errs, const Field& f) {
-  std::vector<Field> out;
-  errs.check([&] { out = f.items(); });
-  return out;
-}
-
 Service decode_service(const Object& obj) {
   Field root(obj.raw, "");
   FieldErrors errs;
@@ -171,7 +164,7 @@ Service decode_service(const Object& obj) {
     s.type =
         spec["type"].one_of({"ClusterIP", "NodePort", "LoadBalancer", "ExternalName"}, "ClusterIP");
   });
-  std::vector<Field> cluster_ips = items_of(errs, spec["clusterIPs"]);
+  std::vector<Field> cluster_ips = errs.items(spec["clusterIPs"]);
   if (cluster_ips.empty()) {
     errs.check([&] {
       if (auto ip = spec["clusterIP"].opt_str(); ip && !ip->empty()) {
@@ -189,7 +182,7 @@ Service decode_service(const Object& obj) {
       s.cluster_ips.push_back(decode_ipv4(f));
     });
   }
-  std::vector<Field> port_fields = items_of(errs, spec["ports"]);
+  std::vector<Field> port_fields = errs.items(spec["ports"]);
   for (auto& pf : port_fields) {
     ServicePort p;
     bool ok = errs.check([&] { (void)pf["name"]; });  // the item must be a map
@@ -218,7 +211,7 @@ Service decode_service(const Object& obj) {
   errs.check([&] {
     if (spec["selector"].present()) s.selector = spec["selector"].string_map();
   });
-  for (auto& f : items_of(errs, spec["externalIPs"]))
+  for (auto& f : errs.items(spec["externalIPs"]))
     errs.check([&] { s.external_ips.push_back(decode_ipv4(f)); });
   errs.check([&] {
     if (auto ip = spec["loadBalancerIP"].opt_str(); ip && !ip->empty()) {
@@ -226,7 +219,7 @@ Service decode_service(const Object& obj) {
     }
   });
   errs.check([&] { s.load_balancer_class = spec["loadBalancerClass"].opt_str(); });
-  for (auto& f : items_of(errs, spec["loadBalancerSourceRanges"])) {
+  for (auto& f : errs.items(spec["loadBalancerSourceRanges"])) {
     errs.check([&] { s.load_balancer_source_ranges.push_back(decode_cidr(f)); });
   }
   errs.check([&] {
@@ -251,7 +244,7 @@ Service decode_service(const Object& obj) {
     s.publish_not_ready_addresses = spec["publishNotReadyAddresses"].opt_boolean().value_or(false);
   });
   errs.check([&] {
-    for (auto& ing : items_of(errs, root["status"]["loadBalancer"]["ingress"])) {
+    for (auto& ing : errs.items(root["status"]["loadBalancer"]["ingress"])) {
       errs.check([&] {
         if (ing["ip"].present()) s.status_ingress_ips.push_back(decode_ipv4(ing["ip"]));
       });
@@ -279,10 +272,10 @@ EndpointSlice decode_endpoint_slice(const Object& obj) {
   errs.check([&] {
     es.address_type = root["addressType"].one_of({"IPv4", "IPv6", "FQDN"}, "IPv4");
   });
-  for (auto& ef : items_of(errs, root["endpoints"])) {
+  for (auto& ef : errs.items(root["endpoints"])) {
     Endpoint e;
     if (!errs.check([&] { (void)ef["addresses"]; })) continue;  // the item must be a map
-    auto addresses = items_of(errs, ef["addresses"]);
+    auto addresses = errs.items(ef["addresses"]);
     if (addresses.empty() && (!ef["addresses"].present() || ef["addresses"].is_seq())) {
       errs.check([&] { ef["addresses"].fail("must list at least one address"); });
     }
@@ -303,11 +296,11 @@ EndpointSlice decode_endpoint_slice(const Object& obj) {
       if (ef["targetRef"]["kind"].str_or("") == "Pod")
         e.target_pod = ef["targetRef"]["name"].str_or("");
     });
-    for (auto& h : items_of(errs, ef["hints"]["forZones"]))
+    for (auto& h : errs.items(ef["hints"]["forZones"]))
       errs.check([&] { e.zone_hints.push_back(h["name"].str()); });
     es.endpoints.push_back(std::move(e));
   }
-  for (auto& pf : items_of(errs, root["ports"])) {
+  for (auto& pf : errs.items(root["ports"])) {
     EndpointPort p;
     if (!errs.check([&] { p.name = pf["name"].str_or(""); })) continue;
     errs.check([&] { p.protocol = decode_protocol(pf["protocol"]); });
@@ -327,7 +320,7 @@ Pod decode_pod(const Object& obj) {
   auto spec = root["spec"];
   errs.check([&] { p.node_name = spec["nodeName"].str_or(""); });
   errs.check([&] { p.host_network = spec["hostNetwork"].opt_boolean().value_or(false); });
-  for (auto& c : items_of(errs, spec["containers"])) {
+  for (auto& c : errs.items(spec["containers"])) {
     std::vector<Field> ports;
     errs.check([&] { ports = c["ports"].items(); });
     for (auto& pf : ports) {
@@ -339,7 +332,7 @@ Pod decode_pod(const Object& obj) {
     }
   }
   errs.check([&] {
-    for (auto& ipf : items_of(errs, root["status"]["podIPs"]))
+    for (auto& ipf : errs.items(root["status"]["podIPs"]))
       errs.check([&] { p.pod_ips.push_back(decode_ipv4(ipf["ip"])); });
   });
   errs.check([&] {
@@ -367,7 +360,7 @@ Node decode_node(const Object& obj) {
   n.source = obj.source;
   FieldErrors errs;
   errs.check([&] {
-    for (auto& a : items_of(errs, root["status"]["addresses"])) {
+    for (auto& a : errs.items(root["status"]["addresses"])) {
       errs.check([&] {
         NodeAddress na{a["type"].str(), a["address"].str(), std::nullopt};
         if (na.type == "InternalIP" || na.type == "ExternalIP") na.ip = decode_ip(a["address"]);
@@ -376,7 +369,7 @@ Node decode_node(const Object& obj) {
     }
   });
   errs.check([&] {
-    for (auto& c : items_of(errs, root["spec"]["podCIDRs"]))
+    for (auto& c : errs.items(root["spec"]["podCIDRs"]))
       errs.check([&] { n.pod_cidrs.push_back(decode_cidr(c)); });
   });
   errs.check([&] {

@@ -29,6 +29,12 @@ void FieldErrors::add(const FieldError& e) {
     add(m);
 }
 
+std::vector<Field> FieldErrors::items(const Field& f) {
+  std::vector<Field> out;
+  check([&] { out = f.items(); });
+  return out;
+}
+
 void FieldErrors::raise() const {
   if (errors_.empty()) return;
   FieldError out = errors_.front();

@@ -50,13 +50,6 @@ bool is_policy_kind(std::string_view kind) {
 
 namespace {
 
-// The items of list `f`, or none (with the error kept) when it is not a list.
-std::vector<Field> items_of(k8s::FieldErrors& errs, const Field& f) {
-  std::vector<Field> out;
-  errs.check([&] { out = f.items(); });
-  return out;
-}
-
 const std::string kK8s(label_source::kK8s);
 const std::string kNsKey(label_key::kPodNamespace);
 
@@ -213,12 +206,11 @@ PolicyDocument decode_network_policy(const k8s::Object& obj) {
       [&] { rule.subject = EndpointSelector::from_k8s(spec["podSelector"].selector(), kK8s); });
   rule.subject.add_equals(kK8s, kNsKey, doc.ns);
 
-  const std::vector<Field> sections[2] = {items_of(errs, spec["ingress"]),
-                                          items_of(errs, spec["egress"])};
+  const std::vector<Field> sections[2] = {errs.items(spec["ingress"]), errs.items(spec["egress"])};
   // policyTypes defaults to Ingress, plus Egress when the policy has egress rules.
   auto types = spec["policyTypes"];
   if (types.present()) {
-    for (const auto& t : items_of(errs, types)) {
+    for (const auto& t : errs.items(types)) {
       errs.check([&] {
         auto v = t.one_of({"Ingress", "Egress"}, "");
         rule.isolates[index_of(v == "Ingress" ? Direction::Ingress : Direction::Egress)] = true;
@@ -238,7 +230,7 @@ PolicyDocument decode_network_policy(const k8s::Object& obj) {
       s.path = r.path();
       bool ok = errs.check([&] { check_keys(r, {in ? "from" : "to", "ports"}); });
       ok &= errs.check([&] { s.peers = decode_knp_peers(r[in ? "from" : "to"], doc.ns, doc); });
-      for (const auto& p : items_of(errs, r["ports"])) {
+      for (const auto& p : errs.items(r["ports"])) {
         ok &= errs.check([&] { s.ports.push_back(decode_knp_port(p)); });
       }
       if (!ok) continue;
@@ -338,11 +330,11 @@ RuleSection decode_cilium_section(const Field& f, const SectionSpec& spec, const
   const char* not_enforced = allow ? "; this rule allows nothing" : "; this deny is not enforced";
 
   bool l3 = false;  // any L3 peer field present (even one we cannot enforce)
-  for (const auto& e : items_of(errs, f[key("Endpoints")])) {
+  for (const auto& e : errs.items(f[key("Endpoints")])) {
     l3 = true;
     errs.check([&] { s.peers.selectors.push_back(cilium_peer_selector(e, ns)); });
   }
-  for (const auto& c : items_of(errs, f[key("CIDR")])) {
+  for (const auto& c : errs.items(f[key("CIDR")])) {
     l3 = true;
     errs.check([&] {
       if (auto cp = decode_cidr_rule(c, Field(YAML::Node(), c.path() + ".except"), false, doc)) {
@@ -350,7 +342,7 @@ RuleSection decode_cilium_section(const Field& f, const SectionSpec& spec, const
       }
     });
   }
-  for (const auto& c : items_of(errs, f[key("CIDRSet")])) {
+  for (const auto& c : errs.items(f[key("CIDRSet")])) {
     l3 = true;
     errs.check([&] {
       check_keys(c, {"cidr", "except", "cidrGroupRef", "cidrGroupSelector"});
@@ -363,7 +355,7 @@ RuleSection decode_cilium_section(const Field& f, const SectionSpec& spec, const
       }
     });
   }
-  for (const auto& e : items_of(errs, f[key("Entities")])) {
+  for (const auto& e : errs.items(f[key("Entities")])) {
     l3 = true;
     errs.check([&] { add_entity(e.one_of(kEntities, ""), s.peers); });
   }
@@ -391,7 +383,7 @@ RuleSection decode_cilium_section(const Field& f, const SectionSpec& spec, const
   }
 
   bool l4 = false;
-  for (const auto& pr : items_of(errs, f["toPorts"])) {
+  for (const auto& pr : errs.items(f["toPorts"])) {
     l4 = true;
     if (!errs.check([&] {
           check_keys(pr, {"ports", "rules", "terminatingTLS", "originatingTLS", "serverNames",
@@ -413,7 +405,7 @@ RuleSection decode_cilium_section(const Field& f, const SectionSpec& spec, const
                         "(or nothing, when L7 handling is set to deny)");
       }
     }
-    auto ports = items_of(errs, pr["ports"]);
+    auto ports = errs.items(pr["ports"]);
     if (ports.empty()) {
       PortSpec any;
       any.l7 = l7;
@@ -484,7 +476,7 @@ PolicyRule decode_cilium_rule(const Field& f, const std::string& ns, PolicyDocum
     // A namespaced policy applies in its namespace only (ParseToCiliumRule).
     if (!ns.empty()) rule.subject.add_equals(kK8s, kNsKey, ns);
   }
-  for (const auto& l : items_of(errs, f["labels"])) {
+  for (const auto& l : errs.items(f["labels"])) {
     errs.check([&] {
       check_keys(l, {"key", "value", "source"});
       l["key"].str();
@@ -499,7 +491,7 @@ PolicyRule decode_cilium_rule(const Field& f, const std::string& ns, PolicyDocum
                                           {"egressDeny", Direction::Egress, Action::Deny}};
   bool has[2] = {false, false};
   for (const auto& sp : kSections) {
-    for (const auto& item : items_of(errs, f[sp.field])) {
+    for (const auto& item : errs.items(f[sp.field])) {
       has[index_of(sp.dir)] = true;
       errs.check([&] { rule.sections.push_back(decode_cilium_section(item, sp, ns, doc)); });
     }
@@ -539,7 +531,7 @@ PolicyDocument decode_cilium_policy(const k8s::Object& obj) {
   if (root["spec"].present()) {
     errs.check([&] { doc.rules.push_back(decode_cilium_rule(root["spec"], doc.ns, doc)); });
   }
-  for (const auto& s : items_of(errs, root["specs"])) {
+  for (const auto& s : errs.items(root["specs"])) {
     errs.check([&] { doc.rules.push_back(decode_cilium_rule(s, doc.ns, doc)); });
   }
   errs.raise();

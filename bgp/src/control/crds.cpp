@@ -114,43 +114,102 @@ uint16_t decode_port(const Field& f, uint16_t def) {
   return (!v || *v == 0) ? def : uint16_t(*v);  // 0 means "default", as Cilium's SetDefaults
 }
 
+// values[i] is items[i]'s key (an item that did not decode has none: skipped).
 template <typename T>
-void require_unique(const std::vector<Field>& items, const std::vector<T>& values,
+void require_unique(k8s::FieldErrors& errs, const std::vector<std::pair<Field, T>>& values,
                     const std::string& key, const std::string& what) {
   std::set<T> seen;
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (!seen.insert(values[i]).second) {
-      items[i][key].fail("duplicate " + what + " within the list");
+  for (const auto& [item, v] : values) {
+    if (!seen.insert(v).second) {
+      errs.add(k8s::FieldError(item[key].path(), "duplicate " + what + " within the list"));
     }
   }
 }
 
+// Every decoder below checks each field and each list item on its own (k8s::FieldErrors), so
+// that one bad field does not hide the next: all of an object's errors are reported at once.
+
 Neighbor decode_neighbor(const Field& f) {
+  k8s::FieldErrors errs;
   Neighbor n;
-  n.address = decode_peer_cidr(f["peerAddress"]);
-  n.port = decode_port(f["peerPort"], 179);
-  n.peer_asn = uint32_t(f["peerASN"].integer(0, kMaxU32));
-  if (auto s = f["authSecretRef"].opt_str(); s && !s->empty()) n.auth_secret = *s;
-  if (auto v = f["eBGPMultihopTTL"].opt_integer(1, 255)) n.ebgp_multihop_ttl = uint8_t(*v);
-  n.timers =
-      decode_timers(f["connectRetryTimeSeconds"], f["holdTimeSeconds"], f["keepAliveTimeSeconds"]);
-  n.graceful_restart = decode_graceful_restart(f["gracefulRestart"]);
-  for (auto& fam : f["families"].items())
-    n.families.push_back(decode_family(fam));
+  errs.check([&] { n.address = decode_peer_cidr(f["peerAddress"]); });
+  errs.check([&] { n.port = decode_port(f["peerPort"], 179); });
+  errs.check([&] { n.peer_asn = uint32_t(f["peerASN"].integer(0, kMaxU32)); });
+  errs.check([&] {
+    if (auto s = f["authSecretRef"].opt_str(); s && !s->empty()) n.auth_secret = *s;
+  });
+  errs.check([&] {
+    if (auto v = f["eBGPMultihopTTL"].opt_integer(1, 255)) n.ebgp_multihop_ttl = uint8_t(*v);
+  });
+  errs.check([&] {
+    n.timers = decode_timers(f["connectRetryTimeSeconds"], f["holdTimeSeconds"],
+                             f["keepAliveTimeSeconds"]);
+  });
+  errs.check([&] { n.graceful_restart = decode_graceful_restart(f["gracefulRestart"]); });
+  for (auto& fam : errs.items(f["families"]))
+    errs.check([&] { n.families.push_back(decode_family(fam)); });
   if (n.families.empty()) n.families = default_families();
-  for (auto& pa : f["advertisedPathAttributes"].items()) {
-    PathAttributes p;
-    auto type =
-        pa["selectorType"].one_of({"PodCIDR", "CiliumLoadBalancerIPPool", "CiliumPodIPPool"}, "");
-    if (type.empty()) pa["selectorType"].fail("is required");
-    p.type = type == "PodCIDR"                    ? PathSelectorType::PodCIDR
-             : type == "CiliumLoadBalancerIPPool" ? PathSelectorType::LoadBalancerIPPool
-                                                  : PathSelectorType::PodIPPool;
-    p.selector = opt_selector(pa["selector"]);
-    p.attributes = decode_attributes(pa["communities"], pa["localPreference"]);
-    n.path_attributes.push_back(std::move(p));
+  for (auto& pa : errs.items(f["advertisedPathAttributes"])) {
+    errs.check([&] {
+      PathAttributes p;
+      auto type =
+          pa["selectorType"].one_of({"PodCIDR", "CiliumLoadBalancerIPPool", "CiliumPodIPPool"}, "");
+      if (type.empty()) pa["selectorType"].fail("is required");
+      p.type = type == "PodCIDR"                    ? PathSelectorType::PodCIDR
+               : type == "CiliumLoadBalancerIPPool" ? PathSelectorType::LoadBalancerIPPool
+                                                    : PathSelectorType::PodIPPool;
+      p.selector = opt_selector(pa["selector"]);
+      p.attributes = decode_attributes(pa["communities"], pa["localPreference"]);
+      n.path_attributes.push_back(std::move(p));
+    });
   }
+  errs.raise();
   return n;
+}
+
+// A list that must not be empty: absent, or an empty list (not a list at all is another error).
+bool missing_or_empty(const Field& f) {
+  return !f.present() || (f.is_seq() && f.node().size() == 0);
+}
+
+Advertisement decode_one_advertisement(const Field& f) {
+  k8s::FieldErrors errs;
+  Advertisement a;
+  errs.check([&] {
+    auto type = f["advertisementType"].one_of({"PodCIDR", "CiliumPodIPPool", "Service"}, "");
+    if (type.empty()) f["advertisementType"].fail("is required");
+    a.type = type == "PodCIDR"           ? AdvertisementType::PodCIDR
+             : type == "CiliumPodIPPool" ? AdvertisementType::PodIPPool
+                                         : AdvertisementType::Service;
+  });
+  if (a.type == AdvertisementType::Service) {
+    auto svc = f["service"];
+    errs.check([&] {
+      if (!svc.present()) svc.fail("is required for the 'Service' advertisementType");
+    });
+    if (svc.present()) {
+      auto addrs = errs.items(svc["addresses"]);
+      if (addrs.empty() && missing_or_empty(svc["addresses"])) {
+        errs.add(k8s::FieldError(svc["addresses"].path(), "must list at least one address type"));
+      }
+      for (auto& x : addrs)
+        errs.check([&] { a.addresses.push_back(decode_service_address(x)); });
+      errs.check([&] {
+        if (auto v = svc["aggregationLengthIPv4"].opt_integer(0, 31)) a.aggregation_ipv4 = int(*v);
+      });
+      errs.check([&] {
+        if (auto v = svc["aggregationLengthIPv6"].opt_integer(0, 127)) {
+          a.aggregation_ipv6 = int(*v);
+        }
+      });
+    }
+  }
+  errs.check([&] { a.selector = opt_selector(f["selector"]); });
+  auto attrs = f["attributes"];
+  errs.check(
+      [&] { a.attributes = decode_attributes(attrs["communities"], attrs["localPreference"]); });
+  errs.raise();
+  return a;
 }
 
 Field spec_of(const k8s::Object& obj) {
@@ -175,105 +234,143 @@ const char* to_string(ServiceAddress a) {
 
 PeeringPolicy decode_peering_policy(const k8s::Object& obj) {
   auto spec = spec_of(obj);
+  k8s::FieldErrors errs;
   PeeringPolicy p;
   p.name = obj.meta.name;
-  p.node_selector = spec["nodeSelector"].selector();
-  auto routers = spec["virtualRouters"].items();
-  if (routers.empty()) spec["virtualRouters"].fail("must list at least one virtual router");
-  std::vector<uint32_t> asns;
+  errs.check([&] { p.node_selector = spec["nodeSelector"].selector(); });
+  auto routers = errs.items(spec["virtualRouters"]);
+  if (missing_or_empty(spec["virtualRouters"])) {
+    errs.add(
+        k8s::FieldError(spec["virtualRouters"].path(), "must list at least one virtual router"));
+  }
+  std::vector<std::pair<Field, uint32_t>> asns;
   for (auto& r : routers) {
     VirtualRouter vr;
-    vr.local_asn = decode_local_asn(r["localASN"]);
-    vr.export_pod_cidr = r["exportPodCIDR"].opt_boolean().value_or(false);
-    vr.service_selector = opt_selector(r["serviceSelector"]);
+    bool asn_ok = errs.check([&] { vr.local_asn = decode_local_asn(r["localASN"]); });
+    errs.check([&] { vr.export_pod_cidr = r["exportPodCIDR"].opt_boolean().value_or(false); });
+    errs.check([&] { vr.service_selector = opt_selector(r["serviceSelector"]); });
     if (r["serviceAdvertisements"].present()) {
       vr.service_advertisements.clear();
-      for (auto& a : r["serviceAdvertisements"].items()) {
-        vr.service_advertisements.push_back(decode_service_address(a));
+      for (auto& a : errs.items(r["serviceAdvertisements"])) {
+        errs.check([&] { vr.service_advertisements.push_back(decode_service_address(a)); });
       }
     }
     // podIPPoolSelector is accepted for compatibility; this agent has no multi-pool pod IPAM.
-    (void)opt_selector(r["podIPPoolSelector"]);
-    auto neighbors = r["neighbors"].items();
-    if (neighbors.empty()) r["neighbors"].fail("must list at least one neighbor");
-    std::vector<std::string> addresses;
-    for (auto& n : neighbors) {
-      vr.neighbors.push_back(decode_neighbor(n));
-      addresses.push_back(vr.neighbors.back().address.str());
+    errs.check([&] { (void)opt_selector(r["podIPPoolSelector"]); });
+    auto neighbors = errs.items(r["neighbors"]);
+    if (missing_or_empty(r["neighbors"])) {
+      errs.add(k8s::FieldError(r["neighbors"].path(), "must list at least one neighbor"));
     }
-    require_unique(neighbors, addresses, "peerAddress", "peerAddress");
-    asns.push_back(vr.local_asn);
+    std::vector<std::pair<Field, std::string>> addresses;
+    for (auto& n : neighbors) {
+      errs.check([&] {
+        vr.neighbors.push_back(decode_neighbor(n));
+        addresses.emplace_back(n, vr.neighbors.back().address.str());
+      });
+    }
+    require_unique(errs, addresses, "peerAddress", "peerAddress");
+    if (asn_ok) asns.emplace_back(r, vr.local_asn);
     p.virtual_routers.push_back(std::move(vr));
   }
   // A virtual router is identified by its local ASN (bgp-control-plane-v1.rst).
-  require_unique(routers, asns, "localASN", "localASN");
+  require_unique(errs, asns, "localASN", "localASN");
+  errs.raise();
   return p;
 }
 
 ClusterConfig decode_cluster_config(const k8s::Object& obj) {
   auto spec = spec_of(obj);
+  k8s::FieldErrors errs;
   ClusterConfig c;
   c.name = obj.meta.name;
-  c.node_selector = spec["nodeSelector"].selector();
-  auto instances = spec["bgpInstances"].items();
-  if (instances.empty()) spec["bgpInstances"].fail("must list at least one BGP instance");
-  std::vector<std::string> names;
+  errs.check([&] { c.node_selector = spec["nodeSelector"].selector(); });
+  auto instances = errs.items(spec["bgpInstances"]);
+  if (missing_or_empty(spec["bgpInstances"])) {
+    errs.add(k8s::FieldError(spec["bgpInstances"].path(), "must list at least one BGP instance"));
+  }
+  std::vector<std::pair<Field, std::string>> names;
   for (auto& i : instances) {
     BgpInstanceSpec in;
-    in.name = i["name"].str();
-    if (in.name.empty()) i["name"].fail("must not be empty");
-    if (i["localASN"].present()) in.local_asn = decode_local_asn(i["localASN"]);
-    if (auto v = i["localPort"].opt_integer(1, 65535)) in.local_port = uint16_t(*v);
-    auto peers = i["peers"].items();
-    std::vector<std::string> peer_names;
-    for (auto& pf : peers) {
+    bool name_ok = errs.check([&] {
+      in.name = i["name"].str();
+      if (in.name.empty()) i["name"].fail("must not be empty");
+    });
+    errs.check([&] {
+      if (i["localASN"].present()) in.local_asn = decode_local_asn(i["localASN"]);
+    });
+    errs.check([&] {
+      if (auto v = i["localPort"].opt_integer(1, 65535)) in.local_port = uint16_t(*v);
+    });
+    std::vector<std::pair<Field, std::string>> peer_names;
+    for (auto& pf : errs.items(i["peers"])) {
       ClusterPeer peer;
-      peer.name = pf["name"].str();
-      if (peer.name.empty()) pf["name"].fail("must not be empty");
-      if (pf["peerAddress"].present()) peer.address = k8s::decode_ip(pf["peerAddress"]);
-      peer.auto_discovery = pf["autoDiscovery"].present();
-      if (peer.auto_discovery) (void)pf["autoDiscovery"]["mode"].str();
-      if (!peer.address && !peer.auto_discovery) {
-        pf["peerAddress"].fail("is required (or autoDiscovery)");
-      }
-      peer.peer_asn = uint32_t(pf["peerASN"].opt_integer(0, kMaxU32).value_or(0));
+      bool peer_name_ok = errs.check([&] {
+        peer.name = pf["name"].str();
+        if (peer.name.empty()) pf["name"].fail("must not be empty");
+      });
+      errs.check([&] {
+        if (pf["peerAddress"].present()) peer.address = k8s::decode_ip(pf["peerAddress"]);
+        peer.auto_discovery = pf["autoDiscovery"].present();
+        if (peer.auto_discovery) (void)pf["autoDiscovery"]["mode"].str();
+        if (!peer.address && !peer.auto_discovery) {
+          pf["peerAddress"].fail("is required (or autoDiscovery)");
+        }
+      });
+      errs.check(
+          [&] { peer.peer_asn = uint32_t(pf["peerASN"].opt_integer(0, kMaxU32).value_or(0)); });
       if (auto ref = pf["peerConfigRef"]; ref.present()) {
-        peer.peer_config = ref["name"].str();
+        errs.check([&] { peer.peer_config = ref["name"].str(); });
         // v2alpha1 allowed group and kind; only the one kind exists.
-        auto kind = ref["kind"].str_or(kPeerConfigKind);
-        if (kind != kPeerConfigKind) ref["kind"].fail("must be CiliumBGPPeerConfig");
-        auto group = ref["group"].str_or("cilium.io");
-        if (group != "cilium.io") ref["group"].fail("must be cilium.io");
+        errs.check([&] {
+          auto kind = ref["kind"].str_or(kPeerConfigKind);
+          if (kind != kPeerConfigKind) ref["kind"].fail("must be CiliumBGPPeerConfig");
+        });
+        errs.check([&] {
+          auto group = ref["group"].str_or("cilium.io");
+          if (group != "cilium.io") ref["group"].fail("must be cilium.io");
+        });
       }
-      peer_names.push_back(peer.name);
+      if (peer_name_ok) peer_names.emplace_back(pf, peer.name);
       in.peers.push_back(std::move(peer));
     }
-    require_unique(peers, peer_names, "name", "peer name");
-    names.push_back(in.name);
+    require_unique(errs, peer_names, "name", "peer name");
+    if (name_ok) names.emplace_back(i, in.name);
     c.instances.push_back(std::move(in));
   }
-  require_unique(instances, names, "name", "instance name");
+  require_unique(errs, names, "name", "instance name");
+  errs.raise();
   return c;
 }
 
 PeerConfig decode_peer_config(const k8s::Object& obj) {
   auto spec = spec_of(obj);
+  k8s::FieldErrors errs;
   PeerConfig p;
   p.name = obj.meta.name;
-  p.peer_port = decode_port(spec["transport"]["peerPort"], 179);
-  (void)spec["transport"]["localPort"].opt_integer(0, 65535);  // v2alpha1, dropped in v2
+  errs.check([&] { p.peer_port = decode_port(spec["transport"]["peerPort"], 179); });
+  // v2alpha1, dropped in v2
+  errs.check([&] { (void)spec["transport"]["localPort"].opt_integer(0, 65535); });
   auto t = spec["timers"];
-  p.timers =
-      decode_timers(t["connectRetryTimeSeconds"], t["holdTimeSeconds"], t["keepAliveTimeSeconds"]);
-  if (auto s = spec["authSecretRef"].opt_str(); s && !s->empty()) p.auth_secret = *s;
-  if (auto v = spec["ebgpMultihop"].opt_integer(1, 255)) p.ebgp_multihop_ttl = uint8_t(*v);
-  p.graceful_restart = decode_graceful_restart(spec["gracefulRestart"]);
-  for (auto& f : spec["families"].items()) {
-    PeerFamily pf;
-    pf.family = decode_family(f);
-    pf.advertisements = opt_selector(f["advertisements"]);
-    p.families.push_back(std::move(pf));
+  errs.check([&] {
+    p.timers = decode_timers(t["connectRetryTimeSeconds"], t["holdTimeSeconds"],
+                             t["keepAliveTimeSeconds"]);
+  });
+  errs.check([&] {
+    if (auto s = spec["authSecretRef"].opt_str(); s && !s->empty()) p.auth_secret = *s;
+  });
+  errs.check([&] {
+    if (auto v = spec["ebgpMultihop"].opt_integer(1, 255)) p.ebgp_multihop_ttl = uint8_t(*v);
+  });
+  errs.check([&] { p.graceful_restart = decode_graceful_restart(spec["gracefulRestart"]); });
+  for (auto& f : errs.items(spec["families"])) {
+    errs.check([&] {
+      PeerFamily pf;
+      pf.family = decode_family(f);
+      pf.advertisements = opt_selector(f["advertisements"]);
+      p.families.push_back(std::move(pf));
+    });
   }
+  errs.raise();
   if (p.families.empty()) {
     for (auto& fam : default_families())
       p.families.push_back({fam, std::nullopt});
@@ -286,30 +383,12 @@ AdvertisementSet decode_advertisement(const k8s::Object& obj) {
   AdvertisementSet set;
   set.name = obj.meta.name;
   set.labels = obj.meta.labels;
-  auto items = spec["advertisements"].items();
   if (!spec["advertisements"].present()) spec["advertisements"].fail("is required");
-  for (auto& f : items) {
-    Advertisement a;
-    auto type = f["advertisementType"].one_of({"PodCIDR", "CiliumPodIPPool", "Service"}, "");
-    if (type.empty()) f["advertisementType"].fail("is required");
-    a.type = type == "PodCIDR"           ? AdvertisementType::PodCIDR
-             : type == "CiliumPodIPPool" ? AdvertisementType::PodIPPool
-                                         : AdvertisementType::Service;
-    if (a.type == AdvertisementType::Service) {
-      auto svc = f["service"];
-      if (!svc.present()) svc.fail("is required for the 'Service' advertisementType");
-      auto addrs = svc["addresses"].items();
-      if (addrs.empty()) svc["addresses"].fail("must list at least one address type");
-      for (auto& x : addrs)
-        a.addresses.push_back(decode_service_address(x));
-      if (auto v = svc["aggregationLengthIPv4"].opt_integer(0, 31)) a.aggregation_ipv4 = int(*v);
-      if (auto v = svc["aggregationLengthIPv6"].opt_integer(0, 127)) a.aggregation_ipv6 = int(*v);
-    }
-    a.selector = opt_selector(f["selector"]);
-    auto attrs = f["attributes"];
-    a.attributes = decode_attributes(attrs["communities"], attrs["localPreference"]);
-    set.advertisements.push_back(std::move(a));
+  k8s::FieldErrors errs;
+  for (auto& f : errs.items(spec["advertisements"])) {
+    errs.check([&] { set.advertisements.push_back(decode_one_advertisement(f)); });
   }
+  errs.raise();
   return set;
 }
 
@@ -317,25 +396,37 @@ NodeConfigOverride decode_node_config_override(const k8s::Object& obj) {
   auto spec = spec_of(obj);
   NodeConfigOverride o;
   o.name = obj.meta.name;
-  for (auto& f : spec["bgpInstances"].items()) {
+  k8s::FieldErrors errs;
+  for (auto& f : errs.items(spec["bgpInstances"])) {
     InstanceOverride in;
-    in.name = f["name"].str();
-    if (auto s = f["routerID"].opt_str()) {
-      auto ip = Ipv4Addr::parse(*s);
-      if (!ip) f["routerID"].fail("\"" + *s + "\" is not an IPv4 address");
-      in.router_id = *ip;
-    }
-    if (auto v = f["localPort"].opt_integer(1, 65535)) in.local_port = uint16_t(*v);
-    if (f["localASN"].present()) in.local_asn = decode_local_asn(f["localASN"]);
-    for (auto& p : f["peers"].items()) {
+    errs.check([&] { in.name = f["name"].str(); });
+    errs.check([&] {
+      if (auto s = f["routerID"].opt_str()) {
+        auto ip = Ipv4Addr::parse(*s);
+        if (!ip) f["routerID"].fail("\"" + *s + "\" is not an IPv4 address");
+        in.router_id = *ip;
+      }
+    });
+    errs.check([&] {
+      if (auto v = f["localPort"].opt_integer(1, 65535)) in.local_port = uint16_t(*v);
+    });
+    errs.check([&] {
+      if (f["localASN"].present()) in.local_asn = decode_local_asn(f["localASN"]);
+    });
+    for (auto& p : errs.items(f["peers"])) {
       PeerOverride po;
-      po.name = p["name"].str();
-      if (p["localAddress"].present()) po.local_address = k8s::decode_ip(p["localAddress"]);
-      if (auto v = p["localPort"].opt_integer(1, 65535)) po.local_port = uint16_t(*v);
+      errs.check([&] { po.name = p["name"].str(); });
+      errs.check([&] {
+        if (p["localAddress"].present()) po.local_address = k8s::decode_ip(p["localAddress"]);
+      });
+      errs.check([&] {
+        if (auto v = p["localPort"].opt_integer(1, 65535)) po.local_port = uint16_t(*v);
+      });
       in.peers.push_back(std::move(po));
     }
     o.instances.push_back(std::move(in));
   }
+  errs.raise();
   return o;
 }
 

@@ -4,6 +4,7 @@
 
 #include "bgpcp_fixtures.hpp"
 #include "netagent/bgp/control/crds.hpp"
+#include "netagent/k8s/decode.hpp"
 
 namespace netagent::bgp::control {
 namespace {
@@ -349,6 +350,66 @@ TEST(BgpDecode, BadObjectsAreRejectedWithTheFieldPath) {
     EXPECT_NE(err->message.find(c.what), std::string::npos) << c.yaml << "-> " << err->str();
     EXPECT_NE(err->str().find("bgp/bad.yaml (document 1)"), std::string::npos) << err->str();
   }
+}
+
+// Every bad field of a BGP object is reported at load, not only the first.
+std::vector<std::string> error_fields(const std::string& yaml) {
+  k8s::KindRegistry reg;
+  register_kinds(reg);
+  k8s::SnapshotBuilder b(&reg);
+  std::vector<std::string> fields;
+  for (const auto& e : b.add_all(k8s::read_object(YAML::Load(yaml), {"bgp/bad.yaml", 0})))
+    fields.push_back(e.field);
+  return fields;
+}
+
+TEST(BgpDecode, EveryBadFieldOfAnObjectIsReported) {
+  EXPECT_EQ(error_fields(R"(apiVersion: cilium.io/v2alpha1
+kind: CiliumBGPPeeringPolicy
+metadata: {name: bad}
+spec:
+  virtualRouters:
+  - localASN: 0
+    neighbors:
+    - {peerAddress: 10.0.0.1, peerASN: 1}
+    - {peerAddress: 10.0.0.2/32, peerASN: 1, holdTimeSeconds: 1}
+  - localASN: 64512
+    neighbors: []
+)"),
+            (std::vector<std::string>{"spec.virtualRouters[0].localASN",
+                                      "spec.virtualRouters[0].neighbors[0].peerAddress",
+                                      "spec.virtualRouters[0].neighbors[1].holdTimeSeconds",
+                                      "spec.virtualRouters[1].neighbors"}));
+  EXPECT_EQ(error_fields(R"(apiVersion: cilium.io/v2
+kind: CiliumBGPClusterConfig
+metadata: {name: bad}
+spec:
+  bgpInstances:
+  - name: a
+    localASN: 0
+    peers:
+    - {name: p, peerConfigRef: {name: c, kind: Other}}
+    - {name: p, peerAddress: 10.0.0.1}
+  - name: a
+)"),
+            (std::vector<std::string>{
+                "spec.bgpInstances[0].localASN", "spec.bgpInstances[0].peers[0].peerAddress",
+                "spec.bgpInstances[0].peers[0].peerConfigRef.kind",
+                "spec.bgpInstances[0].peers[1].name", "spec.bgpInstances[1].name"}));
+  EXPECT_EQ(error_fields(R"(apiVersion: cilium.io/v2
+kind: CiliumBGPAdvertisement
+metadata: {name: bad}
+spec:
+  advertisements:
+  - advertisementType: Routes
+  - advertisementType: Service
+    service: {addresses: [Nowhere], aggregationLengthIPv4: 40}
+    attributes: {localPreference: -1}
+)"),
+            (std::vector<std::string>{"spec.advertisements[0].advertisementType",
+                                      "spec.advertisements[1].service.addresses[0]",
+                                      "spec.advertisements[1].service.aggregationLengthIPv4",
+                                      "spec.advertisements[1].attributes.localPreference"}));
 }
 
 }  // namespace

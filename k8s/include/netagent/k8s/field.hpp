@@ -30,6 +30,8 @@ struct FieldError : std::runtime_error {
 // the first. Each independent part of the object is decoded under check(): a FieldError it throws
 // is kept and decoding goes on with the next part; raise() at the end throws them all at once (the
 // first, with the others in FieldError::more).
+class Field;
+
 class FieldErrors {
  public:
   template <typename Fn>
@@ -43,6 +45,8 @@ class FieldErrors {
     }
   }
   void add(const FieldError& e);  // e and its `more`, flattened
+  // The items of list `f`; none (the error kept) when it is not a list.
+  std::vector<Field> items(const Field& f);
   bool empty() const { return errors_.empty(); }
   size_t size() const { return errors_.size(); }
   // Throws when any error was collected.
