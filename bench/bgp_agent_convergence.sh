@@ -2,7 +2,7 @@
 # The whole agent pipeline at scale: how long from a manifest file with N LoadBalancer services
 # (each with an EndpointSlice) appearing in the agent's manifest directory until a BIRD 2 router
 # (the SRX stand-in) holds all N /32s, and from the file's removal until it holds none. That is
-# inotify + debounce (150 ms), manifest load, LB IPAM, the LB datapath programming N services
+# inotify + the watcher's settle time (250 ms), manifest load, LB IPAM, the LB datapath programming N services
 # (frontends, backends, Maglev tables), then the BGP part and the speaker.
 #
 # Usage: bench/bgp_agent_convergence.sh [N ...]   (default: 100 1000; needs root; build netagent)
