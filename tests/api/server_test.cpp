@@ -21,6 +21,7 @@
 
 #include "netagent/netctl/client.hpp"
 #include "netagent/testing/netns.hpp"
+#include "netagent/testing/sockets.hpp"
 
 namespace netagent::api {
 namespace {
@@ -327,33 +328,6 @@ TEST(ApiServer, ReplacesAStaleSocketButNotOtherFiles) {
   EXPECT_NE(st2.error().message.find("exists and is not a socket"), std::string::npos);
 }
 
-// A unix-socket client connection with a receive timeout; -1 on failure.
-int unix_connect(const std::string& path, std::chrono::milliseconds rcv_timeout) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{};
-  tv.tv_sec = rcv_timeout.count() / 1000;
-  tv.tv_usec = (rcv_timeout.count() % 1000) * 1000;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  path.copy(addr.sun_path, path.size());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// EOF (or reset) before the receive timeout.
-bool closed_by_server(int fd) {
-  char buf[256];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n == 0) return true;
-    if (n < 0) return errno == ECONNRESET;
-  }
-}
-
 // The API socket's limits: connections over the cap are closed at once while the ones in the
 // cap are served; an idle connection is closed after the idle timeout.
 TEST(ApiServer, CapsConnectionsAndClosesIdleOnes) {
@@ -384,12 +358,12 @@ TEST(ApiServer, CapsConnectionsAndClosesIdleOnes) {
 
   std::vector<int> held;
   for (int i = 0; i < 3; ++i)
-    held.push_back(unix_connect(path, 5s));
+    held.push_back(testing::unix_connect(path, 5s));
   ASSERT_TRUE(testing::wait_until([&] { return stats().open == 3; }, 5s));
   for (int i = 0; i < 5; ++i) {
-    int fd = unix_connect(path, 500ms);
+    int fd = testing::unix_connect(path, 500ms);
     ASSERT_GE(fd, 0);
-    EXPECT_TRUE(closed_by_server(fd)) << "connection " << i << " over the cap stayed open";
+    EXPECT_TRUE(testing::closed_by_peer(fd)) << "connection " << i << " over the cap stayed open";
     ::close(fd);
   }
   EXPECT_EQ(stats().rejected, 5u);
@@ -401,7 +375,7 @@ TEST(ApiServer, CapsConnectionsAndClosesIdleOnes) {
   }
   // The held connections say nothing: closed after the idle timeout, then requests are served.
   for (int fd : held) {
-    EXPECT_TRUE(closed_by_server(fd));
+    EXPECT_TRUE(testing::closed_by_peer(fd));
     ::close(fd);
   }
   EXPECT_GE(stats().idle_closed, 3u);

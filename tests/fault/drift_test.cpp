@@ -275,17 +275,7 @@ class DriftFault : public ::testing::Test {
   }
 
   double metric(const std::string& name, const std::map<std::string, std::string>& labels) {
-    double sum = 0;
-    for (const auto& f : netagent_.api("/v1/metrics")) {
-      if (f.value("name", "") != name) continue;
-      for (const auto& s : f["samples"]) {
-        bool ok = true;
-        for (const auto& [k, v] : labels)
-          ok = ok && s["labels"].value(k, "") == v;
-        if (ok) sum += s["value"].get<double>();
-      }
-    }
-    return sum;
+    return metric_value(netagent_.api("/v1/metrics"), name, labels).value_or(0);
   }
 
   // A drift check's record (the resync reply's "datapath_check", or status' last check) names

@@ -161,17 +161,7 @@ class GuardFault : public ::testing::Test {
   }
 
   double metric(const std::string& name, const std::map<std::string, std::string>& labels) {
-    double sum = 0;
-    for (const auto& f : a_.api("/v1/metrics")) {
-      if (f.value("name", "") != name) continue;
-      for (const auto& s : f["samples"]) {
-        bool ok = true;
-        for (const auto& [k, v] : labels)
-          ok = ok && s["labels"].value(k, "") == v;
-        if (ok) sum += s["value"].get<double>();
-      }
-    }
-    return sum;
+    return metric_value(a_.api("/v1/metrics"), name, labels).value_or(0);
   }
 
   json reconciler(const std::string& name) {

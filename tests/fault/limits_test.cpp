@@ -29,6 +29,7 @@
 #include "netagent/testing/agent_node.hpp"
 #include "netagent/testing/privileged.hpp"
 #include "netagent/testing/routers.hpp"
+#include "netagent/testing/sockets.hpp"
 #include "netagent/testing/topology.hpp"
 
 namespace netagent {
@@ -41,63 +42,9 @@ using Clock = std::chrono::steady_clock;
 
 // ---- helpers
 
-// The value of metric `name` whose labels include `labels` (from GET /v1/metrics); -1 if none.
-double metric(const json& families, const std::string& name, const json& labels = json::object()) {
-  for (const auto& f : families) {
-    if (f.value("name", "") != name) continue;
-    for (const auto& s : f.value("samples", json::array())) {
-      bool match = true;
-      for (const auto& [k, v] : labels.items()) {
-        if (!s["labels"].contains(k) || s["labels"][k] != v) match = false;
-      }
-      if (match && s["value"].is_number()) return s["value"].get<double>();
-    }
-  }
-  return -1;
-}
-
-// Resident memory of `pid` in KiB (VmRSS).
-long rss_kib(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-// A TCP connection to 127.0.0.1:port from the calling thread's namespace; -1 on failure.
-int tcp_connect(uint16_t port, std::chrono::milliseconds rcv_timeout = 2s) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  timeval tv{};
-  tv.tv_sec = rcv_timeout.count() / 1000;
-  tv.tv_usec = (rcv_timeout.count() % 1000) * 1000;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// True when the peer has closed `fd` (EOF or reset) without waiting.
-bool peer_closed(int fd) {
-  char buf[512];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-    if (n == 0) return true;
-    if (n < 0) return errno == ECONNRESET;
-  }
-}
-
 // GET /metrics over TCP from the calling thread's namespace: the status line, or "".
 std::string scrape(uint16_t port) {
-  int fd = tcp_connect(port, 3s);
+  int fd = tcp_connect("127.0.0.1", port, 3s);
   if (fd < 0) return "";
   std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
@@ -198,7 +145,7 @@ class FdExhaustion : public ::testing::Test {
   void flood(int n) {
     InNetns in(node_->ns());
     for (int i = 0; i < n; ++i) {
-      int fd = tcp_connect(kMetricsPort);
+      int fd = tcp_connect("127.0.0.1", kMetricsPort, 2s);
       if (fd < 0) break;
       flood_.push_back(fd);
     }
@@ -206,7 +153,7 @@ class FdExhaustion : public ::testing::Test {
   size_t closed_by_agent() {
     size_t n = 0;
     for (int fd : flood_)
-      n += peer_closed(fd);
+      n += closed_by_peer(fd, false);
     return n;
   }
 
@@ -270,10 +217,14 @@ TEST_F(FdExhaustion, MetricsConnectionFloodStarvesNeitherTheApiNorPersistence) {
             std::string::npos)
       << st["limits"].dump();
   auto metrics = netagent_.api("/v1/metrics");
-  EXPECT_GE(metric(metrics, "netagent_http_connections_rejected_total", {{"listener", "metrics"}}),
-            kFlood - kMetricsCap);
-  EXPECT_EQ(metric(metrics, "netagent_http_connections", {{"listener", "metrics"}}), kMetricsCap);
-  EXPECT_LT(metric(metrics, "netagent_process_open_fds"), kFdLimit / 2);
+  EXPECT_GE(
+      metric_value(metrics, "netagent_http_connections_rejected_total", {{"listener", "metrics"}})
+          .value_or(-1),
+      kFlood - kMetricsCap);
+  EXPECT_EQ(
+      metric_value(metrics, "netagent_http_connections", {{"listener", "metrics"}}).value_or(-1),
+      kMetricsCap);
+  EXPECT_LT(metric_value(metrics, "netagent_process_open_fds").value_or(-1), kFdLimit / 2);
   EXPECT_NE(agent_->log().find("metrics listener: 64 connections open, the cap"),
             std::string::npos);
 
@@ -289,7 +240,7 @@ TEST_F(FdExhaustion, MetricsConnectionFloodStarvesNeitherTheApiNorPersistence) {
   // A slow request (a header trickled a byte every 300 ms) is cut after the request timeout (2 s).
   {
     InNetns in(node_->ns());
-    int fd = tcp_connect(kMetricsPort, 300ms);
+    int fd = tcp_connect("127.0.0.1", kMetricsPort, 300ms);
     ASSERT_GE(fd, 0);
     const std::string head = "GET /metrics HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     auto t0 = Clock::now();
@@ -540,12 +491,15 @@ TEST_F(BgpMaxPrefix, PeerOverTheLimitIsCeasedHeldAndOthersKeepWorking) {
   ASSERT_EQ(limit["peers_exceeded"].size(), 1u) << limit.dump();
   EXPECT_EQ(limit["peers_exceeded"][0]["peer"], "instance-64512/srx");
   auto metrics = netagent_.api("/v1/metrics");
-  EXPECT_GE(
-      metric(metrics, "netagent_bgp_notifications_sent_total",
-             {{"peer", "srx"}, {"notification", "Cease / Maximum Number of Prefixes Reached"}}),
-      1);
-  EXPECT_EQ(metric(metrics, "netagent_bgp_prefixes_received", {{"peer", "srx"}}), 0);
-  EXPECT_EQ(metric(metrics, "netagent_bgp_max_prefixes", {{"peer", "srx"}}), 1000);
+  EXPECT_GE(metric_value(
+                metrics, "netagent_bgp_notifications_sent_total",
+                {{"peer", "srx"}, {"notification", "Cease / Maximum Number of Prefixes Reached"}})
+                .value_or(-1),
+            1);
+  EXPECT_EQ(metric_value(metrics, "netagent_bgp_prefixes_received", {{"peer", "srx"}}).value_or(-1),
+            0);
+  EXPECT_EQ(metric_value(metrics, "netagent_bgp_max_prefixes", {{"peer", "srx"}}).value_or(-1),
+            1000);
 
   // 1. The other peer keeps its session and our route, throughout.
   EXPECT_EQ(peer("frr")["state"], "Established");

@@ -72,16 +72,6 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
     s.replace(at, from.size(), to);
 }
 
-// The value of a metric (first sample) from GET /v1/metrics; -1 when absent.
-double metric(const json& families, const std::string& name) {
-  for (const auto& f : families) {
-    if (f.value("name", "") == name && !f["samples"].empty()) {
-      return f["samples"][0]["value"].get<double>();
-    }
-  }
-  return -1;
-}
-
 class ManifestFaults : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -135,7 +125,9 @@ class ManifestFaults : public ::testing::Test {
   json status() { return netagent_.api("/v1/status"); }
   json source() { return status()["source"]; }
   int services() { return status()["snapshot"].value("services", -1); }
-  double metric_now(const std::string& name) { return metric(netagent_.api("/v1/metrics"), name); }
+  double metric_now(const std::string& name) {
+    return metric_value(netagent_.api("/v1/metrics"), name).value_or(-1);
+  }
 
   std::unique_ptr<Lan> lan_;
   std::unique_ptr<Host> node_, client_;

@@ -10,6 +10,7 @@
 
 #include "netagent/testing/agent_node.hpp"
 #include "netagent/testing/privileged.hpp"
+#include "netagent/testing/sockets.hpp"
 #include "netagent/testing/topology.hpp"
 
 namespace netagent {
@@ -19,16 +20,6 @@ using namespace netagent::testing;
 using namespace std::chrono_literals;
 
 constexpr int kServices = 1000, kEndpoints = 100, kFiles = 10;
-
-// VmRSS of a process in KiB (0 when it cannot be read).
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return 0;
-}
 
 // Services [first, first + n) with their EndpointSlices.
 std::string services(int first, int n) {

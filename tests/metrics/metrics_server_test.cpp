@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "netagent/metrics/exposition.hpp"
+#include "netagent/testing/sockets.hpp"
 
 namespace netagent::metrics {
 namespace {
@@ -96,35 +97,6 @@ TEST_F(MetricsServerTest, OtherPathsAndMethodsAreRejected) {
 
 // ---- resource limits: the connection cap, the idle and request timeouts
 
-// A plain TCP client socket with a receive timeout, connected to `ep`; -1 on failure.
-int connect_to(const asio::ip::tcp::endpoint& ep, std::chrono::milliseconds rcv_timeout) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  timeval tv{};
-  tv.tv_sec = rcv_timeout.count() / 1000;
-  tv.tv_usec = (rcv_timeout.count() % 1000) * 1000;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(ep.port());
-  a.sin_addr.s_addr = htonl(ep.address().to_v4().to_uint());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// True when the server closed the connection (EOF or reset) before the receive timeout.
-bool closed_by_server(int fd) {
-  char buf[256];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n == 0) return true;
-    if (n < 0) return errno == ECONNRESET;
-  }
-}
-
 class MetricsServerLimits : public ::testing::Test {
  protected:
   static api::ListenerLimits limits() {
@@ -160,7 +132,8 @@ class MetricsServerLimits : public ::testing::Test {
     return false;
   }
   std::string scrape_status_line() {
-    int fd = connect_to(server.local_endpoint(), std::chrono::seconds(5));
+    int fd = testing::tcp_connect(server.local_endpoint().address().to_string(),
+                                  server.local_endpoint().port(), std::chrono::seconds(5));
     if (fd < 0) return "connect failed";
     std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
@@ -182,16 +155,18 @@ class MetricsServerLimits : public ::testing::Test {
 
 TEST_F(MetricsServerLimits, ConnectionsOverTheCapAreClosedAtOnce) {
   for (int i = 0; i < 4; ++i) {
-    fds.push_back(connect_to(server.local_endpoint(), std::chrono::seconds(5)));
+    fds.push_back(testing::tcp_connect(server.local_endpoint().address().to_string(),
+                                       server.local_endpoint().port(), std::chrono::seconds(5)));
     ASSERT_GE(fds.back(), 0);
   }
   ASSERT_TRUE(wait_open(4));
   // Twenty more: each is accepted and closed at once (well before any timeout).
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < 20; ++i) {
-    int fd = connect_to(server.local_endpoint(), std::chrono::milliseconds(800));
+    int fd = testing::tcp_connect(server.local_endpoint().address().to_string(),
+                                  server.local_endpoint().port(), std::chrono::milliseconds(800));
     ASSERT_GE(fd, 0);
-    EXPECT_TRUE(closed_by_server(fd)) << "connection " << i << " over the cap stayed open";
+    EXPECT_TRUE(testing::closed_by_peer(fd)) << "connection " << i << " over the cap stayed open";
     ::close(fd);
   }
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900));
@@ -208,11 +183,12 @@ TEST_F(MetricsServerLimits, ConnectionsOverTheCapAreClosedAtOnce) {
 }
 
 TEST_F(MetricsServerLimits, IdleConnectionsAreClosedAfterTheIdleTimeout) {
-  int fd = connect_to(server.local_endpoint(), std::chrono::seconds(5));
+  int fd = testing::tcp_connect(server.local_endpoint().address().to_string(),
+                                server.local_endpoint().port(), std::chrono::seconds(5));
   ASSERT_GE(fd, 0);
   fds.push_back(fd);
   auto t0 = std::chrono::steady_clock::now();
-  EXPECT_TRUE(closed_by_server(fd));
+  EXPECT_TRUE(testing::closed_by_peer(fd));
   auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(took, std::chrono::milliseconds(900));
   EXPECT_LT(took, std::chrono::milliseconds(2500));
@@ -222,7 +198,8 @@ TEST_F(MetricsServerLimits, IdleConnectionsAreClosedAfterTheIdleTimeout) {
 TEST_F(MetricsServerLimits, SlowRequestsAreClosedAfterTheRequestTimeout) {
   // A client that trickles its header a byte at a time (slowloris): it is never idle, but the
   // request does not complete within the request timeout.
-  int fd = connect_to(server.local_endpoint(), std::chrono::milliseconds(100));
+  int fd = testing::tcp_connect(server.local_endpoint().address().to_string(),
+                                server.local_endpoint().port(), std::chrono::milliseconds(100));
   ASSERT_GE(fd, 0);
   fds.push_back(fd);
   const std::string head = "GET /metrics HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -282,7 +259,8 @@ TEST(MetricsServer, OutOfDescriptorsTheListenerNeitherSpinsNorStops) {
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
   std::vector<int> clients;
   for (int i = 0; i < 64; ++i) {
-    int fd = connect_to(server.local_endpoint(), std::chrono::milliseconds(200));
+    int fd = testing::tcp_connect(server.local_endpoint().address().to_string(),
+                                  server.local_endpoint().port(), std::chrono::milliseconds(200));
     if (fd < 0) break;
     clients.push_back(fd);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -316,7 +294,7 @@ TEST(MetricsServer, OutOfDescriptorsTheListenerNeitherSpinsNorStops) {
   // Serves again (the retry picks up within 100 ms).
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto ep = server.local_endpoint();
-  int fd = connect_to(ep, std::chrono::seconds(5));
+  int fd = testing::tcp_connect(ep.address().to_string(), ep.port(), std::chrono::seconds(5));
   ASSERT_GE(fd, 0);
   std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);

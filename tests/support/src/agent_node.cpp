@@ -70,4 +70,19 @@ int exit_code_of(int status) {
   return -1;
 }
 
+std::optional<double> metric_value(const nlohmann::json& families, const std::string& name,
+                                   const std::map<std::string, std::string>& labels) {
+  std::optional<double> sum;
+  for (const auto& f : families) {
+    if (f.value("name", "") != name) continue;
+    for (const auto& s : f.value("samples", nlohmann::json::array())) {
+      bool match = s.contains("value") && s["value"].is_number();
+      for (const auto& [k, v] : labels)
+        match = match && s["labels"].value(k, "") == v;
+      if (match) sum = sum.value_or(0) + s["value"].get<double>();
+    }
+  }
+  return sum;
+}
+
 }  // namespace netagent::testing

@@ -6,7 +6,9 @@
 // NETAGENT_BIN is the binary (netagent_agent_testing defines it).
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +69,11 @@ class AgentNode {
  private:
   Options options_;
 };
+
+// Metric `name` from GET /v1/metrics (`families`): the sum of its samples whose labels include
+// every one of `labels` (all samples when empty); nullopt when none matches.
+std::optional<double> metric_value(const nlohmann::json& families, const std::string& name,
+                                   const std::map<std::string, std::string>& labels = {});
 
 // Writes file `name` of directory `dir` as editors and GitOps tools do: a hidden temporary file,
 // renamed over it (a watcher never reads half a file).
