@@ -31,6 +31,8 @@ packages=(
 	iproute2 iputils-ping procps psmisc socat curl util-linux python3 python3-yaml
 	bird2 frr gobgpd exabgp
 	etcd-server etcd-client openssl
+	# OCI image (scripts/image.sh) and its test: buildah builds it, containerd + runc run it
+	buildah containerd runc
 )
 
 export DEBIAN_FRONTEND=noninteractive
