@@ -7,22 +7,26 @@
 #
 #   scripts/image.sh [--build-dir DIR] [--output FILE] [--tag NAME]
 #
-# Writes an oci-archive (default: <build-dir>/netagent-image.tar) and prints its path and size.
-# buildah works in a storage of its own under a temporary directory, removed at exit: the
-# machine's container storage gets nothing. Timestamps are fixed (buildah --timestamp, from
-# SOURCE_DATE_EPOCH or the last commit's time), so the same binaries give the same layer.
+# Writes an oci-archive (default: <build-dir>/netagent-image.tar) whose image is named TAG
+# (default localhost/netagent:latest, the name deploy/netagent/daemonset.yaml runs), and prints
+# its path, size, digest and contents. buildah works in a storage of its own under a temporary
+# directory, removed at exit: the machine's container storage gets nothing. Reproducible: every
+# time is SOURCE_DATE_EPOCH or else the last commit's time (file mtimes, buildah --timestamp, the
+# archive's own tar headers), so the same binaries and commit give the same bytes.
+# NETAGENT_IMAGE_SOURCE sets the org.opencontainers.image.source label (default: the git remote
+# "origin", else the repository's path).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=$repo/build
 output=
-tag=netagent:latest
+tag=localhost/netagent:latest
 while (($#)); do
 	case $1 in
 	--build-dir) build_dir=$2; shift 2 ;;
 	--output) output=$2; shift 2 ;;
 	--tag) tag=$2; shift 2 ;;
-	-h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "image: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -55,6 +59,7 @@ mapfile -t libs < <(printf '%s\n' "${libs[@]}" | sort -u)
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || echo 0)}
 version=$(git -C "$repo" describe --tags --always --dirty 2>/dev/null || echo unknown)
 revision=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)
+source=${NETAGENT_IMAGE_SOURCE:-$(git -C "$repo" remote get-url origin 2>/dev/null || echo "$repo")}
 agent_version=$("$build_dir/bin/netagent" --version | awk '{print $2}')
 
 work=$(mktemp -d /tmp/netagent-image.XXXXXX)
@@ -96,18 +101,24 @@ buildah "${store[@]}" config \
 	--label "org.opencontainers.image.description=netagent eBPF data plane and BGP agent (netagent, netctl)" \
 	--label "org.opencontainers.image.version=$version" \
 	--label "org.opencontainers.image.revision=$revision" \
-	--label "org.opencontainers.image.source=$repo" \
+	--label "org.opencontainers.image.source=$source" \
 	--label "io.netagent.agent-version=$agent_version" \
 	"$ctr"
 buildah "${store[@]}" commit --quiet --timestamp "$epoch" --rm "$ctr" "$tag" >/dev/null
 ctr=
+# buildah writes the archive's tar headers with the current time: unpack and pack it again
+# with the fixed time and a fixed order, so the file is as reproducible as the image inside.
+buildah "${store[@]}" push --quiet "$tag" "oci-archive:$work/push.tar:$tag" >/dev/null
+mkdir "$work/layout"
+tar -C "$work/layout" -xf "$work/push.tar"
 mkdir -p "$(dirname "$output")"
-rm -f "$output"
-buildah "${store[@]}" push --quiet "$tag" "oci-archive:$output:$tag" >/dev/null
+tar -C "$work/layout" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \
+	-cf "$output.tmp" . && mv "$output.tmp" "$output"
+digest=$(grep -o '"digest":"[^"]*"' "$work/layout/index.json" | head -1 | cut -d'"' -f4)
 
 size=$(stat -c %s "$output")
-echo "image: $output ($tag, $version)"
-echo "image: size $size bytes ($((size / 1024 / 1024)) MiB); contents:"
+echo "image: $output ($tag, version $version, manifest $digest)"
+echo "image: size $size bytes ($(((size + 524288) / 1048576)) MiB); contents:"
 (cd "$rootfs" && find . -type f | sed 's|^\.||' | sort | while read -r f; do
 	printf '  %-45s %8d\n' "$f" "$(stat -c %s ".$f")"
 done)

@@ -51,7 +51,8 @@ endpoints:
 - {addresses: [10.1.0.5], nodeName: node-a}
 )";
 
-const char* kImage = "localhost/netagent:test";
+// The name image.sh gives by default, which deploy/netagent/daemonset.yaml runs.
+const char* kImage = "localhost/netagent:latest";
 
 std::string quoted(const std::string& s) {
   return "'" + s + "'";
@@ -157,11 +158,8 @@ TEST(Image, TheAgentRunsFromTheImageInContainerd) {
   TempDir work("netagent-image");
   const std::string archive = work.path() + "/netagent.tar";
   std::string out;
-  ASSERT_EQ(sh(std::string(IMAGE_SCRIPT) + " --build-dir " + BUILD_DIR + " --output " + archive +
-                   " --tag " + kImage,
-               &out),
-            0)
-      << out;
+  const std::string script = std::string(IMAGE_SCRIPT) + " --build-dir " + BUILD_DIR;
+  ASSERT_EQ(sh(script + " --output " + archive, &out), 0) << out;
   ASSERT_TRUE(fs::exists(archive)) << out;
   EXPECT_NE(out.find("image: " + archive), std::string::npos) << out;
   EXPECT_NE(out.find("size " + std::to_string(fs::file_size(archive)) + " bytes"),
@@ -172,6 +170,11 @@ TEST(Image, TheAgentRunsFromTheImageInContainerd) {
                            "/libc.so.6", "/libstdc++.so.6", "/libbpf.so.1", "/libssl.so.3"}) {
     EXPECT_NE(out.find(file), std::string::npos) << file << " missing from the image:\n" << out;
   }
+
+  // Reproducible: built again from the same binaries and commit, the same bytes.
+  std::string again;
+  ASSERT_EQ(sh(script + " --output " + work.path() + "/again.tar", &again), 0) << again;
+  EXPECT_EQ(sh("cmp " + archive + " " + work.path() + "/again.tar"), 0) << out << again;
 
   // The node: one backend pod, a client on the LAN.
   Lan lan("img");
@@ -185,6 +188,9 @@ TEST(Image, TheAgentRunsFromTheImageInContainerd) {
   Containerd containerd(node->ns());
   ASSERT_TRUE(containerd.ready()) << containerd.log();
   ASSERT_EQ(containerd.import(archive, &out), 0) << out;
+
+  ASSERT_EQ(sh(containerd.ctr("image list --quiet"), &out), 0) << out;
+  EXPECT_EQ(out, std::string(kImage) + "\n");
 
   // `netagent --version` from the image answers as the build's binary does.
   std::string want;
