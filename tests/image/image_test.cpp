@@ -64,6 +64,9 @@ class Containerd {
  public:
   explicit Containerd(const NetNs& ns) : dir_("netagent-ctrd") {
     namespace_ = "netagent-image-" + dir_.path().substr(dir_.path().rfind('-') + 1);
+    // containerd 1.6 puts its shims' sockets in /run/containerd/s whatever the config says.
+    std::error_code ec;
+    made_run_dir_ = !fs::exists("/run/containerd", ec);
     std::ofstream(config()) << "version = 2\n"
                             << "root = \"" << dir_.path() << "/root\"\n"
                             << "state = \"" << state()
@@ -99,6 +102,8 @@ class Containerd {
       }
     }
     if (process_) process_->stop(SIGTERM);
+    // Removed only when this test made them and they are empty (each shim removes its socket).
+    if (made_run_dir_) sh("rmdir /run/containerd/s /run/containerd");
     // runc removes a container's cgroups when its task is deleted; these are left only if not.
     for (const auto& id : containers_)
       sh("find /sys/fs/cgroup -depth -type d -name " + cgroup_name(id) + " -delete");
@@ -144,6 +149,7 @@ class Containerd {
   std::unique_ptr<Process> process_;
   bool ready_ = false;
   bool image_ = false;
+  bool made_run_dir_ = false;
   std::vector<std::string> containers_;
 };
 
