@@ -197,6 +197,12 @@ TEST(Image, TheAgentRunsFromTheImageInContainerd) {
 
   ASSERT_EQ(sh(containerd.ctr("image list --quiet"), &out), 0) << out;
   EXPECT_EQ(out, std::string(kImage) + "\n");
+  // The DaemonSet runs that name, never pulled.
+  std::ifstream daemonset(DAEMONSET);
+  const std::string manifest(std::istreambuf_iterator<char>(daemonset), {});
+  EXPECT_NE(manifest.find("image: " + std::string(kImage) + "\n        imagePullPolicy: Never"),
+            std::string::npos)
+      << manifest;
 
   // `netagent --version` from the image answers as the build's binary does.
   std::string want;
