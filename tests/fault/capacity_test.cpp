@@ -91,14 +91,7 @@ class CapacityFault : public ::testing::Test {
     lan_ = std::make_unique<Lan>("fcap");
     node_ = lan_->host("node", "10.25.11.11/24");
     client_ = lan_->host("client", "10.25.11.50/24");
-    const char* ips[] = {"10.1.0.5", "10.1.0.6"};
-    const char* names[] = {"web1", "api1"};
-    for (int i = 0; i < 2; ++i) {
-      pods_.push_back(std::make_unique<Pod>(*node_, names[i], ips[i]));
-      servers_.push_back(std::make_unique<Process>(
-          std::vector<std::string>{NETAGENT_ECHO_BIN, "--name", names[i], "--tcp", "8080"},
-          &pods_.back()->ns()));
-    }
+    start_echo_pods(*node_, {"web1", "api1"}, {"10.1.0.5", "10.1.0.6"}, 8080, pods_, servers_);
   }
 
   // Whoever answers a TCP request to the node's NodePort, or "" when nobody does.

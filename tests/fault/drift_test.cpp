@@ -140,15 +140,10 @@ class DriftFault : public ::testing::Test {
     client_->route("10.25.11.96/27 via 10.25.11.11");  // the LB pool, as BGP would route it
     client_->route("10.1.0.0/24 via 10.25.11.11");     // the pods, straight
     std::string cluster = kCluster;
-    const char* ips[] = {"10.1.0.5", "10.1.0.6"};
-    const char* names[] = {"web1", "web2"};
-    for (int i = 0; i < 2; ++i) {
-      pods_.push_back(std::make_unique<Pod>(*node_, names[i], ips[i]));
-      servers_.push_back(std::make_unique<Process>(
-          std::vector<std::string>{NETAGENT_ECHO_BIN, "--name", names[i], "--tcp", "8080"},
-          &pods_.back()->ns()));
+    const std::vector<std::string> names = {"web1", "web2"}, ips = {"10.1.0.5", "10.1.0.6"};
+    start_echo_pods(*node_, names, ips, 8080, pods_, servers_);
+    for (size_t i = 0; i < names.size(); ++i)
       cluster += pod_manifest(names[i], ips[i], "web");
-    }
     netagent_.write_manifest("cluster.yaml", cluster);
   }
 

@@ -186,4 +186,17 @@ std::string udp_request(const std::string& ip, uint16_t port, const std::string&
   return std::string(buf, size_t(n));
 }
 
+void start_echo_pods(Host& node, const std::vector<std::string>& names,
+                     const std::vector<std::string>& ips, uint16_t port,
+                     std::vector<std::unique_ptr<Pod>>& pods,
+                     std::vector<std::unique_ptr<Process>>& servers) {
+  for (size_t i = 0; i < names.size() && i < ips.size(); ++i) {
+    pods.push_back(std::make_unique<Pod>(node, names[i], ips[i]));
+    servers.push_back(
+        std::make_unique<Process>(std::vector<std::string>{NETAGENT_ECHO_BIN, "--name", names[i],
+                                                           "--tcp", std::to_string(port)},
+                                  &pods.back()->ns()));
+  }
+}
+
 }  // namespace netagent::testing

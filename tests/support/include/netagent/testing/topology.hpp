@@ -5,6 +5,7 @@
 //   pod:  eth0 <pod ip>/32, default via 169.254.1.1 (the node side answers ARP for it)
 //   node: lxc<pod> 169.254.1.1/32, route <pod ip>/32 dev lxc<pod>, ip_forward on
 // Every name carries the test's unique suffix; everything is removed on destruction.
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -44,6 +45,13 @@ class Pod {
   std::string ip_;
   std::string host_dev_;
 };
+
+// Pods on `node` (names[i] at ips[i]), each serving `netagent-echo --name <pod> --tcp <port>`,
+// appended to `pods` and `servers` (declare `servers` after `pods`: the servers stop first).
+void start_echo_pods(Host& node, const std::vector<std::string>& names,
+                     const std::vector<std::string>& ips, uint16_t port,
+                     std::vector<std::unique_ptr<Pod>>& pods,
+                     std::vector<std::unique_ptr<Process>>& servers);
 
 class Lan {
  public:
