@@ -99,7 +99,9 @@ class ManifestLoader {
   };
 
   size_t threads() const;
-  static std::shared_ptr<const ParsedFile> parse(const std::string& path, std::string content);
+  TreeLoad load_files_with(std::vector<ManifestFile> files, std::vector<k8s::DecodeError> errors);
+  static std::shared_ptr<const ParsedFile> parse(const std::string& path, std::string content,
+                                                 const std::vector<YAML::Node>* documents);
   Settings read_settings(const std::vector<const ParsedFile*>& files,
                          std::vector<k8s::DecodeError>& errors) const;
   std::shared_ptr<const Fragment> build(const ParsedFile& file, const Settings& settings) const;
