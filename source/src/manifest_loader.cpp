@@ -543,6 +543,7 @@ TreeLoad ManifestLoader::load(const std::filesystem::path& root) {
     }
   }
   auto out = load_files_with(std::move(files), std::move(build_errors));
+  out.stats.kustomizations = kustomized.size();
   out.warnings = std::move(listing.warnings);
   out.stats.duration = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);

@@ -388,6 +388,7 @@ TEST(KustomizeTree, NamespaceBaselineLandsInItsNamespace) {
   EXPECT_EQ(ccnp->meta.ns, "");
   EXPECT_EQ(ccnp->source.document, 1);
   EXPECT_EQ(r.snapshot->services.size(), 2u);
+  EXPECT_EQ(r.stats.kustomizations, 1u);
   // An edit of the kustomization is seen by the next load.
   write(d + "/apps/demo/kustomization.yaml", "namespace: other\nresources: [baseline.yaml]\n");
   r = loader.load(d);

@@ -44,12 +44,13 @@ struct ManifestOptions {
 
 struct LoadStats {
   size_t files = 0;
-  size_t files_parsed = 0;   // parsed by this load; the others were unchanged and came from cache
-  size_t files_decoded = 0;  // whose objects were decoded again (parsed, or variables changed)
-  size_t documents = 0;      // non-empty documents
-  size_t objects = 0;        // objects added to the snapshot
-  size_t ignored = 0;        // objects of kinds nobody consumes
-  size_t substituted = 0;    // objects that went through variable substitution
+  size_t files_parsed = 0;    // parsed by this load; the others were unchanged and came from cache
+  size_t files_decoded = 0;   // whose objects were decoded again (parsed, or variables changed)
+  size_t kustomizations = 0;  // directories read through their kustomization (kustomize.hpp)
+  size_t documents = 0;       // non-empty documents
+  size_t objects = 0;         // objects added to the snapshot
+  size_t ignored = 0;         // objects of kinds nobody consumes
+  size_t substituted = 0;     // objects that went through variable substitution
   std::chrono::microseconds duration{0};
 };
 
