@@ -18,6 +18,15 @@ using k8s::SourceRef;
 
 namespace {
 
+size_t kustomization_files(const fs::path& dir) {
+  size_t n = 0;
+  for (const char* name : {"kustomization.yaml", "kustomization.yml", "Kustomization"}) {
+    std::error_code ec;
+    if (fs::is_regular_file(dir / name, ec)) ++n;
+  }
+  return n;
+}
+
 bool is_map(const YAML::Node& n) {
   return n.IsDefined() && n.IsMap();
 }
@@ -586,6 +595,12 @@ class Builder {
       return;
     }
     std::string kfile = join(shown, name);
+    if (kustomization_files(dir) > 1) {
+      err(kfile, "",
+          "more than one of kustomization.yaml, kustomization.yml, Kustomization in " + shown +
+              ": which one is meant is ambiguous (kustomize refuses it too)");
+      return;
+    }
     ManifestFile f{(dir / name).string(), name, "", ""};
     read_file(f);
     note_input(kfile, f);
@@ -922,8 +937,8 @@ class Builder {
           err(kfile, field, "expected a map");
           continue;
         }
-        std::set<std::string> allowed{"name",     "namespace", "behavior",
-                                      "literals", "files",     "options"};
+        std::set<std::string> allowed{"name",  "namespace", "behavior", "literals",
+                                      "files", "envs",      "options"};
         if (secret) allowed.insert("type");
         check_fields(kfile, g, field + ".", allowed);
         std::string behavior = str_of(g, "behavior");
@@ -995,6 +1010,38 @@ class Builder {
             continue;
           }
           set(f, key, mf.content);
+        }
+        auto envs = strings(kfile, g, "envs");
+        for (size_t l = 0; l < envs.size(); ++l) {
+          std::string f = field + ".envs[" + std::to_string(l) + "]";
+          fs::path path;
+          std::string pshown;
+          if (!resolve_path(dir, shown, kfile, f, envs[l], path, pshown)) continue;
+          ManifestFile mf{path.string(), pshown, "", ""};
+          read_file(mf);
+          note_input(pshown, mf);
+          if (!mf.read_error.empty()) {
+            err(kfile, f, pshown + ": " + mf.read_error);
+            continue;
+          }
+          // KEY=VALUE lines; blank lines and # comments skipped, leading blanks trimmed.
+          size_t line_no = 0;
+          for (const auto& raw : split(mf.content, '\n')) {
+            ++line_no;
+            std::string line = raw;
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            line.erase(0, line.find_first_not_of(" \t"));
+            if (line.empty() || line[0] == '#') continue;
+            auto eq = line.find('=');
+            if (eq == std::string::npos || eq == 0) {
+              err(kfile, f,
+                  pshown + " line " + std::to_string(line_no) +
+                      ": not KEY=VALUE (a key without a value would be read from the "
+                      "environment of kustomize, which the agent does not do)");
+              continue;
+            }
+            set(f, line.substr(0, eq), line.substr(eq + 1));
+          }
         }
         if (name.empty()) continue;
         YAML::Node obj(YAML::NodeType::Map);

@@ -37,8 +37,9 @@ namespace {
 
 using detail::RawObject;
 
-// kustomize build configuration, not resources. Flux reads every manifest of a path that has no
-// kustomization.yaml; the tree is always read whole, so these files carry nothing for us.
+// kustomize build configuration, not resources. load() builds the directories that have one
+// (kustomize.hpp) and never passes these files on; in a tree given to load_files() they are
+// skipped, as before.
 bool is_kustomize_config(const std::string& relative) {
   auto slash = relative.rfind('/');
   std::string base = slash == std::string::npos ? relative : relative.substr(slash + 1);
@@ -573,7 +574,7 @@ TreeLoad ManifestLoader::load_files_with(std::vector<ManifestFile> files,
   bool unchanged = loaded_once_ && !last_had_read_errors_ && !read_errors;
   std::vector<std::pair<ManifestFile*, CacheEntry*>> to_parse;
   for (auto& f : files) {
-    if (is_kustomize_config(f.relative)) continue;
+    if (!f.documents && is_kustomize_config(f.relative)) continue;
     ++stats.files;
     if (!f.read_error.empty()) {
       errors.push_back({SourceRef{f.path, -1}, "", "", f.read_error});

@@ -221,6 +221,7 @@ TEST(KustomizeOracle, Generators) {
   testing::TempDir tmp("kustomize");
   const auto& d = tmp.path();
   write(d + "/files/app.properties", "a=1\nb=<two> & more\n");
+  write(d + "/files/app.env", "# comment\n\nKEY=value\n  SPACED=x=y\n");
   write(d + "/kustomization.yaml", R"(namespace: kube-system
 generatorOptions:
   labels: {generated: "true"}
@@ -228,6 +229,8 @@ configMapGenerator:
 - name: settings
   literals: [A=1, "B=two words", C="quoted"]
   files: [files/app.properties, renamed=files/app.properties]
+- name: from-env
+  envs: [files/app.env]
 - name: fixed
   literals: [X=y]
   options:
@@ -464,7 +467,9 @@ configMapGenerator:
   auto r = load_manifest_tree(d);
   ASSERT_FALSE(r.ok());
   std::string all = all_errors(r.errors);
-  EXPECT_NE(all.find("configMapGenerator[0].envs: is not supported"), std::string::npos) << all;
+  EXPECT_NE(all.find("configMapGenerator[0].envs[0]: " + d + "/a.env: cannot read"),
+            std::string::npos)
+      << all;
   EXPECT_NE(all.find("configMapGenerator[0].behavior: \"merge\" is not supported"),
             std::string::npos)
       << all;
@@ -488,6 +493,41 @@ patches:
                      "not exist"),
             std::string::npos)
       << all;
+}
+
+TEST(KustomizeTree, TwoKustomizationFilesInADirectoryAreAnError) {
+  testing::TempDir tmp("kustomize");
+  const auto& d = tmp.path();
+  write(d + "/svc.yaml", kService);
+  write(d + "/kustomization.yaml", "resources: [svc.yaml]\n");
+  write(d + "/Kustomization", "resources: [svc.yaml]\nnamespace: x\n");
+  auto r = load_manifest_tree(d);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(all_errors(r.errors).find("more than one of kustomization.yaml"), std::string::npos)
+      << all_errors(r.errors);
+}
+
+TEST(KustomizeTree, GeneratedObjectsHaveTheKustomizationAsSource) {
+  testing::TempDir tmp("kustomize");
+  const auto& d = tmp.path();
+  write(d + "/kustomization.yaml", R"(namespace: flux-system
+configMapGenerator:
+- name: cluster-settings
+  literals: [CLUSTER=infra]
+  options: {disableNameSuffixHash: true}
+- name: other
+  literals: [A=b]
+)");
+  auto r = load_manifest_tree(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r.errors);
+  ASSERT_EQ(r.snapshot->config_maps.size(), 2u);
+  const auto& cm = r.snapshot->config_maps[0];
+  EXPECT_EQ(cm.meta.ns + "/" + cm.meta.name, "flux-system/cluster-settings");
+  EXPECT_EQ(cm.source.str(), d + "/kustomization.yaml (document 0)");
+  EXPECT_EQ(r.snapshot->config_maps[1].source.document, 1);
+  EXPECT_EQ(r.snapshot->config_maps[1].meta.name.rfind("other-", 0), 0u);
+  // A generated settings ConfigMap provides the variables, as in Flux.
+  EXPECT_EQ(r.snapshot->settings.at("CLUSTER"), "infra");
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #pragma once
 // Loads a manifest tree into one k8s::Snapshot, or into the complete list of what is wrong with it.
 //
-// A load reads every *.yaml / *.yml file (manifest_tree.hpp), splits it into YAML documents,
+// A load reads every *.yaml / *.yml file (manifest_tree.hpp), except below a directory with a
+// kustomization, which is built instead (kustomize.hpp); it splits each into YAML documents,
 // expands `kind: List` (and `<Kind>List`) documents into their items, applies Flux post-build
 // variable substitution from the settings ConfigMap (substitution.hpp), and feeds every object to a
 // k8s::SnapshotBuilder. Kinds nobody consumes (not core, not in the KindRegistry) are counted and
@@ -81,7 +82,8 @@ class ManifestLoader {
 
   // Lists and reads the tree under root, then builds.
   TreeLoad load(const std::filesystem::path& root);
-  // Builds from files already read (tools and tests with in-memory trees).
+  // Builds from files already read (tools and tests with in-memory trees). No kustomize build
+  // is run here: kustomization files in `files` are skipped.
   TreeLoad load_files(std::vector<ManifestFile> files);
 
   const ManifestOptions& options() const { return options_; }
