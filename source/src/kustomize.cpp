@@ -639,11 +639,16 @@ class Builder {
     out_.errors.push_back(DecodeError{SourceRef{file, -1}, "", field, msg});
   }
 
-  void note_input(const std::string& shown, const ManifestFile& f) {
-    out_.inputs += shown;
-    out_.inputs += '\0';
-    out_.inputs += f.read_error.empty() ? f.content : f.read_error;
-    out_.inputs += '\0';
+  void note_input(const std::string& shown, const ManifestFile& f, bool resource = false) {
+    const std::string& data = f.read_error.empty() ? f.content : f.read_error;
+    if (resource) {
+      out_.resource_digests[shown] = std::hash<std::string>{}(data);
+      return;
+    }
+    out_.config_inputs += shown;
+    out_.config_inputs += '\0';
+    out_.config_inputs += data;
+    out_.config_inputs += '\0';
   }
 
   // Resolves a path of the kustomization; it must stay inside the tree.
@@ -722,7 +727,7 @@ class Builder {
                           const std::string& field, std::vector<KustomizedObject>& res) {
     ManifestFile f{path.string(), shown, "", ""};
     read_file(f);
-    note_input(shown, f);
+    note_input(shown, f, true);
     if (!f.read_error.empty()) {
       err(kfile, field, shown + ": " + f.read_error);
       return;

@@ -507,8 +507,11 @@ TreeLoad ManifestLoader::load(const std::filesystem::path& root) {
     // The output grouped by the file each object came from, at its document index (a List
     // document's items become a List again); a file used twice (a base under two overlays)
     // appears again as "FILE (#2)".
-    std::string fingerprint = std::to_string(std::hash<std::string>{}(built.inputs)) + ":" +
-                              std::to_string(built.inputs.size());
+    // A file's fingerprint (its content for the cache; its objects' digests come from it): the
+    // build's configuration and the resource file's own content, so that an edit of one
+    // resource file changes only its objects' digests.
+    std::string fingerprint = std::to_string(std::hash<std::string>{}(built.config_inputs)) + ":" +
+                              std::to_string(built.config_inputs.size());
     std::map<std::string, std::vector<YAML::Node>> docs;
     std::vector<std::string> order;
     std::map<std::string, std::set<std::pair<int, int>>> taken;
@@ -538,7 +541,10 @@ TreeLoad ManifestLoader::load(const std::filesystem::path& root) {
       v[size_t(d)]["items"].push_back(o.node);
     }
     for (const auto& key : order) {
-      ManifestFile f{key, key, "", "kustomize:" + fingerprint + ":" + key};
+      std::string file = key.substr(0, key.find(" (#"));
+      auto rd = built.resource_digests.find(file);
+      std::string own = rd == built.resource_digests.end() ? "-" : std::to_string(rd->second);
+      ManifestFile f{key, key, "", "kustomize:" + fingerprint + ":" + own + ":" + key};
       f.documents = std::make_shared<const std::vector<YAML::Node>>(std::move(docs[key]));
       files.push_back(std::move(f));
     }

@@ -530,5 +530,38 @@ configMapGenerator:
   EXPECT_EQ(r.snapshot->settings.at("CLUSTER"), "infra");
 }
 
+// Objects' digests let consumers skip unchanged objects: an edit of one resource file changes
+// the digests of its objects only; an edit of the kustomization changes them all.
+TEST(KustomizeTree, AnEditChangesTheDigestsOfThatFilesObjectsOnly) {
+  testing::TempDir tmp("kustomize");
+  const auto& d = tmp.path();
+  auto svc = [](const std::string& name, int port) {
+    return "apiVersion: v1\nkind: Service\nmetadata: {name: " + name +
+           "}\nspec:\n  ports:\n  - {port: " + std::to_string(port) + "}\n";
+  };
+  write(d + "/kustomization.yaml", "namespace: x\nresources: [a.yaml, b.yaml]\n");
+  write(d + "/a.yaml", svc("a", 80));
+  write(d + "/b.yaml", svc("b", 80));
+  ManifestLoader loader;
+  auto digests = [&] {
+    auto r = loader.load(d);
+    EXPECT_TRUE(r.ok()) << all_errors(r.errors);
+    std::map<std::string, uint64_t> out;
+    for (auto& s : r.snapshot->services)
+      out[s.meta.name] = s.source.digest;
+    return out;
+  };
+  auto first = digests();
+  ASSERT_EQ(first.size(), 2u);
+  write(d + "/b.yaml", svc("b", 81));
+  auto second = digests();
+  EXPECT_EQ(second["a"], first["a"]);
+  EXPECT_NE(second["b"], first["b"]);
+  write(d + "/kustomization.yaml", "namespace: y\nresources: [a.yaml, b.yaml]\n");
+  auto third = digests();
+  EXPECT_NE(third["a"], second["a"]);
+  EXPECT_NE(third["b"], second["b"]);
+}
+
 }  // namespace
 }  // namespace netagent::source

@@ -10,7 +10,9 @@
 // the tree, and a reference cycle. A build with errors yields no objects.
 #include <yaml-cpp/yaml.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,9 +34,12 @@ struct KustomizedObject {
 struct KustomizeResult {
   std::vector<KustomizedObject> objects;  // in kustomize's output order before its sort
   std::vector<k8s::DecodeError> errors;
-  // Every path read (kustomization files, resources, patches, generator inputs), to detect
-  // changes: the content of all of them, concatenated with their names.
-  std::string inputs;
+  // To detect changes: the names and contents of every file read other than resource files
+  // (kustomization files, patches, generator inputs), concatenated; and a hash of the content of
+  // each resource file, by its shown path. The objects of a resource file depend on its content
+  // and, at most, on the former.
+  std::string config_inputs;
+  std::map<std::string, uint64_t> resource_digests;
 };
 
 // Builds the kustomization in `dir`. `tree_root` bounds the paths a kustomization may refer to
