@@ -641,6 +641,7 @@ class Builder {
 
   void note_input(const std::string& shown, const ManifestFile& f, bool resource = false) {
     const std::string& data = f.read_error.empty() ? f.content : f.read_error;
+    out_.read.emplace_back(f.path, kustomize_input_digest(f));
     if (resource) {
       out_.resource_digests[shown] = std::hash<std::string>{}(data);
       return;
@@ -1265,6 +1266,11 @@ class Builder {
 };
 
 }  // namespace
+
+uint64_t kustomize_input_digest(const ManifestFile& f) {
+  return f.read_error.empty() ? std::hash<std::string>{}(f.content) * 2 + 1
+                              : std::hash<std::string>{}(f.read_error) * 2;
+}
 
 std::string kustomization_file_name(const fs::path& dir) {
   for (const char* n : {"kustomization.yaml", "kustomization.yml", "Kustomization"}) {

@@ -496,12 +496,27 @@ TreeLoad ManifestLoader::load(const std::filesystem::path& root) {
     files.push_back(std::move(f));
   }
   std::vector<DecodeError> build_errors;
+  std::map<std::string, KustomizeCacheEntry> next_kustomize;
   std::string shown_root = root.string();
   for (const auto& rel : kustomized) {
     std::string shown = rel.empty()                ? shown_root
                         : shown_root.empty()       ? rel
                         : shown_root.back() == '/' ? shown_root + rel
                                                    : shown_root + "/" + rel;
+    std::string cache_key = (root / rel).string();
+    if (auto hit = kustomize_cache_.find(cache_key); hit != kustomize_cache_.end()) {
+      bool same = std::all_of(hit->second.read.begin(), hit->second.read.end(), [](auto& r) {
+        ManifestFile f{r.first, "", "", ""};
+        read_file(f);
+        return kustomize_input_digest(f) == r.second;
+      });
+      if (same) {
+        for (const auto& f : hit->second.files)
+          files.push_back(f);
+        next_kustomize[cache_key] = std::move(hit->second);
+        continue;
+      }
+    }
     auto built = kustomize_build(root / rel, shown, root);
     append(build_errors, built.errors);
     // The output grouped by the file each object came from, at its document index (a List
@@ -546,9 +561,12 @@ TreeLoad ManifestLoader::load(const std::filesystem::path& root) {
       std::string own = rd == built.resource_digests.end() ? "-" : std::to_string(rd->second);
       ManifestFile f{key, key, "", "kustomize:" + fingerprint + ":" + own + ":" + key};
       f.documents = std::make_shared<const std::vector<YAML::Node>>(std::move(docs[key]));
-      files.push_back(std::move(f));
+      files.push_back(f);
+      if (built.errors.empty()) next_kustomize[cache_key].files.push_back(std::move(f));
     }
+    if (built.errors.empty()) next_kustomize[cache_key].read = std::move(built.read);
   }
+  kustomize_cache_ = std::move(next_kustomize);
   auto out = load_files_with(std::move(files), std::move(build_errors));
   out.stats.kustomizations = kustomized.size();
   out.warnings = std::move(listing.warnings);

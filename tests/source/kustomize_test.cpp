@@ -392,6 +392,11 @@ TEST(KustomizeTree, NamespaceBaselineLandsInItsNamespace) {
   EXPECT_EQ(ccnp->source.document, 1);
   EXPECT_EQ(r.snapshot->services.size(), 2u);
   EXPECT_EQ(r.stats.kustomizations, 1u);
+  // Nothing changed: the build is reused, nothing is parsed again.
+  auto again = loader.load(d);
+  ASSERT_TRUE(again.ok()) << all_errors(again.errors);
+  EXPECT_TRUE(again.unchanged);
+  EXPECT_EQ(again.stats.files_parsed, 0u);
   // An edit of the kustomization is seen by the next load.
   write(d + "/apps/demo/kustomization.yaml", "namespace: other\nresources: [baseline.yaml]\n");
   r = loader.load(d);

@@ -14,9 +14,11 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "netagent/k8s/decode.hpp"
+#include "netagent/source/manifest_tree.hpp"
 
 namespace netagent::source {
 
@@ -40,7 +42,13 @@ struct KustomizeResult {
   // and, at most, on the former.
   std::string config_inputs;
   std::map<std::string, uint64_t> resource_digests;
+  // Every file the build read (its path as opened) with a hash of its content: a build whose
+  // files all read the same again gives the same result (the loader reuses it).
+  std::vector<std::pair<std::string, uint64_t>> read;
 };
+
+// The hash of a file as KustomizeResult::read records it (content, or the read error).
+uint64_t kustomize_input_digest(const ManifestFile& f);
 
 // Builds the kustomization in `dir`. `tree_root` bounds the paths a kustomization may refer to
 // (the manifest root); `shown` is how dir is shown in messages (the root as given, joined with

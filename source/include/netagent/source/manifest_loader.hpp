@@ -111,6 +111,13 @@ class ManifestLoader {
 
   ManifestOptions options_;
   std::map<std::string, CacheEntry> cache_;  // by path
+  // The last build of each kustomization directory (by path), with every file it read: reused
+  // while they all read the same, so an unchanged kustomized tree is not parsed again.
+  struct KustomizeCacheEntry {
+    std::vector<std::pair<std::string, uint64_t>> read;
+    std::vector<ManifestFile> files;  // the build's output as the loader takes it
+  };
+  std::map<std::string, KustomizeCacheEntry> kustomize_cache_;
   bool loaded_once_ = false;
   bool last_had_read_errors_ = false;
   TreeLoad last_;
