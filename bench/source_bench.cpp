@@ -7,6 +7,9 @@
 //   BM_SourceReloadOneEdit   the watcher's path after one file changed: the rest comes from the
 //                            parse cache, the snapshot is still built whole
 //   BM_SourceReloadUnchanged a reload that finds every file as it was (no snapshot delivered)
+//   BM_SourceLoadKustomized  the same tree with a kustomization.yaml in every namespace directory
+//                            (resources listed, namespace and commonLabels): the kustomize path
+//   BM_SourceReloadKustomizedUnchanged  a reload of it that finds nothing changed
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -56,11 +59,12 @@ class GeneratedTrees {
       fs::remove_all(dir, ec);
     }
   }
-  const std::string& get(int services) {
-    auto it = dirs_.find(services);
+  const std::string& get(int services, bool kustomized = false) {
+    int key = kustomized ? -services : services;
+    auto it = dirs_.find(key);
     if (it != dirs_.end()) return it->second;
-    std::string dir = (fs::temp_directory_path() / ("netbench-source-" + std::to_string(getpid()) +
-                                                    "-" + std::to_string(services)))
+    std::string dir = (fs::temp_directory_path() /
+                       ("netbench-source-" + std::to_string(getpid()) + "-" + std::to_string(key)))
                           .string();
     fs::create_directories(dir + "/flux-system");
     std::ofstream(dir + "/flux-system/cluster-settings.yaml")
@@ -71,7 +75,14 @@ class GeneratedTrees {
       if (i < 100) fs::create_directories(sub);
       std::ofstream(sub + "/svc" + std::to_string(i) + ".yaml") << service_file(i, 80);
     }
-    return dirs_.emplace(services, dir).first->second;
+    for (int n = 0; kustomized && n < 100 && n < services; ++n) {
+      std::string sub = dir + "/ns" + std::to_string(n);
+      std::ofstream k(sub + "/kustomization.yaml");
+      k << "namespace: ns" << n << "\ncommonLabels:\n  team: t" << n << "\nresources:\n";
+      for (int i = n; i < services; i += 100)
+        k << "- svc" << i << ".yaml\n";
+    }
+    return dirs_.emplace(key, dir).first->second;
   }
 
  private:
@@ -151,5 +162,39 @@ void BM_SourceReloadUnchanged(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_SourceReloadUnchanged)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(5);
+
+void BM_SourceLoadKustomized(benchmark::State& state) {
+  const auto& dir = trees().get(int(state.range(0)), true);
+  for (auto _ : state) {
+    ManifestLoader loader;
+    auto r = loader.load(dir);
+    benchmark::DoNotOptimize(r.snapshot);
+    state.PauseTiming();
+    report(state, r);
+    state.counters["kustomizations"] = double(r.stats.kustomizations);
+    r = {};
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_SourceLoadKustomized)
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->MeasureProcessCPUTime()
+    ->UseRealTime();
+
+void BM_SourceReloadKustomizedUnchanged(benchmark::State& state) {
+  const auto& dir = trees().get(int(state.range(0)), true);
+  ManifestLoader loader;
+  report(state, loader.load(dir));
+  for (auto _ : state) {
+    auto r = loader.load(dir);
+    benchmark::DoNotOptimize(r.unchanged);
+  }
+}
+BENCHMARK(BM_SourceReloadKustomizedUnchanged)
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(5);
 
 }  // namespace

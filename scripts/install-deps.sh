@@ -33,6 +33,8 @@ packages=(
 	etcd-server etcd-client openssl
 	# OCI image (scripts/image.sh) and its test: buildah builds it, containerd + runc run it
 	buildah containerd runc
+	# kubectl kustomize: the oracle of tests/source/kustomize_test.cpp
+	kubernetes-client
 )
 
 export DEBIAN_FRONTEND=noninteractive

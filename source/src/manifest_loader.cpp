@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "netagent/k8s/decode.hpp"
+#include "netagent/source/kustomize.hpp"
 #include "netagent/source/yaml_documents.hpp"
 
 namespace netagent::source {
@@ -36,8 +37,9 @@ namespace {
 
 using detail::RawObject;
 
-// kustomize build configuration, not resources. Flux reads every manifest of a path that has no
-// kustomization.yaml; the tree is always read whole, so these files carry nothing for us.
+// kustomize build configuration, not resources. load() builds the directories that have one
+// (kustomize.hpp) and never passes these files on; in a tree given to load_files() they are
+// skipped, as before.
 bool is_kustomize_config(const std::string& relative) {
   auto slash = relative.rfind('/');
   std::string base = slash == std::string::npos ? relative : relative.substr(slash + 1);
@@ -247,11 +249,18 @@ void collect(const YAML::Node& doc, const SourceRef& src, bool file_has_substitu
 
 }  // namespace
 
-std::shared_ptr<const ManifestLoader::ParsedFile> ManifestLoader::parse(const std::string& path,
-                                                                        std::string content) {
+std::shared_ptr<const ManifestLoader::ParsedFile> ManifestLoader::parse(
+    const std::string& path, std::string content, const std::vector<YAML::Node>* documents) {
   auto p = std::make_shared<ParsedFile>();
   p->content = std::move(content);
   p->digest = std::hash<std::string_view>{}(p->content) | 1;
+  if (documents) {
+    // A kustomize build's output: parsed and transformed already.
+    for (size_t d = 0; d < documents->size(); ++d) {
+      collect((*documents)[d], SourceRef{path, int(d)}, true, p->objects, p->errors, p->documents);
+    }
+    return p;
+  }
   auto parsed = parse_yaml_documents(p->content);
   if (parsed.error) {
     p->errors.push_back({SourceRef{path, parsed.error->document}, "", "",
@@ -465,10 +474,101 @@ TreeLoad ManifestLoader::load(const std::filesystem::path& root) {
         std::chrono::steady_clock::now() - started);
     return out;
   }
-  for (auto& f : listing.files) {
-    if (f.read_error.empty()) read_file(f);
+  // A directory with a kustomization is read through it (kustomize.hpp), not by walking; so is
+  // everything below it. listing.dirs has parents before their children.
+  std::vector<std::string> kustomized;  // relative paths of the outermost kustomization dirs
+  auto under = [](const std::string& rel, const std::string& dir) {
+    return dir.empty() || rel == dir || rel.rfind(dir + "/", 0) == 0;
+  };
+  for (const auto& dir : listing.dirs) {
+    std::string rel = dir.lexically_relative(root).generic_string();
+    if (rel == ".") rel.clear();
+    bool inside = std::any_of(kustomized.begin(), kustomized.end(),
+                              [&](const std::string& k) { return under(rel, k); });
+    if (!inside && !kustomization_file_name(dir).empty()) kustomized.push_back(rel);
   }
-  auto out = load_files(std::move(listing.files));
+  std::vector<ManifestFile> files;
+  for (auto& f : listing.files) {
+    bool inside = std::any_of(kustomized.begin(), kustomized.end(),
+                              [&](const std::string& k) { return under(f.relative, k); });
+    if (inside) continue;
+    if (f.read_error.empty()) read_file(f);
+    files.push_back(std::move(f));
+  }
+  std::vector<DecodeError> build_errors;
+  std::map<std::string, KustomizeCacheEntry> next_kustomize;
+  std::string shown_root = root.string();
+  for (const auto& rel : kustomized) {
+    std::string shown = rel.empty()                ? shown_root
+                        : shown_root.empty()       ? rel
+                        : shown_root.back() == '/' ? shown_root + rel
+                                                   : shown_root + "/" + rel;
+    std::string cache_key = (root / rel).string();
+    if (auto hit = kustomize_cache_.find(cache_key); hit != kustomize_cache_.end()) {
+      bool same = std::all_of(hit->second.read.begin(), hit->second.read.end(), [](auto& r) {
+        ManifestFile f{r.first, "", "", ""};
+        read_file(f);
+        return kustomize_input_digest(f) == r.second;
+      });
+      if (same) {
+        for (const auto& f : hit->second.files)
+          files.push_back(f);
+        next_kustomize[cache_key] = std::move(hit->second);
+        continue;
+      }
+    }
+    auto built = kustomize_build(root / rel, shown, root);
+    append(build_errors, built.errors);
+    // The output grouped by the file each object came from, at its document index (a List
+    // document's items become a List again); a file used twice (a base under two overlays)
+    // appears again as "FILE (#2)".
+    // A file's fingerprint (its content for the cache; its objects' digests come from it): the
+    // build's configuration and the resource file's own content, so that an edit of one
+    // resource file changes only its objects' digests.
+    std::string fingerprint = std::to_string(std::hash<std::string>{}(built.config_inputs)) + ":" +
+                              std::to_string(built.config_inputs.size());
+    std::map<std::string, std::vector<YAML::Node>> docs;
+    std::vector<std::string> order;
+    std::map<std::string, std::set<std::pair<int, int>>> taken;
+    for (auto& o : built.objects) {
+      int d = o.document >= 0 ? o.document : o.item;
+      int item = o.document >= 0 ? o.item : -1;
+      std::string key = o.file;
+      for (int n = 2; taken[key].count({d, item}); ++n)
+        key = o.file + " (#" + std::to_string(n) + ")";
+      taken[key].insert({d, item});
+      auto [it, fresh] = docs.try_emplace(key);
+      if (fresh) order.push_back(key);
+      auto& v = it->second;
+      while (v.size() <= size_t(d))
+        v.emplace_back(YAML::NodeType::Null);
+      if (item < 0) {
+        v[size_t(d)] = o.node;
+        continue;
+      }
+      if (!v[size_t(d)].IsMap()) {
+        YAML::Node list(YAML::NodeType::Map);
+        list["apiVersion"] = "v1";
+        list["kind"] = "List";
+        list["items"] = YAML::Node(YAML::NodeType::Sequence);
+        v[size_t(d)] = list;
+      }
+      v[size_t(d)]["items"].push_back(o.node);
+    }
+    for (const auto& key : order) {
+      std::string file = key.substr(0, key.find(" (#"));
+      auto rd = built.resource_digests.find(file);
+      std::string own = rd == built.resource_digests.end() ? "-" : std::to_string(rd->second);
+      ManifestFile f{key, key, "", "kustomize:" + fingerprint + ":" + own + ":" + key};
+      f.documents = std::make_shared<const std::vector<YAML::Node>>(std::move(docs[key]));
+      files.push_back(f);
+      if (built.errors.empty()) next_kustomize[cache_key].files.push_back(std::move(f));
+    }
+    if (built.errors.empty()) next_kustomize[cache_key].read = std::move(built.read);
+  }
+  kustomize_cache_ = std::move(next_kustomize);
+  auto out = load_files_with(std::move(files), std::move(build_errors));
+  out.stats.kustomizations = kustomized.size();
   out.warnings = std::move(listing.warnings);
   out.stats.duration = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);
@@ -476,6 +576,11 @@ TreeLoad ManifestLoader::load(const std::filesystem::path& root) {
 }
 
 TreeLoad ManifestLoader::load_files(std::vector<ManifestFile> files) {
+  return load_files_with(std::move(files), {});
+}
+
+TreeLoad ManifestLoader::load_files_with(std::vector<ManifestFile> files,
+                                         std::vector<DecodeError> build_errors) {
   auto started = std::chrono::steady_clock::now();
   auto finish = [&](TreeLoad out) {
     out.stats.duration = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -483,16 +588,17 @@ TreeLoad ManifestLoader::load_files(std::vector<ManifestFile> files) {
     return out;
   };
   LoadStats stats;
-  std::vector<DecodeError> errors;
+  std::vector<DecodeError> errors = std::move(build_errors);
   std::map<std::string, CacheEntry> next;
   std::vector<std::pair<std::string, CacheEntry*>> order;  // the tree's files, in order
   // A file that could not be read is not in the cache: a load after one is never "unchanged",
   // or removing the file (a FIFO, a dangling symlink) would leave its error in place.
-  bool unchanged = loaded_once_ && !last_had_read_errors_;
-  bool read_errors = false;
+  // A kustomize build that failed counts as a read error: it is never "unchanged".
+  bool read_errors = !errors.empty();
+  bool unchanged = loaded_once_ && !last_had_read_errors_ && !read_errors;
   std::vector<std::pair<ManifestFile*, CacheEntry*>> to_parse;
   for (auto& f : files) {
-    if (is_kustomize_config(f.relative)) continue;
+    if (!f.documents && is_kustomize_config(f.relative)) continue;
     ++stats.files;
     if (!f.read_error.empty()) {
       errors.push_back({SourceRef{f.path, -1}, "", "", f.read_error});
@@ -514,8 +620,9 @@ TreeLoad ManifestLoader::load_files(std::vector<ManifestFile> files) {
   }
   stats.files_parsed = to_parse.size();
   parallel_for(to_parse.size(), threads(), [&](size_t i) {
-    to_parse[i].second->parsed =
-        parse(to_parse[i].first->path, std::move(to_parse[i].first->content));
+    const ManifestFile& f = *to_parse[i].first;
+    to_parse[i].second->parsed = parse(f.path, std::move(to_parse[i].first->content),
+                                       f.documents ? f.documents.get() : nullptr);
   });
   if (next.size() != cache_.size()) unchanged = false;
   last_had_read_errors_ = read_errors;

@@ -89,8 +89,9 @@ void ManifestSource::apply(TreeLoad load) {
   const auto& st = load.stats;
   if (deliver_ok) {
     spdlog::info(
-        "manifests {}: loaded {} objects ({} ignored) from {} files ({} parsed) in {:.1f} ms",
-        root_.string(), st.objects, st.ignored, st.files, st.files_parsed,
+        "manifests {}: loaded {} objects ({} ignored) from {} files ({} parsed, {} "
+        "kustomization builds) in {:.1f} ms",
+        root_.string(), st.objects, st.ignored, st.files, st.files_parsed, st.kustomizations,
         double(st.duration.count()) / 1000.0);
     if (on_snapshot_) on_snapshot_(load.snapshot);
     return;

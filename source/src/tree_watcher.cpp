@@ -194,7 +194,9 @@ void TreeWatcher::read_events() {
       }
       if (m & IN_CLOSE_WRITE) {
         bool was_writing = writers_.erase(key) > 0;
-        hit = hit || was_writing || is_manifest_name(name);
+        // Any visible name: a `Kustomization` or a generator's input file is read through a
+        // kustomization (an unchanged tree is not delivered again, so others cost one listing).
+        hit = hit || was_writing || is_manifest_name(name) || (!name.empty() && name[0] != '.');
       }
       if (m & (IN_DELETE | IN_MOVED_FROM)) {
         writers_.erase(key);

@@ -469,5 +469,26 @@ TEST_F(WatchedTree, FifoInTheTreeIsReportedAndDoesNotBlockTheWatcher) {
   EXPECT_TRUE(source_->stats().last_errors.empty());
 }
 
+// A directory read through a kustomization: editing the `Kustomization` file (no .yaml name) or
+// a generator's input file in place reloads the tree.
+TEST_F(WatchedTree, KustomizationAndGeneratorInputsAreWatched) {
+  write(root_ / "Kustomization",
+        "resources: [web.yaml]\nconfigMapGenerator:\n- name: cfg\n  files: [app.conf]\n"
+        "  options: {disableNameSuffixHash: true}\n");
+  write(root_ / "web.yaml", service("web", 80));
+  write(root_ / "app.conf", "one");
+  start(root_);
+  auto s = apply([&] { write(root_ / "app.conf", "two"); });
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->config_maps.size(), 1u);
+  EXPECT_EQ(s->config_maps[0].meta.name, "cfg");
+  EXPECT_EQ(s->config_maps[0].data.at("app.conf"), "two");
+  s = apply([&] { write(root_ / "Kustomization", "resources: [web.yaml]\nnamespace: other\n"); });
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->services.size(), 1u);
+  EXPECT_EQ(s->services[0].meta.ns, "other");
+  EXPECT_TRUE(s->config_maps.empty());
+}
+
 }  // namespace
 }  // namespace netagent::source

@@ -1,7 +1,8 @@
 #pragma once
 // Loads a manifest tree into one k8s::Snapshot, or into the complete list of what is wrong with it.
 //
-// A load reads every *.yaml / *.yml file (manifest_tree.hpp), splits it into YAML documents,
+// A load reads every *.yaml / *.yml file (manifest_tree.hpp), except below a directory with a
+// kustomization, which is built instead (kustomize.hpp); it splits each into YAML documents,
 // expands `kind: List` (and `<Kind>List`) documents into their items, applies Flux post-build
 // variable substitution from the settings ConfigMap (substitution.hpp), and feeds every object to a
 // k8s::SnapshotBuilder. Kinds nobody consumes (not core, not in the KindRegistry) are counted and
@@ -44,12 +45,13 @@ struct ManifestOptions {
 
 struct LoadStats {
   size_t files = 0;
-  size_t files_parsed = 0;   // parsed by this load; the others were unchanged and came from cache
-  size_t files_decoded = 0;  // whose objects were decoded again (parsed, or variables changed)
-  size_t documents = 0;      // non-empty documents
-  size_t objects = 0;        // objects added to the snapshot
-  size_t ignored = 0;        // objects of kinds nobody consumes
-  size_t substituted = 0;    // objects that went through variable substitution
+  size_t files_parsed = 0;    // parsed by this load; the others were unchanged and came from cache
+  size_t files_decoded = 0;   // whose objects were decoded again (parsed, or variables changed)
+  size_t kustomizations = 0;  // directories read through their kustomization (kustomize.hpp)
+  size_t documents = 0;       // non-empty documents
+  size_t objects = 0;         // objects added to the snapshot
+  size_t ignored = 0;         // objects of kinds nobody consumes
+  size_t substituted = 0;     // objects that went through variable substitution
   std::chrono::microseconds duration{0};
 };
 
@@ -80,7 +82,8 @@ class ManifestLoader {
 
   // Lists and reads the tree under root, then builds.
   TreeLoad load(const std::filesystem::path& root);
-  // Builds from files already read (tools and tests with in-memory trees).
+  // Builds from files already read (tools and tests with in-memory trees). No kustomize build
+  // is run here: kustomization files in `files` are skipped.
   TreeLoad load_files(std::vector<ManifestFile> files);
 
   const ManifestOptions& options() const { return options_; }
@@ -99,13 +102,22 @@ class ManifestLoader {
   };
 
   size_t threads() const;
-  static std::shared_ptr<const ParsedFile> parse(const std::string& path, std::string content);
+  TreeLoad load_files_with(std::vector<ManifestFile> files, std::vector<k8s::DecodeError> errors);
+  static std::shared_ptr<const ParsedFile> parse(const std::string& path, std::string content,
+                                                 const std::vector<YAML::Node>* documents);
   Settings read_settings(const std::vector<const ParsedFile*>& files,
                          std::vector<k8s::DecodeError>& errors) const;
   std::shared_ptr<const Fragment> build(const ParsedFile& file, const Settings& settings) const;
 
   ManifestOptions options_;
   std::map<std::string, CacheEntry> cache_;  // by path
+  // The last build of each kustomization directory (by path), with every file it read: reused
+  // while they all read the same, so an unchanged kustomized tree is not parsed again.
+  struct KustomizeCacheEntry {
+    std::vector<std::pair<std::string, uint64_t>> read;
+    std::vector<ManifestFile> files;  // the build's output as the loader takes it
+  };
+  std::map<std::string, KustomizeCacheEntry> kustomize_cache_;
   bool loaded_once_ = false;
   bool last_had_read_errors_ = false;
   TreeLoad last_;

@@ -13,7 +13,10 @@
 // One with a manifest name (*.yaml) is an error of the load, as an unreadable file is (loading
 // the tree without it would silently drop what the name promises); one with any other name is a
 // warning, shown in status, since it would not be read anyway.
+#include <yaml-cpp/yaml.h>
+
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,9 @@ struct ManifestFile {
   std::string relative;    // relative to the root, '/'-separated; the sort key
   std::string read_error;  // non-empty when the file could not be read (content is then empty)
   std::string content;
+  // Set for the output of a kustomize build (kustomize.hpp): the documents, already parsed and
+  // transformed; content is then a fingerprint of the build's inputs, for the loader's cache.
+  std::shared_ptr<const std::vector<YAML::Node>> documents;
 };
 
 struct TreeListing {
