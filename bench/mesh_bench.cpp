@@ -237,7 +237,7 @@ struct EtcdPair {
     c.endpoints = {std::string("https://") + (cluster == "infra" ? "127.0.0.11" : "127.0.0.12") +
                    ":2379"};
     c.tls = etcd::TlsMaterial{slurp(dir + "/ca.crt"), slurp(dir + "/" + cluster + ".crt"),
-                        slurp(dir + "/" + cluster + ".key")};
+                              slurp(dir + "/" + cluster + ".key")};
     return c;
   }
 };

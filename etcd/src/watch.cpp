@@ -5,9 +5,9 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "netagent/common/base64.hpp"
-#include "json.hpp"
 #include "http_connection.hpp"
+#include "json.hpp"
+#include "netagent/common/base64.hpp"
 
 namespace netagent::etcd {
 

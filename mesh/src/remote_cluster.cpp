@@ -32,13 +32,14 @@ void RemoteCluster::start() {
   wo.retry_max = opts_.retry_max;
   wo.resync_on_reconnect = opts_.resync_on_reconnect;
   std::weak_ptr<bool> alive = alive_;
-  watch_ = client_->watch(std::string(kvstore::kRoot), wo,
-                          etcd::WatchHandler{[this, alive](etcd::WatchUpdate&& u) {
-                                         if (alive.lock()) on_update(std::move(u));
-                                       },
-                                       [this, alive](etcd::WatchState s, const std::string& d) {
-                                         if (alive.lock()) on_state(s, d);
-                                       }});
+  watch_ =
+      client_->watch(std::string(kvstore::kRoot), wo,
+                     etcd::WatchHandler{[this, alive](etcd::WatchUpdate&& u) {
+                                          if (alive.lock()) on_update(std::move(u));
+                                        },
+                                        [this, alive](etcd::WatchState s, const std::string& d) {
+                                          if (alive.lock()) on_state(s, d);
+                                        }});
 }
 
 void RemoteCluster::stop() {

@@ -29,8 +29,8 @@
 namespace netagent::mesh {
 
 struct MeshOptions {
-  ClusterInfo local;                     // from cluster-settings CLUSTER / CLUSTER_ID
-  std::vector<Ipv4Prefix> pod_cidrs;     // this cluster's, announced and checked for overlap
+  ClusterInfo local;                           // from cluster-settings CLUSTER / CLUSTER_ID
+  std::vector<Ipv4Prefix> pod_cidrs;           // this cluster's, announced and checked for overlap
   std::optional<etcd::EtcdConfig> local_etcd;  // where to publish; nullopt: watch only
   std::vector<RemoteClusterConfig> remotes;
   PublisherOptions publisher;

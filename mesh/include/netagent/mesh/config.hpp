@@ -20,9 +20,9 @@
 #include <vector>
 
 #include "netagent/common/result.hpp"
+#include "netagent/etcd/client.hpp"
 #include "netagent/k8s/objects.hpp"
 #include "netagent/k8s/snapshot.hpp"
-#include "netagent/etcd/client.hpp"
 
 namespace netagent::mesh {
 
@@ -35,7 +35,7 @@ struct RemoteClusterConfig {
 };
 
 struct ClusterMeshSecret {
-  std::optional<etcd::EtcdConfig> local;           // the entry named after this cluster
+  std::optional<etcd::EtcdConfig> local;     // the entry named after this cluster
   std::vector<RemoteClusterConfig> remotes;  // by name
 };
 

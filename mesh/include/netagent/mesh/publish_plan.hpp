@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "netagent/common/ip.hpp"
-#include "netagent/mesh/cluster.hpp"
 #include "netagent/etcd/client.hpp"
+#include "netagent/mesh/cluster.hpp"
 #include "netagent/mesh/local_state.hpp"
 
 namespace netagent::mesh {

@@ -6,8 +6,8 @@
 #include <functional>
 #include <memory>
 
-#include "netagent/mesh/config.hpp"
 #include "netagent/etcd/watch.hpp"
+#include "netagent/mesh/config.hpp"
 #include "netagent/mesh/remote_state.hpp"
 #include "netagent/mesh/status.hpp"
 

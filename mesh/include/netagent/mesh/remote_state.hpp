@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "netagent/common/ip.hpp"
+#include "netagent/etcd/watch.hpp"
 #include "netagent/mesh/cluster.hpp"
 #include "netagent/mesh/cluster_state.hpp"
-#include "netagent/etcd/watch.hpp"
 
 namespace netagent::mesh {
 
