@@ -218,21 +218,10 @@ inline void expect_mirror_is_maps(const ServiceMaps& maps, const FakeLbMaps& fak
   std::map<std::pair<FrontendKey, uint16_t>, lb4_svc_value> mirrored;
   std::set<uint32_t> svc_ids;
   for (const auto& [key, pf] : maps.frontends()) {
-    if (pf.head) {
-      lb4_svc_value v{};
-      v.backend_id = pf.maglev_id;
-      v.svc_id = pf.svc_id;
-      v.count = pf.count;
-      v.flags = pf.flags;
-      v.affinity_timeout = pf.affinity_timeout;
-      mirrored[{key, 0}] = v;
-    }
+    if (pf.head) mirrored[{key, 0}] = pf.head_value();
     for (size_t i = 0; i < pf.slots.size(); ++i) {
       if (!pf.slots[i]) continue;
-      lb4_svc_value v{};
-      v.backend_id = pf.slots[i];
-      v.svc_id = pf.svc_id;
-      mirrored[{key, uint16_t(i + 1)}] = v;
+      mirrored[{key, uint16_t(i + 1)}] = pf.slot_value(i);
     }
     if (pf.svc_id) svc_ids.insert(pf.svc_id);
   }

@@ -17,16 +17,6 @@ BackendAddr be(const char* a, uint16_t port = 8080) {
   return {ip(a), port, IPPROTO_TCP};
 }
 
-lb4_svc_key slot_key(const FrontendKey& k, uint16_t slot) {
-  lb4_svc_key key{};
-  key.address = k.addr.to_be();
-  key.dport = htons(k.port);
-  key.backend_slot = slot;
-  key.proto = k.proto;
-  key.scope = k.scope;
-  return key;
-}
-
 struct Programmed {
   FakeLbMaps fake;
   ServiceMaps maps{fake.maps(), 0ms};
@@ -78,17 +68,17 @@ TEST(ServiceMapsDrift, MissingExtraAndChangedEntriesAreRewrittenAsTheMirrorSays)
   // backend, a backend deleted and another changed, a stranger's frontend and backend added,
   // web's rev-NAT entry deleted, web's Maglev table zeroed, dns's removed and a stranger's
   // added.
-  ASSERT_TRUE(p.services.remove(slot_key(p.web.key, 0)));
-  ASSERT_TRUE(p.services.remove(slot_key(p.web.key, 2)));
+  ASSERT_TRUE(p.services.remove(svc_key(p.web.key, 0)));
+  ASSERT_TRUE(p.services.remove(svc_key(p.web.key, 2)));
   lb4_svc_value wrong{};
   wrong.backend_id = p.backend_id(be("10.1.0.1"));
   wrong.svc_id = p.maps.frontends().at(p.dns.key).svc_id;
-  ASSERT_TRUE(p.services.update(slot_key(p.dns.key, 1), wrong));
+  ASSERT_TRUE(p.services.update(svc_key(p.dns.key, 1), wrong));
   auto stranger = frontend(FrontendType::ClusterIP, "10.96.0.99", 80, IPPROTO_TCP, {}, "x");
   lb4_svc_value sv{};
   sv.count = 1;
   sv.svc_id = 4000;
-  ASSERT_TRUE(p.services.update(slot_key(stranger.key, 0), sv));
+  ASSERT_TRUE(p.services.update(svc_key(stranger.key, 0), sv));
   ASSERT_TRUE(p.backends.remove(p.backend_id(be("10.1.0.2"))));
   lb4_backend changed = before_backends.at(p.backend_id(be("10.1.0.9", 53)));
   changed.port = htons(9999);
@@ -152,13 +142,13 @@ TEST(ServiceMapsDrift, MissingExtraAndChangedEntriesAreRewrittenAsTheMirrorSays)
     return -1L;
   };
   using Kind = datapath::MapOp::Kind;
-  long head = at("lb4_services", slot_key(p.web.key, 0), Kind::Update);
+  long head = at("lb4_services", svc_key(p.web.key, 0), Kind::Update);
   ASSERT_GE(head, 0);
   EXPECT_LT(at("lb4_backends", p.backend_id(be("10.1.0.2")), Kind::Update), head);
   EXPECT_LT(at("lb4_maglev_in", pf.maglev_id, Kind::Update), head);
   EXPECT_LT(at("lb4_revnat", pf.svc_id, Kind::Update), head);
-  EXPECT_LT(at("lb4_services", slot_key(p.web.key, 2), Kind::Update), head);
-  EXPECT_LT(at("lb4_services", slot_key(stranger.key, 0), Kind::Delete),
+  EXPECT_LT(at("lb4_services", svc_key(p.web.key, 2), Kind::Update), head);
+  EXPECT_LT(at("lb4_services", svc_key(stranger.key, 0), Kind::Delete),
             at("lb4_backends", uint32_t(7777), Kind::Delete));
 
   // A second check finds nothing; the next change is a normal diff.
@@ -174,7 +164,7 @@ TEST(ServiceMapsDrift, MissingExtraAndChangedEntriesAreRewrittenAsTheMirrorSays)
 
 TEST(ServiceMapsDrift, AFailingRepairWriteIsAnErrorAndTheNextCheckFinishes) {
   Programmed p;
-  ASSERT_TRUE(p.services.remove(slot_key(p.web.key, 1)));
+  ASSERT_TRUE(p.services.remove(svc_key(p.web.key, 1)));
   p.fake.journal->fail_write(1, ENOMEM);  // the first write of the repair
   auto v = p.maps.verify();
   EXPECT_FALSE(v);

@@ -31,16 +31,6 @@ long index_of(const datapath::MapJournal& j, const std::string& map, const K& ke
   return found;
 }
 
-lb4_svc_key slot_key(const FrontendKey& k, uint16_t slot) {
-  lb4_svc_key key{};
-  key.address = k.addr.to_be();
-  key.dport = htons(k.port);
-  key.backend_slot = slot;
-  key.proto = k.proto;
-  key.scope = k.scope;
-  return key;
-}
-
 // What packets are served, by address: frontend -> (flags, backends of slots 1..count), and the
 // backends programmed. Ids differ between runs; this does not.
 struct Served {
@@ -107,16 +97,16 @@ TEST(ServiceMapsOnFakes, EveryWriteKeepsEveryVisibleFrontendComplete) {
   long backend = index_of(j, "lb4_backends", api_backend, MapOp::Kind::Update);
   long table = index_of(j, "lb4_maglev", pf.maglev_id, MapOp::Kind::Update);
   long revnat = index_of(j, "lb4_revnat", pf.svc_id, MapOp::Kind::Update);
-  long slot1 = index_of(j, "lb4_services", slot_key(api.key, 1), MapOp::Kind::Update);
-  long head = index_of(j, "lb4_services", slot_key(api.key, 0), MapOp::Kind::Update);
+  long slot1 = index_of(j, "lb4_services", svc_key(api.key, 1), MapOp::Kind::Update);
+  long head = index_of(j, "lb4_services", svc_key(api.key, 0), MapOp::Kind::Update);
   EXPECT_GE(backend, 0);
   EXPECT_LT(backend, table);
   EXPECT_LT(table, revnat);
   EXPECT_LT(revnat, slot1);
   EXPECT_LT(slot1, head);
   // dns: slot 0 lowers the count before slot 2 goes.
-  long dns_head = index_of(j, "lb4_services", slot_key(dns.key, 0), MapOp::Kind::Update);
-  long dns_slot2 = index_of(j, "lb4_services", slot_key(dns.key, 2), MapOp::Kind::Delete);
+  long dns_head = index_of(j, "lb4_services", svc_key(dns.key, 0), MapOp::Kind::Update);
+  long dns_slot2 = index_of(j, "lb4_services", svc_key(dns.key, 2), MapOp::Kind::Delete);
   EXPECT_GE(dns_head, 0);
   EXPECT_LT(dns_head, dns_slot2);
 
@@ -124,14 +114,14 @@ TEST(ServiceMapsOnFakes, EveryWriteKeepsEveryVisibleFrontendComplete) {
   fake.journal->clear();
   const auto web_pf = maps.frontends().at(web.key);
   ASSERT_TRUE(maps.apply(desired({dns, api})));
-  long web_head = index_of(j, "lb4_services", slot_key(web.key, 0), MapOp::Kind::Delete);
+  long web_head = index_of(j, "lb4_services", svc_key(web.key, 0), MapOp::Kind::Delete);
   EXPECT_GE(web_head, 0);
   for (uint16_t s = 1; s <= 3; ++s) {
-    EXPECT_LT(web_head, index_of(j, "lb4_services", slot_key(web.key, s), MapOp::Kind::Delete));
+    EXPECT_LT(web_head, index_of(j, "lb4_services", svc_key(web.key, s), MapOp::Kind::Delete));
   }
   long web_revnat = index_of(j, "lb4_revnat", web_pf.svc_id, MapOp::Kind::Delete);
   long web_table = index_of(j, "lb4_maglev", web_pf.maglev_id, MapOp::Kind::Delete);
-  EXPECT_LT(index_of(j, "lb4_services", slot_key(web.key, 3), MapOp::Kind::Delete), web_revnat);
+  EXPECT_LT(index_of(j, "lb4_services", svc_key(web.key, 3), MapOp::Kind::Delete), web_revnat);
   EXPECT_LT(web_head, web_table);
   expect_mirror_is_maps(maps, fake);
   EXPECT_EQ(fake.maglev->tables().size(), 1u);
@@ -144,9 +134,9 @@ std::vector<lb4_svc_key> fill(FakeLbMaps& fake, size_t left) {
   std::vector<lb4_svc_key> junk;
   for (uint32_t i = 0; fake.services->size() + left < fake.services->max_entries(); ++i) {
     // Slot entries without a slot 0: invisible to packets.
-    auto key = slot_key(FrontendKey{Ipv4Addr{(192u << 24) | (2u << 8) | (i & 0xff)},
-                                    uint16_t(1000 + i), IPPROTO_TCP, 0},
-                        1);
+    auto key = svc_key(FrontendKey{Ipv4Addr{(192u << 24) | (2u << 8) | (i & 0xff)},
+                                   uint16_t(1000 + i), IPPROTO_TCP, 0},
+                       1);
     lb4_svc_value v{};
     EXPECT_EQ(fake.services->update(&key, &v, BPF_ANY), 0);
     junk.push_back(key);

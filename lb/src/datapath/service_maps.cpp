@@ -11,16 +11,6 @@
 namespace netagent::lb {
 namespace {
 
-lb4_svc_key svc_key(const FrontendKey& k, uint16_t slot) {
-  lb4_svc_key key{};
-  key.address = k.addr.to_be();
-  key.dport = htons(k.port);
-  key.backend_slot = slot;
-  key.proto = k.proto;
-  key.scope = k.scope;
-  return key;
-}
-
 FrontendKey frontend_of(const lb4_svc_key& k) {
   return FrontendKey{Ipv4Addr::from_be(k.address), ntohs(k.dport), k.proto, k.scope};
 }
@@ -94,6 +84,33 @@ uint64_t table_digest(const std::vector<uint32_t>& table) {
 }
 
 }  // namespace
+
+lb4_svc_key svc_key(const FrontendKey& k, uint16_t slot) {
+  lb4_svc_key key{};
+  key.address = k.addr.to_be();
+  key.dport = htons(k.port);
+  key.backend_slot = slot;
+  key.proto = k.proto;
+  key.scope = k.scope;
+  return key;
+}
+
+lb4_svc_value ProgrammedFrontend::head_value() const {
+  lb4_svc_value v{};
+  v.backend_id = maglev_id;
+  v.svc_id = svc_id;
+  v.count = count;
+  v.flags = flags;
+  v.affinity_timeout = affinity_timeout;
+  return v;
+}
+
+lb4_svc_value ProgrammedFrontend::slot_value(size_t i) const {
+  lb4_svc_value v{};
+  v.backend_id = slots.at(i);
+  v.svc_id = svc_id;
+  return v;
+}
 
 // What one frontend of a commit writes.
 struct ServiceMaps::FrontendPlan {
@@ -1132,21 +1149,9 @@ Status ServiceMaps::verify_services(VerifyStats& out, std::vector<lb4_svc_key>& 
   std::vector<Entry> want;
   want.reserve(frontends_.size() * 2);
   for (const auto& [key, pf] : frontends_) {
-    if (pf.head) {
-      lb4_svc_value v{};
-      v.backend_id = pf.maglev_id;
-      v.svc_id = pf.svc_id;
-      v.count = pf.count;
-      v.flags = pf.flags;
-      v.affinity_timeout = pf.affinity_timeout;
-      want.push_back({{key, 0}, v});
-    }
+    if (pf.head) want.push_back({{key, 0}, pf.head_value()});
     for (size_t i = 0; i < pf.slots.size(); ++i) {
-      if (!pf.slots[i]) continue;
-      lb4_svc_value v{};
-      v.backend_id = pf.slots[i];
-      v.svc_id = pf.svc_id;
-      want.push_back({{key, uint16_t(i + 1)}, v});
+      if (pf.slots[i]) want.push_back({{key, uint16_t(i + 1)}, pf.slot_value(i)});
     }
   }
   std::vector<Entry> kernel;

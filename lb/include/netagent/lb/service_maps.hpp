@@ -53,6 +53,9 @@
 
 namespace netagent::lb {
 
+// The lb4_services key of a frontend's slot `slot` (0: the head entry).
+lb4_svc_key svc_key(const FrontendKey& k, uint16_t slot);
+
 struct ProgrammedFrontend {
   uint32_t svc_id = 0;  // the service id its rev-NAT entry and slots carry
   bool head = false;    // slot 0 is in the map (false: half-written, not visible to packets)
@@ -64,6 +67,10 @@ struct ProgrammedFrontend {
                                 // absent), including any above count
   std::string service;          // owning service ("" when found at restore and not yet claimed)
   std::string group;            // Maglev group, "" when the frontend uses no table
+
+  // The lb4_services values this frontend's entries hold: slot 0 (when `head`) and slot i+1.
+  lb4_svc_value head_value() const;
+  lb4_svc_value slot_value(size_t i) const;
 };
 
 struct ApplyStats {
