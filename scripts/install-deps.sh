@@ -33,8 +33,10 @@ packages=(
 	etcd-server etcd-client openssl
 	# OCI image (scripts/image.sh) and its test: buildah builds it, containerd + runc run it
 	buildah containerd runc
-	# kubectl kustomize: the oracle of tests/source/kustomize_test.cpp
-	kubernetes-client
+	# kubectl kustomize: the oracle of tests/source/kustomize_test.cpp. Debian's package only
+	# when the machine has no kubectl: another package's /usr/bin/kubectl (a cloud SDK's) is
+	# kept, and Debian's would conflict with it on that file.
+	$(command -v kubectl >/dev/null 2>&1 || echo kubernetes-client)
 )
 
 export DEBIAN_FRONTEND=noninteractive

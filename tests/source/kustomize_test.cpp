@@ -1,5 +1,5 @@
-// kustomization.yaml trees read as Flux's kustomize build reads them. The oracle is Debian's
-// `kubectl kustomize` (package kubernetes-client, installed by scripts/install-deps.sh): for each
+// kustomization.yaml trees read as Flux's kustomize build reads them. The oracle is
+// `kubectl kustomize` (the machine's kubectl; see scripts/install-deps.sh): for each
 // tree, its output and our build must be the same objects (compared as parsed YAML, in any order).
 #include <gtest/gtest.h>
 
