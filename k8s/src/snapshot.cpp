@@ -17,7 +17,31 @@ bool api_version_ok(const std::vector<std::string>& accepted, const std::string&
   return accepted.empty() || std::find(accepted.begin(), accepted.end(), v) != accepted.end();
 }
 
+template <typename T>
+void append(std::vector<T>& to, const std::vector<T>& from) {
+  to.insert(to.end(), from.begin(), from.end());
+}
+
 }  // namespace
+
+// Every field of Snapshot that holds objects must be merged below: a new field makes this
+// assertion fail so that it is not silently dropped from assembled snapshots.
+static_assert(sizeof(Snapshot) ==
+                  8 * sizeof(std::vector<int>) + 2 * sizeof(std::map<std::string, std::string>),
+              "k8s::Snapshot changed: update merge_into()");
+
+void merge_into(Snapshot& to, const Snapshot& from) {
+  append(to.services, from.services);
+  append(to.endpoint_slices, from.endpoint_slices);
+  append(to.pods, from.pods);
+  append(to.namespaces, from.namespaces);
+  append(to.nodes, from.nodes);
+  append(to.config_maps, from.config_maps);
+  append(to.secrets, from.secrets);
+  append(to.objects, from.objects);
+  for (const auto& [k, n] : from.ignored_kinds)
+    to.ignored_kinds[k] += n;
+}
 
 std::vector<const Object*> Snapshot::of_kind(std::string_view kind) const {
   std::vector<const Object*> out;

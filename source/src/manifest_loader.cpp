@@ -435,24 +435,7 @@ void append(std::vector<T>& to, const std::vector<T>& from) {
   to.insert(to.end(), from.begin(), from.end());
 }
 
-// Every field of k8s::Snapshot that holds objects must be merged below: a new field makes this
-// assertion fail so that it is not silently dropped from manifest snapshots.
-static_assert(sizeof(k8s::Snapshot) ==
-                  8 * sizeof(std::vector<int>) + 2 * sizeof(std::map<std::string, std::string>),
-              "k8s::Snapshot changed: update merge_into() in manifest_loader.cpp");
-
-void merge_into(k8s::Snapshot& to, const k8s::Snapshot& from) {
-  append(to.services, from.services);
-  append(to.endpoint_slices, from.endpoint_slices);
-  append(to.pods, from.pods);
-  append(to.namespaces, from.namespaces);
-  append(to.nodes, from.nodes);
-  append(to.config_maps, from.config_maps);
-  append(to.secrets, from.secrets);
-  append(to.objects, from.objects);
-  for (const auto& [k, n] : from.ignored_kinds)
-    to.ignored_kinds[k] += n;
-}
+using k8s::merge_into;
 
 }  // namespace
 

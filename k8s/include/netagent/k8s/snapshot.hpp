@@ -43,6 +43,10 @@ struct Snapshot {
   std::vector<const EndpointSlice*> slices_for(std::string_view ns, std::string_view svc) const;
 };
 
+// Appends every object of `from` to `to` (and adds its ignored-kind counts): how a snapshot is
+// assembled from parts (a manifest tree's files, the API source's objects, two sources).
+void merge_into(Snapshot& to, const Snapshot& from);
+
 // Kinds beyond the core ones, registered by the parts that consume them with their decoder. The
 // snapshot builder decodes every such object once, at load (a bad field is an error with file,
 // document and field, and the snapshot is rejected), and keeps the typed result on the Object

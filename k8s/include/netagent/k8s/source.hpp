@@ -1,5 +1,5 @@
 #pragma once
-// A source of desired state: the manifest tree (agent/source), or later the Kubernetes API.
+// A source of desired state: the manifest tree or the Kubernetes API (source/).
 // A source delivers complete, validated snapshots only; when its input is bad it reports every
 // error and delivers nothing, so the consumers keep the last good state.
 #include <chrono>
@@ -13,6 +13,15 @@
 
 namespace netagent::k8s {
 
+// One part of a source, as status shows it: a kind the API source watches.
+struct SourcePart {
+  std::string name;   // "services", "ciliumnetworkpolicies.cilium.io/v2"
+  std::string state;  // "synced", "syncing", "failing", "not served", "discovering"
+  size_t objects = 0;
+  std::string detail;  // the error while failing, why not served
+  std::chrono::system_clock::time_point last_sync{};
+};
+
 struct SourceStats {
   uint64_t loads_ok = 0;      // snapshots delivered
   uint64_t loads_failed = 0;  // attempts rejected because of errors
@@ -25,6 +34,12 @@ struct SourceStats {
   // A change seen and not loaded yet, and why (settling, files still being written); empty
   // when there is none.
   std::string pending;
+  // The input may have changed without the source seeing it (the API server unreachable): what
+  // is applied is the last state seen, since `stale_since`.
+  bool stale = false;
+  std::chrono::system_clock::time_point stale_since{};
+  std::string stale_reason;
+  std::vector<SourcePart> parts;
 };
 
 class Source {
