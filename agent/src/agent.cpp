@@ -214,6 +214,25 @@ void Agent::register_builtin_metrics() {
       c.gauge("netagent_source_pending",
               "1 while a change is seen and not loaded yet (settling, or files being written).", {},
               st.pending.empty() ? 0.0 : 1.0);
+      c.gauge("netagent_source_stale",
+              "1 while the source cannot see its input (the API server unreachable): the last "
+              "state seen stays applied.",
+              {}, st.stale ? 1.0 : 0.0);
+      if (st.stale) {
+        c.gauge("netagent_source_stale_since_timestamp_seconds",
+                "Since when the source is stale (Unix time; absent when it is not).", {},
+                unix_seconds(st.stale_since));
+      }
+      for (const auto& part : st.parts) {
+        c.gauge("netagent_source_part_objects",
+                "Objects of each part of the source (a kind the API source watches).",
+                {{"part", part.name}}, static_cast<double>(part.objects));
+        c.gauge("netagent_source_part_synced",
+                "1 when the part of the source is synced (or known not to be served), 0 while "
+                "it syncs or fails.",
+                {{"part", part.name}},
+                part.state == "synced" || part.state == "not served" ? 1.0 : 0.0);
+      }
       if (st.last_ok != SysClock::time_point{}) {
         c.gauge("netagent_source_last_ok_timestamp_seconds",
                 "When the source last delivered a snapshot (Unix time).", {},
@@ -326,6 +345,8 @@ json Agent::source_status() const {
   std::string state = "ok";
   if (st.loads_ok == 0 && st.loads_failed == 0) {
     state = "starting";
+  } else if (st.stale) {
+    state = "stale (serving the last state seen)";
   } else if (!errors.empty()) {
     state = st.loads_ok > 0 ? "error (serving the last good snapshot)" : "error (no snapshot)";
   }
@@ -334,9 +355,21 @@ json Agent::source_status() const {
   json errs = json::array();
   for (size_t i = 0; i < errors.size() && i < kShown; ++i)
     errs.push_back(errors[i].str());
+  json parts = json::array();
+  for (const auto& p : st.parts) {
+    parts.push_back({{"name", p.name},
+                     {"state", p.state},
+                     {"objects", p.objects},
+                     {"detail", p.detail},
+                     {"last_sync", timestamp(p.last_sync)}});
+  }
   return {{"description", source_->describe()},
           {"state", state},
           {"pending", st.pending.empty() ? json() : json(st.pending)},
+          {"stale", st.stale},
+          {"stale_reason", st.stale ? json(st.stale_reason) : json()},
+          {"stale_since", st.stale ? json(timestamp(st.stale_since)) : json()},
+          {"parts", parts},
           {"warnings", st.warnings},
           {"errors_total", errors.size()},
           {"loads_ok", st.loads_ok},
@@ -481,9 +514,9 @@ std::string Agent::metrics_endpoint() const {
 }
 
 int Agent::run() {
-  spdlog::info("netagent {} starting: node {}, manifests {}, devices [{}], bpf-root {}, cgroup {}",
-               version(), config_.node_name, config_.manifests, fmt::join(config_.devices, ","),
-               config_.bpf_root, config_.cgroup);
+  spdlog::info("netagent {} starting: node {}, source {}, devices [{}], bpf-root {}, cgroup {}",
+               version(), config_.node_name, source_ ? source_->describe() : "none",
+               fmt::join(config_.devices, ","), config_.bpf_root, config_.cgroup);
 
   if (auto st = api_server_.listen(config_.api_socket); !st) {
     const bool busy = st.error().errnum == EADDRINUSE;
@@ -770,12 +803,12 @@ void Agent::on_snapshot(std::shared_ptr<const k8s::Snapshot> snapshot) {
   const bool found = snap->node(config_.node_name) != nullptr;
   if (!node_checked_ || found != node_found_) {
     if (found) {
-      spdlog::info("node {} found in the manifests", config_.node_name);
+      spdlog::info("node {} found in the desired state", config_.node_name);
     } else {
       spdlog::warn(
-          "no Node manifest named '{}' in {}: this node's addresses and labels are "
+          "no Node named '{}' in {}: this node's addresses and labels are "
           "unknown; add one, or pass --node-name with the right name",
-          config_.node_name, config_.manifests);
+          config_.node_name, source_ ? source_->describe() : "the desired state");
     }
   }
   node_checked_ = true;

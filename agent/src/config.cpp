@@ -175,6 +175,10 @@ nlohmann::json Config::to_json() const {
   return {
       {"config_file", config_file},
       {"manifests", manifests},
+      {"k8s_in_cluster", k8s_in_cluster},
+      {"kubeconfig", kubeconfig},
+      {"k8s_api_server", k8s_api_server},
+      {"k8s_secrets_namespace", k8s_secrets_namespace},
       {"node_name", node_name},
       {"devices", devices},
       {"cgroup", cgroup},

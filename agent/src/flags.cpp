@@ -113,8 +113,25 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
                                     "flags (keys without dashes); flags win");
   config_opt->type_name("FILE");
   app.add_option("--manifests", c.manifests,
-                 "Directory of Kubernetes manifests (multi-document YAML) to serve")
+                 "Directory of Kubernetes manifests (multi-document YAML, kustomizations) to "
+                 "serve; with the API source too, for what Git holds")
       ->type_name("DIR");
+  app.add_flag("--k8s-in-cluster", c.k8s_in_cluster,
+               "Read the Kubernetes API with the pod's service account (KUBERNETES_SERVICE_HOST/"
+               "PORT, token and CA under /var/run/secrets/kubernetes.io/serviceaccount)");
+  app.add_option("--kubeconfig", c.kubeconfig,
+                 "Read the Kubernetes API with this kubeconfig (outside a cluster)")
+      ->type_name("FILE");
+  app.add_option("--k8s-api-server", c.k8s_api_server,
+                 "The API server's address (URL, HOST:PORT or HOST for https on 6443), replacing "
+                 "the in-cluster or kubeconfig one: a kube-proxy-free node cannot reach the "
+                 "kubernetes ClusterIP before the agent programs it")
+      ->type_name("URL");
+  app.add_option("--k8s-secrets-namespace", c.k8s_secrets_namespace,
+                 "The only namespace whose Secrets the API source reads (ClusterMesh, BGP "
+                 "peer authentication)")
+      ->type_name("NS")
+      ->capture_default_str();
   app.add_option("--node-name", c.node_name,
                  "This node's name, matched against a Node manifest (default: host name)")
       ->type_name("NAME");
@@ -253,10 +270,13 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
   if (!pe) return fail(pe.error().message);
   c.policy_enforcement = *pe;
   if (auto st = validate(c); !st) return fail(st.error().message);
-  if (!cleanup && c.manifests.empty()) {
+  if (!cleanup && c.manifests.empty() && !c.api_source()) {
     return fail(
-        "missing --manifests DIR (or 'manifests:' in the config file): the directory of "
-        "Kubernetes manifests this agent serves");
+        "no desired-state source: give --manifests DIR (a tree of Kubernetes manifests), the "
+        "Kubernetes API (--k8s-in-cluster, --kubeconfig FILE or --k8s-api-server URL), or both");
+  }
+  if (!c.kubeconfig.empty() && c.k8s_in_cluster) {
+    return fail("--kubeconfig and --k8s-in-cluster are two ways to reach the API: give one");
   }
   ParsedArgs out;
   out.action = cleanup ? Action::Cleanup : Action::Run;

@@ -127,6 +127,11 @@ int main(int argc, char** argv) {
   Agent agent(config);
   agent.hold_bpf_root_lock(std::move(*lock));
   add_parts(agent);
-  agent.set_source(make_source(agent));
+  auto source = make_source(agent);
+  if (!source) {
+    spdlog::critical("{}", source.error().str());
+    return kExitBadConfig;
+  }
+  agent.set_source(std::move(*source));
   return agent.run();
 }

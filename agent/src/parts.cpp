@@ -2,9 +2,12 @@
 
 #include "netagent/bgp/bgp_reconciler.hpp"
 #include "netagent/ipam/ipam_reconciler.hpp"
+#include "netagent/kubeapi/client.hpp"
+#include "netagent/kubeapi/config.hpp"
 #include "netagent/lb/service_reconciler.hpp"
 #include "netagent/mesh/mesh_reconciler.hpp"
 #include "netagent/policy/policy_reconciler.hpp"
+#include "netagent/source/api_source.hpp"
 #include "netagent/source/manifest_source.hpp"
 
 namespace netagent::agent {
@@ -69,15 +72,51 @@ void add_parts(Agent& agent) {
                                             .audit = c.policy_audit_mode}));
 }
 
-std::unique_ptr<k8s::Source> make_source(Agent& agent) {
-  source::ManifestSource::Options options;
-  // The CRD kinds every part registered in add_parts(), so the loader validates them.
-  options.manifests.registry = agent.kinds();
-  auto src = std::make_unique<source::ManifestSource>(agent.io(), agent.config().manifests,
-                                                      std::move(options));
-  // SIGHUP and POST /v1/resync read the tree again before re-applying.
-  agent.set_reload([s = src.get()] { s->reload(); });
-  return src;
+Result<kubeapi::ClientConfig> api_client_config(const Config& c) {
+  Result<kubeapi::ClientConfig> cfg = Error{"no API configuration"};
+  if (c.k8s_in_cluster) {
+    cfg = kubeapi::in_cluster_config();
+  } else if (!c.kubeconfig.empty()) {
+    cfg = kubeapi::kubeconfig_config(c.kubeconfig);
+  } else {
+    // Only a server: no credentials (a local or test API server; a token-less kubeconfig).
+    cfg = kubeapi::ClientConfig{};
+    cfg->origin = "--k8s-api-server";
+  }
+  if (!cfg) return cfg;
+  if (!c.k8s_api_server.empty()) return kubeapi::with_server(std::move(*cfg), c.k8s_api_server);
+  return cfg;
+}
+
+Result<std::unique_ptr<k8s::Source>> make_source(Agent& agent) {
+  const Config& c = agent.config();
+  std::unique_ptr<source::ManifestSource> manifests;
+  if (!c.manifests.empty()) {
+    source::ManifestSource::Options options;
+    // The CRD kinds every part registered in add_parts(), so the loader validates them.
+    options.manifests.registry = agent.kinds();
+    manifests =
+        std::make_unique<source::ManifestSource>(agent.io(), c.manifests, std::move(options));
+    // SIGHUP and POST /v1/resync read the tree again before re-applying.
+    agent.set_reload([s = manifests.get()] { s->reload(); });
+  }
+  if (!c.api_source()) return std::unique_ptr<k8s::Source>(std::move(manifests));
+
+  auto cfg = api_client_config(c);
+  if (!cfg) return cfg.error().wrap("the Kubernetes API source");
+  auto client = kubeapi::Client::create(agent.io(), std::move(*cfg));
+  if (!client) return client.error().wrap("the Kubernetes API source");
+  source::ApiSourceOptions options;
+  options.registry = agent.kinds();
+  options.secrets_namespace = c.k8s_secrets_namespace;
+  auto api =
+      std::make_unique<source::ApiSource>(agent.io(), std::move(*client), std::move(options));
+  if (!manifests) return std::unique_ptr<k8s::Source>(std::move(api));
+  // Both: the API's object wins when both name one (docs/kubernetes-api.md).
+  std::vector<std::unique_ptr<k8s::Source>> both;
+  both.push_back(std::move(api));
+  both.push_back(std::move(manifests));
+  return std::unique_ptr<k8s::Source>(std::make_unique<source::MergedSource>(std::move(both)));
 }
 
 }  // namespace netagent::agent

@@ -12,8 +12,9 @@ namespace netagent::agent {
 // published: IPAM before the LB before BGP).
 void add_parts(Agent& agent);
 
-// The desired-state source for this configuration (the manifest tree), or nullptr when this
-// build has none yet.
-std::unique_ptr<k8s::Source> make_source(Agent& agent);
+// The desired-state source for this configuration: the manifest tree, the Kubernetes API, or
+// both merged (the API first). An error says what in the API configuration is wrong (a missing
+// service account token, a bad kubeconfig or URL).
+Result<std::unique_ptr<k8s::Source>> make_source(Agent& agent);
 
 }  // namespace netagent::agent

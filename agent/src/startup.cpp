@@ -73,6 +73,7 @@ Check check_privilege() {
 }
 
 Check check_manifests(const Config& c) {
+  if (c.manifests.empty()) return std::nullopt;  // the Kubernetes API only
   struct stat st {};
   if (::stat(c.manifests.c_str(), &st) != 0) {
     int e = errno;

@@ -52,6 +52,22 @@ void print_status(const json& s, std::ostream& out) {
                 ago(src.value("last_ok_seconds_ago", json())) + ")";
   }
   std::string errors;
+  if (src.value("stale", false)) {
+    errors += "\nstale since " + netctl::text(src.value("stale_since", json())) + ": " +
+              netctl::text(src.value("stale_reason", json()));
+  }
+  // The API source's kinds that are not synced (all synced: one line with the count).
+  size_t synced = 0;
+  for (const auto& p : src.value("parts", json::array())) {
+    const std::string state = p.value("state", "");
+    if (state == "synced") {
+      ++synced;
+      continue;
+    }
+    errors += "\n" + p.value("name", "") + ": " + state;
+    if (!p.value("detail", "").empty()) errors += " (" + p.value("detail", "") + ")";
+  }
+  if (synced) errors += "\n" + std::to_string(synced) + " kinds synced";
   if (src.contains("pending") && src["pending"].is_string()) {
     errors += "\npending: " + src["pending"].get<std::string>();
   }

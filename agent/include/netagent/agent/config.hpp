@@ -23,7 +23,16 @@ const char* to_string(PolicyEnforcement p);
 struct Config {
   std::string config_file;  // where file settings came from ("" = none)
 
-  std::string manifests;             // --manifests DIR (required)
+  std::string manifests;  // --manifests DIR
+  // The Kubernetes API as a source (docs/kubernetes-api.md): in-cluster (the pod's service
+  // account), a kubeconfig, or an explicit server. Without any of them only --manifests is read.
+  bool k8s_in_cluster = false;                        // --k8s-in-cluster
+  std::string kubeconfig;                             // --kubeconfig FILE
+  std::string k8s_api_server;                         // --k8s-api-server URL|HOST[:PORT]
+  std::string k8s_secrets_namespace = "kube-system";  // --k8s-secrets-namespace
+  bool api_source() const {
+    return k8s_in_cluster || !kubeconfig.empty() || !k8s_api_server.empty();
+  }
   std::string node_name;             // --node-name (default: the host name)
   std::vector<std::string> devices;  // --devices IFACE[,IFACE]
   std::string cgroup;                // --cgroup (default: the cgroup v2 mount, detected)
