@@ -179,6 +179,7 @@ nlohmann::json Config::to_json() const {
       {"kubeconfig", kubeconfig},
       {"k8s_api_server", k8s_api_server},
       {"k8s_secrets_namespace", k8s_secrets_namespace},
+      {"k8s_lease_duration", k8s_lease_duration},
       {"node_name", node_name},
       {"devices", devices},
       {"cgroup", cgroup},

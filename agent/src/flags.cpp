@@ -132,6 +132,12 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
                  "peer authentication)")
       ->type_name("NS")
       ->capture_default_str();
+  app.add_option("--k8s-lease-duration", c.k8s_lease_duration,
+                 "Seconds the Lease of the agent that writes LB IPAM status back lasts (renewed "
+                 "every 2/15 of it, given up after 2/3 without renewal)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(3, 3600))
+      ->capture_default_str();
   app.add_option("--node-name", c.node_name,
                  "This node's name, matched against a Node manifest (default: host name)")
       ->type_name("NAME");

@@ -126,8 +126,13 @@ int main(int argc, char** argv) {
       config.bpf_root);
   Agent agent(config);
   agent.hold_bpf_root_lock(std::move(*lock));
-  add_parts(agent);
-  auto source = make_source(agent);
+  auto api = make_api_client(agent);
+  if (!api) {
+    spdlog::critical("{}", api.error().str());
+    return kExitBadConfig;
+  }
+  add_parts(agent, *api);
+  auto source = make_source(agent, *api);
   if (!source) {
     spdlog::critical("{}", source.error().str());
     return kExitBadConfig;

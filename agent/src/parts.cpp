@@ -9,6 +9,7 @@
 #include "netagent/policy/policy_reconciler.hpp"
 #include "netagent/source/api_source.hpp"
 #include "netagent/source/manifest_source.hpp"
+#include "netagent/writeback/status_writer.hpp"
 
 namespace netagent::agent {
 namespace {
@@ -26,7 +27,7 @@ policy::EnforcementMode enforcement_mode(PolicyEnforcement p) {
 
 }  // namespace
 
-void add_parts(Agent& agent) {
+void add_parts(Agent& agent, std::shared_ptr<kubeapi::Client> api) {
   const Config& c = agent.config();
   auto& io = agent.io();
   auto& store = agent.store();
@@ -70,7 +71,20 @@ void add_parts(Agent& agent) {
                                             .devices = c.devices,
                                             .mode = enforcement_mode(c.policy_enforcement),
                                             .audit = c.policy_audit_mode}));
+  // With the Kubernetes API: the agent holding the Lease writes LB IPAM's results back (Service
+  // status, pool conditions, Events); the others read them from there.
+  if (api) {
+    writeback::StatusWriter::Options w;
+    w.node_name = c.node_name;
+    w.election.ns = !api->config().ns.empty() ? api->config().ns : c.k8s_secrets_namespace;
+    w.election.lease_duration = std::chrono::seconds(c.k8s_lease_duration);
+    w.election.renew_deadline = w.election.lease_duration * 2 / 3;
+    w.election.retry_period = w.election.lease_duration * 2 / 15;
+    agent.add(std::make_unique<writeback::StatusWriter>(io, std::move(api), std::move(w)));
+  }
 }
+
+namespace {
 
 Result<kubeapi::ClientConfig> api_client_config(const Config& c) {
   Result<kubeapi::ClientConfig> cfg = Error{"no API configuration"};
@@ -88,7 +102,20 @@ Result<kubeapi::ClientConfig> api_client_config(const Config& c) {
   return cfg;
 }
 
-Result<std::unique_ptr<k8s::Source>> make_source(Agent& agent) {
+}  // namespace
+
+Result<std::shared_ptr<kubeapi::Client>> make_api_client(Agent& agent) {
+  const Config& c = agent.config();
+  if (!c.api_source()) return std::shared_ptr<kubeapi::Client>();
+  auto cfg = api_client_config(c);
+  if (!cfg) return cfg.error().wrap("the Kubernetes API source");
+  auto client = kubeapi::Client::create(agent.io(), std::move(*cfg));
+  if (!client) return client.error().wrap("the Kubernetes API source");
+  return std::move(*client);
+}
+
+Result<std::unique_ptr<k8s::Source>> make_source(Agent& agent,
+                                                 std::shared_ptr<kubeapi::Client> api) {
   const Config& c = agent.config();
   std::unique_ptr<source::ManifestSource> manifests;
   if (!c.manifests.empty()) {
@@ -114,7 +141,7 @@ Result<std::unique_ptr<k8s::Source>> make_source(Agent& agent) {
   if (!manifests) return std::unique_ptr<k8s::Source>(std::move(api));
   // Both: the API's object wins when both name one (docs/kubernetes-api.md).
   std::vector<std::unique_ptr<k8s::Source>> both;
-  both.push_back(std::move(api));
+  both.push_back(std::move(from_api));
   both.push_back(std::move(manifests));
   return std::unique_ptr<k8s::Source>(std::make_unique<source::MergedSource>(std::move(both)));
 }

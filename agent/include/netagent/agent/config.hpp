@@ -30,6 +30,7 @@ struct Config {
   std::string kubeconfig;                             // --kubeconfig FILE
   std::string k8s_api_server;                         // --k8s-api-server URL|HOST[:PORT]
   std::string k8s_secrets_namespace = "kube-system";  // --k8s-secrets-namespace
+  uint32_t k8s_lease_duration = 15;  // --k8s-lease-duration: LB IPAM status writer's Lease, s
   bool api_source() const {
     return k8s_in_cluster || !kubeconfig.empty() || !k8s_api_server.empty();
   }

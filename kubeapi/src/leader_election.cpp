@@ -1,0 +1,233 @@
+#include "netagent/kubeapi/leader_election.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <ctime>
+#include <random>
+
+namespace netagent::kubeapi {
+
+namespace asio = boost::asio;
+using SteadyClock = std::chrono::steady_clock;
+
+Resource lease_resource() {
+  return Resource{"coordination.k8s.io", "v1", "leases", "Lease", true};
+}
+
+std::string micro_time(std::chrono::system_clock::time_point t) {
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(us / 1000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(us % 1000000));
+  return buf;
+}
+
+namespace {
+
+std::string holder_of(const json& lease) {
+  auto spec = lease.find("spec");
+  if (spec == lease.end() || !spec->is_object()) return "";
+  auto h = spec->find("holderIdentity");
+  return h != spec->end() && h->is_string() ? h->get<std::string>() : "";
+}
+
+int64_t duration_of(const json& lease, int64_t fallback) {
+  auto spec = lease.find("spec");
+  if (spec == lease.end() || !spec->is_object()) return fallback;
+  auto d = spec->find("leaseDurationSeconds");
+  return d != spec->end() && d->is_number_integer() ? d->get<int64_t>() : fallback;
+}
+
+}  // namespace
+
+LeaderElector::LeaderElector(std::shared_ptr<Client> client, LeaderElectionOptions options,
+                             LeaderCallbacks callbacks)
+    : client_(std::move(client)),
+      options_(std::move(options)),
+      callbacks_(std::move(callbacks)),
+      timer_(client_->io()) {}
+
+LeaderElector::~LeaderElector() = default;
+
+void LeaderElector::start() {
+  if (running_) return;
+  running_ = true;
+  asio::co_spawn(
+      client_->io(),
+      [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->run(); },
+      asio::detached);
+}
+
+void LeaderElector::stop(std::function<void()> done) {
+  if (!running_ || stopping_) {
+    if (done) done();
+    return;
+  }
+  stopping_ = true;
+  on_stopped_ = std::move(done);
+  timer_.cancel();
+}
+
+void LeaderElector::set_holder(const std::string& holder) {
+  if (holder == stats_.holder) return;
+  stats_.holder = holder;
+  if (callbacks_.on_new_leader) callbacks_.on_new_leader(holder);
+}
+
+json LeaderElector::lease_body(const json* current, bool renew) const {
+  const auto now = micro_time(std::chrono::system_clock::now());
+  json spec = {
+      {"holderIdentity", options_.identity},
+      {"leaseDurationSeconds",
+       std::max<int64_t>(
+           1, std::chrono::duration_cast<std::chrono::seconds>(options_.lease_duration).count())},
+      {"renewTime", now}};
+  json lease = {{"apiVersion", "coordination.k8s.io/v1"},
+                {"kind", "Lease"},
+                {"metadata", {{"name", options_.name}, {"namespace", options_.ns}}}};
+  if (current) {
+    lease["metadata"] = (*current)["metadata"];  // resourceVersion: the write is conditional
+    const json& old = current->value("spec", json::object());
+    int64_t transitions = old.value("leaseTransitions", int64_t{0});
+    if (renew) {
+      spec["acquireTime"] = old.value("acquireTime", now);
+      spec["leaseTransitions"] = transitions;
+    } else {
+      spec["acquireTime"] = now;
+      spec["leaseTransitions"] = transitions + 1;
+    }
+  } else {
+    spec["acquireTime"] = now;
+    spec["leaseTransitions"] = 0;
+  }
+  lease["spec"] = std::move(spec);
+  return lease;
+}
+
+asio::awaitable<bool> LeaderElector::try_acquire_or_renew() {
+  const auto r = lease_resource();
+  auto got = co_await client_->get(r, options_.ns, options_.name);
+  if (!ok(got)) {
+    const ApiError& e = error(got);
+    if (!e.not_found()) {
+      stats_.last_error = e.error.str();
+      stats_.failures++;
+      co_return false;
+    }
+    auto created = co_await client_->create(r, options_.ns, lease_body(nullptr, false));
+    if (!ok(created)) {
+      // 409: another candidate created it first.
+      stats_.last_error = error(created).error.str();
+      stats_.failures++;
+      co_return false;
+    }
+    observed_record_ = value(created).value("spec", json::object()).dump();
+    observed_at_ = SteadyClock::now();
+    set_holder(options_.identity);
+    co_return true;
+  }
+  json& lease = value(got);
+  const std::string holder = holder_of(lease);
+  const std::string record = lease.value("spec", json::object()).dump();
+  if (record != observed_record_) {
+    observed_record_ = record;
+    observed_at_ = SteadyClock::now();
+  }
+  set_holder(holder);
+  const bool mine = holder == options_.identity;
+  if (!holder.empty() && !mine) {
+    const auto duration = std::chrono::seconds(duration_of(
+        lease, std::chrono::duration_cast<std::chrono::seconds>(options_.lease_duration).count()));
+    if (observed_at_ + duration > SteadyClock::now()) co_return false;  // held, not expired
+  }
+  auto updated = co_await client_->update(r, options_.ns, lease_body(&lease, mine));
+  if (!ok(updated)) {
+    stats_.last_error = error(updated).error.str();
+    stats_.failures++;
+    co_return false;
+  }
+  observed_record_ = value(updated).value("spec", json::object()).dump();
+  observed_at_ = SteadyClock::now();
+  set_holder(options_.identity);
+  co_return true;
+}
+
+asio::awaitable<void> LeaderElector::release() {
+  const auto r = lease_resource();
+  auto got = co_await client_->get(r, options_.ns, options_.name);
+  if (!ok(got) || holder_of(value(got)) != options_.identity) co_return;
+  json lease = value(got);
+  lease["spec"]["holderIdentity"] = "";
+  lease["spec"]["leaseDurationSeconds"] = 1;
+  lease["spec"]["renewTime"] = micro_time(std::chrono::system_clock::now());
+  auto updated = co_await client_->update(r, options_.ns, lease);
+  if (!ok(updated)) {
+    spdlog::warn("leader election: releasing Lease {}/{} failed: {}", options_.ns, options_.name,
+                 error(updated).error.str());
+  } else {
+    spdlog::info("leader election: released Lease {}/{}", options_.ns, options_.name);
+  }
+}
+
+asio::awaitable<void> LeaderElector::run() {
+  std::mt19937_64 rng(std::random_device{}());
+  while (!stopping_) {
+    const bool held = co_await try_acquire_or_renew();
+    if (stopping_) break;
+    const auto now = SteadyClock::now();
+    if (held) {
+      last_renew_ = now;
+      stats_.last_renew = std::chrono::system_clock::now();
+      if (!stats_.leader) {
+        stats_.leader = true;
+        stats_.acquired++;
+        spdlog::info("leader election: {} now leads Lease {}/{}", options_.identity, options_.ns,
+                     options_.name);
+        if (callbacks_.on_started_leading) callbacks_.on_started_leading();
+      } else {
+        stats_.renewals++;
+      }
+    } else {
+      if (stats_.leader && now - last_renew_ > options_.renew_deadline) {
+        // Not renewed within the deadline: stop before another candidate may take over.
+        stats_.leader = false;
+        stats_.lost++;
+        spdlog::warn("leader election: {} lost Lease {}/{} (not renewed for {} ms: {})",
+                     options_.identity, options_.ns, options_.name, options_.renew_deadline.count(),
+                     stats_.last_error);
+        if (callbacks_.on_stopped_leading) callbacks_.on_stopped_leading();
+      }
+    }
+    // Followers wait retry_period with up to 20% jitter (client-go's JitterFactor 1.2), so that
+    // candidates do not all ask at once.
+    auto wait = options_.retry_period;
+    if (!stats_.leader) {
+      std::uniform_int_distribution<int64_t> jitter(0, options_.retry_period.count() / 5);
+      wait += std::chrono::milliseconds(jitter(rng));
+    }
+    timer_.expires_after(wait);
+    boost::system::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (stats_.leader) {
+    co_await release();
+    stats_.leader = false;
+    if (callbacks_.on_stopped_leading) callbacks_.on_stopped_leading();
+  }
+  running_ = false;
+  if (on_stopped_) {
+    auto done = std::move(on_stopped_);
+    done();
+  }
+}
+
+}  // namespace netagent::kubeapi

@@ -1,0 +1,327 @@
+#include "netagent/writeback/status_writer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+namespace netagent::writeback {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+const kubeapi::Resource kServices{"", "v1", "services", "Service", true};
+const kubeapi::Resource kEvents{"", "v1", "events", "Event", true};
+
+// The resource of a pool object, in the version it was read in.
+kubeapi::Resource pool_resource(const std::string& api_version) {
+  auto slash = api_version.find('/');
+  return kubeapi::Resource{api_version.substr(0, slash), api_version.substr(slash + 1),
+                           "ciliumloadbalancerippools", "CiliumLoadBalancerIPPool", false};
+}
+
+// The conditions Cilium's operator keeps on a pool: the counts (status Unknown, the number in
+// the message, which `kubectl get ippools` shows) and the conflict.
+json pool_conditions(const ipam::PoolStatus& p, const YAML::Node& raw) {
+  // lastTransitionTime changes only when a condition's status does.
+  std::map<std::string, std::pair<std::string, std::string>> before;  // type -> status, time
+  if (raw.IsMap() && raw["status"].IsMap() && raw["status"]["conditions"].IsSequence()) {
+    for (const auto& c : raw["status"]["conditions"]) {
+      if (!c.IsMap() || !c["type"].IsScalar()) continue;
+      before[c["type"].Scalar()] = {
+          c["status"].IsScalar() ? c["status"].Scalar() : "",
+          c["lastTransitionTime"].IsScalar() ? c["lastTransitionTime"].Scalar() : ""};
+    }
+  }
+  const std::string now = kubeapi::micro_time(std::chrono::system_clock::now()).substr(0, 19) + "Z";
+  json out = json::array();
+  auto add = [&](const std::string& type, const std::string& status, const std::string& reason,
+                 const std::string& message) {
+    auto it = before.find(type);
+    std::string since =
+        it != before.end() && it->second.first == status && !it->second.second.empty()
+            ? it->second.second
+            : now;
+    out.push_back({{"type", type},
+                   {"status", status},
+                   {"reason", reason},
+                   {"message", message},
+                   {"lastTransitionTime", since}});
+  };
+  add("cilium.io/IPsTotal", "Unknown", "noreason", std::to_string(p.total));
+  add("cilium.io/IPsAvailable", "Unknown", "noreason", std::to_string(p.available));
+  add("cilium.io/IPsUsed", "Unknown", "noreason", std::to_string(p.used));
+  add("cilium.io/PoolConflict", p.conflicting ? "True" : "False",
+      p.conflicting ? p.conflict_reason : "resolved", p.conflicting ? p.conflict_message : "");
+  return out;
+}
+
+// The conditions as they are on the object, without times: what decides whether to write.
+json conditions_without_times(json conditions) {
+  for (auto& c : conditions)
+    c.erase("lastTransitionTime");
+  return conditions;
+}
+
+json yaml_conditions(const YAML::Node& raw) {
+  json out = json::array();
+  if (!raw.IsMap() || !raw["status"].IsMap() || !raw["status"]["conditions"].IsSequence())
+    return out;
+  for (const auto& c : raw["status"]["conditions"]) {
+    json j = json::object();
+    for (const char* k : {"type", "status", "reason", "message"}) {
+      if (c.IsMap() && c[k].IsScalar()) j[k] = c[k].Scalar();
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, Write> status_writes(const k8s::Snapshot& snap, const ipam::Allocation& alloc,
+                                           const std::string& reporter,
+                                           std::set<std::string>& evented) {
+  std::map<std::string, Write> out;
+  if (alloc.dormant) return out;
+  for (const auto& svc : snap.services) {
+    if (!ipam::handled_by_lb_ipam(svc)) continue;
+    const auto* sa = alloc.find(svc.meta.ns, svc.meta.name);
+    std::vector<std::string> want, have;
+    if (sa) {
+      for (const auto& a : sa->ips)
+        want.push_back(a.ip.str());
+    }
+    for (const auto& ip : svc.status_ingress_ips)
+      have.push_back(ip.str());
+    std::sort(want.begin(), want.end());
+    std::sort(have.begin(), have.end());
+    const std::string key = "Service " + svc.meta.key();
+    if (want != have) {
+      json ingress = json::array();
+      for (const auto& ip : want)
+        ingress.push_back({{"ip", ip}});
+      out[key + " status"] =
+          Write{kServices,     svc.meta.ns,
+                svc.meta.name, json{{"status", {{"loadBalancer", {{"ingress", ingress}}}}}},
+                false,         key + " status.loadBalancer.ingress"};
+    }
+    // A request that cannot be met: one Warning Event per service and reason, as a controller
+    // reports what it refuses.
+    if (sa && !sa->satisfied) {
+      const std::string reason = ipam::to_string(sa->reason);
+      const std::string mark = svc.meta.key() + " " + reason;
+      if (evented.insert(mark).second) {
+        const std::string now = kubeapi::micro_time(std::chrono::system_clock::now());
+        json ev = {{"apiVersion", "v1"},
+                   {"kind", "Event"},
+                   {"metadata",
+                    {{"generateName", svc.meta.name + ".lbipam."}, {"namespace", svc.meta.ns}}},
+                   {"involvedObject",
+                    {{"apiVersion", "v1"},
+                     {"kind", "Service"},
+                     {"namespace", svc.meta.ns},
+                     {"name", svc.meta.name}}},
+                   {"type", "Warning"},
+                   {"reason", "LBIPAM_" + reason},
+                   {"message", sa->message.empty() ? reason : sa->message},
+                   {"source", {{"component", "netagent-lb-ipam"}, {"host", reporter}}},
+                   {"reportingComponent", "netagent-lb-ipam"},
+                   {"reportingInstance", reporter},
+                   {"firstTimestamp", now.substr(0, 19) + "Z"},
+                   {"lastTimestamp", now.substr(0, 19) + "Z"},
+                   {"count", 1}};
+        out[key + " event " + reason] =
+            Write{kEvents, svc.meta.ns, "", std::move(ev), true, key + " event " + reason};
+      }
+    }
+  }
+  // A service that is satisfied again may be told again later.
+  for (auto it = evented.begin(); it != evented.end();) {
+    auto space = it->rfind(' ');
+    std::string key = it->substr(0, space);
+    auto slash = key.find('/');
+    const auto* sa = slash == std::string::npos
+                         ? nullptr
+                         : alloc.find(key.substr(0, slash), key.substr(slash + 1));
+    if (!sa || sa->satisfied || ipam::to_string(sa->reason) != it->substr(space + 1)) {
+      it = evented.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto* o : snap.of_kind("CiliumLoadBalancerIPPool")) {
+    auto p = std::find_if(alloc.pools.begin(), alloc.pools.end(),
+                          [&](const ipam::PoolStatus& s) { return s.name == o->meta.name; });
+    if (p == alloc.pools.end()) continue;
+    json conditions = pool_conditions(*p, o->raw.node());
+    if (conditions_without_times(conditions) == yaml_conditions(o->raw.node())) continue;
+    const std::string key = "CiliumLoadBalancerIPPool " + o->meta.name;
+    out[key + " status"] = Write{pool_resource(o->api_version),
+                                 "",
+                                 o->meta.name,
+                                 json{{"status", {{"conditions", conditions}}}},
+                                 false,
+                                 key + " status.conditions"};
+  }
+  return out;
+}
+
+StatusWriter::StatusWriter(asio::io_context& io, std::shared_ptr<kubeapi::Client> client,
+                           Options options)
+    : io_(io), client_(std::move(client)), opts_(std::move(options)), retry_timer_(io) {
+  if (opts_.election.identity.empty()) opts_.election.identity = opts_.node_name;
+  kubeapi::LeaderCallbacks cb;
+  cb.on_started_leading = [this, alive = alive_] {
+    if (!*alive) return;
+    written_.clear();  // what an earlier term wrote may have been changed since
+    compute();
+  };
+  cb.on_stopped_leading = [this, alive = alive_] {
+    if (!*alive) return;
+    pending_.clear();
+  };
+  elector_ = std::make_shared<kubeapi::LeaderElector>(client_, opts_.election, std::move(cb));
+}
+
+StatusWriter::~StatusWriter() {
+  *alive_ = false;
+}
+
+Status StatusWriter::start() {
+  elector_->start();
+  return {};
+}
+
+void StatusWriter::stop() {
+  stopped_ = true;
+  retry_timer_.cancel();
+}
+
+void StatusWriter::drain(std::function<void()> done) {
+  stopped_ = true;
+  retry_timer_.cancel();
+  elector_->stop(std::move(done));  // releases the Lease: a successor takes over at once
+}
+
+Status StatusWriter::apply(const store::Store& store) {
+  store_ = &store;
+  compute();
+  return {};
+}
+
+void StatusWriter::compute() {
+  if (!store_ || !store_->snapshot() || !elector_->is_leader()) return;
+  auto alloc = store_->get<ipam::Allocation>();
+  if (!alloc) return;
+  auto writes = status_writes(*store_->snapshot(), *alloc, opts_.node_name, evented_);
+  const auto now = SteadyClock::now();
+  pending_.clear();
+  for (auto& [key, w] : writes) {
+    auto it = written_.find(key);
+    if (it != written_.end() && it->second.first == w.body.dump() &&
+        now - it->second.second < kRewriteAfter) {
+      continue;  // written; the watch has not brought it back yet
+    }
+    pending_.emplace(key, std::move(w));
+  }
+  kick();
+}
+
+void StatusWriter::kick() {
+  if (writing_ || stopped_ || pending_.empty()) return;
+  writing_ = true;
+  asio::co_spawn(
+      io_,
+      [this, alive = alive_]() -> asio::awaitable<void> {
+        co_await write_loop();
+        if (*alive) writing_ = false;
+      },
+      asio::detached);
+}
+
+asio::awaitable<void> StatusWriter::write_loop() {
+  auto alive = alive_;
+  bool failed = false;
+  while (*alive && !stopped_ && !pending_.empty() && elector_->is_leader()) {
+    auto node = pending_.extract(pending_.begin());
+    const std::string key = node.key();
+    Write w = std::move(node.mapped());
+    const std::string body = w.body.dump();
+    kubeapi::ApiResult<json> res =
+        w.event ? co_await client_->create(w.resource, w.ns, w.body)
+                : co_await client_->merge_patch(w.resource, w.ns, w.name, w.body, true);
+    if (!*alive) co_return;
+    if (kubeapi::ok(res)) {
+      writes_ok_++;
+      if (w.event) {
+        events_++;
+      } else {
+        written_[key] = {body, SteadyClock::now()};
+      }
+      spdlog::info("k8s-status: wrote {}", w.what);
+      continue;
+    }
+    const auto& err = kubeapi::error(res);
+    if (err.not_found()) continue;  // the object is gone: nothing to write
+    writes_failed_++;
+    last_error_ = w.what + ": " + err.error.str();
+    spdlog::warn("k8s-status: {}", last_error_);
+    if (!w.event) pending_.emplace(key, std::move(w));
+    failed = true;
+    break;
+  }
+  if (failed && *alive && !stopped_) {
+    retry_timer_.expires_after(opts_.retry);
+    retry_timer_.async_wait([this, alive](const boost::system::error_code& ec) {
+      if (ec || !*alive) return;
+      compute();
+    });
+  }
+}
+
+json StatusWriter::status() const {
+  const auto& st = elector_->stats();
+  return {{"lease", opts_.election.ns + "/" + opts_.election.name},
+          {"identity", opts_.election.identity},
+          {"leader", st.leader},
+          {"holder", st.holder},
+          {"acquired", st.acquired},
+          {"lost", st.lost},
+          {"election_failures", st.failures},
+          {"election_last_error", st.last_error},
+          {"pending_writes", pending_.size()},
+          {"writes_ok", writes_ok_},
+          {"writes_failed", writes_failed_},
+          {"events", events_},
+          {"last_error", last_error_}};
+}
+
+void StatusWriter::register_metrics(metrics::Registry& registry) {
+  registry.add_collector("k8s-status", [this](metrics::Collection& c) {
+    const auto& st = elector_->stats();
+    c.gauge("netagent_k8s_leader",
+            "1 while this agent holds the LB IPAM Lease and writes status to the API.", {},
+            st.leader ? 1.0 : 0.0);
+    c.counter("netagent_k8s_leader_transitions_total",
+              "Times this agent started (acquired) or stopped (lost) leading.",
+              {{"change", "acquired"}}, double(st.acquired));
+    c.counter("netagent_k8s_leader_transitions_total",
+              "Times this agent started (acquired) or stopped (lost) leading.",
+              {{"change", "lost"}}, double(st.lost));
+    c.counter("netagent_k8s_status_writes_total",
+              "Status patches and Events written to the API, by result.", {{"result", "ok"}},
+              double(writes_ok_));
+    c.counter("netagent_k8s_status_writes_total",
+              "Status patches and Events written to the API, by result.", {{"result", "failed"}},
+              double(writes_failed_));
+    c.gauge("netagent_k8s_status_pending_writes", "Status writes waiting to be made.", {},
+            double(pending_.size()));
+  });
+}
+
+}  // namespace netagent::writeback
