@@ -1,0 +1,245 @@
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "netagent/testing/kube_standin.hpp"
+
+namespace netagent::testing {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using json = nlohmann::json;
+
+KubeStandin::KubeStandin() : KubeStandin(Options{}) {}
+
+KubeStandin::KubeStandin(Options options) : opt_(std::move(options)) {
+  dir_ = std::make_unique<TempDir>("kube-standin");
+  log_ = dir_->path() + "/standin.log";
+  start();
+}
+
+KubeStandin::~KubeStandin() {
+  if (process_) process_->stop(SIGKILL, std::chrono::seconds(2));
+}
+
+pid_t KubeStandin::pid() const {
+  return process_ ? process_->pid() : -1;
+}
+
+std::string KubeStandin::log() const {
+  std::ifstream in(log_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void KubeStandin::start() {
+  std::vector<std::string> argv = {NETAGENT_KUBE_STANDIN_BIN, "--listen",
+                                   address_.empty() ? opt_.listen : address_};
+  if (!opt_.token.empty()) argv.insert(argv.end(), {"--token", opt_.token});
+  if (!opt_.watch_list) argv.push_back("--no-watch-list");
+  argv.insert(argv.end(), {"--bookmark-interval", std::to_string(opt_.bookmark_interval)});
+  if (opt_.history) argv.insert(argv.end(), {"--history", std::to_string(opt_.history)});
+  argv.insert(argv.end(), opt_.extra_args.begin(), opt_.extra_args.end());
+  // A fresh log for each start: its first line is this run's address.
+  std::ofstream(log_, std::ios::trunc).close();
+  process_ = std::make_unique<Process>(argv, opt_.netns, log_);
+  std::string line;
+  bool ok = wait_until(
+      [&] {
+        std::ifstream in(log_);
+        if (!std::getline(in, line)) return false;
+        return line.rfind("listening on ", 0) == 0 || !process_->alive();
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(10));
+  if (!ok || line.rfind("listening on ", 0) != 0)
+    throw std::runtime_error("netagent-kube-standin did not start: " + log());
+  address_ = line.substr(std::string("listening on ").size());
+}
+
+void KubeStandin::kill(int sig) {
+  if (process_) process_->stop(sig, std::chrono::seconds(5));
+}
+
+void KubeStandin::restart() {
+  kill(SIGKILL);
+  process_.reset();
+  start();
+}
+
+namespace {
+
+KubeResponse do_request(const std::string& address, const std::string& token,
+                        const std::string& method, const std::string& target,
+                        const std::string& body, const std::string& content_type) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  auto colon = address.rfind(':');
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  asio::ip::tcp::endpoint ep(asio::ip::make_address(host),
+                             static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  stream.expires_after(std::chrono::seconds(30));
+  stream.connect(ep);
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, address);
+  req.set(http::field::accept, "application/json");
+  req.set(http::field::user_agent, "netagent-tests");
+  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  if (!body.empty()) {
+    req.set(http::field::content_type, content_type);
+    req.body() = body;
+  }
+  req.prepare_payload();
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(256 << 20);
+  http::read(stream, buffer, parser);
+  beast::error_code ec;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  return KubeResponse{parser.get().result_int(), parser.get().body()};
+}
+
+std::string plural(const std::string& kind) {
+  std::string s;
+  for (char c : kind)
+    s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "endpoints") return s;
+  if (s.back() == 'y') return s.substr(0, s.size() - 1) + "ies";
+  return s + "s";
+}
+
+bool cluster_scoped(const std::string& kind) {
+  static const std::set<std::string> kinds = {"Namespace",
+                                              "Node",
+                                              "CiliumClusterwideNetworkPolicy",
+                                              "CiliumLoadBalancerIPPool",
+                                              "CiliumBGPPeeringPolicy",
+                                              "CiliumBGPClusterConfig",
+                                              "CiliumBGPPeerConfig",
+                                              "CiliumBGPAdvertisement",
+                                              "CiliumBGPNodeConfigOverride"};
+  return kinds.count(kind) > 0;
+}
+
+void expect(const KubeResponse& r, std::initializer_list<unsigned> ok, const std::string& what) {
+  for (unsigned c : ok)
+    if (r.status == c) return;
+  throw std::runtime_error(what + ": " + std::to_string(r.status) + " " + r.body);
+}
+
+}  // namespace
+
+KubeResponse KubeStandin::request(const std::string& method, const std::string& target,
+                                  const std::string& body, const std::string& content_type) const {
+  if (!opt_.netns) return do_request(address_, opt_.token, method, target, body, content_type);
+  // The server listens inside a namespace: connect from a thread that entered it (setns moves
+  // only the calling thread).
+  KubeResponse out;
+  std::exception_ptr error;
+  std::thread t([&] {
+    try {
+      int fd = ::open(opt_.netns->path().c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+        if (fd >= 0) ::close(fd);
+        throw std::runtime_error("setns " + opt_.netns->path());
+      }
+      ::close(fd);
+      out = do_request(address_, opt_.token, method, target, body, content_type);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  t.join();
+  if (error) std::rethrow_exception(error);
+  return out;
+}
+
+std::string KubeStandin::collection_path(const json& object) {
+  std::string av = object.value("apiVersion", "");
+  std::string kind = object.value("kind", "");
+  if (av.empty() || kind.empty()) throw std::runtime_error("object without apiVersion/kind");
+  std::string path = av.find('/') == std::string::npos ? "/api/" + av : "/apis/" + av;
+  if (!cluster_scoped(kind)) {
+    std::string ns = "default";
+    if (object.contains("metadata") && object["metadata"].contains("namespace"))
+      ns = object["metadata"]["namespace"];
+    path += "/namespaces/" + ns;
+  }
+  return path + "/" + plural(kind);
+}
+
+std::string KubeStandin::object_path(const json& object) {
+  return collection_path(object) + "/" + object["metadata"]["name"].get<std::string>();
+}
+
+json KubeStandin::apply(const json& object) {
+  auto r = request("POST", collection_path(object), object.dump());
+  if (r.status == 409) {
+    auto cur = request("GET", object_path(object));
+    expect(cur, {200}, "GET " + object_path(object));
+    json next = object;
+    next["metadata"]["resourceVersion"] = cur.json()["metadata"]["resourceVersion"];
+    r = request("PUT", object_path(object), next.dump());
+    expect(r, {200}, "PUT " + object_path(object));
+  } else {
+    expect(r, {201}, "POST " + collection_path(object));
+  }
+  return r.json();
+}
+
+json KubeStandin::apply_status(const json& object) {
+  auto cur = request("GET", object_path(object));
+  expect(cur, {200}, "GET " + object_path(object));
+  json next = cur.json();
+  next["status"] = object.value("status", json::object());
+  auto r = request("PUT", object_path(object) + "/status", next.dump());
+  expect(r, {200}, "PUT " + object_path(object) + "/status");
+  return r.json();
+}
+
+json KubeStandin::get(const json& object) {
+  auto r = request("GET", object_path(object));
+  if (r.status == 404) return nullptr;
+  expect(r, {200}, "GET " + object_path(object));
+  return r.json();
+}
+
+void KubeStandin::remove(const json& object) {
+  auto r = request("DELETE", object_path(object));
+  expect(r, {200, 404}, "DELETE " + object_path(object));
+}
+
+void KubeStandin::create_namespace(const std::string& name) {
+  apply({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", name}}}});
+}
+
+void KubeStandin::compact() {
+  expect(request("POST", "/standin/compact"), {200}, "compact");
+}
+
+void KubeStandin::cut_watches() {
+  expect(request("POST", "/standin/cut-watches"), {200}, "cut-watches");
+}
+
+json KubeStandin::stats() {
+  auto r = request("GET", "/standin/stats");
+  expect(r, {200}, "stats");
+  return r.json();
+}
+
+}  // namespace netagent::testing
