@@ -24,6 +24,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using json = nlohmann::json;
 
+// A keep-alive connection for the requests of a test (thousands of objects would otherwise
+// leave as many sockets in TIME_WAIT).
+struct KubeStandin::Connection {
+  asio::io_context io;
+  beast::tcp_stream stream{io};
+  bool open = false;
+};
+
 KubeStandin::KubeStandin() : KubeStandin(Options{}) {}
 
 KubeStandin::KubeStandin(Options options) : opt_(std::move(options)) {
@@ -33,6 +41,7 @@ KubeStandin::KubeStandin(Options options) : opt_(std::move(options)) {
 }
 
 KubeStandin::~KubeStandin() {
+  conn_.reset();
   if (process_) process_->stop(SIGKILL, std::chrono::seconds(2));
 }
 
@@ -76,6 +85,7 @@ void KubeStandin::kill(int sig) {
 }
 
 void KubeStandin::restart() {
+  conn_.reset();
   kill(SIGKILL);
   process_.reset();
   start();
@@ -83,18 +93,10 @@ void KubeStandin::restart() {
 
 namespace {
 
-KubeResponse do_request(const std::string& address, const std::string& token,
-                        const std::string& method, const std::string& target,
-                        const std::string& body, const std::string& content_type) {
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  auto colon = address.rfind(':');
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  asio::ip::tcp::endpoint ep(asio::ip::make_address(host),
-                             static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-  stream.expires_after(std::chrono::seconds(30));
-  stream.connect(ep);
+http::request<http::string_body> make_request(const std::string& address, const std::string& token,
+                                              const std::string& method, const std::string& target,
+                                              const std::string& body,
+                                              const std::string& content_type) {
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, address);
   req.set(http::field::accept, "application/json");
@@ -104,14 +106,26 @@ KubeResponse do_request(const std::string& address, const std::string& token,
     req.set(http::field::content_type, content_type);
     req.body() = body;
   }
+  req.keep_alive(true);
   req.prepare_payload();
+  return req;
+}
+
+asio::ip::tcp::endpoint endpoint_of(const std::string& address) {
+  auto colon = address.rfind(':');
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return {asio::ip::make_address(host),
+          static_cast<uint16_t>(std::stoi(address.substr(colon + 1)))};
+}
+
+KubeResponse round_trip(beast::tcp_stream& stream, const http::request<http::string_body>& req) {
+  stream.expires_after(std::chrono::seconds(60));
   http::write(stream, req);
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(256 << 20);
   http::read(stream, buffer, parser);
-  beast::error_code ec;
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   return KubeResponse{parser.get().result_int(), parser.get().body()};
 }
 
@@ -147,9 +161,28 @@ void expect(const KubeResponse& r, std::initializer_list<unsigned> ok, const std
 
 KubeResponse KubeStandin::request(const std::string& method, const std::string& target,
                                   const std::string& body, const std::string& content_type) const {
-  if (!opt_.netns) return do_request(address_, opt_.token, method, target, body, content_type);
+  auto req = make_request(address_, opt_.token, method, target, body, content_type);
+  if (!opt_.netns) {
+    if (!conn_) conn_ = std::make_unique<Connection>();
+    // Once more on a new connection when the kept one fails (the server closed it).
+    for (int attempt = 0;; ++attempt) {
+      try {
+        if (!conn_->open) {
+          conn_->stream.expires_after(std::chrono::seconds(10));
+          conn_->stream.connect(endpoint_of(address_));
+          conn_->open = true;
+        }
+        return round_trip(conn_->stream, req);
+      } catch (const std::exception&) {
+        beast::error_code ec;
+        conn_->stream.socket().close(ec);
+        conn_->open = false;
+        if (attempt > 0) throw;
+      }
+    }
+  }
   // The server listens inside a namespace: connect from a thread that entered it (setns moves
-  // only the calling thread).
+  // only the calling thread), one connection per request.
   KubeResponse out;
   std::exception_ptr error;
   std::thread t([&] {
@@ -160,7 +193,11 @@ KubeResponse KubeStandin::request(const std::string& method, const std::string& 
         throw std::runtime_error("setns " + opt_.netns->path());
       }
       ::close(fd);
-      out = do_request(address_, opt_.token, method, target, body, content_type);
+      asio::io_context io;
+      beast::tcp_stream stream(io);
+      stream.expires_after(std::chrono::seconds(10));
+      stream.connect(endpoint_of(address_));
+      out = round_trip(stream, req);
     } catch (...) {
       error = std::current_exception();
     }

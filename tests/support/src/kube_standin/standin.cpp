@@ -310,16 +310,26 @@ std::string encode_continue(uint64_t rv, const std::string& last_key) {
   std::string plain = json{{"v", "meta.k8s.io/v1"}, {"rv", rv}, {"start", last_key + '\0'}}.dump();
   std::string out(boost::beast::detail::base64::encoded_size(plain.size()), '\0');
   out.resize(boost::beast::detail::base64::encode(out.data(), plain.data(), plain.size()));
+  // URL-safe without padding (Go's base64.RawURLEncoding): the token goes in a query string.
+  while (!out.empty() && out.back() == '=')
+    out.pop_back();
+  for (auto& c : out)
+    c = c == '+' ? '-' : c == '/' ? '_' : c;
   return out;
 }
 
-std::pair<uint64_t, std::string> decode_continue(const std::string& token) {
+std::pair<uint64_t, std::string> decode_continue(std::string token) {
+  for (auto& c : token)
+    c = c == '-' ? '+' : c == '_' ? '/' : c;
+  while (token.size() % 4)
+    token += '=';
   std::string plain(boost::beast::detail::base64::decoded_size(token.size()), '\0');
   auto [n, used] = boost::beast::detail::base64::decode(plain.data(), token.data(), token.size());
   plain.resize(n);
   json j = json::parse(plain, nullptr, false);
-  if (used != token.size() || !j.is_object() || !j.contains("rv") || !j["rv"].is_number() ||
-      !j.contains("start") || !j["start"].is_string())
+  (void)used;  // the padding is not counted
+  if (!j.is_object() || !j.contains("rv") || !j["rv"].is_number() || !j.contains("start") ||
+      !j["start"].is_string())
     throw ApiFailure{400, "BadRequest", "continue key is not valid: " + token};
   std::string start = j["start"];
   if (!start.empty() && start.back() == '\0') start.pop_back();

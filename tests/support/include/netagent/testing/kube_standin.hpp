@@ -79,6 +79,9 @@ class KubeStandin {
 
  private:
   void start();
+  struct Connection;
+
+  mutable std::unique_ptr<Connection> conn_;
 
   Options opt_;
   std::unique_ptr<TempDir> dir_;
