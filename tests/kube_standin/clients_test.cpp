@@ -141,7 +141,7 @@ TEST_F(KubectlTest, PatchMergeAndStatusSubresource) {
 TEST_F(KubectlTest, WatchOnlySeesAChangeMadeElsewhere) {
   kubectl_ok("apply -f " + write("all.yaml", kManifests));
   std::string log = dir.path() + "/watch.log";
-  Process watcher({"sh", "-c", "exec " + prefix() + "get svc -n shop --watch-only -o json"},
+  Process watcher({"sh", "-c", "exec env " + prefix() + "get svc -n shop --watch-only -o json"},
                   nullptr, log);
   ASSERT_TRUE(wait_until([&] { return api.stats()["watches"] == 1; }, 10s))
       << "kubectl did not start a watch";

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "netagent/testing/kube_standin.hpp"
+#include "netagent/testing/privileged.hpp"
 #include "watch_reader.hpp"
 
 namespace netagent::testing {
@@ -331,13 +332,32 @@ TEST(KubeStandinProtocol, RestartStartsEmptyOnTheSameAddress) {
           .is_null());
 }
 
+// The agent tests run the API server in a namespace of its own (a "control plane" host).
+TEST(KubeStandinProtocol, InsideANetworkNamespace) {
+  NETAGENT_REQUIRE_ROOT();
+  NetNs ns("kapi");
+  KubeStandin::Options o;
+  o.netns = &ns;
+  KubeStandin api(o);
+  EXPECT_EQ(api.address().rfind("127.0.0.1:", 0), 0u);
+  api.apply(service("a"));
+  EXPECT_FALSE(api.get(service("a")).is_null());
+  // Not reachable from the root namespace's loopback.
+  std::string out;
+  sh("curl -s --max-time 2 " + api.url() + "/version", &out);
+  EXPECT_EQ(out.find("netagent-standin"), std::string::npos) << out;
+}
+
 TEST(KubeStandinProtocol, TwentyThousandObjects) {
   KubeStandin api;
-  for (int i = 0; i < 20000; ++i)
-    api.apply({{"apiVersion", "v1"},
-               {"kind", "ConfigMap"},
-               {"metadata", {{"name", "cm" + std::to_string(i)}, {"namespace", "default"}}},
-               {"data", {{"k", "v"}}}});
+  // Bodies written as text: the test's own code is unoptimised, and JSON at -O0 would be most
+  // of the time.
+  for (int i = 0; i < 20000; ++i) {
+    auto r = api.request("POST", "/api/v1/namespaces/default/configmaps",
+                         R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm)" +
+                             std::to_string(i) + R"("},"data":{"k":"v"}})");
+    ASSERT_EQ(r.status, 201u) << r.body;
+  }
   auto all = api.request("GET", "/api/v1/configmaps").json();
   EXPECT_EQ(all["items"].size(), 20000u);
   WatchReader w(api.address(),
