@@ -109,6 +109,22 @@ TEST(KubeStandinProtocol, CreateGetUpdateDeleteAndErrors) {
   EXPECT_EQ(g.json()["metadata"]["name"].get<std::string>().rfind("web-", 0), 0u);
 }
 
+TEST(KubeStandinProtocol, DryRunAndProtectedNamespaces) {
+  KubeStandin api;
+  auto dry =
+      api.request("POST", "/api/v1/namespaces/default/services?dryRun=All", service("a").dump());
+  EXPECT_EQ(dry.status, 201u) << dry.body;
+  EXPECT_TRUE(api.get(service("a")).is_null());
+  auto del = api.request("DELETE", "/api/v1/namespaces/default");
+  EXPECT_EQ(del.status, 403u);
+  EXPECT_EQ(del.json()["reason"], "Forbidden");
+  // A namespace that may go takes its objects with it.
+  api.create_namespace("gone");
+  api.apply(service("a", "gone"));
+  EXPECT_EQ(api.request("DELETE", "/api/v1/namespaces/gone").status, 200u);
+  EXPECT_TRUE(api.get(service("a", "gone")).is_null());
+}
+
 TEST(KubeStandinProtocol, TokenAndDiscovery) {
   KubeStandin::Options o;
   o.token = "s3cret";

@@ -747,6 +747,15 @@ Answer Server::serve_resource(const HttpRequest& req, const Target& t, const Que
                        "the body of the request is not a JSON object of kind " + t.type->kind};
     return body;
   };
+  // dryRun=All: the request is checked and answered, and nothing is stored.
+  std::string dry = query_str(q, "dryRun");
+  if (!dry.empty() && dry != "All")
+    throw ApiFailure{400, "BadRequest", "unsupported dryRun value: " + dry};
+  struct DryRun {
+    bool& flag;
+    ~DryRun() { flag = false; }
+  } reset{dry_run_};
+  dry_run_ = dry == "All" && req.method() != http::verb::get;
   switch (req.method()) {
     case http::verb::get:
       if (t.name.empty()) {
@@ -903,7 +912,9 @@ json Server::list(const Target& t, const Query& q) {
 
 std::string Server::event_line(const std::string& type, json object, const Watcher& w) const {
   if (type != "ERROR") object = present(std::move(object), *w.type, w.version);
-  return json{{"type", type}, {"object", std::move(object)}}.dump() + "\n";
+  // {"type":...,"object":...} in the real server's order (a JSON object has none, but a reader
+  // of the raw stream may look).
+  return R"({"type":")" + type + R"(","object":)" + object.dump() + "}\n";
 }
 
 Answer Server::watch(const HttpRequest& req, const Target& t, const Query& q,
@@ -1080,6 +1091,7 @@ json Server::commit(const ResourceType* type, const std::string& key, json after
   auto& store = objects_[type];
   auto it = store.find(key);
   json prev = it == store.end() ? json() : it->second;
+  if (dry_run_) return after.is_null() ? prev : after;  // what would be stored; nothing changes
   ++rv_;
   Event e{rv_, type, "", key, nullptr, prev};
   if (after.is_null()) {
@@ -1316,6 +1328,12 @@ json Server::remove(const Target& t, const std::string& body) {
         throw conflict(*t.type, t.name);
     }
   }
+  if (t.type->kind == "Namespace" && t.type->group.empty() &&
+      (t.name == "default" || t.name == "kube-system" || t.name == "kube-public"))
+    throw ApiFailure{
+        403, "Forbidden",
+        "namespaces \"" + t.name + "\" is forbidden: this namespace may not be deleted",
+        json{{"name", t.name}, {"kind", "namespaces"}}};
   if (t.type->kind == "Namespace" && t.type->group.empty()) {
     // The real server empties a namespace in the background (phase Terminating); here its
     // objects go at once, each with its DELETED event, before the namespace itself.

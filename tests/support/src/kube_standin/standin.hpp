@@ -131,6 +131,7 @@ class Server {
   std::map<uint64_t, std::shared_ptr<Watcher>> watchers_;
   uint64_t next_watcher_ = 1;
   uint64_t next_ip_ = 10;  // Service clusterIP allocation
+  bool dry_run_ = false;   // the request being served has dryRun=All
 };
 
 }  // namespace netagent::standin
