@@ -244,6 +244,31 @@ TEST(KubeStandinProtocol, NoWatchListIsRefusedAsOldServersDo) {
   EXPECT_EQ(r.json()["reason"], "Invalid");
 }
 
+TEST(KubeStandinProtocol, NoWatchListIgnoredAsServersOlderThanItDo) {
+  KubeStandin::Options o;
+  o.watch_list = false;
+  o.watch_list_ignored = true;
+  KubeStandin api(o);
+  api.apply(service("a"));
+  WatchReader w(api.address(),
+                "/api/v1/services?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&"
+                "resourceVersionMatch=NotOlderThan");
+  ASSERT_EQ(w.status(), 200u);
+  auto e = w.next();
+  ASSERT_TRUE(e);
+  EXPECT_EQ((*e)["type"], "ADDED");
+  api.apply(service("b"));
+  // The next change, and no initial-events-end bookmark before it (a periodic one may come).
+  auto next = w.next();
+  while (next && (*next)["type"] == "BOOKMARK") {
+    EXPECT_FALSE((*next)["object"]["metadata"].contains("annotations"));
+    next = w.next();
+  }
+  ASSERT_TRUE(next);
+  EXPECT_EQ((*next)["type"], "ADDED");
+  EXPECT_EQ((*next)["object"]["metadata"]["name"], "b");
+}
+
 TEST(KubeStandinProtocol, BookmarksCarryOnlyTheVersion) {
   KubeStandin::Options o;
   o.bookmark_interval = 0.2;

@@ -61,6 +61,7 @@ void KubeStandin::start() {
                                    address_.empty() ? opt_.listen : address_};
   if (!opt_.token.empty()) argv.insert(argv.end(), {"--token", opt_.token});
   if (!opt_.watch_list) argv.push_back("--no-watch-list");
+  if (!opt_.watch_list && opt_.watch_list_ignored) argv.push_back("--watch-list-ignored");
   argv.insert(argv.end(), {"--bookmark-interval", std::to_string(opt_.bookmark_interval)});
   if (opt_.history) argv.insert(argv.end(), {"--history", std::to_string(opt_.history)});
   argv.insert(argv.end(), opt_.extra_args.begin(), opt_.extra_args.end());

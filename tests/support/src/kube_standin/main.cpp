@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
                  "/readyz, /livez, /version)");
   app.add_flag("--no-watch-list", no_watch_list,
                "Behave as a server without the WatchList feature (sendInitialEvents: 422)");
+  app.add_flag("--watch-list-ignored", opt.watch_list_ignored,
+               "With --no-watch-list: ignore sendInitialEvents and resourceVersionMatch on a "
+               "watch (a server older than them) instead of answering 422");
   app.add_option("--bookmark-interval", bookmark, "Seconds between BOOKMARK events (real: ~60)");
   app.add_option("--history", opt.history, "Events kept for resuming watches (older: 410)");
   CLI11_PARSE(app, argc, argv);

@@ -917,7 +917,7 @@ std::string Server::event_line(const std::string& type, json object, const Watch
   return R"({"type":")" + type + R"(","object":)" + object.dump() + "}\n";
 }
 
-Answer Server::watch(const HttpRequest& req, const Target& t, const Query& q,
+Answer Server::watch(const HttpRequest& req, const Target& t, Query q,
                      const api::HttpServer::OpenStream& open_stream) {
   auto w = std::make_shared<Watcher>();
   w->type = t.type;
@@ -928,6 +928,11 @@ Answer Server::watch(const HttpRequest& req, const Target& t, const Query& q,
   w->bookmarks = query_bool(q, "allowWatchBookmarks");
   std::string rv_param = query_str(q, "resourceVersion");
   std::string match = query_str(q, "resourceVersionMatch");
+  if (!opt_.watch_list && opt_.watch_list_ignored) {
+    // A server from before these parameters: they are unknown, so they do nothing.
+    q.erase("sendInitialEvents");
+    match.clear();
+  }
   bool has_initial = q.count("sendInitialEvents") > 0;
   bool initial = has_initial && query_bool(q, "sendInitialEvents");
   auto invalid_opts = [](const std::string& field, const std::string& msg) {

@@ -24,6 +24,10 @@ using json = nlohmann::json;
 struct Options {
   std::string token;  // empty: no authentication
   bool watch_list = true;
+  // Without watch_list: a server so old that it ignores sendInitialEvents and
+  // resourceVersionMatch on a watch (a plain watch from "now" with the current objects as
+  // ADDED, no initial-events-end bookmark) instead of refusing them with 422.
+  bool watch_list_ignored = false;
   std::chrono::milliseconds bookmark_interval{1000};
   size_t history = 50000;  // events kept for resuming watches
 };
@@ -98,7 +102,7 @@ class Server {
 
   json list(const Target& t, const std::map<std::string, std::string>& q);
   api::HttpServer::Answer watch(const api::HttpRequest& req, const Target& t,
-                                const std::map<std::string, std::string>& q,
+                                std::map<std::string, std::string> q,
                                 const api::HttpServer::OpenStream& open_stream);
   json get(const Target& t);
   json create(const Target& t, json body);

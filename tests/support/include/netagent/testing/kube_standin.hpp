@@ -32,6 +32,7 @@ class KubeStandin {
     const NetNs* netns = nullptr;  // run (and talk to it) inside this namespace
     std::string token;
     bool watch_list = true;
+    bool watch_list_ignored = false;  // with !watch_list: ignore it rather than answer 422
     double bookmark_interval = 1;
     size_t history = 0;  // 0: the server's default
     std::vector<std::string> extra_args;
