@@ -373,6 +373,30 @@ TEST(KubeStandinProtocol, RestartStartsEmptyOnTheSameAddress) {
           .is_null());
 }
 
+TEST(KubeStandinProtocol, RestartWithSnapshotKeepsObjectsAndCompactsHistory) {
+  KubeStandin::Options o;
+  o.snapshot = true;
+  KubeStandin api(o);
+  auto a = api.apply(service("a"));
+  api.apply(service("c"));
+  std::string rv = api.request("GET", "/api/v1/services").json()["metadata"]["resourceVersion"];
+  api.restart(true);
+  auto back = api.get(service("a"));
+  ASSERT_FALSE(back.is_null());
+  EXPECT_EQ(back["metadata"]["uid"], a["metadata"]["uid"]);
+  EXPECT_EQ(rv_of(back), rv_of(a));
+  // The version counter goes on from where it was; older versions are compacted.
+  EXPECT_EQ(api.stats()["resourceVersion"], rv);
+  WatchReader old(api.address(), "/api/v1/services?watch=1&resourceVersion=" + rv_of(a));
+  EXPECT_EQ(std::stoull(rv_of(api.apply(service("b")))), std::stoull(rv) + 1);
+  auto err = old.next();
+  ASSERT_TRUE(err);
+  EXPECT_EQ((*err)["object"]["code"], 410);
+  // Killed instead: empty.
+  api.restart();
+  EXPECT_TRUE(api.get(service("a")).is_null());
+}
+
 // The agent tests run the API server in a namespace of its own (a "control plane" host).
 TEST(KubeStandinProtocol, InsideANetworkNamespace) {
   NETAGENT_REQUIRE_ROOT();

@@ -9,6 +9,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -64,6 +65,7 @@ void KubeStandin::start() {
   if (!opt_.watch_list && opt_.watch_list_ignored) argv.push_back("--watch-list-ignored");
   argv.insert(argv.end(), {"--bookmark-interval", std::to_string(opt_.bookmark_interval)});
   if (opt_.history) argv.insert(argv.end(), {"--history", std::to_string(opt_.history)});
+  if (opt_.snapshot) argv.insert(argv.end(), {"--snapshot", dir_->path() + "/state.json"});
   argv.insert(argv.end(), opt_.extra_args.begin(), opt_.extra_args.end());
   // A fresh log for each start: its first line is this run's address.
   std::ofstream(log_, std::ios::trunc).close();
@@ -85,9 +87,12 @@ void KubeStandin::kill(int sig) {
   if (process_) process_->stop(sig, std::chrono::seconds(5));
 }
 
-void KubeStandin::restart() {
+void KubeStandin::restart(bool keep_state) {
+  if (keep_state && !opt_.snapshot)
+    throw std::logic_error("KubeStandin::restart(true) needs Options::snapshot");
   conn_.reset();
-  kill(SIGKILL);
+  kill(keep_state ? SIGTERM : SIGKILL);
+  if (!keep_state) std::remove((dir_->path() + "/state.json").c_str());
   process_.reset();
   start();
 }

@@ -2,9 +2,9 @@
 // an in-memory store behind the kube-apiserver's REST protocol, enough for kubectl, the Python
 // client and netagent's kubeapi client (docs/kubernetes-api.md).
 //   netagent-kube-standin --listen 127.0.0.1:0 [--token T] [--no-watch-list]
-//                         [--bookmark-interval S] [--history N]
-// Prints "listening on ADDR:PORT" as its first line. State is in memory only: a restarted
-// stand-in starts empty (with the default namespaces).
+//                         [--bookmark-interval S] [--history N] [--snapshot FILE]
+// Prints "listening on ADDR:PORT" as its first line. State is in memory only, unless
+// --snapshot FILE: loaded at start, written on SIGTERM/SIGINT (a SIGKILL loses what changed).
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
                "watch (a server older than them) instead of answering 422");
   app.add_option("--bookmark-interval", bookmark, "Seconds between BOOKMARK events (real: ~60)");
   app.add_option("--history", opt.history, "Events kept for resuming watches (older: 410)");
+  app.add_option("--snapshot", opt.snapshot,
+                 "State file: loaded at start when it exists, written on SIGTERM/SIGINT (without "
+                 "it the state is in memory only)");
   CLI11_PARSE(app, argc, argv);
   opt.watch_list = !no_watch_list;
   opt.bookmark_interval = std::chrono::milliseconds(static_cast<int64_t>(bookmark * 1000));
@@ -91,8 +94,15 @@ int main(int argc, char** argv) {
   http.serve(std::move(acceptor));
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
+  int status = 0;
   signals.async_wait([&](const boost::system::error_code&, int) {
     http.stop();
+    try {
+      server.save();
+    } catch (const std::exception& e) {
+      std::cerr << "netagent-kube-standin: " << e.what() << "\n";
+      status = 1;
+    }
     io.stop();
   });
   std::string addr = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
@@ -100,5 +110,5 @@ int main(int argc, char** argv) {
   std::printf("listening on %s:%u\n", addr.c_str(), bound.port());
   std::fflush(stdout);
   io.run();
-  return 0;
+  return status;
 }

@@ -3,7 +3,9 @@
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <random>
 #include <set>
 
@@ -478,12 +480,55 @@ struct Server::Watcher {
 };
 
 Server::Server(boost::asio::io_context& io, Options options) : io_(io), opt_(std::move(options)) {
+  if (!opt_.snapshot.empty()) {
+    std::ifstream in(opt_.snapshot);
+    if (in) {
+      // The state a stopped stand-in saved: the objects and the version counter. The history
+      // is not saved: every older version is compacted, as after a real API server's restart
+      // whose watch cache starts at the current revision.
+      json snap = json::parse(in);
+      rv_ = std::stoull(snap.at("resourceVersion").get<std::string>());
+      compacted_ = rv_;
+      next_ip_ = snap.value("nextClusterIP", next_ip_);
+      for (const auto& e : snap.at("objects")) {
+        const ResourceType* type =
+            find_type(e.at("group"), e.at("version"), e.at("resource").get<std::string>());
+        if (!type) throw std::runtime_error("snapshot: unknown resource " + e.dump());
+        const json& o = e.at("object");
+        objects_[type][key_of(meta_str(o, "namespace"), meta_str(o, "name"))] = o;
+      }
+      return;
+    }
+  }
   // The namespaces every cluster has.
   const ResourceType* ns_type = find_type("", "v1", "namespaces");
   for (const char* name : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
     Target t{ns_type, "v1", "", "", ""};
     create(t, json{{"metadata", {{"name", name}}}});
   }
+}
+
+void Server::save() const {
+  if (opt_.snapshot.empty()) return;
+  json objects = json::array();
+  for (const auto& [type, m] : objects_)
+    for (const auto& [key, o] : m)
+      objects.push_back({{"group", type->group},
+                         {"version", type->versions[0]},
+                         {"resource", type->resource},
+                         {"object", o}});
+  json snap = {{"resourceVersion", std::to_string(rv_)},
+               {"nextClusterIP", next_ip_},
+               {"objects", std::move(objects)}};
+  // Whole or not at all: written aside, then renamed over the old one.
+  std::string tmp = opt_.snapshot + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << snap.dump();
+    if (!out) throw std::runtime_error("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), opt_.snapshot.c_str()) != 0)
+    throw std::runtime_error("cannot rename " + tmp + " to " + opt_.snapshot);
 }
 
 Server::~Server() {

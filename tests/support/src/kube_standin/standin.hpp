@@ -30,6 +30,8 @@ struct Options {
   bool watch_list_ignored = false;
   std::chrono::milliseconds bookmark_interval{1000};
   size_t history = 50000;  // events kept for resuming watches
+  // Loaded at start when it exists, written by save() (on SIGTERM/SIGINT); empty: memory only.
+  std::string snapshot;
 };
 
 // One kind of object: served at each of `versions` (same storage).
@@ -78,6 +80,8 @@ class Server {
  public:
   Server(boost::asio::io_context& io, Options options);
   ~Server();
+  // Writes the objects and the version counter to options.snapshot (if set).
+  void save() const;
   api::HttpServer::Answer handle(const api::HttpRequest& req,
                                  const api::HttpServer::OpenStream& open_stream);
 

@@ -4,9 +4,12 @@
 // network namespace, reads the address it bound from its first line, and talks to it with a
 // small synchronous HTTP client (Boost.Beast) to put objects in place.
 //
-// State is in memory only: restart() starts an empty server (with the default namespaces) on
-// the same address, which is what "the API server was killed and came back" means to a client
-// (its resourceVersions are gone: watches get 410 or start over from a fresh list).
+// restart() starts the server again on the same address: empty (with the default namespaces)
+// after a SIGKILL, which to a client is an API server that lost its data (new resourceVersions:
+// its watches end and it lists again); or, with Options::snapshot, restart(true) stops it with
+// SIGTERM (it saves its objects and version counter) and the new one loads them: an API server
+// that restarted with its storage intact (older versions are compacted: resuming watches get
+// 410, as from a real API server's fresh watch cache).
 #include <sys/types.h>
 
 #include <chrono>
@@ -34,7 +37,8 @@ class KubeStandin {
     bool watch_list = true;
     bool watch_list_ignored = false;  // with !watch_list: ignore it rather than answer 422
     double bookmark_interval = 1;
-    size_t history = 0;  // 0: the server's default
+    size_t history = 0;     // 0: the server's default
+    bool snapshot = false;  // --snapshot in the fixture's directory, for restart(true)
     std::vector<std::string> extra_args;
   };
 
@@ -52,8 +56,9 @@ class KubeStandin {
 
   // Sends sig (SIGKILL: the server dies at once) and waits for the process to end.
   void kill(int sig = SIGKILL);
-  // Kills the server if it runs and starts it again on the same address, empty.
-  void restart();
+  // Starts the server again on the same address: empty after a SIGKILL, or (keep_state, which
+  // needs Options::snapshot) with its objects after a SIGTERM.
+  void restart(bool keep_state = false);
 
   // One request; the body is sent with `content_type`. Throws only when no connection.
   KubeResponse request(const std::string& method, const std::string& target,
