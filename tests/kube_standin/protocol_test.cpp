@@ -89,6 +89,11 @@ TEST(KubeStandinProtocol, CreateGetUpdateDeleteAndErrors) {
   EXPECT_EQ(wrong.status, 400u);
   EXPECT_NE(wrong.json()["message"].get<std::string>().find("Lease"), std::string::npos);
 
+  // JSON only: protobuf is refused as the real server refuses it for a type without one.
+  auto proto = api.request("POST", "/api/v1/namespaces/default/services", "\x0a\x02",
+                           "application/vnd.kubernetes.protobuf");
+  EXPECT_EQ(proto.status, 415u);
+
   // A namespace that does not exist.
   auto nons = api.request("POST", "/api/v1/namespaces/nope/services", service("a", "nope").dump());
   EXPECT_EQ(nons.status, 404u);

@@ -783,6 +783,14 @@ json Server::discovery(const std::string& path, bool& found) const {
 Answer Server::serve_resource(const HttpRequest& req, const Target& t, const Query& q,
                               const api::HttpServer::OpenStream& open_stream) {
   auto parse_body = [&]() {
+    // JSON only: a protobuf body gets the real server's answer for a type it has no protobuf
+    // for (client-go then sends JSON).
+    std::string ct(req[http::field::content_type]);
+    ct = ct.substr(0, ct.find(';'));
+    if (!ct.empty() && ct != "application/json")
+      throw ApiFailure{415, "UnsupportedMediaType",
+                       "the body of the request was in an unknown format - accepted media types "
+                       "include: application/json"};
     json body = json::parse(req.body(), nullptr, false);
     if (body.is_discarded())
       throw ApiFailure{400, "BadRequest",
