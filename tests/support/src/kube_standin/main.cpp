@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   ho.request_timeout = std::chrono::seconds(60);
   ho.idle_timeout = std::chrono::seconds(300);
   ho.max_queued_chunks = 1 << 16;
+  ho.max_connections = 1024;  // a runaway test client cannot take every descriptor
   ho.warn = [](const std::string& line) { std::cerr << "netagent-kube-standin: " << line << "\n"; };
   ho.body_too_large = [] {
     netagent::api::HttpResponse res{boost::beast::http::status::payload_too_large, 11};

@@ -1182,8 +1182,7 @@ json Server::get(const Target& t) {
 }
 
 namespace {
-void check_kind(const json& body, const Server*, const ResourceType& type,
-                const std::string& version) {
+void check_kind(const json& body, const ResourceType& type, const std::string& version) {
   if (body.contains("apiVersion")) {
     std::string av = body["apiVersion"].is_string() ? body["apiVersion"].get<std::string>() : "";
     bool ok = false;
@@ -1210,7 +1209,7 @@ void check_kind(const json& body, const Server*, const ResourceType& type,
 json Server::create(const Target& t, json body) {
   if (!t.subresource.empty())
     throw ApiFailure{405, "MethodNotAllowed", "create is not supported on a subresource"};
-  check_kind(body, this, *t.type, t.version);
+  check_kind(body, *t.type, t.version);
   json& meta = body["metadata"];
   if (!meta.is_object()) meta = json::object();
   std::string ns = meta.value("namespace", std::string());
@@ -1264,7 +1263,7 @@ void check_precondition(const json& body, const json& current, const ResourceTyp
 }  // namespace
 
 json Server::update(const Target& t, json body, bool status) {
-  check_kind(body, this, *t.type, t.version);
+  check_kind(body, *t.type, t.version);
   auto& store = objects_[t.type];
   std::string key = key_of(t.type->namespaced ? t.ns : "", t.name);
   auto it = store.find(key);
