@@ -165,12 +165,14 @@ class PythonClientTest : public ::testing::Test {
     NETAGENT_REQUIRE(sh("/usr/bin/python3 -c 'import kubernetes' >/dev/null 2>&1") == 0,
                      "python3-kubernetes is not installed (scripts/install-deps.sh)");
   }
-  void run(const KubeStandin& api, const std::string& c, const std::string& token = "") {
+  void run(const KubeStandin& api, const std::string& c, const std::string& token = "",
+           const std::string& ca = "") {
     std::string out;
+    std::string url = ca.empty() ? api.url() : api.https_url();
     // Debian's python, not one on the PATH that lacks the package.
-    int rc = sh(
-        "/usr/bin/python3 " PYTHON_CLIENT_SCRIPT " " + api.url() + " " + c + " " + token + " 2>&1",
-        &out);
+    int rc = sh("/usr/bin/python3 " PYTHON_CLIENT_SCRIPT " " + url + " " + c + " '" + token + "' " +
+                    ca + " 2>&1",
+                &out);
     EXPECT_EQ(rc, 0) << c << ": " << out;
     EXPECT_NE(out.find("ok"), std::string::npos) << out;
   }
@@ -202,6 +204,45 @@ TEST_F(PythonClientTest, BearerToken) {
   KubeStandin api(o);
   run(api, "token", "t0ken");
   run(api, "no_token");
+}
+
+// A throwaway self-signed certificate for 127.0.0.1, for the TLS front (socat) of the stand-in.
+void make_cert(const TempDir& dir) {
+  sh_ok(
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+      "-subj /CN=kube-standin -addext subjectAltName=IP:127.0.0.1 -days 1 -keyout " +
+      dir.path() + "/key.pem -out " + dir.path() + "/cert.pem 2>&1");
+}
+
+// kubectl sends its token only over TLS: through the socat front, with the stand-in's --token.
+TEST_F(KubectlTest, TokenOverTls) {
+  TempDir pki{"kube-standin-pki"};
+  make_cert(pki);
+  KubeStandin::Options o;
+  o.token = "tls-t0ken";
+  o.tls_cert = pki.path() + "/cert.pem";
+  o.tls_key = pki.path() + "/key.pem";
+  KubeStandin tls(o);
+  std::string base = "KUBECONFIG=/dev/null kubectl --server=" + tls.https_url() +
+                     " --certificate-authority=" + o.tls_cert + " --cache-dir=" + dir.path() +
+                     "/tls-cache --request-timeout=20s ";
+  std::string out;
+  ASSERT_EQ(sh(base + "--token=tls-t0ken get ns default -o json 2>&1", &out), 0) << out;
+  EXPECT_EQ(json::parse(out)["metadata"]["name"], "default");
+  EXPECT_NE(sh(base + "--token=wrong get ns 2>&1", &out), 0);
+  EXPECT_NE(out.find("Unauthorized"), std::string::npos) << out;
+}
+
+TEST_F(PythonClientTest, BearerTokenOverTls) {
+  TempDir pki{"kube-standin-pki"};
+  make_cert(pki);
+  KubeStandin::Options o;
+  o.token = "t0ken";
+  o.tls_cert = pki.path() + "/cert.pem";
+  o.tls_key = pki.path() + "/key.pem";
+  KubeStandin api(o);
+  run(api, "token", "t0ken", o.tls_cert);
+  run(api, "no_token", "", o.tls_cert);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Debian's python3-kubernetes (a client written by others) against the stand-in API server.
 
-Usage: python_client.py URL CASE [TOKEN]; prints "ok" and exits 0 when the case passes.
+Usage: python_client.py URL CASE [TOKEN [CA_FILE]]; prints "ok" and exits 0 when the case
+passes.
 """
 import sys
 import threading
@@ -11,9 +12,11 @@ from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 
-def api_client(url, token=None):
+def api_client(url, token=None, ca=None):
     cfg = client.Configuration()
     cfg.host = url
+    if ca:
+        cfg.ssl_ca_cert = ca
     if token:
         cfg.api_key = {"authorization": token}
         cfg.api_key_prefix = {"authorization": "Bearer"}
@@ -107,8 +110,9 @@ def case_no_token(api):
 
 def main():
     url, case = sys.argv[1], sys.argv[2]
-    token = sys.argv[3] if len(sys.argv) > 3 else None
-    globals()["case_" + case](api_client(url, token))
+    token = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None
+    ca = sys.argv[4] if len(sys.argv) > 4 else None
+    globals()["case_" + case](api_client(url, token, ca))
     print("ok")
 
 

@@ -39,10 +39,48 @@ KubeStandin::KubeStandin(Options options) : opt_(std::move(options)) {
   dir_ = std::make_unique<TempDir>("kube-standin");
   log_ = dir_->path() + "/standin.log";
   start();
+  if (!opt_.tls_cert.empty()) start_tls_front();
+}
+
+void KubeStandin::start_tls_front() {
+  std::string host = address_.substr(0, address_.rfind(':'));
+  std::string bind = host;
+  if (bind.size() > 2 && bind.front() == '[') bind = bind.substr(1, bind.size() - 2);
+  std::string log = dir_->path() + "/tls-front.log";
+  // -d -d: socat logs the address it listens on ("listening on AF=2 127.0.0.1:PORT").
+  tls_front_ = std::make_unique<Process>(
+      std::vector<std::string>{
+          "socat", "-d", "-d",
+          (host.front() == '[' ? "OPENSSL-LISTEN:0,pf=ip6,bind=" : "OPENSSL-LISTEN:0,bind=") +
+              bind + ",reuseaddr,fork,cert=" + opt_.tls_cert + ",key=" + opt_.tls_key + ",verify=0",
+          "TCP:" + address_},
+      opt_.netns, log);
+  std::string port;
+  bool ok = wait_until(
+      [&] {
+        std::ifstream in(log);
+        std::string line;
+        while (std::getline(in, line)) {
+          auto p = line.find("listening on AF=");
+          if (p != std::string::npos) {
+            port = line.substr(line.rfind(':') + 1);
+            return true;
+          }
+        }
+        return !tls_front_->alive();
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(10));
+  if (!ok || port.empty()) {
+    std::ifstream in(log);
+    throw std::runtime_error("socat (the TLS front) did not start: " +
+                             std::string(std::istreambuf_iterator<char>(in), {}));
+  }
+  tls_address_ = host + ":" + port;
 }
 
 KubeStandin::~KubeStandin() {
   conn_.reset();
+  if (tls_front_) tls_front_->stop(SIGKILL, std::chrono::seconds(2));
   if (process_) process_->stop(SIGKILL, std::chrono::seconds(2));
 }
 

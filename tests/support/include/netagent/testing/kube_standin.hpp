@@ -39,6 +39,10 @@ class KubeStandin {
     double bookmark_interval = 1;
     size_t history = 0;     // 0: the server's default
     bool snapshot = false;  // --snapshot in the fixture's directory, for restart(true)
+    // HTTPS: with a server certificate and key (PEM files; the certificate must name the listen
+    // address), `socat OPENSSL-LISTEN` on a kernel-chosen port of the same address forwards to
+    // the stand-in (which speaks plain HTTP only). It outlives restart(), so https_url() stays.
+    std::string tls_cert, tls_key;
     std::vector<std::string> extra_args;
   };
 
@@ -50,6 +54,8 @@ class KubeStandin {
 
   std::string address() const { return address_; }  // "127.0.0.1:41234"
   std::string url() const { return "http://" + address_; }
+  std::string tls_address() const { return tls_address_; }  // empty without Options::tls_cert
+  std::string https_url() const { return "https://" + tls_address_; }
   pid_t pid() const;
   const std::string& log_path() const { return log_; }
   std::string log() const;
@@ -85,6 +91,7 @@ class KubeStandin {
 
  private:
   void start();
+  void start_tls_front();
   struct Connection;
 
   mutable std::unique_ptr<Connection> conn_;
@@ -94,6 +101,8 @@ class KubeStandin {
   std::string log_;
   std::unique_ptr<Process> process_;
   std::string address_;
+  std::unique_ptr<Process> tls_front_;
+  std::string tls_address_;
 };
 
 }  // namespace netagent::testing
