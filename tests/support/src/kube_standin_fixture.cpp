@@ -97,7 +97,9 @@ std::string KubeStandin::log() const {
 
 void KubeStandin::start() {
   std::vector<std::string> argv = {NETAGENT_KUBE_STANDIN_BIN, "--listen",
-                                   address_.empty() ? opt_.listen : address_};
+                                   address_.empty() ? opt_.listen : address_,
+                                   // A test that dies (its timeout) leaves no server behind.
+                                   "--exit-with-parent"};
   if (!opt_.token.empty()) argv.insert(argv.end(), {"--token", opt_.token});
   if (!opt_.watch_list) argv.push_back("--no-watch-list");
   if (!opt_.watch_list && opt_.watch_list_ignored) argv.push_back("--watch-list-ignored");

@@ -5,7 +5,10 @@
 //                         [--bookmark-interval S] [--history N] [--snapshot FILE]
 // Prints "listening on ADDR:PORT" as its first line. State is in memory only, unless
 // --snapshot FILE: loaded at start, written on SIGTERM/SIGINT (a SIGKILL loses what changed).
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
@@ -37,7 +40,15 @@ int main(int argc, char** argv) {
   app.add_option("--snapshot", opt.snapshot,
                  "State file: loaded at start when it exists, written on SIGTERM/SIGINT (without "
                  "it the state is in memory only)");
+  bool exit_with_parent = false;
+  app.add_flag("--exit-with-parent", exit_with_parent,
+               "Die (SIGKILL) when the process that started it dies: a test killed by its "
+               "timeout leaves no server behind");
   CLI11_PARSE(app, argc, argv);
+  if (exit_with_parent) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() == 1) return 1;  // the parent is already gone
+  }
   opt.watch_list = !no_watch_list;
   opt.bookmark_interval = std::chrono::milliseconds(static_cast<int64_t>(bookmark * 1000));
   if (opt.history == 0) opt.history = 1;
