@@ -29,6 +29,9 @@ packages=(
 	clang-format
 	# runtime, tests and demo
 	iproute2 iputils-ping procps psmisc socat curl util-linux python3 python3-yaml
+	# Debian's Kubernetes Python client: a real client against the stand-in API server
+	# (tests/kube_standin/clients_test.cpp)
+	python3-kubernetes
 	bird2 frr gobgpd exabgp
 	etcd-server etcd-client openssl
 	# OCI image (scripts/image.sh) and its test: buildah builds it, containerd + runc run it

@@ -122,10 +122,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::post(stream_.get_executor(), [self = shared_from_this()] { self->flush(); });
     return true;
   }
-  void stream_end() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  void stream_end(bool abort = false) {
+    asio::post(stream_.get_executor(), [self = shared_from_this(), abort] {
       if (self->stream_state_.load() != kStreaming) return;
       self->ending_ = true;
+      if (abort) self->aborting_ = true;
       self->flush();
     });
   }
@@ -239,6 +240,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       queue_.clear();
     }
     if (batch.empty()) {
+      if (ending_ && aborting_) return shutdown();
       if (ending_) finish_stream();
       return;
     }
@@ -282,6 +284,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool stream_opened_ = false;
   bool writing_ = false;
   bool ending_ = false;
+  bool aborting_ = false;  // ending without the last chunk
   std::vector<std::function<void()>> on_close_;
   std::shared_ptr<HttpResponse> stream_head_;
   std::shared_ptr<http::response_serializer<http::string_body>> stream_serializer_;
@@ -295,6 +298,7 @@ class ConnectionStream : public ChunkStream {
 
   bool write(std::string chunk) override { return c_->stream_write(std::move(chunk)); }
   void end() override { c_->stream_end(); }
+  void abort() override { c_->stream_end(true); }
   bool closed() const override { return c_->stream_closed(); }
   void on_close(std::function<void()> fn) override { c_->stream_on_close(std::move(fn)); }
   uint64_t dropped() const override { return c_->stream_dropped(); }

@@ -44,6 +44,9 @@ class ChunkStream {
   virtual bool write(std::string chunk) = 0;
   // Sends what is queued, then the last chunk, and closes the connection.
   virtual void end() = 0;
+  // Sends what is queued and closes the connection without the last chunk: the client sees the
+  // stream cut (a test server uses it to imitate a connection lost mid-stream).
+  virtual void abort() = 0;
   virtual bool closed() const = 0;
   // Runs once when the stream ends for any reason (client gone, end(), server stop). If the
   // stream is already closed, runs soon on the io_context.
