@@ -44,7 +44,7 @@ Result<std::shared_ptr<EtcdClient>> EtcdClient::create(asio::io_context& io, Etc
   bool any_tls = false;
   for (const auto& e : config.endpoints) {
     auto ep = http::Url::parse(e, "2379");
-    if (!ep) return ep.error().wrap(config.name);
+    if (!ep) return Error{config.name + ": endpoint " + ep.error().message};
     if (!ep->path.empty())
       return Error{config.name + ": endpoint \"" + e + "\": a path is not supported"};
     any_tls |= ep->tls;

@@ -19,6 +19,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <limits>
 #include <optional>
 
 namespace netagent::http {
@@ -40,7 +41,7 @@ Result<Url> Url::parse(std::string_view url, std::string_view default_port) {
   } else if (url.starts_with("http://")) {
     rest = url.substr(7);
   } else {
-    return Error{"URL \"" + u.text + "\": scheme must be http:// or https://"};
+    return Error{"\"" + u.text + "\": scheme must be http:// or https://"};
   }
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
     u.path = std::string(rest.substr(slash));
@@ -49,41 +50,41 @@ Result<Url> Url::parse(std::string_view url, std::string_view default_port) {
     rest = rest.substr(0, slash);
   }
   if (u.path.find_first_of("?#") != std::string::npos) {
-    return Error{"URL \"" + u.text + "\": a query or fragment is not supported"};
+    return Error{"\"" + u.text + "\": a query or fragment is not supported"};
   }
   if (rest.find('@') != std::string_view::npos) {
-    return Error{"URL \"" + u.text + "\": user information is not supported"};
+    return Error{"\"" + u.text + "\": user information is not supported"};
   }
   if (rest.starts_with("[")) {  // [v6]:port
     auto close = rest.find(']');
-    if (close == std::string_view::npos) return Error{"URL \"" + u.text + "\": bad IPv6 host"};
+    if (close == std::string_view::npos) return Error{"\"" + u.text + "\": bad IPv6 host"};
     u.host = std::string(rest.substr(1, close - 1));
     rest = rest.substr(close + 1);
     if (rest.starts_with(":")) {
       u.port = std::string(rest.substr(1));
     } else if (!rest.empty()) {
-      return Error{"URL \"" + u.text + "\": bad IPv6 host"};
+      return Error{"\"" + u.text + "\": bad IPv6 host"};
     }
   } else if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
     if (rest.find(':') != colon) {
-      return Error{"URL \"" + u.text + "\": an IPv6 host must be in brackets"};
+      return Error{"\"" + u.text + "\": an IPv6 host must be in brackets"};
     }
     u.host = std::string(rest.substr(0, colon));
     u.port = std::string(rest.substr(colon + 1));
-    if (u.port.empty()) return Error{"URL \"" + u.text + "\": empty port"};
+    if (u.port.empty()) return Error{"\"" + u.text + "\": empty port"};
   } else {
     u.host = std::string(rest);
   }
   if (u.port.empty()) {
     u.port = !default_port.empty() ? std::string(default_port) : u.tls ? "443" : "80";
   }
-  if (u.host.empty()) return Error{"URL \"" + u.text + "\": no host"};
-  if (u.port.size() > 5) return Error{"URL \"" + u.text + "\": bad port"};
+  if (u.host.empty()) return Error{"\"" + u.text + "\": no host"};
+  if (u.port.size() > 5) return Error{"\"" + u.text + "\": bad port"};
   for (char c : u.port) {
-    if (c < '0' || c > '9') return Error{"URL \"" + u.text + "\": bad port"};
+    if (c < '0' || c > '9') return Error{"\"" + u.text + "\": bad port"};
   }
   if (std::stoul(u.port) == 0 || std::stoul(u.port) > 65535) {
-    return Error{"URL \"" + u.text + "\": bad port"};
+    return Error{"\"" + u.text + "\": bad port"};
   }
   return u;
 }
@@ -420,7 +421,7 @@ asio::awaitable<Result<Reply>> Connection::open_stream(Request request,
   if (!sent) co_return sent.error();
   error_code ec;
   m.stream_parser.emplace();
-  m.stream_parser->body_limit(boost::none);
+  m.stream_parser->body_limit(std::numeric_limits<uint64_t>::max());
   m.pending.clear();
   m.scanned = 0;
   if (m.secure) {

@@ -33,7 +33,8 @@ struct Url {
   std::string path;  // a base path without the trailing '/' ("" for none): "/k8s/clusters/c-1"
   std::string text;  // as configured, for messages
 
-  // `default_port` when the URL has none (a scheme's own default when empty: 80 / 443).
+  // `default_port` when the URL has none (a scheme's own default when empty: 80 / 443). Errors
+  // start with the quoted URL; the caller says what it is ("endpoint", "API server").
   static Result<Url> parse(std::string_view url, std::string_view default_port = "");
   // "host:port", "[v6]:port": the Host header.
   std::string authority() const;
