@@ -3,6 +3,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/status.hpp>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -98,6 +99,22 @@ struct Exchange {
 };
 
 }  // namespace
+
+// Keeps `c` in `set` (connections shutdown() must close) for as long as it lives: a coroutine
+// destroyed mid-request (its io_context going away) must not leave a dangling pointer there.
+class Registered {
+ public:
+  Registered(std::set<http::Connection*>& set, http::Connection* c) : set_(set), c_(c) {
+    set_.insert(c_);
+  }
+  ~Registered() { set_.erase(c_); }
+  Registered(const Registered&) = delete;
+  Registered& operator=(const Registered&) = delete;
+
+ private:
+  std::set<http::Connection*>& set_;
+  http::Connection* c_;
+};
 
 struct Client::Impl {
   http::Url url;
@@ -275,9 +292,8 @@ asio::awaitable<ApiResult<http::Reply>> Client::Impl::exchange(std::shared_ptr<C
     if (!conn) {
       conn = std::make_unique<http::Connection>(self->io().get_executor(), m.tls.get(), m.url,
                                                 m.conn_options);
-      m.busy.insert(conn.get());
+      Registered busy(m.busy, conn.get());
       auto st = co_await conn->connect(cfg.connect_timeout);
-      m.busy.erase(conn.get());
       if (!st) co_return transport_error(what, st.error().wrap(m.url.text));
     }
     http::Request req;
@@ -289,9 +305,9 @@ asio::awaitable<ApiResult<http::Reply>> Client::Impl::exchange(std::shared_ptr<C
     if (!x.content_type.empty()) req.headers.emplace_back("Content-Type", x.content_type);
     std::string token = bearer(cfg, m.token, m.token_read, m.token_ever_read, force_token);
     if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
-    m.busy.insert(conn.get());
+    std::optional<Registered> busy(std::in_place, m.busy, conn.get());
     auto reply = co_await conn->request(std::move(req), cfg.request_timeout, x.body_limit);
-    m.busy.erase(conn.get());
+    busy.reset();
     if (!reply) {
       if (reused && !retried_fresh && !m.shut_down) {
         retried_fresh = true;
@@ -433,10 +449,9 @@ asio::awaitable<ApiResult<std::unique_ptr<WatchStream>>> Client::watch(const Res
     if (m.shut_down) co_return transport_error(what, Error{"client shut down"});
     auto conn =
         std::make_unique<http::Connection>(io_.get_executor(), m.tls.get(), m.url, m.conn_options);
-    m.streams->insert(conn.get());
+    std::optional<Registered> opening(std::in_place, *m.streams, conn.get());
     auto st = co_await conn->connect(config_.connect_timeout);
     if (!st) {
-      m.streams->erase(conn.get());
       co_return transport_error(what, st.error().wrap(m.url.text));
     }
     http::Request req;
@@ -447,12 +462,10 @@ asio::awaitable<ApiResult<std::unique_ptr<WatchStream>>> Client::watch(const Res
     if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
     auto head = co_await conn->open_stream(std::move(req), config_.request_timeout);
     if (!head) {
-      m.streams->erase(conn.get());
       co_return transport_error(what, head.error().wrap(m.url.text));
     }
     if (head->status != 200) {
       auto body = co_await conn->read_body(config_.request_timeout);
-      m.streams->erase(conn.get());
       conn->close();
       if (head->status == 401 && !config_.token_file.empty() && attempt == 0) {
         force_token = true;
@@ -460,7 +473,7 @@ asio::awaitable<ApiResult<std::unique_ptr<WatchStream>>> Client::watch(const Res
       }
       co_return answer_error(what, head->status, body ? *body : std::string());
     }
-    m.streams->erase(conn.get());
+    opening.reset();
     std::unique_ptr<WatchStream> s =
         std::make_unique<Stream>(self, std::move(conn), m.streams, "watch " + r.str());
     co_return std::move(s);
