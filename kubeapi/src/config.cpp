@@ -157,7 +157,8 @@ Result<ClientConfig> kubeconfig_config(const std::string& path, const std::strin
         }
         c.token = str(user, "token");
         std::string token_file = str(user, "tokenFile");
-        if (!token_file.empty()) {
+        // As client-go: an inline token wins over tokenFile.
+        if (!token_file.empty() && c.token.empty()) {
           if (!token_file.starts_with("/")) token_file = dir + "/" + token_file;
           if (auto t = read_file(token_file, "token file"); !t) return t.error().wrap(uwhat);
           c.token_file = token_file;

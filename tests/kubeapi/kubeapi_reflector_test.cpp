@@ -404,7 +404,7 @@ TEST(ReflectorTest, NoCallbackAfterStop) {
   run_until(
       io, [] { return false; }, std::chrono::milliseconds(50));
 
-  // Stopped and destroyed while its list is in flight: nothing runs after.
+  // Stopped and destroyed early (its list in flight, or just delivered): nothing runs after.
   Recorder rec2;
   auto r2 =
       std::make_unique<Reflector>(client_for(io, server), kServices, fast(false), rec2.handler());
@@ -416,8 +416,7 @@ TEST(ReflectorTest, NoCallbackAfterStop) {
   r2.reset();
   run_until(
       io, [] { return false; }, std::chrono::milliseconds(200));
-  EXPECT_EQ(rec2.callbacks, calls2);
-  EXPECT_TRUE(rec2.replaces.empty());
+  EXPECT_EQ(rec2.callbacks, calls2);  // (the list may or may not have come back before stop())
   server.stop();
   run_until(
       io, [] { return false; }, std::chrono::milliseconds(50));
