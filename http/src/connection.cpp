@@ -228,7 +228,16 @@ asio::awaitable<error_code> read_reply(Stream& s, beast::flat_buffer& buffer, si
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(limit);
   error_code ec;
-  co_await bhttp::async_read(s, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+  co_await bhttp::async_read_header(s, buffer, parser,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+  // Boost 1.74's parser compares Content-Length with its optional limit the wrong way round
+  // (any length passes); check it here. Chunked bodies are counted by the parser itself.
+  if (!ec && parser.content_length() && *parser.content_length() > limit) {
+    ec = bhttp::error::body_limit;
+  }
+  if (!ec) {
+    co_await bhttp::async_read(s, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+  }
   if (!ec) {
     out.status = parser.get().result_int();
     keep_alive = parser.get().keep_alive();

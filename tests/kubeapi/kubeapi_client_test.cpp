@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "netagent/http/connection.hpp"
 #include "netagent/kubeapi/client.hpp"
 #include "scripted_server.hpp"
 
@@ -445,11 +446,93 @@ TEST(KubeClientTest, TlsVerifiesTheServerAgainstTheCa) {
   auto skip = run_co(io, make_client(io, server.url(), insecure)->version());
   EXPECT_TRUE(ok(skip)) << error(skip).error.str();
 
+  // Mutual TLS: a server that wants a client certificate signed by the CA.
+  ASSERT_TRUE(sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "
+                 "/CN=netagent -keyout " +
+                 d.path() + "/client.key -out " + d.path() + "/client.csr") &&
+              sh("openssl x509 -req -in " + d.path() + "/client.csr -CA " + d.path() +
+                 "/ca.crt -CAkey " + d.path() + "/ca.key -CAcreateserial -days 1 -out " + d.path() +
+                 "/client.crt"));
+  asio::ssl::context mtls(asio::ssl::context::tls_server);
+  mtls.set_options(asio::ssl::context::no_tlsv1_3);  // the rejection shows in the handshake
+  mtls.use_certificate_chain_file(d.path() + "/server.crt");
+  mtls.use_private_key_file(d.path() + "/server.key", asio::ssl::context::pem);
+  mtls.load_verify_file(d.path() + "/ca.crt");
+  mtls.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+  ScriptedServer mserver(
+      io, [](const Req&) { return Response::json_body(200, R"({"gitVersion":"mtls"})"); }, &mtls);
+  ClientConfig with_cert;
+  with_cert.server = mserver.url();
+  with_cert.ca_pem = d.read("ca.crt");
+  auto anonymous = run_co(io, make_client(io, mserver.url(), with_cert)->version());
+  EXPECT_FALSE(ok(anonymous));
+  with_cert.client_cert_pem = d.read("client.crt");
+  with_cert.client_key_pem = d.read("client.key");
+  auto m = run_co(io, make_client(io, mserver.url(), with_cert)->version());
+  ASSERT_TRUE(ok(m)) << error(m).error.str();
+  EXPECT_EQ(value(m)["gitVersion"], "mtls");
+  with_cert.client_key_pem = d.read("server.key");
+  auto mismatch = Client::create(io, with_cert);
+  ASSERT_FALSE(mismatch);
+  EXPECT_NE(mismatch.error().str().find("client key"), std::string::npos) << mismatch.error().str();
+  mserver.stop();
+
   ClientConfig garbage;
   garbage.server = server.url();
   garbage.ca_pem = "not a pem";
   auto g = Client::create(io, garbage);
   ASSERT_FALSE(g);
   EXPECT_NE(g.error().str().find("trusted CA"), std::string::npos) << g.error().str();
+  server.stop();
+}
+
+TEST(HttpConnectionTest, AnyMethodHeadersAndABodyCap) {
+  asio::io_context io;
+  ScriptedServer server(io, [](const Req& r) {
+    if (r.path == "/big") return Response::json_body(200, std::string(1000, 'x'));
+    if (r.path == "/big-chunked")
+      return Response::streamed({std::string(600, 'x'), std::string(400, 'y')});
+    return Response::json_body(
+        200,
+        json{{"m", r.method}, {"ct", r.content_type}, {"auth", r.authorization}, {"body", r.body}}
+            .dump());
+  });
+  auto url = http::Url::parse(server.url());
+  ASSERT_TRUE(url);
+  http::Connection conn(io.get_executor(), nullptr, *url);
+  ASSERT_TRUE(run_co(io, conn.connect(std::chrono::seconds(2))));
+  http::Request req{.method = "OPTIONS",
+                    .target = "/x",
+                    .headers = {{"Authorization", "Bearer t"}, {"Content-Type", "text/plain"}},
+                    .body = "hello"};
+  auto reply = run_co(io, conn.request(std::move(req), std::chrono::seconds(2)));
+  ASSERT_TRUE(reply) << reply.error().str();
+  auto j = json::parse(reply->body);
+  EXPECT_EQ(j["m"], "OPTIONS");
+  EXPECT_EQ(j["ct"], "text/plain");
+  EXPECT_EQ(j["auth"], "Bearer t");
+  EXPECT_EQ(j["body"], "hello");
+  http::Request big{.target = "/big"};
+  auto capped = run_co(io, conn.request(std::move(big), std::chrono::seconds(2), 999));
+  ASSERT_FALSE(capped);
+  EXPECT_NE(capped.error().str().find("body over 999 bytes"), std::string::npos)
+      << capped.error().str();
+  EXPECT_FALSE(conn.is_open());
+  ASSERT_TRUE(run_co(io, conn.connect(std::chrono::seconds(2))));
+  http::Request chunked{.target = "/big-chunked"};
+  auto capped2 = run_co(io, conn.request(std::move(chunked), std::chrono::seconds(2), 999));
+  ASSERT_FALSE(capped2);
+  EXPECT_NE(capped2.error().str().find("body over 999 bytes"), std::string::npos)
+      << capped2.error().str();
+
+  auto v6 = http::Url::parse("https://[fd00::1]:6443/k8s/clusters/c-1/");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "fd00::1");
+  EXPECT_EQ(v6->authority(), "[fd00::1]:6443");
+  EXPECT_EQ(v6->path, "/k8s/clusters/c-1");
+  EXPECT_EQ(http::Url::parse("http://h")->port, "80");
+  EXPECT_EQ(http::Url::parse("https://h", "2379")->port, "2379");
+  EXPECT_FALSE(http::Url::parse("https://fd00::1:6443"));
+  EXPECT_FALSE(http::Url::parse("https://h:99999"));
   server.stop();
 }
