@@ -79,8 +79,8 @@ bool watch_list_rejected(unsigned status) {
 
 enum class Sync { Done, Unsupported, Failed, Stopped };
 
-}  // namespace
-
+// What the reflector's coroutine works on, shared with it so that the Reflector may be destroyed
+// while the coroutine still has a turn to take (it sees `stopped` and ends).
 struct ReflectorShared {
   ReflectorShared(std::shared_ptr<Client> c, Resource r, ReflectorOptions o, ReflectorHandler h,
                   ReflectorStats* s)
@@ -135,6 +135,7 @@ struct ReflectorShared {
     ++st().failures;
     ++failures_in_row;
     set_state(ReflectorState::Failing, why);
+    if (stopped) co_return;  // stop() from on_state: no wait
     auto delay = backoff_delay(failures_in_row, options.retry_min, options.retry_max, rng());
     timer.expires_after(delay);
     boost::system::error_code ec;
@@ -226,8 +227,6 @@ struct ReflectorShared {
     }
   }
 };
-
-namespace {
 
 asio::awaitable<void> run(std::shared_ptr<ReflectorShared> s) {
   bool need_list = true;
