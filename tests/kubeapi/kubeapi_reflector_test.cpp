@@ -108,7 +108,7 @@ std::vector<std::string> watch_rvs(const ScriptedServer& s) {
 
 }  // namespace
 
-TEST(ReflectorTest, ListsPagesThenWatchesAndResumesFromTheBookmark) {
+TEST(KubeReflectorTest, ListsPagesThenWatchesAndResumesFromTheBookmark) {
   asio::io_context io;
   int watches = 0;
   ScriptedServer server(io, [&](const Req& r) {
@@ -151,7 +151,7 @@ TEST(ReflectorTest, ListsPagesThenWatchesAndResumesFromTheBookmark) {
   r->stop();
 }
 
-TEST(ReflectorTest, GoneOnAContinueTokenListsAgainFromTheStart) {
+TEST(KubeReflectorTest, GoneOnAContinueTokenListsAgainFromTheStart) {
   asio::io_context io;
   int continues = 0;
   ScriptedServer server(io, [&](const Req& r) {
@@ -173,7 +173,7 @@ TEST(ReflectorTest, GoneOnAContinueTokenListsAgainFromTheStart) {
   r.stop();
 }
 
-TEST(ReflectorTest, WatchListDeliversTheInitialEventsAsOneReplace) {
+TEST(KubeReflectorTest, WatchListDeliversTheInitialEventsAsOneReplace) {
   asio::io_context io;
   ScriptedServer server(io, [&](const Req& r) {
     EXPECT_TRUE(is_watch(r)) << r.target;  // no list at all
@@ -209,7 +209,7 @@ TEST(ReflectorTest, WatchListDeliversTheInitialEventsAsOneReplace) {
   r.stop();
 }
 
-TEST(ReflectorTest, ServerWithoutWatchListFallsBackToListAndRemembers) {
+TEST(KubeReflectorTest, ServerWithoutWatchListFallsBackToListAndRemembers) {
   asio::io_context io;
   int watches = 0;
   int lists = 0;
@@ -251,7 +251,7 @@ TEST(ReflectorTest, ServerWithoutWatchListFallsBackToListAndRemembers) {
   r.stop();
 }
 
-TEST(ReflectorTest, ServerIgnoringSendInitialEventsFallsBack) {
+TEST(KubeReflectorTest, ServerIgnoringSendInitialEventsFallsBack) {
   asio::io_context io;
   ScriptedServer server(io, [&](const Req& r) {
     if (r.has("sendInitialEvents")) {
@@ -272,7 +272,7 @@ TEST(ReflectorTest, ServerIgnoringSendInitialEventsFallsBack) {
   r.stop();
 }
 
-TEST(ReflectorTest, StreamCutMidLineFailsThenResumesFromTheLastVersion) {
+TEST(KubeReflectorTest, StreamCutMidLineFailsThenResumesFromTheLastVersion) {
   asio::io_context io;
   int watches = 0;
   ScriptedServer server(io, [&](const Req& r) {
@@ -297,7 +297,7 @@ TEST(ReflectorTest, StreamCutMidLineFailsThenResumesFromTheLastVersion) {
   r.stop();
 }
 
-TEST(ReflectorTest, GoneOnWatchRelists) {
+TEST(KubeReflectorTest, GoneOnWatchRelists) {
   asio::io_context io;
   int lists = 0;
   ScriptedServer server(io, [&](const Req& r) {
@@ -321,7 +321,7 @@ TEST(ReflectorTest, GoneOnWatchRelists) {
   r.stop();
 }
 
-TEST(ReflectorTest, FailuresBackOffWithinBoundsThenSync) {
+TEST(KubeReflectorTest, FailuresBackOffWithinBoundsThenSync) {
   asio::io_context io;
   std::vector<std::chrono::steady_clock::time_point> at;
   ScriptedServer server(io, [&](const Req& r) {
@@ -351,7 +351,7 @@ TEST(ReflectorTest, FailuresBackOffWithinBoundsThenSync) {
   r.stop();
 }
 
-TEST(ReflectorTest, BackoffDelayIsExponentialWithFullJitterWithinBounds) {
+TEST(KubeReflectorTest, BackoffDelayIsExponentialWithFullJitterWithinBounds) {
   using ms = std::chrono::milliseconds;
   std::mt19937_64 rng(42);
   for (unsigned n = 1; n < 40; ++n) {
@@ -374,7 +374,7 @@ TEST(ReflectorTest, BackoffDelayIsExponentialWithFullJitterWithinBounds) {
   EXPECT_EQ(backoff_delay(5, ms(500), ms(100), 7), ms(500));  // max under min: min
 }
 
-TEST(ReflectorTest, NoCallbackAfterStop) {
+TEST(KubeReflectorTest, NoCallbackAfterStop) {
   asio::io_context io;
   std::vector<std::string> chunks;
   for (int i = 0; i < 100; ++i)
