@@ -129,16 +129,14 @@ Result<std::unique_ptr<k8s::Source>> make_source(Agent& agent,
   }
   if (!c.api_source()) return std::unique_ptr<k8s::Source>(std::move(manifests));
 
-  auto cfg = api_client_config(c);
-  if (!cfg) return cfg.error().wrap("the Kubernetes API source");
-  auto client = kubeapi::Client::create(agent.io(), std::move(*cfg));
-  if (!client) return client.error().wrap("the Kubernetes API source");
+  // The client make_api_client() built, shared with the status writer.
+  if (!api) return Error{"the Kubernetes API source: no API client"};
   source::ApiSourceOptions options;
   options.registry = agent.kinds();
   options.secrets_namespace = c.k8s_secrets_namespace;
-  auto api =
-      std::make_unique<source::ApiSource>(agent.io(), std::move(*client), std::move(options));
-  if (!manifests) return std::unique_ptr<k8s::Source>(std::move(api));
+  auto from_api =
+      std::make_unique<source::ApiSource>(agent.io(), std::move(api), std::move(options));
+  if (!manifests) return std::unique_ptr<k8s::Source>(std::move(from_api));
   // Both: the API's object wins when both name one (docs/kubernetes-api.md).
   std::vector<std::unique_ptr<k8s::Source>> both;
   both.push_back(std::move(from_api));

@@ -1,22 +1,18 @@
 #include "netagent/etcd/client.hpp"
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <nlohmann/json.hpp>
 
-#include "http_connection.hpp"
 #include "json.hpp"
 #include "netagent/common/base64.hpp"
 #include "netagent/etcd/watch.hpp"
+#include "netagent/http/connection.hpp"
 
 namespace netagent::etcd {
 
 namespace asio = boost::asio;
-using detail::EndpointUrl;
-using detail::HttpConnection;
+using http::Connection;
 using json = nlohmann::json;
 
 std::string prefix_range_end(const std::string& prefix) {
@@ -36,20 +32,6 @@ bool is_lease_not_found(const Error& e) {
   return e.message.find("requested lease not found") != std::string::npos;
 }
 
-namespace {
-
-std::string ssl_error_text(const boost::system::error_code& ec) {
-  unsigned long e = ERR_peek_last_error();
-  if (e != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return buf;
-  }
-  return ec.message();
-}
-
-}  // namespace
-
 EtcdClient::EtcdClient(asio::io_context& io, EtcdConfig config)
     : io_(io), config_(std::move(config)) {}
 
@@ -61,8 +43,10 @@ Result<std::shared_ptr<EtcdClient>> EtcdClient::create(asio::io_context& io, Etc
   std::shared_ptr<EtcdClient> c(new EtcdClient(io, config));
   bool any_tls = false;
   for (const auto& e : config.endpoints) {
-    auto ep = EndpointUrl::parse(e);
-    if (!ep) return ep.error().wrap(config.name);
+    auto ep = http::Url::parse(e, "2379");
+    if (!ep) return Error{config.name + ": endpoint " + ep.error().message};
+    if (!ep->path.empty())
+      return Error{config.name + ": endpoint \"" + e + "\": a path is not supported"};
     any_tls |= ep->tls;
     c->endpoints_.push_back(std::move(*ep));
   }
@@ -70,26 +54,10 @@ Result<std::shared_ptr<EtcdClient>> EtcdClient::create(asio::io_context& io, Etc
     if (!config.tls) return Error{config.name + ": https endpoints need TLS material"};
     const TlsMaterial& t = *config.tls;
     if (t.ca_pem.empty()) return Error{config.name + ": https endpoints need a trusted CA"};
-    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                     asio::ssl::context::no_tlsv1_1);
-    boost::system::error_code ec;
-    ERR_clear_error();
-    ctx->add_certificate_authority(asio::buffer(t.ca_pem), ec);
-    if (ec) return Error{config.name + ": trusted CA: " + ssl_error_text(ec)};
-    if (!t.cert_pem.empty() || !t.key_pem.empty()) {
-      ERR_clear_error();
-      ctx->use_certificate_chain(asio::buffer(t.cert_pem), ec);
-      if (ec) return Error{config.name + ": client certificate: " + ssl_error_text(ec)};
-      ERR_clear_error();
-      ctx->use_private_key(asio::buffer(t.key_pem), asio::ssl::context::pem, ec);
-      if (ec) return Error{config.name + ": client key: " + ssl_error_text(ec)};
-      if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
-        return Error{config.name + ": client key does not match the client certificate"};
-      }
-    }
-    c->tls_ = std::move(ctx);
+    auto ctx =
+        http::make_tls_context({.ca_pem = t.ca_pem, .cert_pem = t.cert_pem, .key_pem = t.key_pem});
+    if (!ctx) return ctx.error().wrap(config.name);
+    c->tls_ = std::move(*ctx);
   }
   return c;
 }
@@ -98,8 +66,8 @@ const std::string& EtcdClient::current_endpoint() const {
   return endpoints_[current_].text;
 }
 
-std::unique_ptr<HttpConnection> EtcdClient::make_connection(size_t idx) {
-  return std::make_unique<HttpConnection>(io_.get_executor(), tls_.get(), endpoints_[idx]);
+std::unique_ptr<Connection> EtcdClient::make_connection(size_t idx) {
+  return std::make_unique<Connection>(io_.get_executor(), tls_.get(), endpoints_[idx]);
 }
 
 void EtcdClient::shutdown() {
@@ -115,7 +83,7 @@ void EtcdClient::shutdown() {
   watches_.clear();
 }
 
-asio::awaitable<Result<std::unique_ptr<HttpConnection>>> EtcdClient::connect_any() {
+asio::awaitable<Result<std::unique_ptr<Connection>>> EtcdClient::connect_any() {
   auto self = shared_from_this();
   std::string failures;
   const size_t n = endpoints_.size();
@@ -147,7 +115,7 @@ asio::awaitable<Result<std::string>> EtcdClient::call(std::string path, std::str
     bool retried_fresh = false;
     for (;;) {
       if (shut_down_) co_return Error{config_.name + ": client shut down"};
-      std::unique_ptr<HttpConnection> conn;
+      std::unique_ptr<Connection> conn;
       for (auto it = idle_.begin(); it != idle_.end(); ++it) {
         if ((*it)->endpoint().text != endpoints_[idx].text) continue;
         conn = std::move(*it);
@@ -167,7 +135,11 @@ asio::awaitable<Result<std::string>> EtcdClient::call(std::string path, std::str
         }
       }
       busy_.insert(conn.get());
-      auto reply = co_await conn->post(path, body, config_.request_timeout);
+      http::Request req{.method = "POST",
+                        .target = path,
+                        .headers = {{"Content-Type", "application/json"}},
+                        .body = body};
+      auto reply = co_await conn->request(std::move(req), config_.request_timeout);
       busy_.erase(conn.get());
       if (!reply) {
         // A kept-alive connection the server has since closed fails on first use: retry once

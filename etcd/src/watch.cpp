@@ -5,9 +5,9 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "http_connection.hpp"
 #include "json.hpp"
 #include "netagent/common/base64.hpp"
+#include "netagent/http/connection.hpp"
 
 namespace netagent::etcd {
 
@@ -101,20 +101,24 @@ asio::awaitable<void> Watch::run() {
                    {"start_revision", std::to_string(next_revision_)},
                    {"progress_notify", true}};
     json req = {{"create_request", std::move(create)}};
+    http::Request request{.method = "POST",
+                          .target = "/v3/watch",
+                          .headers = {{"Content-Type", "application/json"}},
+                          .body = req.dump()};
     auto status =
-        co_await conn_->open_stream("/v3/watch", req.dump(), client_->config().request_timeout);
+        co_await conn_->open_stream(std::move(request), client_->config().request_timeout);
     if (cancelled_) co_return;
     std::string failure;
     if (!status) {
       failure = endpoint + ": " + status.error().message;
-    } else if (*status != 200) {
-      auto body = co_await conn_->read_message();
+    } else if (status->status != 200) {
+      auto body = co_await conn_->read_body(client_->config().request_timeout);
       if (cancelled_) co_return;
-      failure = endpoint +
-                ": watch: " + detail::gateway_error(*status, body ? *body : std::string()).message;
+      failure = endpoint + ": watch: " +
+                detail::gateway_error(status->status, body ? *body : std::string()).message;
     }
     while (failure.empty()) {
-      auto msg = co_await conn_->read_message();
+      auto msg = co_await conn_->read_line();
       if (cancelled_) co_return;
       if (!msg) {
         failure = endpoint + ": " + msg.error().message;

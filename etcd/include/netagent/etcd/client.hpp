@@ -30,12 +30,13 @@ namespace boost::asio::ssl {
 class context;
 }
 
+namespace netagent::http {
+class Connection;
+struct Url;
+}  // namespace netagent::http
+
 namespace netagent::etcd {
 
-namespace detail {
-class HttpConnection;
-struct EndpointUrl;
-}  // namespace detail
 class Watch;
 struct WatchHandler;
 struct WatchOptions;
@@ -185,21 +186,21 @@ class EtcdClient : public std::enable_shared_from_this<EtcdClient> {
 
   // Internal (used by Watch): a connected connection to the first endpoint that accepts one,
   // trying each endpoint once from the current one.
-  boost::asio::awaitable<Result<std::unique_ptr<detail::HttpConnection>>> connect_any();
+  boost::asio::awaitable<Result<std::unique_ptr<http::Connection>>> connect_any();
   // Internal: one unary POST of a JSON body with failover; returns the reply body.
   boost::asio::awaitable<Result<std::string>> call(std::string path, std::string body);
 
  private:
   EtcdClient(boost::asio::io_context& io, EtcdConfig config);
-  std::unique_ptr<detail::HttpConnection> make_connection(size_t endpoint_index);
+  std::unique_ptr<http::Connection> make_connection(size_t endpoint_index);
 
   boost::asio::io_context& io_;
   EtcdConfig config_;
-  std::vector<detail::EndpointUrl> endpoints_;
-  std::unique_ptr<boost::asio::ssl::context> tls_;
+  std::vector<http::Url> endpoints_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
   size_t current_ = 0;
-  std::vector<std::unique_ptr<detail::HttpConnection>> idle_;
-  std::set<detail::HttpConnection*> busy_;
+  std::vector<std::unique_ptr<http::Connection>> idle_;
+  std::set<http::Connection*> busy_;
   std::vector<std::weak_ptr<Watch>> watches_;
   bool shut_down_ = false;
 };

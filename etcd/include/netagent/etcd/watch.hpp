@@ -97,7 +97,7 @@ class Watch : public std::enable_shared_from_this<Watch> {
   bool cancelled_ = false;
   bool connected_ = false;
   std::chrono::milliseconds delay_{0};
-  std::unique_ptr<detail::HttpConnection> conn_;
+  std::unique_ptr<http::Connection> conn_;
   std::unique_ptr<boost::asio::steady_timer> timer_;
   WatchCounters counters_;
 };

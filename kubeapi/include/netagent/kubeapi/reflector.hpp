@@ -34,6 +34,12 @@ enum class ReflectorState {
 };
 const char* to_string(ReflectorState s);
 
+// The delay before retry number `failures` (1 for the first): a random point (from `random`)
+// between `min` and min * 2^(failures-1) capped at `max` -- exponential with full jitter, never
+// under `min` so that a failing server is not hammered.
+std::chrono::milliseconds backoff_delay(unsigned failures, std::chrono::milliseconds min,
+                                        std::chrono::milliseconds max, uint64_t random);
+
 struct ReflectorHandler {
   // The complete set of objects (initial sync, or a relist after 410 / an error).
   std::function<void(std::vector<json> items, const std::string& resource_version)> on_replace;
