@@ -123,7 +123,9 @@ asio::awaitable<bool> LeaderElector::try_acquire_or_renew() {
       stats_.failures++;
       co_return false;
     }
-    auto created = co_await client_->create(r, options_.ns, lease_body(nullptr, false));
+    // Named, not a temporary argument: GCC 12 frees temporaries passed to a coroutine twice.
+    json fresh = lease_body(nullptr, false);
+    auto created = co_await client_->create(r, options_.ns, std::move(fresh));
     if (!ok(created)) {
       // 409: another candidate created it first.
       stats_.last_error = error(created).error.str();
@@ -149,7 +151,8 @@ asio::awaitable<bool> LeaderElector::try_acquire_or_renew() {
         lease, std::chrono::duration_cast<std::chrono::seconds>(options_.lease_duration).count()));
     if (observed_at_ + duration > SteadyClock::now()) co_return false;  // held, not expired
   }
-  auto updated = co_await client_->update(r, options_.ns, lease_body(&lease, mine));
+  json next = lease_body(&lease, mine);
+  auto updated = co_await client_->update(r, options_.ns, std::move(next));
   if (!ok(updated)) {
     stats_.last_error = error(updated).error.str();
     stats_.failures++;

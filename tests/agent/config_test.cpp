@@ -137,7 +137,8 @@ TEST(Flags, BadValuesAreRejectedWithTheSettingNamed) {
   };
   const Case cases[] = {
       {{"--bogus"}, "The following argument was not expected: --bogus"},
-      {{}, "missing --manifests DIR (or 'manifests:' in the config file)"},
+      {{}, "no desired-state source: give --manifests DIR"},
+      {{"--kubeconfig", "/k", "--k8s-in-cluster"}, "--kubeconfig and --k8s-in-cluster"},
       {{"--lb-maglev-table-size", "1000"},
        "bad value for lb-maglev-table-size: '1000' is not an allowed Maglev table size (a prime, "
        "one of 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071)"},
@@ -174,7 +175,7 @@ TEST(Flags, BadValuesAreRejectedWithTheSettingNamed) {
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = c.args;
-    if (c.message.find("missing --manifests") == std::string::npos) {
+    if (c.message.find("no desired-state source") == std::string::npos) {
       args.insert(args.begin(), {"--manifests", "/m"});
     }
     auto p = parse(args);

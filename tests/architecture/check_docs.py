@@ -14,8 +14,8 @@ import re
 import subprocess
 import sys
 
-PARTS = ["agent", "api", "bgp", "common", "datapath", "etcd", "ipam", "lb", "mesh", "metrics",
-         "policy", "source", "store"]
+PARTS = ["agent", "api", "bgp", "common", "datapath", "etcd", "http", "ipam", "kubeapi", "lb",
+         "mesh", "metrics", "policy", "source", "store", "writeback"]
 # Every "netagent_..." string literal in a part's sources is a metric name (registry calls,
 # collectors and the helpers that build families).
 METRIC_CALL = re.compile(r"\"(netagent_[a-z0-9_]+)\"")

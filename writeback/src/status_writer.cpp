@@ -24,17 +24,34 @@ kubeapi::Resource pool_resource(const std::string& api_version) {
                            "ciliumloadbalancerippools", "CiliumLoadBalancerIPPool", false};
 }
 
+// raw.status.conditions, or an undefined node. A missing key of a const node is an invalid node
+// in yaml-cpp, and asking an invalid node for its type throws: IsDefined() comes first.
+YAML::Node raw_conditions(const YAML::Node& raw) {
+  if (!raw.IsDefined() || !raw.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  const YAML::Node status = raw["status"];
+  if (!status.IsDefined() || !status.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  const YAML::Node conditions = status["conditions"];
+  if (!conditions.IsDefined() || !conditions.IsSequence())
+    return YAML::Node(YAML::NodeType::Undefined);
+  return conditions;
+}
+
+std::string scalar(const YAML::Node& map, const char* key) {
+  if (!map.IsDefined() || !map.IsMap()) return "";
+  const YAML::Node v = map[key];
+  return v.IsDefined() && v.IsScalar() ? v.Scalar() : "";
+}
+
 // The conditions Cilium's operator keeps on a pool: the counts (status Unknown, the number in
 // the message, which `kubectl get ippools` shows) and the conflict.
 json pool_conditions(const ipam::PoolStatus& p, const YAML::Node& raw) {
   // lastTransitionTime changes only when a condition's status does.
   std::map<std::string, std::pair<std::string, std::string>> before;  // type -> status, time
-  if (raw.IsMap() && raw["status"].IsMap() && raw["status"]["conditions"].IsSequence()) {
-    for (const auto& c : raw["status"]["conditions"]) {
-      if (!c.IsMap() || !c["type"].IsScalar()) continue;
-      before[c["type"].Scalar()] = {
-          c["status"].IsScalar() ? c["status"].Scalar() : "",
-          c["lastTransitionTime"].IsScalar() ? c["lastTransitionTime"].Scalar() : ""};
+  const YAML::Node existing = raw_conditions(raw);
+  if (existing.IsDefined()) {
+    for (const auto& c : existing) {
+      const std::string type = scalar(c, "type");
+      if (!type.empty()) before[type] = {scalar(c, "status"), scalar(c, "lastTransitionTime")};
     }
   }
   const std::string now = kubeapi::micro_time(std::chrono::system_clock::now()).substr(0, 19) + "Z";
@@ -69,12 +86,13 @@ json conditions_without_times(json conditions) {
 
 json yaml_conditions(const YAML::Node& raw) {
   json out = json::array();
-  if (!raw.IsMap() || !raw["status"].IsMap() || !raw["status"]["conditions"].IsSequence())
-    return out;
-  for (const auto& c : raw["status"]["conditions"]) {
+  const YAML::Node existing = raw_conditions(raw);
+  if (!existing.IsDefined()) return out;
+  for (const auto& c : existing) {
     json j = json::object();
     for (const char* k : {"type", "status", "reason", "message"}) {
-      if (c.IsMap() && c[k].IsScalar()) j[k] = c[k].Scalar();
+      std::string v = scalar(c, k);
+      if (!v.empty() || k == std::string("message")) j[k] = v;
     }
     out.push_back(std::move(j));
   }
@@ -252,9 +270,15 @@ asio::awaitable<void> StatusWriter::write_loop() {
     const std::string key = node.key();
     Write w = std::move(node.mapped());
     const std::string body = w.body.dump();
-    kubeapi::ApiResult<json> res =
-        w.event ? co_await client_->create(w.resource, w.ns, w.body)
-                : co_await client_->merge_patch(w.resource, w.ns, w.name, w.body, true);
+    // One co_await per statement, arguments named: GCC 12 miscompiles co_await in a
+    // conditional expression and frees temporaries passed to a coroutine twice.
+    kubeapi::ApiResult<json> res = json();
+    json payload = w.body;
+    if (w.event) {
+      res = co_await client_->create(w.resource, w.ns, std::move(payload));
+    } else {
+      res = co_await client_->merge_patch(w.resource, w.ns, w.name, std::move(payload), true);
+    }
     if (!*alive) co_return;
     if (kubeapi::ok(res)) {
       writes_ok_++;
