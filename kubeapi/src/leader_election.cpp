@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <ctime>
@@ -61,10 +61,7 @@ LeaderElector::~LeaderElector() = default;
 void LeaderElector::start() {
   if (running_) return;
   running_ = true;
-  asio::co_spawn(
-      client_->io(),
-      [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->run(); },
-      asio::detached);
+  attempt();
 }
 
 void LeaderElector::stop(std::function<void()> done) {
@@ -74,13 +71,24 @@ void LeaderElector::stop(std::function<void()> done) {
   }
   stopping_ = true;
   on_stopped_ = std::move(done);
+  // A pending wait ends now and finishes; an attempt in flight finishes when it returns.
   timer_.cancel();
 }
 
 void LeaderElector::set_holder(const std::string& holder) {
   if (holder == stats_.holder) return;
   stats_.holder = holder;
-  if (callbacks_.on_new_leader) callbacks_.on_new_leader(holder);
+  if (callbacks_.on_new_leader) notify([fn = callbacks_.on_new_leader, holder] { fn(holder); });
+}
+
+// Callbacks run from the io_context, never from inside this coroutine: a callback that starts a
+// coroutine of its own (the status writer does) would otherwise launch it in the middle of this
+// one's execution, and with Boost 1.74 this coroutine then never resumed from its next wait.
+void LeaderElector::notify(std::function<void()> fn) {
+  if (!fn) return;
+  asio::post(client_->io(), [self = shared_from_this(), fn = std::move(fn)] {
+    if (!self->stopped_callbacks_) fn();
+  });
 }
 
 json LeaderElector::lease_body(const json* current, bool renew) const {
@@ -181,56 +189,80 @@ asio::awaitable<void> LeaderElector::release() {
   }
 }
 
-asio::awaitable<void> LeaderElector::run() {
-  std::mt19937_64 rng(std::random_device{}());
-  while (!stopping_) {
-    const bool held = co_await try_acquire_or_renew();
-    if (stopping_) break;
-    const auto now = SteadyClock::now();
-    if (held) {
-      last_renew_ = now;
-      stats_.last_renew = std::chrono::system_clock::now();
-      if (!stats_.leader) {
-        stats_.leader = true;
-        stats_.acquired++;
-        spdlog::info("leader election: {} now leads Lease {}/{}", options_.identity, options_.ns,
-                     options_.name);
-        if (callbacks_.on_started_leading) callbacks_.on_started_leading();
-      } else {
-        stats_.renewals++;
-      }
-    } else {
-      if (stats_.leader && now - last_renew_ > options_.renew_deadline) {
-        // Not renewed within the deadline: stop before another candidate may take over.
-        stats_.leader = false;
-        stats_.lost++;
-        spdlog::warn("leader election: {} lost Lease {}/{} (not renewed for {} ms: {})",
-                     options_.identity, options_.ns, options_.name, options_.renew_deadline.count(),
-                     stats_.last_error);
-        if (callbacks_.on_stopped_leading) callbacks_.on_stopped_leading();
-      }
-    }
-    // Followers wait retry_period with up to 20% jitter (client-go's JitterFactor 1.2), so that
-    // candidates do not all ask at once.
-    auto wait = options_.retry_period;
+// One attempt at a time: a coroutine per attempt, and the wait between attempts a plain timer
+// handler (not a wait inside one long-lived coroutine).
+void LeaderElector::attempt() {
+  asio::co_spawn(client_->io(), try_acquire_or_renew(),
+                 [self = shared_from_this()](std::exception_ptr e, bool held) {
+                   if (e) {
+                     self->stats_.failures++;
+                     self->stats_.last_error = "leader election attempt failed";
+                     held = false;
+                   }
+                   self->after_attempt(held);
+                 });
+}
+
+void LeaderElector::after_attempt(bool held) {
+  spdlog::debug("leader election: {} {} Lease {}/{} (holder '{}')", options_.identity,
+                held ? "holds" : "does not hold", options_.ns, options_.name, stats_.holder);
+  if (stopping_) return finish();
+  const auto now = SteadyClock::now();
+  if (held) {
+    last_renew_ = now;
+    stats_.last_renew = std::chrono::system_clock::now();
     if (!stats_.leader) {
-      std::uniform_int_distribution<int64_t> jitter(0, options_.retry_period.count() / 5);
-      wait += std::chrono::milliseconds(jitter(rng));
+      stats_.leader = true;
+      stats_.acquired++;
+      spdlog::info("leader election: {} now leads Lease {}/{}", options_.identity, options_.ns,
+                   options_.name);
+      notify(callbacks_.on_started_leading);
+    } else {
+      stats_.renewals++;
     }
-    timer_.expires_after(wait);
-    boost::system::error_code ec;
-    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  if (stats_.leader) {
-    co_await release();
+  } else if (stats_.leader && now - last_renew_ > options_.renew_deadline) {
+    // Not renewed within the deadline: stop before another candidate may take over.
     stats_.leader = false;
-    if (callbacks_.on_stopped_leading) callbacks_.on_stopped_leading();
+    stats_.lost++;
+    spdlog::warn("leader election: {} lost Lease {}/{} (not renewed for {} ms: {})",
+                 options_.identity, options_.ns, options_.name, options_.renew_deadline.count(),
+                 stats_.last_error);
+    notify(callbacks_.on_stopped_leading);
   }
-  running_ = false;
-  if (on_stopped_) {
-    auto done = std::move(on_stopped_);
+  // Followers wait retry_period with up to 20% jitter (client-go's JitterFactor 1.2), so that
+  // candidates do not all ask at once.
+  auto wait = options_.retry_period;
+  if (!stats_.leader) {
+    std::uniform_int_distribution<int64_t> jitter(0, options_.retry_period.count() / 5);
+    wait += std::chrono::milliseconds(jitter(rng_));
+  }
+  timer_.expires_after(wait);
+  timer_.async_wait([self = shared_from_this()](const boost::system::error_code&) {
+    if (self->stopping_) return self->finish();
+    self->attempt();
+  });
+}
+
+void LeaderElector::finish() {
+  if (finishing_) return;
+  finishing_ = true;
+  auto done = [self = shared_from_this()] {
+    self->running_ = false;
+    // After the callbacks posted before it; none runs after `done`.
+    asio::post(self->client_->io(), [self] {
+      self->stopped_callbacks_ = true;
+      if (self->on_stopped_) {
+        auto fn = std::move(self->on_stopped_);
+        fn();
+      }
+    });
+  };
+  if (!stats_.leader) return done();
+  asio::co_spawn(client_->io(), release(), [self = shared_from_this(), done](std::exception_ptr) {
+    self->stats_.leader = false;
+    self->notify(self->callbacks_.on_stopped_leading);
     done();
-  }
+  });
 }
 
 }  // namespace netagent::kubeapi

@@ -125,7 +125,11 @@ void ApiSource::discover(size_t index) {
           if (!*alive) co_return;
           if (kubeapi::ok(res)) {
             w.resource = r;
-            run_reflector(index, r);
+            // Started from the io_context, not from inside this coroutine (see
+            // LeaderElector::notify: a coroutine launched inside another one's execution).
+            asio::post(io_, [this, index, r, alive] {
+              if (*alive) run_reflector(index, r);
+            });
             co_return;
           }
           const auto& err = kubeapi::error(res);

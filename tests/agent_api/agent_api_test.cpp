@@ -287,6 +287,67 @@ TEST_F(AgentOnApi, ObjectsFromTheApiReachTheMapsBirdAndStatus) {
       << bird.cmd("show route");
   EXPECT_TRUE(wait_until(
       [&] { return !wanted(node_agent_.api("/v1/services")).count("10.96.0.11:80/TCP"); }, 2s));
+
+  // A request LB IPAM cannot meet (an address outside every pool): a Warning Event on it.
+  apply(service("wrong", 13, 1, "10.25.11.200"));
+  json event;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto r = standin_->request("GET", "/api/v1/namespaces/demo/events");
+        for (const auto& e : r.json().value("items", json::array())) {
+          if (e["involvedObject"]["name"] == "wrong") event = e;
+        }
+        return event.is_object();
+      },
+      5s));
+  EXPECT_EQ(event["type"], "Warning") << event.dump();
+  EXPECT_EQ(event["reason"], "LBIPAM_no_pool") << event.dump();
+  EXPECT_TRUE(ingress("wrong").empty());
+
+  // The leader renews its Lease (an update) every 2/15 of the 3 s duration.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        json l = standin_->get(
+            json{{"apiVersion", "coordination.k8s.io/v1"},
+                 {"kind", "Lease"},
+                 {"metadata", {{"name", "netagent-lb-ipam"}, {"namespace", "kube-system"}}}});
+        return l["spec"]["renewTime"] != l["spec"]["acquireTime"];
+      },
+      3s));
+
+  // The RBAC the DaemonSet ships is exactly what the agent used: every request allowed, every
+  // rule used (a `list` only granted for the list+watch fallback of a kind it watched with
+  // WatchList), secrets read in one namespace only.
+  std::set<std::string> allowed, used, listed_fallback;
+  for (const auto& doc : YAML::LoadAllFromFile(std::string(NETAGENT_SOURCE_DIR) +
+                                               "/deploy/netagent/daemonset.yaml")) {
+    const std::string kind = doc["kind"].as<std::string>();
+    if (kind != "ClusterRole" && kind != "Role") continue;
+    for (const auto& rule : doc["rules"]) {
+      for (const auto& g : rule["apiGroups"])
+        for (const auto& r : rule["resources"])
+          for (const auto& v : rule["verbs"])
+            allowed.insert(g.as<std::string>() + "|" + r.as<std::string>() + "|" +
+                           v.as<std::string>());
+    }
+  }
+  std::set<std::string> secret_namespaces;
+  for (const auto& a : standin_->request("GET", "/standin/audit").json()) {
+    if (a["userAgent"] != "netagent") continue;  // the test's own requests are "netagent-tests"
+    const std::string key = a["group"].get<std::string>() + "|" + a["resource"].get<std::string>() +
+                            "|" + a["verb"].get<std::string>();
+    used.insert(key);
+    EXPECT_TRUE(allowed.count(key)) << "the agent used " << key << ", which RBAC does not grant";
+    if (a["resource"] == "secrets") secret_namespaces.insert(a["namespace"]);
+    if (a["verb"] == "watch")
+      listed_fallback.insert(a["group"].get<std::string>() + "|" +
+                             a["resource"].get<std::string>() + "|list");
+  }
+  for (const auto& key : allowed) {
+    EXPECT_TRUE(used.count(key) || listed_fallback.count(key))
+        << "RBAC grants " << key << ", which the agent never used";
+  }
+  EXPECT_EQ(secret_namespaces, std::set<std::string>{"kube-system"});
 }
 
 TEST_F(AgentOnApi, LosingTheApiServerKeepsTheStateAndItsReturnCausesNoFlap) {

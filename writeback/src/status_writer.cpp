@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 
 namespace netagent::writeback {
 
@@ -211,7 +212,7 @@ StatusWriter::~StatusWriter() {
 }
 
 Status StatusWriter::start() {
-  elector_->start();
+  asio::post(io_, [e = elector_] { e->start(); });
   return {};
 }
 
@@ -266,21 +267,34 @@ asio::awaitable<void> StatusWriter::write_loop() {
   auto alive = alive_;
   bool failed = false;
   while (*alive && !stopped_ && !pending_.empty() && elector_->is_leader()) {
-    auto node = pending_.extract(pending_.begin());
-    const std::string key = node.key();
-    Write w = std::move(node.mapped());
+    const std::string key = pending_.begin()->first;
+    const Write w = pending_.begin()->second;
+    pending_.erase(pending_.begin());
+    // Every argument of a coroutine call named, every co_await its own statement: GCC 12
+    // corrupts the heap with temporaries there (a merge patch with a temporary argument freed
+    // memory the elector's timer still used).
     const std::string body = w.body.dump();
-    // One co_await per statement, arguments named: GCC 12 miscompiles co_await in a
-    // conditional expression and frees temporaries passed to a coroutine twice.
-    kubeapi::ApiResult<json> res = json();
     json payload = w.body;
+    bool written = false, gone = false;
+    std::string error;
     if (w.event) {
-      res = co_await client_->create(w.resource, w.ns, std::move(payload));
+      auto r = co_await client_->create(w.resource, w.ns, payload);
+      written = kubeapi::ok(r);
+      if (!written) {
+        gone = kubeapi::error(r).not_found();
+        error = kubeapi::error(r).error.str();
+      }
     } else {
-      res = co_await client_->merge_patch(w.resource, w.ns, w.name, std::move(payload), true);
+      const bool status = true;
+      auto r = co_await client_->merge_patch(w.resource, w.ns, w.name, payload, status);
+      written = kubeapi::ok(r);
+      if (!written) {
+        gone = kubeapi::error(r).not_found();
+        error = kubeapi::error(r).error.str();
+      }
     }
     if (!*alive) co_return;
-    if (kubeapi::ok(res)) {
+    if (written) {
       writes_ok_++;
       if (w.event) {
         events_++;
@@ -290,12 +304,11 @@ asio::awaitable<void> StatusWriter::write_loop() {
       spdlog::info("k8s-status: wrote {}", w.what);
       continue;
     }
-    const auto& err = kubeapi::error(res);
-    if (err.not_found()) continue;  // the object is gone: nothing to write
+    if (gone) continue;  // the object is gone: nothing to write
     writes_failed_++;
-    last_error_ = w.what + ": " + err.error.str();
+    last_error_ = w.what + ": " + error;
     spdlog::warn("k8s-status: {}", last_error_);
-    if (!w.event) pending_.emplace(key, std::move(w));
+    if (!w.event) pending_.emplace(key, w);
     failed = true;
     break;
   }
@@ -315,6 +328,7 @@ json StatusWriter::status() const {
           {"leader", st.leader},
           {"holder", st.holder},
           {"acquired", st.acquired},
+          {"renewals", st.renewals},
           {"lost", st.lost},
           {"election_failures", st.failures},
           {"election_last_error", st.last_error},

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 
 #include "netagent/kubeapi/client.hpp"
@@ -70,12 +71,15 @@ class LeaderElector : public std::enable_shared_from_this<LeaderElector> {
   const LeaderElectionOptions& options() const { return options_; }
 
  private:
-  boost::asio::awaitable<void> run();
+  void attempt();
+  void after_attempt(bool held);
+  void finish();
   // One attempt: true when this candidate holds the Lease afterwards.
   boost::asio::awaitable<bool> try_acquire_or_renew();
   boost::asio::awaitable<void> release();
   json lease_body(const json* current, bool renew) const;
   void set_holder(const std::string& holder);
+  void notify(std::function<void()> fn);
 
   std::shared_ptr<Client> client_;
   LeaderElectionOptions options_;
@@ -84,6 +88,9 @@ class LeaderElector : public std::enable_shared_from_this<LeaderElector> {
   boost::asio::steady_timer timer_;
   bool stopping_ = false;
   bool running_ = false;
+  bool stopped_callbacks_ = false;
+  bool finishing_ = false;
+  std::mt19937_64 rng_{std::random_device{}()};  // set with stop()'s `done`: no callback after it
   std::function<void()> on_stopped_;
   // The record last read, and when (this node's clock) it was first seen with that content.
   std::string observed_record_;

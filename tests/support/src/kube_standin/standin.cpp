@@ -628,6 +628,17 @@ Answer Server::route(const HttpRequest& req, const api::HttpServer::OpenStream& 
                     {"history", history_.size()}});
   }
 
+  if (path == "/standin/audit" && get) {
+    json out = json::array();
+    for (const auto& [agent, verb, group, resource, ns] : audit_)
+      out.push_back({{"userAgent", agent},
+                     {"verb", verb},
+                     {"group", group},
+                     {"resource", resource},
+                     {"namespace", ns}});
+    return respond(req, 200, out);
+  }
+
   if (get) {
     bool found = false;
     json d = discovery(path, found);
@@ -668,6 +679,34 @@ Answer Server::route(const HttpRequest& req, const api::HttpServer::OpenStream& 
     throw ApiFailure{404, "NotFound", "the server could not find the requested resource"};
   if (!t.name.empty() && t.type->namespaced && t.ns.empty())
     throw ApiFailure{404, "NotFound", "the server could not find the requested resource"};
+  {
+    // The verb RBAC checks (k8s.io/apiserver's RequestInfo): list or watch on a collection,
+    // get on an object, and the method's verb otherwise.
+    std::string verb;
+    auto w = query.find("watch");
+    bool watching = w != query.end() && (w->second == "1" || w->second == "true");
+    switch (req.method()) {
+      case http::verb::get:
+        verb = watching ? "watch" : t.name.empty() ? "list" : "get";
+        break;
+      case http::verb::post:
+        verb = "create";
+        break;
+      case http::verb::put:
+        verb = "update";
+        break;
+      case http::verb::patch:
+        verb = "patch";
+        break;
+      case http::verb::delete_:
+        verb = t.name.empty() ? "deletecollection" : "delete";
+        break;
+      default:
+        verb = std::string(req.method_string());
+    }
+    audit_.emplace(std::string(req[http::field::user_agent]), verb, t.type->group,
+                   t.type->resource + (t.subresource.empty() ? "" : "/" + t.subresource), t.ns);
+  }
   return serve_resource(req, t, query, open_stream);
 }
 

@@ -12,7 +12,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "netagent/api/http_server.hpp"
@@ -133,6 +135,10 @@ class Server {
   boost::asio::io_context& io_;
   Options opt_;
   uint64_t rv_ = 1;
+  // Every distinct request as RBAC authorizes it (user agent, verb, group, resource with
+  // subresource, namespace): GET /standin/audit, so tests can compare what a client used with
+  // the RBAC it ships.
+  std::set<std::tuple<std::string, std::string, std::string, std::string, std::string>> audit_;
   uint64_t compacted_ = 0;  // history holds every event with rv > compacted_
   std::map<const ResourceType*, std::map<std::string, json>> objects_;
   std::deque<Event> history_;
