@@ -195,7 +195,7 @@ def main():
              "--node-name", "node-a", "--devices", "eth0", "--bpf-root", bpf + "/root",
              "--cgroup", cg, "--state-dir", tmp + "/state", "--api-socket", sock,
              "--metrics-addr", "", "--log-level", "debug", "--bpf-lb-map-max",
-             str(max(65536, 2 * args.services * args.endpoints))],
+             "65536"],  # the most the datapath's ids allow: 131,072 backends
             stdout=log, stderr=subprocess.STDOUT)
         procs.append(agent)
 

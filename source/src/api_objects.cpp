@@ -5,8 +5,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <functional>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "netagent/k8s/decode.hpp"
@@ -18,31 +21,48 @@ using kubeapi::Resource;
 using kubeapi::WatchEvent;
 using SysClock = std::chrono::system_clock;
 
-YAML::Node json_to_yaml(const json& j) {
+namespace {
+
+// Fills `node` (already part of its document) with `j`, top-down: every child is created through
+// its parent, so it lives in the document's memory from the start. Built bottom-up, each insert
+// merges the child's memory into the parent's (yaml-cpp keeps a set of every node per document),
+// which made the conversion most of an initial list's cost.
+void fill(YAML::Node node, const json& j) {
   switch (j.type()) {
-    case json::value_t::object: {
-      YAML::Node n(YAML::NodeType::Map);
+    case json::value_t::object:
+      if (j.empty()) node = YAML::Node(YAML::NodeType::Map);
       for (const auto& [k, v] : j.items())
-        n.force_insert(k, json_to_yaml(v));
-      return n;
-    }
-    case json::value_t::array: {
-      YAML::Node n(YAML::NodeType::Sequence);
-      for (const auto& v : j)
-        n.push_back(json_to_yaml(v));
-      return n;
-    }
-    case json::value_t::string: {
-      YAML::Node n(j.get_ref<const std::string&>());
-      n.SetTag("!");  // as yaml-cpp tags a quoted scalar: a string, whatever it reads like
-      return n;
-    }
+        fill(node[k], v);  // node[k] on a new node makes it a map
+      return;
+    case json::value_t::array:
+      if (j.empty()) node = YAML::Node(YAML::NodeType::Sequence);
+      for (size_t i = 0; i < j.size(); ++i) {
+        node.push_back(YAML::Null);
+        fill(node[i], j[i]);
+      }
+      return;
+    case json::value_t::string:
+      node = j.get_ref<const std::string&>();
+      node.SetTag("!");  // as yaml-cpp tags a quoted scalar: a string, whatever it reads like
+      return;
     case json::value_t::null:
     case json::value_t::discarded:
-      return YAML::Node(YAML::NodeType::Null);
+      node = YAML::Null;
+      return;
     default:  // numbers and booleans, in JSON's own spelling (also YAML's)
-      return YAML::Node(j.dump());
+      node = j.dump();
+      return;
   }
+}
+
+}  // namespace
+
+YAML::Node json_to_yaml(const json& j) {
+  // With a node of its own from the start: a default-constructed Node has none until first
+  // written, so writes through a copy of it (fill's parameter) would not reach it.
+  YAML::Node root(YAML::NodeType::Null);
+  fill(root, j);
+  return root;
 }
 
 namespace {
@@ -102,15 +122,53 @@ std::string object_key(const json& o) {
 }
 
 // The object's content without what changes on every write of it (resourceVersion,
-// managedFields): equal digests mean consumers have nothing to do.
+// managedFields): equal digests mean consumers have nothing to do. Each member is serialized and
+// hashed in place (nlohmann's objects iterate in key order), never the object copied.
 uint64_t content_digest(const json& o) {
-  auto it = o.find("metadata");
-  if (it == o.end() || !it->is_object()) return std::hash<std::string>{}(o.dump()) | 1;
-  json copy = o;
-  auto& md = copy["metadata"];
-  md.erase("resourceVersion");
-  md.erase("managedFields");
-  return std::hash<std::string>{}(copy.dump()) | 1;
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](std::string_view s) {
+    h ^= std::hash<std::string_view>{}(s) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  };
+  if (!o.is_object()) {
+    mix(o.dump());
+    return h | 1;
+  }
+  for (const auto& [k, v] : o.items()) {
+    mix(k);
+    if (k == "metadata" && v.is_object()) {
+      for (const auto& [mk, mv] : v.items()) {
+        if (mk == "resourceVersion" || mk == "managedFields") continue;
+        mix(mk);
+        mix(mv.dump());
+      }
+    } else {
+      mix(v.dump());
+    }
+  }
+  return h | 1;
+}
+
+// Runs fn(0..n-1) on up to `threads` threads (the caller's included); fn must touch only its own
+// slot. Below kMinPerThread items per thread, threads cost more than they save.
+void parallel_for(size_t n, size_t threads, const std::function<void(size_t)>& fn) {
+  constexpr size_t kMinPerThread = 64;
+  threads = std::min(threads, n / kMinPerThread);
+  if (threads <= 1) {
+    for (size_t i = 0; i < n; ++i)
+      fn(i);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n;)
+      fn(i);
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t)
+    pool.emplace_back(work);
+  work();
+  for (auto& t : pool)
+    t.join();
 }
 
 }  // namespace
@@ -180,14 +238,23 @@ ApiObjectCache::Entry ApiObjectCache::decode(const std::string& origin, const js
 bool ApiObjectCache::replace(const std::string& kind, const std::string& origin,
                              const std::vector<json>& items) {
   Objects& old = kinds_[kind];
+  // A complete set is decoded on every core (at most 4; a cluster's initial list is the one
+  // large decode the source does): decode() reads only its item, the previous entry and the
+  // registry, whose decoders may run on several threads at once (manifest_loader.hpp says so).
+  std::vector<std::string> keys(items.size());
+  std::vector<Entry> entries(items.size());
+  const size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+  parallel_for(items.size(), threads, [&](size_t i) {
+    keys[i] = object_key(items[i]);
+    auto prev = old.find(keys[i]);
+    entries[i] = decode(origin, items[i], prev == old.end() ? nullptr : &prev->second);
+  });
   Objects fresh;
   bool changed = false;
-  for (const auto& item : items) {
-    std::string key = object_key(item);
-    auto prev = old.find(key);
-    Entry e = decode(origin, item, prev == old.end() ? nullptr : &prev->second);
-    if (prev == old.end() || prev->second.digest != e.digest) changed = true;
-    fresh[key] = std::move(e);
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto prev = old.find(keys[i]);
+    if (prev == old.end() || prev->second.digest != entries[i].digest) changed = true;
+    fresh[keys[i]] = std::move(entries[i]);
   }
   if (fresh.size() != old.size()) changed = true;
   old = std::move(fresh);
