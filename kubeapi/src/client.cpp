@@ -500,15 +500,24 @@ asio::awaitable<ApiResult<json>> Client::get(const Resource& r, const std::strin
   co_return decode("GET " + target, std::move(reply));
 }
 
+namespace {
+
+// The object as sent: apiVersion and kind filled in when the caller left them out.
+std::string object_body(const Resource& r, json& object) {
+  if (!object.contains("apiVersion")) object["apiVersion"] = r.api_version();
+  if (!object.contains("kind")) object["kind"] = r.kind;
+  return object.dump();
+}
+
+}  // namespace
+
 asio::awaitable<ApiResult<json>> Client::create(const Resource& r, const std::string& ns,
                                                 json object) {
   auto self = shared_from_this();
   std::string target = r.path(ns);
-  if (!object.contains("apiVersion")) object["apiVersion"] = r.api_version();
-  if (!object.contains("kind")) object["kind"] = r.kind;
   Exchange x{.method = "POST",
              .target = target,
-             .body = object.dump(),
+             .body = object_body(r, object),
              .content_type = "application/json"};
   auto reply = co_await impl_->exchange(self, config_, std::move(x));
   co_return decode("POST " + target, std::move(reply));
@@ -518,10 +527,10 @@ asio::awaitable<ApiResult<json>> Client::update(const Resource& r, const std::st
                                                 json object) {
   auto self = shared_from_this();
   std::string target = r.path(ns) + "/" + url_encode(object_name(object));
-  if (!object.contains("apiVersion")) object["apiVersion"] = r.api_version();
-  if (!object.contains("kind")) object["kind"] = r.kind;
-  Exchange x{
-      .method = "PUT", .target = target, .body = object.dump(), .content_type = "application/json"};
+  Exchange x{.method = "PUT",
+             .target = target,
+             .body = object_body(r, object),
+             .content_type = "application/json"};
   auto reply = co_await impl_->exchange(self, config_, std::move(x));
   co_return decode("PUT " + target, std::move(reply));
 }
@@ -530,10 +539,10 @@ asio::awaitable<ApiResult<json>> Client::update_status(const Resource& r, const 
                                                        json object) {
   auto self = shared_from_this();
   std::string target = r.path(ns) + "/" + url_encode(object_name(object)) + "/status";
-  if (!object.contains("apiVersion")) object["apiVersion"] = r.api_version();
-  if (!object.contains("kind")) object["kind"] = r.kind;
-  Exchange x{
-      .method = "PUT", .target = target, .body = object.dump(), .content_type = "application/json"};
+  Exchange x{.method = "PUT",
+             .target = target,
+             .body = object_body(r, object),
+             .content_type = "application/json"};
   auto reply = co_await impl_->exchange(self, config_, std::move(x));
   co_return decode("PUT " + target, std::move(reply));
 }

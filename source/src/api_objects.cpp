@@ -5,13 +5,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
-#include <functional>
 #include <set>
 #include <thread>
 #include <tuple>
 
+#include "netagent/common/parallel.hpp"
 #include "netagent/k8s/decode.hpp"
 
 namespace netagent::source {
@@ -148,29 +147,6 @@ uint64_t content_digest(const json& o) {
   return h | 1;
 }
 
-// Runs fn(0..n-1) on up to `threads` threads (the caller's included); fn must touch only its own
-// slot. Below kMinPerThread items per thread, threads cost more than they save.
-void parallel_for(size_t n, size_t threads, const std::function<void(size_t)>& fn) {
-  constexpr size_t kMinPerThread = 64;
-  threads = std::min(threads, n / kMinPerThread);
-  if (threads <= 1) {
-    for (size_t i = 0; i < n; ++i)
-      fn(i);
-    return;
-  }
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < n;)
-      fn(i);
-  };
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t)
-    pool.emplace_back(work);
-  work();
-  for (auto& t : pool)
-    t.join();
-}
-
 }  // namespace
 
 std::vector<ApiKind> api_kinds(const ApiSourceOptions& options, std::vector<std::string>* unknown) {
@@ -244,7 +220,7 @@ bool ApiObjectCache::replace(const std::string& kind, const std::string& origin,
   std::vector<std::string> keys(items.size());
   std::vector<Entry> entries(items.size());
   const size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
-  parallel_for(items.size(), threads, [&](size_t i) {
+  parallel_for(items.size(), threads, 64, [&](size_t i) {
     keys[i] = object_key(items[i]);
     auto prev = old.find(keys[i]);
     entries[i] = decode(origin, items[i], prev == old.end() ? nullptr : &prev->second);

@@ -18,22 +18,6 @@ using kubeapi::Resource;
 using kubeapi::WatchEvent;
 using SysClock = std::chrono::system_clock;
 
-namespace {
-
-const char* state_name(ReflectorState s) {
-  switch (s) {
-    case ReflectorState::Syncing:
-      return "syncing";
-    case ReflectorState::Synced:
-      return "synced";
-    case ReflectorState::Failing:
-      return "failing";
-  }
-  return "?";
-}
-
-}  // namespace
-
 // ---- ApiSource ----
 
 struct ApiSource::Watched {
@@ -205,7 +189,7 @@ void ApiSource::run_reflector(size_t index, const Resource& resource) {
 
 void ApiSource::on_state(size_t index, ReflectorState state, const std::string& detail) {
   Watched& w = *watched_[index];
-  w.state = state_name(state);
+  w.state = kubeapi::to_string(state);
   w.detail = detail;
   if (state == ReflectorState::Failing) {
     if (!w.failing) {

@@ -10,6 +10,7 @@
 #include <thread>
 #include <tuple>
 
+#include "netagent/common/parallel.hpp"
 #include "netagent/k8s/decode.hpp"
 #include "netagent/source/kustomize.hpp"
 #include "netagent/source/yaml_documents.hpp"
@@ -113,38 +114,9 @@ bool tree_has_substitution(const YAML::Node& n) {
   }
 }
 
-// Runs fn(0..n-1) on up to `threads` threads (the caller's included). Files are independent: each
-// has its own yaml-cpp nodes and its own SnapshotBuilder, and results go to per-index slots, so the
-// outcome does not depend on scheduling.
-void parallel_for(size_t n, size_t threads, const std::function<void(size_t)>& fn) {
-  constexpr size_t kMinPerThread = 32;  // below this, threads cost more than they save
-  threads = std::min(threads, n / kMinPerThread);
-  if (threads <= 1) {
-    for (size_t i = 0; i < n; ++i)
-      fn(i);
-    return;
-  }
-  std::atomic<size_t> next{0};
-  std::exception_ptr failure;
-  std::mutex failure_mu;
-  auto work = [&] {
-    try {
-      for (size_t i; (i = next.fetch_add(1)) < n;)
-        fn(i);
-    } catch (...) {
-      std::lock_guard lock(failure_mu);
-      if (!failure) failure = std::current_exception();
-      next = n;
-    }
-  };
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t)
-    pool.emplace_back(work);
-  work();
-  for (auto& t : pool)
-    t.join();
-  if (failure) std::rethrow_exception(failure);
-}
+// Files are parsed and decoded in parallel (common/parallel.hpp): each has its own yaml-cpp nodes
+// and its own SnapshotBuilder, and results go to per-index slots.
+constexpr size_t kMinFilesPerThread = 32;
 
 void sort_errors(std::vector<DecodeError>& errors) {
   // Tree order (files sorted, then documents), whichever stage found them.
@@ -602,7 +574,7 @@ TreeLoad ManifestLoader::load_files_with(std::vector<ManifestFile> files,
     }
   }
   stats.files_parsed = to_parse.size();
-  parallel_for(to_parse.size(), threads(), [&](size_t i) {
+  parallel_for(to_parse.size(), threads(), kMinFilesPerThread, [&](size_t i) {
     const ManifestFile& f = *to_parse[i].first;
     to_parse[i].second->parsed = parse(f.path, std::move(to_parse[i].first->content),
                                        f.documents ? f.documents.get() : nullptr);
@@ -631,7 +603,7 @@ TreeLoad ManifestLoader::load_files_with(std::vector<ManifestFile> files,
     if (stale) to_build.push_back(e);
   }
   stats.files_decoded = to_build.size();
-  parallel_for(to_build.size(), threads(),
+  parallel_for(to_build.size(), threads(), kMinFilesPerThread,
                [&](size_t i) { to_build[i]->fragment = build(*to_build[i]->parsed, settings); });
   for (auto& [path, e] : order) {
     stats.documents += e->parsed->documents;

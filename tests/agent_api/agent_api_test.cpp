@@ -121,30 +121,6 @@ std::vector<json> service(const std::string& name, int n, int backends = 1,
   return objects(y);
 }
 
-// frontend -> backend addresses, as the agent's model has them (GET /v1/services).
-std::map<std::string, std::set<std::string>> wanted(const json& services) {
-  std::map<std::string, std::set<std::string>> out;
-  for (const auto& row : services["services"]) {
-    auto& bs = out[row["frontend"].get<std::string>()];
-    for (const auto& b : row["backends"])
-      bs.insert(b["address"].get<std::string>());
-  }
-  return out;
-}
-
-// The same, as the kernel's maps hold them (GET /v1/bpf/lb).
-std::map<std::string, std::set<std::string>> in_maps(const json& lb) {
-  std::map<std::string, std::set<std::string>> out;
-  for (const auto& f : lb["frontends"]) {
-    auto& bs = out[f["frontend"].get<std::string>()];
-    for (const auto& b : f["backends"]) {
-      auto s = b.get<std::string>();
-      bs.insert(s.substr(0, s.find(' ')) + "/TCP");
-    }
-  }
-  return out;
-}
-
 class AgentOnApi : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -203,9 +179,16 @@ class AgentOnApi : public ::testing::Test {
   bool programmed(AgentNode& node) {
     auto services = node.api("/v1/services");
     auto lb = node.api("/v1/bpf/lb");
-    return !wanted(services).empty() && wanted(services) == in_maps(lb);
+    return !lb_wanted(services).empty() && lb_wanted(services) == lb_in_maps(lb);
   }
   json source(AgentNode& node) { return node.api("/v1/status")["source"]; }
+  // The status writer's Lease as the API server holds it.
+  json lease() {
+    return standin_->get(
+        json{{"apiVersion", "coordination.k8s.io/v1"},
+             {"kind", "Lease"},
+             {"metadata", {{"name", "netagent-lb-ipam"}, {"namespace", "kube-system"}}}});
+  }
 
   std::unique_ptr<Lan> lan_;
   std::unique_ptr<Host> router_, api_host_, node_;
@@ -230,7 +213,7 @@ TEST_F(AgentOnApi, ObjectsFromTheApiReachTheMapsBirdAndStatus) {
       10s))
       << bird.cmd("show route");
   ASSERT_TRUE(wait_until([&] { return programmed(node_agent_); }, 5s));
-  auto want = wanted(node_agent_.api("/v1/services"));
+  auto want = lb_wanted(node_agent_.api("/v1/services"));
   EXPECT_EQ(want.at("10.96.0.10:80/TCP"), std::set<std::string>{"10.1.0.10:8080/TCP"});
   EXPECT_EQ(want.at("10.25.11.100:80/TCP"), std::set<std::string>{"10.1.0.10:8080/TCP"});
 
@@ -249,11 +232,7 @@ TEST_F(AgentOnApi, ObjectsFromTheApiReachTheMapsBirdAndStatus) {
       << standin_->get(service("web", 1)[0]).dump();
   EXPECT_TRUE(
       wait_until([&] { return ingress("api") == std::vector<std::string>{"10.25.11.101"}; }, 5s));
-  json lease = standin_->get(
-      json{{"apiVersion", "coordination.k8s.io/v1"},
-           {"kind", "Lease"},
-           {"metadata", {{"name", "netagent-lb-ipam"}, {"namespace", "kube-system"}}}});
-  EXPECT_EQ(lease["spec"]["holderIdentity"], "node-a") << lease.dump();
+  EXPECT_EQ(lease()["spec"]["holderIdentity"], "node-a") << lease().dump();
   auto writer = node_agent_.api("/v1/status")["reconcilers"];
   bool leader = false;
   for (const auto& r : writer) {
@@ -272,7 +251,7 @@ TEST_F(AgentOnApi, ObjectsFromTheApiReachTheMapsBirdAndStatus) {
   apply({service("web", 10, 3, "10.25.11.100")[1]});  // the slice, now 3 endpoints
   EXPECT_TRUE(wait_until(
       [&] {
-        auto w = wanted(node_agent_.api("/v1/services"));
+        auto w = lb_wanted(node_agent_.api("/v1/services"));
         return w.count("10.96.0.10:80/TCP") && w.at("10.96.0.10:80/TCP").size() == 3 &&
                programmed(node_agent_);
       },
@@ -286,7 +265,7 @@ TEST_F(AgentOnApi, ObjectsFromTheApiReachTheMapsBirdAndStatus) {
       2s))
       << bird.cmd("show route");
   EXPECT_TRUE(wait_until(
-      [&] { return !wanted(node_agent_.api("/v1/services")).count("10.96.0.11:80/TCP"); }, 2s));
+      [&] { return !lb_wanted(node_agent_.api("/v1/services")).count("10.96.0.11:80/TCP"); }, 2s));
 
   // A request LB IPAM cannot meet (an address outside every pool): a Warning Event on it.
   apply(service("wrong", 13, 1, "10.25.11.200"));
@@ -307,10 +286,7 @@ TEST_F(AgentOnApi, ObjectsFromTheApiReachTheMapsBirdAndStatus) {
   // The leader renews its Lease (an update) every 2/15 of the 3 s duration.
   EXPECT_TRUE(wait_until(
       [&] {
-        json l = standin_->get(
-            json{{"apiVersion", "coordination.k8s.io/v1"},
-                 {"kind", "Lease"},
-                 {"metadata", {{"name", "netagent-lb-ipam"}, {"namespace", "kube-system"}}}});
+        json l = lease();
         return l["spec"]["renewTime"] != l["spec"]["acquireTime"];
       },
       3s));
@@ -362,7 +338,7 @@ TEST_F(AgentOnApi, LosingTheApiServerKeepsTheStateAndItsReturnCausesNoFlap) {
       },
       10s));
   ASSERT_TRUE(wait_until([&] { return programmed(node_agent_); }, 5s));
-  const auto lb_before = in_maps(node_agent_.api("/v1/bpf/lb"));
+  const auto lb_before = lb_in_maps(node_agent_.api("/v1/bpf/lb"));
   const auto lb_applies = [&] {
     const json status = node_agent_.api("/v1/status");  // not a temporary: range-for below
     for (const auto& r : status["reconcilers"]) {
@@ -386,7 +362,7 @@ TEST_F(AgentOnApi, LosingTheApiServerKeepsTheStateAndItsReturnCausesNoFlap) {
   EXPECT_FALSE(src["stale_reason"].get<std::string>().empty());
   auto metrics = node_agent_.api("/v1/metrics");
   EXPECT_EQ(metric_value(metrics, "netagent_source_stale"), 1.0);
-  EXPECT_EQ(in_maps(node_agent_.api("/v1/bpf/lb")), lb_before);
+  EXPECT_EQ(lb_in_maps(node_agent_.api("/v1/bpf/lb")), lb_before);
   EXPECT_EQ(bird.prefixes(), (std::set<std::string>{kWeb, kApi}));
 
   // Back with its storage (older versions compacted: the watches get 410 and relist). Same
@@ -398,7 +374,7 @@ TEST_F(AgentOnApi, LosingTheApiServerKeepsTheStateAndItsReturnCausesNoFlap) {
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(node_agent_.api("/v1/status")["snapshot"]["generation"], generation);
   EXPECT_EQ(lb_applies(), applies);
-  EXPECT_EQ(in_maps(node_agent_.api("/v1/bpf/lb")), lb_before);
+  EXPECT_EQ(lb_in_maps(node_agent_.api("/v1/bpf/lb")), lb_before);
   EXPECT_EQ(bird.prefixes(), (std::set<std::string>{kWeb, kApi}));
   EXPECT_GE(metric_value(node_agent_.api("/v1/metrics"), "netagent_source_stale"), 0.0);
 
@@ -409,7 +385,7 @@ TEST_F(AgentOnApi, LosingTheApiServerKeepsTheStateAndItsReturnCausesNoFlap) {
   standin_->compact();
   EXPECT_TRUE(wait_until([&] { return bird.prefixes() == std::set<std::string>{kWeb}; }, 10s))
       << bird.cmd("show route");
-  auto w = wanted(node_agent_.api("/v1/services"));
+  auto w = lb_wanted(node_agent_.api("/v1/services"));
   EXPECT_EQ(w.count("10.96.0.11:80/TCP"), 0u);
   EXPECT_EQ(w.at("10.96.0.10:80/TCP").size(), 2u);
 }
@@ -429,7 +405,8 @@ spec:
 )")[0]);
   apply(service("api", 11, 1, "10.25.11.101"));
   ASSERT_TRUE(wait_until(
-      [&] { return wanted(node_agent_.api("/v1/services")).count("10.96.0.11:80/TCP") == 1; }, 5s));
+      [&] { return lb_wanted(node_agent_.api("/v1/services")).count("10.96.0.11:80/TCP") == 1; },
+      5s));
   EXPECT_TRUE(wait_until([&] { return programmed(node_agent_); }, 5s));
   auto src = source(node_agent_);
   ASSERT_EQ(src["errors_total"], 1) << src.dump();
@@ -458,7 +435,7 @@ TEST_F(AgentOnApi, TwoAgentsOneLeaseStatusWrittenOnceAndTakenOverWhenTheLeaderDi
   // Both serve the address the Service status holds; only node-a writes.
   const std::string ip = ingress("web").at(0);
   EXPECT_TRUE(wait_until(
-      [&] { return wanted(agent_b_node.api("/v1/services")).count(ip + ":80/TCP") == 1; }, 5s));
+      [&] { return lb_wanted(agent_b_node.api("/v1/services")).count(ip + ":80/TCP") == 1; }, 5s));
   EXPECT_TRUE(leader_of(node_agent_)["leader"].get<bool>());
   EXPECT_FALSE(leader_of(agent_b_node)["leader"].get<bool>());
   EXPECT_EQ(leader_of(agent_b_node)["holder"], "node-a");

@@ -57,33 +57,6 @@ std::vector<std::string> block(int b, int n) {
   return out;
 }
 
-// frontend -> its backends' addresses: what the model wants (GET /v1/services) and what the
-// kernel's maps hold (GET /v1/bpf/lb).
-using Programmed = std::map<std::string, std::set<std::string>>;
-
-Programmed wanted(const nlohmann::json& services) {
-  Programmed out;
-  for (const auto& row : services["services"]) {
-    auto& bs = out[row["frontend"].get<std::string>()];
-    for (const auto& b : row["backends"])
-      bs.insert(b["address"].get<std::string>());
-  }
-  return out;
-}
-
-Programmed in_maps(const nlohmann::json& lb) {
-  Programmed out;
-  for (const auto& f : lb["frontends"]) {
-    auto& bs = out[f["frontend"].get<std::string>()];
-    for (const auto& b : f["backends"]) {
-      // "10.1.0.5:8080 (#3)" -> "10.1.0.5:8080/TCP"
-      auto s = b.get<std::string>();
-      bs.insert(s.substr(0, s.find(' ')) + "/TCP");
-    }
-  }
-  return out;
-}
-
 class CapacityFault : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -196,7 +169,7 @@ TEST_F(CapacityFault, WhatFitsServesTheRestIsReportedAndTheNextApplyRestoresAll)
   EXPECT_NE(out.find("problem: demo/big-b: not programmed: the LB maps are full"),
             std::string::npos)
       << out;
-  auto maps = in_maps(node_agent_.api("/v1/bpf/lb"));
+  auto maps = lb_in_maps(node_agent_.api("/v1/bpf/lb"));
   EXPECT_FALSE(maps.count("10.96.1.2:80/TCP")) << "nothing of big-b is in the maps";
   EXPECT_TRUE(maps.count("10.96.1.1:80/TCP"));
   // The retries (back-off) keep the same answer and keep serving.
@@ -213,9 +186,9 @@ TEST_F(CapacityFault, WhatFitsServesTheRestIsReportedAndTheNextApplyRestoresAll)
       << agent->log();
   services = node_agent_.api("/v1/services");
   auto lb = node_agent_.api("/v1/bpf/lb");
-  EXPECT_EQ(in_maps(lb), wanted(services)) << lb.dump() << "\n" << services.dump();
-  EXPECT_EQ(wanted(services).size(), 5u) << services.dump();  // web, api: 2 each; big-b
-  EXPECT_EQ(lb["backends"].size(), 22u) << lb.dump();         // big-a's are gone
+  EXPECT_EQ(lb_in_maps(lb), lb_wanted(services)) << lb.dump() << "\n" << services.dump();
+  EXPECT_EQ(lb_wanted(services).size(), 5u) << services.dump();  // web, api: 2 each; big-b
+  EXPECT_EQ(lb["backends"].size(), 22u) << lb.dump();            // big-a's are gone
   for (const auto& row : services["services"])
     EXPECT_EQ(row["programmed"], true) << row.dump();
   status = lb_status();

@@ -85,4 +85,27 @@ std::optional<double> metric_value(const nlohmann::json& families, const std::st
   return sum;
 }
 
+LbProgram lb_wanted(const nlohmann::json& services) {
+  LbProgram out;
+  for (const auto& row : services["services"]) {
+    auto& bs = out[row["frontend"].get<std::string>()];
+    for (const auto& b : row["backends"])
+      bs.insert(b["address"].get<std::string>());
+  }
+  return out;
+}
+
+LbProgram lb_in_maps(const nlohmann::json& bpf_lb) {
+  LbProgram out;
+  for (const auto& f : bpf_lb["frontends"]) {
+    auto& bs = out[f["frontend"].get<std::string>()];
+    for (const auto& b : f["backends"]) {
+      // "10.1.0.5:8080 (#3)" -> "10.1.0.5:8080/TCP"
+      auto s = b.get<std::string>();
+      bs.insert(s.substr(0, s.find(' ')) + "/TCP");
+    }
+  }
+  return out;
+}
+
 }  // namespace netagent::testing

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,13 @@ class AgentNode {
 // every one of `labels` (all samples when empty); nullopt when none matches.
 std::optional<double> metric_value(const nlohmann::json& families, const std::string& name,
                                    const std::map<std::string, std::string>& labels = {});
+
+// An agent's services as frontend -> backend addresses ("10.96.0.10:80/TCP" ->
+// {"10.1.0.5:8080/TCP"}): what its model wants (GET /v1/services), and what the kernel's maps hold
+// (GET /v1/bpf/lb).
+using LbProgram = std::map<std::string, std::set<std::string>>;
+LbProgram lb_wanted(const nlohmann::json& services);
+LbProgram lb_in_maps(const nlohmann::json& bpf_lb);
 
 // Writes file `name` of directory `dir` as editors and GitOps tools do: a hidden temporary file,
 // renamed over it (a watcher never reads half a file).
