@@ -223,8 +223,13 @@ def main():
         mem = rss_kib(agent.pid)
         print("initial list to programmed maps: %.0f ms (%d services, %d endpoints)" %
               ((applied - start) * 1000, services, services * args.endpoints))
-        print("agent memory: VmRSS %.1f MiB, VmHWM %.1f MiB" %
-              (mem["VmRSS"] / 1024, mem["VmHWM"] / 1024))
+        heap = None
+        for fam in agent_get(sock, "/v1/metrics"):
+            if fam.get("name") == "netagent_heap_in_use_bytes":
+                heap = fam["samples"][0]["value"]
+        print("agent memory: VmRSS %.1f MiB, VmHWM %.1f MiB, heap in use %s" %
+              (mem["VmRSS"] / 1024, mem["VmHWM"] / 1024,
+               "%.1f MiB" % (heap / 2**20) if heap is not None else "?"))
 
         # Events: the main thread joins the api namespace to talk to the stand-in.
         libc = ctypes.CDLL("libc.so.6", use_errno=True)

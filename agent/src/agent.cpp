@@ -298,6 +298,11 @@ void Agent::register_builtin_metrics() {
       c.gauge("netagent_process_max_fds", "The file descriptor limit (RLIMIT_NOFILE soft).", {},
               double(config_.fd_limit));
     }
+    // Heap in use against resident: the gap is freed memory glibc still holds (see
+    // release_freed_heap).
+    const struct mallinfo2 mi = mallinfo2();
+    c.gauge("netagent_heap_in_use_bytes", "Bytes of heap in use (glibc mallinfo2).", {},
+            double(mi.uordblks + mi.hblkhd));
   });
   auto& requests = metrics_.counter("netagent_api_requests_total",
                                     "Agent API requests by method, route and HTTP status.",

@@ -159,10 +159,12 @@ class FakeSource : public k8s::Source {
   void stop() override {}
   k8s::SourceStats stats() const override { return {}; }
   std::string describe() const override { return name_; }
-  void deliver(std::vector<json> services) {
+  std::shared_ptr<const k8s::Snapshot> deliver(std::vector<json> services) {
     ApiObjectCache c(nullptr);
     (void)c.replace("Service", name_, services);
-    fn_(c.build());
+    auto snap = c.build();
+    fn_(snap);
+    return snap;
   }
 
  private:
@@ -199,6 +201,10 @@ TEST(MergedSource, WaitsForEverySourceAndTheFirstWinsAConflict) {
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"only-api:4", "only-manifest:2", "shared:1"}));
   EXPECT_TRUE(merged.stats().warnings.empty());
+  // An empty second source: the first's snapshot is delivered as it is, not copied.
+  m->deliver({});
+  auto api_snap = a->deliver({service("only-api", 5)});
+  EXPECT_EQ(got.back(), api_snap);
 }
 
 }  // namespace
