@@ -27,7 +27,7 @@ void append(std::vector<T>& to, const std::vector<T>& from) {
 // Every field of Snapshot that holds objects must be merged below: a new field makes this
 // assertion fail so that it is not silently dropped from assembled snapshots.
 static_assert(sizeof(Snapshot) ==
-                  8 * sizeof(std::vector<int>) + 2 * sizeof(std::map<std::string, std::string>),
+                  9 * sizeof(std::vector<int>) + 2 * sizeof(std::map<std::string, std::string>),
               "k8s::Snapshot changed: update merge_into()");
 
 void merge_into(Snapshot& to, const Snapshot& from) {
@@ -41,6 +41,7 @@ void merge_into(Snapshot& to, const Snapshot& from) {
   append(to.objects, from.objects);
   for (const auto& [k, n] : from.ignored_kinds)
     to.ignored_kinds[k] += n;
+  append(to.refused, from.refused);
 }
 
 std::vector<const Object*> Snapshot::of_kind(std::string_view kind) const {

@@ -254,8 +254,10 @@ bool ApiObjectCache::apply(const std::string& kind, const std::string& origin,
   return true;
 }
 
-std::shared_ptr<const k8s::Snapshot> ApiObjectCache::build() const {
+std::shared_ptr<const k8s::Snapshot> ApiObjectCache::build(
+    std::vector<k8s::DecodeError> refused) const {
   auto snap = std::make_shared<k8s::Snapshot>();
+  snap->refused = std::move(refused);
   for (const auto& [kind, objs] : kinds_) {
     for (const auto& [key, e] : objs) {
       if (e.good) k8s::merge_into(*snap, *e.good);
@@ -378,7 +380,8 @@ void MergedSource::deliver() {
   bool others_empty = true;
   for (size_t i = 1; i < latest_.size(); ++i)
     others_empty = others_empty && identities(*latest_[i]).empty() &&
-                   latest_[i]->settings.empty() && latest_[i]->ignored_kinds.empty();
+                   latest_[i]->settings.empty() && latest_[i]->ignored_kinds.empty() &&
+                   latest_[i]->refused.empty();
   if (others_empty) {
     {
       std::lock_guard lock(mu_);
@@ -404,6 +407,7 @@ void MergedSource::deliver() {
     append_unshadowed(merged->objects, s.objects, "", taken, shadowed);
     for (const auto& [k, n] : s.ignored_kinds)
       merged->ignored_kinds[k] += n;
+    merged->refused.insert(merged->refused.end(), s.refused.begin(), s.refused.end());
     for (const auto& [k, v] : s.settings)
       merged->settings.emplace(k, v);
     auto more = identities(s);

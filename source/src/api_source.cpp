@@ -236,10 +236,10 @@ void ApiSource::build() {
   if (stopped_ || !dirty_) return;
   dirty_ = false;
   const auto t0 = std::chrono::steady_clock::now();
-  auto snap = cache_.build();
+  auto errors = cache_.errors();
+  auto snap = cache_.build(errors);
   last_build_ = std::chrono::steady_clock::now();
   last_build_cost_ = last_build_ - t0;
-  auto errors = cache_.errors();
   {
     std::lock_guard lock(mu_);
     // Each object that does not decode is logged once, when it is first seen bad.

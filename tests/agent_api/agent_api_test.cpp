@@ -414,6 +414,22 @@ spec:
   EXPECT_NE(err.find("CiliumNetworkPolicy demo/broken"), std::string::npos) << err;
   EXPECT_NE(err.find("port"), std::string::npos) << err;
   EXPECT_EQ(metric_value(node_agent_.api("/v1/metrics"), "netagent_source_errors"), 1.0);
+  // The leader tells the object's owner, as a controller does: a Warning Event on it.
+  json event;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto r = standin_->request("GET", "/api/v1/namespaces/demo/events");
+        for (const auto& e : r.json().value("items", json::array())) {
+          if (e["involvedObject"]["name"] == "broken") event = e;
+        }
+        return event.is_object();
+      },
+      5s));
+  EXPECT_EQ(event["reason"], "InvalidObject") << event.dump();
+  EXPECT_EQ(event["type"], "Warning");
+  EXPECT_EQ(event["involvedObject"]["kind"], "CiliumNetworkPolicy");
+  EXPECT_EQ(event["involvedObject"]["apiVersion"], "cilium.io/v2");
+  EXPECT_NE(event["message"].get<std::string>().find("port"), std::string::npos) << event.dump();
 }
 
 TEST_F(AgentOnApi, TwoAgentsOneLeaseStatusWrittenOnceAndTakenOverWhenTheLeaderDies) {

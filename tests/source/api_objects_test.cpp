@@ -80,6 +80,7 @@ TEST(ApiObjectCache, ABadObjectIsReportedAndItsLastGoodVersionStays) {
   EXPECT_NE(errors[0].str().find("Service default/a"), std::string::npos) << errors[0].str();
   EXPECT_NE(errors[0].str().find("spec.ports[0].port"), std::string::npos) << errors[0].str();
   EXPECT_NE(errors[0].str().find("api services"), std::string::npos) << errors[0].str();
+  EXPECT_EQ(cache.build(errors)->refused.size(), 1u);  // carried to the status writer
 
   // A new object that never decoded is not applied at all.
   json bad_new = service("n", 80);

@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <optional>
 
 namespace netagent::writeback {
 
@@ -100,14 +101,61 @@ json yaml_conditions(const YAML::Node& raw) {
   return out;
 }
 
+// The Event for an object the source refused ("Kind ns/name" from a kubernetes API origin such
+// as "kubernetes API ciliumnetworkpolicies.cilium.io/v2"), or nothing when the error does not
+// name one.
+std::optional<json> refused_event(const k8s::DecodeError& e, const std::string& reporter) {
+  auto space = e.object.find(' ');
+  if (space == std::string::npos) return std::nullopt;
+  const std::string kind = e.object.substr(0, space);
+  const std::string ref = e.object.substr(space + 1);
+  const auto slash = ref.find('/');
+  const std::string ns = slash == std::string::npos ? "" : ref.substr(0, slash);
+  const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
+  if (name.empty()) return std::nullopt;
+  // "kubernetes API <resource>[.<group>]/<version>" -> "<group>/<version>" or "<version>".
+  std::string api_version;
+  const std::string prefix = "kubernetes API ";
+  if (e.source.file.rfind(prefix, 0) == 0) {
+    std::string r = e.source.file.substr(prefix.size());
+    auto vslash = r.rfind('/');
+    if (vslash != std::string::npos) {
+      std::string resource = r.substr(0, vslash), version = r.substr(vslash + 1);
+      auto dot = resource.find('.');
+      api_version = dot == std::string::npos ? version : resource.substr(dot + 1) + "/" + version;
+    }
+  }
+  const std::string now = kubeapi::micro_time(std::chrono::system_clock::now()).substr(0, 19) + "Z";
+  json involved = {{"kind", kind}, {"name", name}};
+  if (!ns.empty()) involved["namespace"] = ns;
+  if (!api_version.empty()) involved["apiVersion"] = api_version;
+  // Events of cluster-scoped objects live in "default", as the API server's own do.
+  const std::string event_ns = ns.empty() ? "default" : ns;
+  return json{{"apiVersion", "v1"},
+              {"kind", "Event"},
+              {"metadata", {{"generateName", name + ".invalid."}, {"namespace", event_ns}}},
+              {"involvedObject", involved},
+              {"type", "Warning"},
+              {"reason", "InvalidObject"},
+              {"message", (e.field.empty() ? "" : e.field + ": ") + e.message +
+                              " (netagent does not apply this object; its last valid version, "
+                              "if any, stays)"},
+              {"source", {{"component", "netagent"}, {"host", reporter}}},
+              {"reportingComponent", "netagent"},
+              {"reportingInstance", reporter},
+              {"firstTimestamp", now},
+              {"lastTimestamp", now},
+              {"count", 1}};
+}
+
 }  // namespace
 
 std::map<std::string, Write> status_writes(const k8s::Snapshot& snap, const ipam::Allocation& alloc,
                                            const std::string& reporter,
                                            std::set<std::string>& evented) {
   std::map<std::string, Write> out;
-  if (alloc.dormant) return out;
   for (const auto& svc : snap.services) {
+    if (alloc.dormant) break;  // LB IPAM asleep (no pool): nothing of it to write
     if (!ipam::handled_by_lb_ipam(svc)) continue;
     const auto* sa = alloc.find(svc.meta.ns, svc.meta.name);
     std::vector<std::string> want, have;
@@ -159,8 +207,24 @@ std::map<std::string, Write> status_writes(const k8s::Snapshot& snap, const ipam
       }
     }
   }
-  // A service that is satisfied again may be told again later.
+  // Objects the source refused: a Warning Event on each, naming the field and why, as the API
+  // server's own validation would have (once per object and error).
+  std::set<std::string> refused_now;
+  for (const auto& e : snap.refused) {
+    const auto ev = refused_event(e, reporter);
+    if (!ev) continue;
+    const std::string mark = "refused|" + e.object + "|" + e.field + "|" + e.message;
+    refused_now.insert(mark);
+    if (!evented.insert(mark).second) continue;
+    const std::string ns = (*ev)["metadata"]["namespace"];
+    out["Event " + mark] = Write{kEvents, ns, "", *ev, true, e.object + " event InvalidObject"};
+  }
+  // A service that is satisfied again, or an object fixed, may be told again later.
   for (auto it = evented.begin(); it != evented.end();) {
+    if (it->rfind("refused|", 0) == 0) {
+      it = refused_now.count(*it) ? std::next(it) : evented.erase(it);
+      continue;
+    }
     auto space = it->rfind(' ');
     std::string key = it->substr(0, space);
     auto slash = key.find('/');

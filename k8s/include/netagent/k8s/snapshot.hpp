@@ -33,6 +33,10 @@ struct Snapshot {
   std::map<std::string, std::string> settings;
   // Kinds seen and ignored (nobody consumes them), with counts, for status output.
   std::map<std::string, int> ignored_kinds;
+  // Objects the source refused (they do not decode) while delivering the rest: the Kubernetes
+  // API source, whose other objects keep flowing; each with its errors. A manifest tree never
+  // has any (one bad file rejects the whole load). The status writer reports them as Events.
+  std::vector<DecodeError> refused;
 
   std::vector<const Object*> of_kind(std::string_view kind) const;
   const Node* node(std::string_view name) const;

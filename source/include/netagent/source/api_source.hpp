@@ -81,8 +81,9 @@ class ApiObjectCache {
   // One watch event. Returns whether anything changed.
   bool apply(const std::string& kind, const std::string& origin, kubeapi::WatchEvent::Type type,
              const nlohmann::json& object);
-  // Every kind's objects that decoded (the last good version of each), in a fixed order.
-  std::shared_ptr<const k8s::Snapshot> build() const;
+  // Every kind's objects that decoded (the last good version of each), in a fixed order, with
+  // `refused` (errors(), usually) as the snapshot's refused objects.
+  std::shared_ptr<const k8s::Snapshot> build(std::vector<k8s::DecodeError> refused = {}) const;
   // The objects whose latest version does not decode, every error of each.
   std::vector<k8s::DecodeError> errors() const;
   size_t objects(const std::string& kind) const;

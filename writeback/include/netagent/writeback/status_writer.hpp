@@ -1,7 +1,8 @@
 #pragma once
 // The part that writes LB IPAM's results back to the Kubernetes API, as Cilium's operator does:
 // status.loadBalancer.ingress of every LoadBalancer Service LB IPAM handles, the pools' status
-// conditions, and a Warning Event for a Service whose request cannot be met. Every agent
+// conditions, a Warning Event for a Service whose request cannot be met, and a Warning Event
+// (InvalidObject, with the field and why) for every object the source refused. Every agent
 // computes the allocation; only the one holding the Lease (kubeapi::LeaderElector) writes, so the
 // API sees one writer, and every agent then reads the addresses back from the Service status
 // (ipam::Placement::Status), so no two nodes disagree.
