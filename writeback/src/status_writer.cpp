@@ -101,6 +101,27 @@ json yaml_conditions(const YAML::Node& raw) {
   return out;
 }
 
+// A Warning Event about `involved` (kind, name, namespace, apiVersion), in namespace `ns`.
+json warning_event(const json& involved, const std::string& ns, const std::string& reason,
+                   const std::string& message, const std::string& component,
+                   const std::string& reporter) {
+  const std::string now = kubeapi::micro_time(std::chrono::system_clock::now()).substr(0, 19) + "Z";
+  return json{
+      {"apiVersion", "v1"},
+      {"kind", "Event"},
+      {"metadata", {{"generateName", involved.value("name", "object") + "."}, {"namespace", ns}}},
+      {"involvedObject", involved},
+      {"type", "Warning"},
+      {"reason", reason},
+      {"message", message},
+      {"source", {{"component", component}, {"host", reporter}}},
+      {"reportingComponent", component},
+      {"reportingInstance", reporter},
+      {"firstTimestamp", now},
+      {"lastTimestamp", now},
+      {"count", 1}};
+}
+
 // The Event for an object the source refused ("Kind ns/name" from a kubernetes API origin such
 // as "kubernetes API ciliumnetworkpolicies.cilium.io/v2"), or nothing when the error does not
 // name one.
@@ -125,27 +146,15 @@ std::optional<json> refused_event(const k8s::DecodeError& e, const std::string& 
       api_version = dot == std::string::npos ? version : resource.substr(dot + 1) + "/" + version;
     }
   }
-  const std::string now = kubeapi::micro_time(std::chrono::system_clock::now()).substr(0, 19) + "Z";
   json involved = {{"kind", kind}, {"name", name}};
   if (!ns.empty()) involved["namespace"] = ns;
   if (!api_version.empty()) involved["apiVersion"] = api_version;
   // Events of cluster-scoped objects live in "default", as the API server's own do.
-  const std::string event_ns = ns.empty() ? "default" : ns;
-  return json{{"apiVersion", "v1"},
-              {"kind", "Event"},
-              {"metadata", {{"generateName", name + ".invalid."}, {"namespace", event_ns}}},
-              {"involvedObject", involved},
-              {"type", "Warning"},
-              {"reason", "InvalidObject"},
-              {"message", (e.field.empty() ? "" : e.field + ": ") + e.message +
-                              " (netagent does not apply this object; its last valid version, "
-                              "if any, stays)"},
-              {"source", {{"component", "netagent"}, {"host", reporter}}},
-              {"reportingComponent", "netagent"},
-              {"reportingInstance", reporter},
-              {"firstTimestamp", now},
-              {"lastTimestamp", now},
-              {"count", 1}};
+  return warning_event(involved, ns.empty() ? "default" : ns, "InvalidObject",
+                       (e.field.empty() ? "" : e.field + ": ") + e.message +
+                           " (netagent does not apply this object; its last valid version, if "
+                           "any, stays)",
+                       "netagent", reporter);
 }
 
 }  // namespace
@@ -183,25 +192,13 @@ std::map<std::string, Write> status_writes(const k8s::Snapshot& snap, const ipam
       const std::string reason = ipam::to_string(sa->reason);
       const std::string mark = svc.meta.key() + " " + reason;
       if (evented.insert(mark).second) {
-        const std::string now = kubeapi::micro_time(std::chrono::system_clock::now());
-        json ev = {{"apiVersion", "v1"},
-                   {"kind", "Event"},
-                   {"metadata",
-                    {{"generateName", svc.meta.name + ".lbipam."}, {"namespace", svc.meta.ns}}},
-                   {"involvedObject",
-                    {{"apiVersion", "v1"},
-                     {"kind", "Service"},
-                     {"namespace", svc.meta.ns},
-                     {"name", svc.meta.name}}},
-                   {"type", "Warning"},
-                   {"reason", "LBIPAM_" + reason},
-                   {"message", sa->message.empty() ? reason : sa->message},
-                   {"source", {{"component", "netagent-lb-ipam"}, {"host", reporter}}},
-                   {"reportingComponent", "netagent-lb-ipam"},
-                   {"reportingInstance", reporter},
-                   {"firstTimestamp", now.substr(0, 19) + "Z"},
-                   {"lastTimestamp", now.substr(0, 19) + "Z"},
-                   {"count", 1}};
+        json involved = {{"apiVersion", "v1"},
+                         {"kind", "Service"},
+                         {"namespace", svc.meta.ns},
+                         {"name", svc.meta.name}};
+        json ev =
+            warning_event(involved, svc.meta.ns, "LBIPAM_" + reason,
+                          sa->message.empty() ? reason : sa->message, "netagent-lb-ipam", reporter);
         out[key + " event " + reason] =
             Write{kEvents, svc.meta.ns, "", std::move(ev), true, key + " event " + reason};
       }
