@@ -182,6 +182,21 @@ class AgentOnApi : public ::testing::Test {
     return !lb_wanted(services).empty() && lb_wanted(services) == lb_in_maps(lb);
   }
   json source(AgentNode& node) { return node.api("/v1/status")["source"]; }
+  // The first Event in namespace demo about object `name`, waited for (null after 5 s).
+  json event_about(const std::string& name) {
+    json event;
+    EXPECT_TRUE(wait_until(
+        [&] {
+          auto r = standin_->request("GET", "/api/v1/namespaces/demo/events");
+          for (const auto& e : r.json().value("items", json::array())) {
+            if (e["involvedObject"]["name"] == name) event = e;
+          }
+          return event.is_object();
+        },
+        5s))
+        << "no Event about " << name;
+    return event;
+  }
   // The status writer's Lease as the API server holds it.
   json lease() {
     return standin_->get(
@@ -269,16 +284,7 @@ TEST_F(AgentOnApi, ObjectsFromTheApiReachTheMapsBirdAndStatus) {
 
   // A request LB IPAM cannot meet (an address outside every pool): a Warning Event on it.
   apply(service("wrong", 13, 1, "10.25.11.200"));
-  json event;
-  EXPECT_TRUE(wait_until(
-      [&] {
-        auto r = standin_->request("GET", "/api/v1/namespaces/demo/events");
-        for (const auto& e : r.json().value("items", json::array())) {
-          if (e["involvedObject"]["name"] == "wrong") event = e;
-        }
-        return event.is_object();
-      },
-      5s));
+  json event = event_about("wrong");
   EXPECT_EQ(event["type"], "Warning") << event.dump();
   EXPECT_EQ(event["reason"], "LBIPAM_no_pool") << event.dump();
   EXPECT_TRUE(ingress("wrong").empty());
@@ -415,16 +421,7 @@ spec:
   EXPECT_NE(err.find("port"), std::string::npos) << err;
   EXPECT_EQ(metric_value(node_agent_.api("/v1/metrics"), "netagent_source_errors"), 1.0);
   // The leader tells the object's owner, as a controller does: a Warning Event on it.
-  json event;
-  EXPECT_TRUE(wait_until(
-      [&] {
-        auto r = standin_->request("GET", "/api/v1/namespaces/demo/events");
-        for (const auto& e : r.json().value("items", json::array())) {
-          if (e["involvedObject"]["name"] == "broken") event = e;
-        }
-        return event.is_object();
-      },
-      5s));
+  json event = event_about("broken");
   EXPECT_EQ(event["reason"], "InvalidObject") << event.dump();
   EXPECT_EQ(event["type"], "Warning");
   EXPECT_EQ(event["involvedObject"]["kind"], "CiliumNetworkPolicy");
