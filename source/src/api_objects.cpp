@@ -199,7 +199,7 @@ ApiObjectCache::Entry ApiObjectCache::decode(const std::string& origin, const js
     k8s::Object obj = k8s::read_object(json_to_yaml(object), ref);
     k8s::SnapshotBuilder builder(registry_);
     e.errors = builder.add_all(obj);
-    if (e.errors.empty()) e.good = std::make_shared<const k8s::Snapshot>(builder.take());
+    if (e.errors.empty()) e.fresh = std::make_shared<const k8s::Snapshot>(builder.take());
   } catch (const k8s::FieldError& fe) {
     e.errors = k8s::decode_errors(
         ref, object.value("kind", std::string("object")) + " " + object_key(object), fe);
@@ -207,7 +207,10 @@ ApiObjectCache::Entry ApiObjectCache::decode(const std::string& origin, const js
     e.errors.push_back({ref, object_key(object), "", ex.what()});
   }
   // A version that does not decode keeps the last one that did: that object's last good state.
-  if (!e.errors.empty() && previous) e.good = previous->good;
+  if (!e.errors.empty() && previous) {
+    e.fresh = previous->fresh;
+    e.slot = previous->slot;
+  }
   return e;
 }
 
@@ -254,15 +257,93 @@ bool ApiObjectCache::apply(const std::string& kind, const std::string& origin,
   return true;
 }
 
-std::shared_ptr<const k8s::Snapshot> ApiObjectCache::build(
-    std::vector<k8s::DecodeError> refused) const {
+namespace {
+
+// The vectors of a snapshot that hold objects, by Slot::field.
+template <typename Fn>
+auto with_field(const k8s::Snapshot& s, int8_t field, Fn&& fn) {
+  switch (field) {
+    case 0:
+      return fn(s.services);
+    case 1:
+      return fn(s.endpoint_slices);
+    case 2:
+      return fn(s.pods);
+    case 3:
+      return fn(s.namespaces);
+    case 4:
+      return fn(s.nodes);
+    case 5:
+      return fn(s.config_maps);
+    case 6:
+      return fn(s.secrets);
+    default:
+      return fn(s.objects);
+  }
+}
+constexpr int8_t kFields = 8;
+static_assert(sizeof(k8s::Snapshot) ==
+                  9 * sizeof(std::vector<int>) + 2 * sizeof(std::map<std::string, std::string>),
+              "k8s::Snapshot changed: update with_field() and copy_slot()");
+
+// The field of a one-object snapshot's object (-1 when it holds none: an ignored kind).
+int8_t field_of(const k8s::Snapshot& part) {
+  for (int8_t f = 0; f < kFields; ++f) {
+    if (with_field(part, f, [](const auto& v) { return !v.empty(); })) return f;
+  }
+  return -1;
+}
+
+// Appends element `index` of field `field` of `from` to the same field of `to`; returns its index
+// there.
+size_t copy_slot(k8s::Snapshot& to, const k8s::Snapshot& from, int8_t field, size_t index) {
+  auto copy = [index](auto& dst, const auto& src) {
+    dst.push_back(src.at(index));
+    return dst.size() - 1;
+  };
+  switch (field) {
+    case 0:
+      return copy(to.services, from.services);
+    case 1:
+      return copy(to.endpoint_slices, from.endpoint_slices);
+    case 2:
+      return copy(to.pods, from.pods);
+    case 3:
+      return copy(to.namespaces, from.namespaces);
+    case 4:
+      return copy(to.nodes, from.nodes);
+    case 5:
+      return copy(to.config_maps, from.config_maps);
+    case 6:
+      return copy(to.secrets, from.secrets);
+    default:
+      return copy(to.objects, from.objects);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<const k8s::Snapshot> ApiObjectCache::build(std::vector<k8s::DecodeError> refused) {
   auto snap = std::make_shared<k8s::Snapshot>();
   snap->refused = std::move(refused);
-  for (const auto& [kind, objs] : kinds_) {
-    for (const auto& [key, e] : objs) {
-      if (e.good) k8s::merge_into(*snap, *e.good);
+  for (auto& [kind, objs] : kinds_) {
+    for (auto& [key, e] : objs) {
+      if (e.fresh) {
+        const int8_t f = field_of(*e.fresh);
+        if (f < 0) {
+          e.slot = Slot{};
+          continue;
+        }
+        const size_t at = with_field(*snap, f, [](const auto& v) { return v.size(); });
+        k8s::merge_into(*snap, *e.fresh);
+        e.slot = Slot{f, at};
+      } else if (e.slot.field >= 0 && built_) {
+        e.slot.index = copy_slot(*snap, *built_, e.slot.field, e.slot.index);
+      }
+      e.fresh.reset();
     }
   }
+  built_ = snap;
   return snap;
 }
 

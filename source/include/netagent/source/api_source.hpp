@@ -82,18 +82,30 @@ class ApiObjectCache {
   bool apply(const std::string& kind, const std::string& origin, kubeapi::WatchEvent::Type type,
              const nlohmann::json& object);
   // Every kind's objects that decoded (the last good version of each), in a fixed order, with
-  // `refused` (errors(), usually) as the snapshot's refused objects.
-  std::shared_ptr<const k8s::Snapshot> build(std::vector<k8s::DecodeError> refused = {}) const;
+  // `refused` (errors(), usually) as the snapshot's refused objects. Each decoded object is held
+  // once: after a build it lives only in that snapshot (the next build copies it from there), so
+  // the cache and the delivered state do not both keep a copy of the cluster.
+  std::shared_ptr<const k8s::Snapshot> build(std::vector<k8s::DecodeError> refused = {});
   // The objects whose latest version does not decode, every error of each.
   std::vector<k8s::DecodeError> errors() const;
   size_t objects(const std::string& kind) const;
   size_t size() const;
 
  private:
+  // Where an object's last good version is in the last built snapshot: which of its vectors
+  // (services, endpoint_slices, ...; -1: not in it) and the index there.
+  struct Slot {
+    int8_t field = -1;
+    size_t index = 0;
+  };
   struct Entry {
     uint64_t digest = 0;
-    std::shared_ptr<const k8s::Snapshot> good;  // the last version that decoded, or null
-    std::vector<k8s::DecodeError> errors;       // of the latest version
+    // The last good version, decoded since the last build (a one-object snapshot), or null when
+    // it is the one at `slot` (or there is none).
+    std::shared_ptr<const k8s::Snapshot> fresh;
+    Slot slot;
+    std::vector<k8s::DecodeError> errors;  // of the latest version
+    bool good() const { return fresh || slot.field >= 0; }
   };
   using Objects = std::map<std::string, Entry>;  // by "ns/name"
   // Decodes one object into an entry; returns false when it equals `previous` (same digest).
@@ -102,6 +114,7 @@ class ApiObjectCache {
 
   const k8s::KindRegistry* registry_;
   std::map<std::string, Objects> kinds_;
+  std::shared_ptr<const k8s::Snapshot> built_;  // the last build(): where slots point
 };
 
 class ApiSource : public k8s::Source {
