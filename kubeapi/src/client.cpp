@@ -491,13 +491,25 @@ std::string object_name(const json& object) {
 
 }  // namespace
 
+// One request about one object, its answer decoded. Callers pass named locals: GCC 12 frees
+// temporaries passed to a coroutine twice.
+asio::awaitable<ApiResult<json>> Client::send(std::string method, std::string target,
+                                              std::string body, std::string content_type) {
+  auto self = shared_from_this();
+  const std::string what = method + " " + target;
+  Exchange x{.method = std::move(method),
+             .target = std::move(target),
+             .body = std::move(body),
+             .content_type = std::move(content_type)};
+  auto reply = co_await impl_->exchange(self, config_, std::move(x));
+  co_return decode(what, std::move(reply));
+}
+
 asio::awaitable<ApiResult<json>> Client::get(const Resource& r, const std::string& ns,
                                              const std::string& name) {
-  auto self = shared_from_this();
-  std::string target = r.path(ns) + "/" + url_encode(name);
-  Exchange x{.method = "GET", .target = target};
-  auto reply = co_await impl_->exchange(self, config_, std::move(x));
-  co_return decode("GET " + target, std::move(reply));
+  const std::string method = "GET", target = r.path(ns) + "/" + url_encode(name), none;
+  auto answer = co_await send(method, target, none, none);
+  co_return answer;
 }
 
 namespace {
@@ -513,60 +525,44 @@ std::string object_body(const Resource& r, json& object) {
 
 asio::awaitable<ApiResult<json>> Client::create(const Resource& r, const std::string& ns,
                                                 json object) {
-  auto self = shared_from_this();
-  std::string target = r.path(ns);
-  Exchange x{.method = "POST",
-             .target = target,
-             .body = object_body(r, object),
-             .content_type = "application/json"};
-  auto reply = co_await impl_->exchange(self, config_, std::move(x));
-  co_return decode("POST " + target, std::move(reply));
+  const std::string method = "POST", target = r.path(ns), body = object_body(r, object),
+                    type = "application/json";
+  auto answer = co_await send(method, target, body, type);
+  co_return answer;
 }
 
 asio::awaitable<ApiResult<json>> Client::update(const Resource& r, const std::string& ns,
                                                 json object) {
-  auto self = shared_from_this();
-  std::string target = r.path(ns) + "/" + url_encode(object_name(object));
-  Exchange x{.method = "PUT",
-             .target = target,
-             .body = object_body(r, object),
-             .content_type = "application/json"};
-  auto reply = co_await impl_->exchange(self, config_, std::move(x));
-  co_return decode("PUT " + target, std::move(reply));
+  const std::string method = "PUT", target = r.path(ns) + "/" + url_encode(object_name(object)),
+                    body = object_body(r, object), type = "application/json";
+  auto answer = co_await send(method, target, body, type);
+  co_return answer;
 }
 
 asio::awaitable<ApiResult<json>> Client::update_status(const Resource& r, const std::string& ns,
                                                        json object) {
-  auto self = shared_from_this();
-  std::string target = r.path(ns) + "/" + url_encode(object_name(object)) + "/status";
-  Exchange x{.method = "PUT",
-             .target = target,
-             .body = object_body(r, object),
-             .content_type = "application/json"};
-  auto reply = co_await impl_->exchange(self, config_, std::move(x));
-  co_return decode("PUT " + target, std::move(reply));
+  const std::string method = "PUT",
+                    target = r.path(ns) + "/" + url_encode(object_name(object)) + "/status",
+                    body = object_body(r, object), type = "application/json";
+  auto answer = co_await send(method, target, body, type);
+  co_return answer;
 }
 
 asio::awaitable<ApiResult<json>> Client::merge_patch(const Resource& r, const std::string& ns,
                                                      const std::string& name, json patch,
                                                      bool status) {
-  auto self = shared_from_this();
-  std::string target = r.path(ns) + "/" + url_encode(name) + (status ? "/status" : "");
-  Exchange x{.method = "PATCH",
-             .target = target,
-             .body = patch.dump(),
-             .content_type = "application/merge-patch+json"};
-  auto reply = co_await impl_->exchange(self, config_, std::move(x));
-  co_return decode("PATCH " + target, std::move(reply));
+  const std::string method = "PATCH",
+                    target = r.path(ns) + "/" + url_encode(name) + (status ? "/status" : ""),
+                    body = patch.dump(), type = "application/merge-patch+json";
+  auto answer = co_await send(method, target, body, type);
+  co_return answer;
 }
 
 asio::awaitable<ApiResult<json>> Client::remove(const Resource& r, const std::string& ns,
                                                 const std::string& name) {
-  auto self = shared_from_this();
-  std::string target = r.path(ns) + "/" + url_encode(name);
-  Exchange x{.method = "DELETE", .target = target};
-  auto reply = co_await impl_->exchange(self, config_, std::move(x));
-  co_return decode("DELETE " + target, std::move(reply));
+  const std::string method = "DELETE", target = r.path(ns) + "/" + url_encode(name), none;
+  auto answer = co_await send(method, target, none, none);
+  co_return answer;
 }
 
 }  // namespace netagent::kubeapi

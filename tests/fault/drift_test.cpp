@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "fault_cluster.hpp"
 #include "netagent/netctl/client.hpp"
 #include "netagent/testing/agent_node.hpp"
 #include "netagent/testing/privileged.hpp"
@@ -44,27 +45,7 @@ std::string pod_manifest(const std::string& name, const std::string& ip, const s
          ip + ", podIPs: [{ip: " + ip + "}]}\n";
 }
 
-const char* kCluster = R"(apiVersion: v1
-kind: ConfigMap
-metadata: {name: cluster-settings, namespace: flux-system}
-data: {CILIUM_LB_POOL_START: 10.25.11.100, CILIUM_LB_POOL_END: 10.25.11.119}
----
-apiVersion: v1
-kind: Node
-metadata: {name: node-a}
-spec: {podCIDRs: [10.1.0.0/24]}
-status: {addresses: [{type: InternalIP, address: 10.25.11.11}]}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: demo}
----
-apiVersion: cilium.io/v2alpha1
-kind: CiliumLoadBalancerIPPool
-metadata: {name: infra-pool}
-spec:
-  blocks: [{start: "${CILIUM_LB_POOL_START}", stop: "${CILIUM_LB_POOL_END}"}]
----
+const std::string kCluster = kFaultClusterBase + R"(---
 apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: demo, annotations: {lbipam.cilium.io/ips: 10.25.11.100}}

@@ -154,6 +154,8 @@ class Client : public std::enable_shared_from_this<Client> {
 
  private:
   Client(boost::asio::io_context& io, ClientConfig config);
+  boost::asio::awaitable<ApiResult<json>> send(std::string method, std::string target,
+                                               std::string body, std::string content_type);
   struct Impl;
   boost::asio::io_context& io_;
   ClientConfig config_;
