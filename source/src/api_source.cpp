@@ -62,9 +62,10 @@ std::string ApiSource::describe() const {
   return "kubernetes API " + client_->config().server + " (" + client_->config().origin + ")";
 }
 
-void ApiSource::start(SnapshotFn on_snapshot, ErrorFn on_error) {
+// `on_error` is not used: this source never rejects a whole load (a bad object is reported in
+// stats() and left out, the rest delivered).
+void ApiSource::start(SnapshotFn on_snapshot, ErrorFn /*on_error*/) {
   on_snapshot_ = std::move(on_snapshot);
-  on_error_ = std::move(on_error);
   for (const auto& k : unknown_kinds_) {
     spdlog::warn(
         "kubernetes API source: kind {} is not watched (no API resource known for it); "

@@ -149,7 +149,6 @@ class ApiSource : public k8s::Source {
   std::vector<std::unique_ptr<Watched>> watched_;
   std::vector<std::string> unknown_kinds_;
   SnapshotFn on_snapshot_;
-  ErrorFn on_error_;
   bool stopped_ = false;
   bool build_posted_ = false;
   bool dirty_ = false;
